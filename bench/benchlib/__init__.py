@@ -1,0 +1,1 @@
+"""tokensmith benchmark harness (run it with ``python bench/run.py``)."""

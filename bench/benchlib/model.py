@@ -1,0 +1,96 @@
+"""Data passed between the harness parts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+
+class Scenario(StrEnum):
+    CC_JWT = "cc_jwt"
+    CC_OPAQUE = "cc_opaque"
+    REFRESH = "refresh"
+    INTROSPECT = "introspect_jwt"
+
+
+SCENARIO_TITLES = {
+    Scenario.CC_JWT: "client_credentials, JWT access token",
+    Scenario.CC_OPAQUE: "client_credentials, opaque token stored",
+    Scenario.REFRESH: "refresh_token grant with rotation",
+    Scenario.INTROSPECT: "introspection of an access token",
+}
+
+NO_DB = "none"
+MEMORY = "memory"
+
+
+class Skip(Exception):
+    """A run that cannot take place; the reason goes into the report."""
+
+
+@dataclass(frozen=True)
+class RunContext:
+    scenario: Scenario
+    db: str
+    workers: int
+    port: int
+    run_dir: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def slug(self) -> str:
+        return self.run_dir.name
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """How to start a server; cwd and env are merged over the harness's own."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """The request wrk sends, or for refresh the seeded tokens it starts from."""
+
+    path: str
+    auth: str
+    body: str = ""
+    warmup_seeds: Path | None = None
+    run_seeds: Path | None = None
+    check_body: str = ""
+    expect: str = "access_token"
+
+    @property
+    def is_refresh(self) -> bool:
+        return self.run_seeds is not None
+
+
+@dataclass
+class Result:
+    scenario: str
+    server: str
+    family: str
+    token: str
+    db: str
+    workers: int
+    status: str = "ok"
+    reason: str = ""
+    rps: float = 0.0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    requests: int = 0
+    non2xx: int = 0
+    socket_errors: int = 0
+    cpu_s: float = 0.0
+    cpu_ms_per_req: float = 0.0
+    rss_worker_mb: float = 0.0
+    rss_total_mb: float = 0.0
+    processes: int = 0
+    sample: str = ""

@@ -1,0 +1,158 @@
+"""Start and stop a server's process group and read its CPU and memory from /proc."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .model import ServerSpec
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+HELPER_MARKERS = ("resource_tracker",)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with code {proc.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"server did not listen on port {port} within {timeout:.0f} s")
+
+
+class Server:
+    """A server started in its own session so that its whole group can be stopped."""
+
+    def __init__(self, spec: ServerSpec, log_path: Path) -> None:
+        env = {**os.environ, **spec.env}
+        self.log_path = log_path
+        with log_path.open("wb") as log:
+            self.proc = subprocess.Popen(
+                spec.argv, cwd=spec.cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def log_tail(self, lines: int = 15) -> str:
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self._signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self._signal(signal.SIGKILL)
+                self.proc.wait(timeout=5)
+        self._signal(signal.SIGKILL)  # stragglers left in the group
+
+    def _signal(self, sig: signal.Signals) -> None:
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _parent_map() -> dict[int, int]:
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            stat = _read(f"/proc/{entry}/stat")
+            if stat:
+                parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+    return parents
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as fh:
+            return fh.read()
+    except OSError:
+        return ""
+
+
+def process_tree(root: int) -> list[int]:
+    parents = _parent_map()
+    tree, frontier = [root], [root]
+    while frontier:
+        children = [pid for pid, ppid in parents.items() if ppid in frontier]
+        tree.extend(children)
+        frontier = children
+    return tree
+
+
+def cpu_seconds(pid: int) -> float:
+    stat = _read(f"/proc/{pid}/stat")
+    if not stat:
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in _read(f"/proc/{pid}/status").splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def is_helper(pid: int) -> bool:
+    cmdline = _read(f"/proc/{pid}/cmdline")
+    return any(marker in cmdline for marker in HELPER_MARKERS)
+
+
+@dataclass
+class Usage:
+    cpu_s: float
+    rss_worker_mb: float
+    rss_total_mb: float
+    processes: int
+
+
+class UsageMeter:
+    """CPU seconds of the server's processes between start() and stop(), and peak RSS."""
+
+    def __init__(self, root: int) -> None:
+        self.root = root
+        self.before: dict[int, float] = {}
+
+    def start(self) -> None:
+        self.before = {pid: cpu_seconds(pid) for pid in process_tree(self.root)}
+
+    def stop(self) -> Usage:
+        pids = process_tree(self.root)
+        cpu = sum(cpu_seconds(pid) - self.before.get(pid, 0.0) for pid in pids)
+        workers = _worker_pids(pids)
+        rss = {pid: peak_rss_mb(pid) for pid in pids}
+        return Usage(
+            cpu_s=cpu,
+            rss_worker_mb=max((rss[pid] for pid in workers), default=0.0),
+            rss_total_mb=sum(rss.values()),
+            processes=len(pids),
+        )
+
+
+def _worker_pids(pids: list[int]) -> list[int]:
+    """Processes that serve requests: the leaves of the tree, minus helpers."""
+    parents = _parent_map()
+    has_child = {parents.get(pid) for pid in pids}
+    return [pid for pid in pids if pid not in has_child and not is_helper(pid)]

@@ -1,0 +1,32 @@
+"""The servers the benchmark drives, peers first and tokensmith last."""
+
+from __future__ import annotations
+
+from .authlib_flask import AuthlibTarget
+from .base import Target
+from .dot import DotTarget
+from .floor import FloorTarget
+from .node_oidc import NodeOidcTarget
+from .tokensmith import TokensmithTarget
+
+
+def all_targets() -> list[Target]:
+    return [
+        FloorTarget(),
+        NodeOidcTarget("es256"),
+        NodeOidcTarget("rs256"),
+        NodeOidcTarget("opaque"),
+        AuthlibTarget("jwt"),
+        AuthlibTarget("opaque"),
+        DotTarget(hashed_secret=True),
+        DotTarget(hashed_secret=False),
+        TokensmithTarget("jwt"),
+        TokensmithTarget("opaque"),
+    ]
+
+
+def smoke_targets() -> list[Target]:
+    return [FloorTarget(), TokensmithTarget("jwt")]
+
+
+__all__ = ["Target", "all_targets", "smoke_targets"]

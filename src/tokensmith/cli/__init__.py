@@ -1,0 +1,32 @@
+"""The ``tokensmith`` command."""
+
+from __future__ import annotations
+
+import click
+
+from tokensmith import __version__
+from tokensmith.cli.apikeys import apikeys
+from tokensmith.cli.clients import clients
+from tokensmith.cli.keys import keys
+from tokensmith.cli.serve import serve
+
+__all__ = ["main"]
+
+
+@click.group()
+@click.version_option(__version__, prog_name="tokensmith")
+def main() -> None:
+    """tokensmith: an OAuth 2.0 authorization server for merchant and partner APIs."""
+
+
+main.add_command(serve)
+main.add_command(clients)
+main.add_command(apikeys)
+main.add_command(keys)
+
+try:  # the client library's command, when present
+    from tokensmith.client.cli import token
+
+    main.add_command(token)
+except ImportError:  # pragma: no cover
+    pass

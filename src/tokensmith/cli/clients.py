@@ -1,0 +1,154 @@
+"""``tokensmith clients``: API keys and partner apps."""
+
+from __future__ import annotations
+
+import click
+
+from tokensmith.cli._common import (
+    Env,
+    client_json,
+    db_options,
+    emit,
+    json_option,
+    table,
+    with_env,
+)
+from tokensmith.core.admin import (
+    GRANT_TYPES,
+    AdminError,
+    ClientSpec,
+    create_client,
+    resolve_merchant,
+    rotate_client_secret,
+)
+
+
+@click.group("clients")
+def clients() -> None:
+    """Create, list, show, revoke clients and rotate their secrets."""
+
+
+@clients.command("create")
+@click.option("--name", required=True)
+@click.option("--scope", default="read", show_default=True, help="Space-separated scopes.")
+@click.option("--default-scope", default=None, help="Granted when a request names none.")
+@click.option(
+    "--grant-type",
+    "grant_types",
+    multiple=True,
+    type=click.Choice(GRANT_TYPES),
+    help="Repeatable; default client_credentials.",
+)
+@click.option("--token-format", type=click.Choice(["jwt", "opaque"]), default=None)
+@click.option("--ttl", type=int, default=None, help="Access token lifetime in seconds.")
+@click.option("--merchant", default=None, help="Merchant id or name; becomes the token sub.")
+@click.option("--redirect-uri", "redirect_uris", multiple=True, help="Repeatable.")
+@click.option("--form-uri", default=None)
+@click.option("--public", is_flag=True, help="No secret; must use PKCE.")
+@click.option("--basic-only", is_flag=True, help="Accept client_secret_basic only.")
+@json_option
+@db_options
+@with_env
+async def create(
+    env: Env,
+    name: str,
+    scope: str,
+    default_scope: str | None,
+    grant_types: tuple[str, ...],
+    token_format: str | None,
+    ttl: int | None,
+    merchant: str | None,
+    redirect_uris: tuple[str, ...],
+    form_uri: str | None,
+    public: bool,
+    basic_only: bool,
+    as_json: bool,
+) -> None:
+    """Create a client and print its secret once."""
+    merchant_id = (await resolve_merchant(env.store, merchant)).merchant_id if merchant else None
+    spec = ClientSpec(
+        name=name,
+        scope=scope,
+        grant_types=grant_types or ("client_credentials",),
+        token_format=token_format,  # type: ignore[arg-type]
+        access_token_ttl=ttl,
+        merchant_id=merchant_id,
+        redirect_uris=redirect_uris,
+        form_uri=form_uri,
+        public=public,
+        default_scope=default_scope,
+        basic_only=basic_only,
+    )
+    client, secret = await create_client(
+        env.store, env.clock, env.rand, spec, env.settings.max_access_token_ttl
+    )
+    data = client_json(client, env.clock.now()) | {"client_secret": secret}
+    text = f"client_id:     {client.client_id}\n"
+    if secret:
+        text += f"client_secret: {secret}\n\nThe secret is shown only now. Store it safely."
+    emit(data, as_json, text)
+
+
+@clients.command("list")
+@json_option
+@db_options
+@with_env
+async def list_(env: Env, as_json: bool) -> None:
+    """List clients."""
+    now = env.clock.now()
+    items = await env.store.list_clients()
+    rows = [
+        [c.client_id, c.name, " ".join(c.scopes), " ".join(c.grant_types), client_json(c, now)["status"]]
+        for c in items
+    ]
+    emit(
+        [client_json(c, now) for c in items],
+        as_json,
+        table(rows, ["CLIENT_ID", "NAME", "SCOPES", "GRANTS", "STATUS"]),
+    )
+
+
+async def _get(env: Env, client_id: str) -> dict[str, object]:
+    client = await env.store.get_client(client_id)
+    if client is None:
+        raise AdminError(f"no client {client_id!r}")
+    return client_json(client, env.clock.now())
+
+
+@clients.command("show")
+@click.argument("client_id")
+@json_option
+@db_options
+@with_env
+async def show(env: Env, client_id: str, as_json: bool) -> None:
+    """Show one client (never its secret)."""
+    data = await _get(env, client_id)
+    emit(data, as_json, "\n".join(f"{k}: {v}" for k, v in data.items()))
+
+
+@clients.command("revoke")
+@click.argument("client_id")
+@json_option
+@db_options
+@with_env
+async def revoke(env: Env, client_id: str, as_json: bool) -> None:
+    """Revoke a client: its token requests fail and its tokens turn inactive."""
+    await _get(env, client_id)
+    await env.store.revoke_client(client_id, env.clock.now())
+    data = await _get(env, client_id)
+    emit(data, as_json, f"revoked {client_id}")
+
+
+@clients.command("rotate-secret")
+@click.argument("client_id")
+@click.option(
+    "--keep-old-for", type=int, default=0, show_default=True, help="Seconds the old secret lives."
+)
+@json_option
+@db_options
+@with_env
+async def rotate_secret(env: Env, client_id: str, keep_old_for: int, as_json: bool) -> None:
+    """Issue a new secret and print it once."""
+    secret = await rotate_client_secret(env.store, env.clock, env.rand, client_id, keep_old_for)
+    data = await _get(env, client_id) | {"client_secret": secret}
+    emit(data, as_json, f"client_secret: {secret}\n\nThe secret is shown only now.")

@@ -1,0 +1,97 @@
+"""``tokensmith serve``: migrate, make the first key, then run uvicorn workers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+
+import click
+import uvicorn
+
+from tokensmith.logs import configure_logging
+from tokensmith.settings import COMPAT_DIALECTS, Settings, load_settings
+
+SETTINGS_ENV = "TOKENSMITH_SETTINGS_JSON"
+
+
+async def prepare(settings: Settings) -> list[str]:
+    """Once, before workers start: schema, first signing key, demo data."""
+    from tokensmith.demo import seed_demo
+    from tokensmith.web.app import build_context
+
+    ctx = await build_context(settings)
+    try:
+        if settings.demo:
+            return await seed_demo(ctx.store, ctx.clock, settings.issuer_url)
+        return []
+    finally:
+        await ctx.store.close()
+        if ctx.redis is not None:
+            await ctx.redis.aclose()
+
+
+@click.command("serve")
+@click.option("--host", default=None, help="Default 127.0.0.1.")
+@click.option("--port", type=int, default=None, help="Default 8000.")
+@click.option("--workers", type=int, default=None, help="Worker processes (default 1).")
+@click.option(
+    "--compat", multiple=True, type=click.Choice(COMPAT_DIALECTS), help="Repeatable dialect."
+)
+@click.option("--database-url", default=None)
+@click.option("--redis-url", default=None)
+@click.option("--issuer", default=None, help="Public base URL (the tokens' iss).")
+@click.option("--config", default=None, help="TOML settings file.")
+@click.option("--demo", is_flag=True, default=None, help="Seed demo data and enable every dialect.")
+@click.option("--log-json", is_flag=True, default=None)
+def serve(
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    compat: tuple[str, ...],
+    database_url: str | None,
+    redis_url: str | None,
+    issuer: str | None,
+    config: str | None,
+    demo: bool | None,
+    log_json: bool | None,
+) -> None:
+    """Start the server."""
+    settings = load_settings(
+        config,
+        host=host,
+        port=port,
+        workers=workers,
+        compat=compat or None,
+        database_url=database_url,
+        redis_url=redis_url,
+        issuer=issuer,
+        demo=demo,
+        log_json=log_json,
+    )
+    if settings.demo and not settings.compat:
+        settings = settings.model_copy(update={"compat": COMPAT_DIALECTS})
+    configure_logging(settings.log_json, settings.log_level)
+    for line in asyncio.run(prepare(settings)):
+        click.echo(line)
+    settings = settings.model_copy(update={"auto_migrate": False})
+    os.environ[SETTINGS_ENV] = settings.model_dump_json()
+    if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tokensmith-metrics-")
+    click.echo(
+        f"tokensmith on {settings.issuer_url} ({settings.workers} worker(s); "
+        f"dialects: {', '.join(settings.compat) or 'none'})"
+    )
+    uvicorn.run(
+        "tokensmith.web.app:app_from_environ",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers if settings.workers > 1 else None,
+        http="httptools",
+        loop="uvloop",
+        access_log=False,
+        log_level="warning",
+        proxy_headers=False,
+        server_header=False,
+    )

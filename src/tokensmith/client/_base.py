@@ -1,0 +1,514 @@
+"""Sans-I/O core shared by :class:`TokenClient` and :class:`AsyncTokenClient`.
+
+Everything here is pure: building token requests for each grant and dialect, turning
+responses into tokens or typed errors, retry decisions and the renewal schedule.  The
+sync and async clients only add the I/O and the locking.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import random
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import quote_plus, urlsplit, urlunsplit
+
+import httpx
+import orjson
+
+from .cache import FileTokenCache, cache_key
+from .errors import RateLimited, ServerError, TokenError, error_from_response, parse_retry_after
+from .pkce import PKCE, build_authorization_url
+from .stores import RefreshTokenStore
+from .token import DEFAULT_LIFETIME, Token, default_margin, join_scope, parse_token_response
+
+__all__ = [
+    "DEFAULT_LIFETIME",
+    "DEFAULT_TIMEOUT",
+    "AuthMethod",
+    "Dialect",
+    "GrantKind",
+    "RetryPolicy",
+    "TokenError",
+]
+
+logger = logging.getLogger("tokensmith.client")
+
+AuthMethod = Literal["client_secret_basic", "client_secret_post"]
+Dialect = Literal["oauth", "tpay", "tbc"]
+GrantKind = Literal["client_credentials", "refresh_token", "authorization_code"]
+
+_AUTH_METHODS: tuple[AuthMethod, ...] = ("client_secret_basic", "client_secret_post")
+_INVALID_TOKEN = re.compile(r'\berror\s*=\s*"?invalid_token"?', re.IGNORECASE)
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+#: Default timeouts of the HTTP clients the token clients create for themselves.
+DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How token requests are retried.
+
+    Connection errors and 5xx responses are retried with capped exponential backoff and
+    "equal jitter" (half fixed, half random); a 429 waits for ``Retry-After``
+    (RFC 9110 §10.2.3) when it is at most ``max_retry_after``, otherwise
+    :class:`~tokensmith.client.RateLimited` is raised at once.  ``max_attempts`` counts
+    the first try.  A refresh (RFC 6749 §6) is tried at most twice (the same refresh
+    token once more, inside the server's grace window); an authorization code
+    (RFC 6749 §4.1.3) is only re-sent when the first request provably never left.
+    """
+
+    max_attempts: int = 4
+    base_delay: float = 0.25
+    max_delay: float = 8.0
+    max_retry_after: float = 60.0
+
+    def backoff(self, attempt: int, rng: random.Random) -> float:
+        """Delay after the ``attempt``-th failure (1-based)."""
+        ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        return ceiling / 2 + rng.uniform(0, ceiling / 2)
+
+
+class _Secret:
+    """A string that never shows itself in ``repr``/``str``."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+    __str__ = __repr__
+
+
+class _Entry:
+    """The cached token with its precomputed header and renewal time."""
+
+    __slots__ = ("forced", "header", "refresh_at", "token")
+
+    def __init__(self, token: Token, refresh_at: float, forced: bool = False) -> None:
+        self.token = token
+        self.header = token.authorization
+        self.refresh_at = refresh_at
+        self.forced = forced
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    kind: GrantKind
+    url: str
+    headers: dict[str, str]
+    data: dict[str, str]
+    scope: str | None
+
+
+def basic_credentials(client_id: str, client_secret: str) -> str:
+    """``Authorization`` value for client_secret_basic (RFC 6749 §2.3.1): both parts are
+    ``application/x-www-form-urlencoded``-encoded before base64."""
+    pair = f"{quote_plus(client_id)}:{quote_plus(client_secret)}"
+    return "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
+
+
+def is_invalid_token_challenge(response: httpx.Response) -> bool:
+    """True for a 401 whose ``WWW-Authenticate`` says ``Bearer error="invalid_token"``
+    (RFC 6750 §3.1)."""
+    if response.status_code != 401:
+        return False
+    for value in response.headers.get_list("www-authenticate"):
+        if value.lstrip().lower().startswith("bearer") and _INVALID_TOKEN.search(value):
+            return True
+    return False
+
+
+def is_replayable(request: httpx.Request) -> bool:
+    """Whether ``request`` can be sent a second time (its body is in memory)."""
+    return isinstance(request.stream, httpx.ByteStream)
+
+
+def metadata_urls(issuer: str) -> list[str]:
+    """Candidate metadata URLs for ``issuer``: RFC 8414 §3.1 (well-known inserted between
+    host and path), then the well-known appended to the issuer."""
+    issuer = issuer.rstrip("/")
+    parts = urlsplit(issuer)
+    urls = [
+        urlunsplit(
+            parts._replace(path="/.well-known/oauth-authorization-server" + parts.path)
+        )
+    ]
+    appended = issuer + "/.well-known/oauth-authorization-server"
+    if appended not in urls:
+        urls.append(appended)
+    return urls
+
+
+def choose_from_metadata(
+    metadata: Any, issuer: str, auth_method: AuthMethod | None
+) -> tuple[str, AuthMethod]:
+    """Pick ``token_endpoint`` and the client authentication method from RFC 8414 §2
+    metadata.  The ``issuer`` must match (RFC 8414 §3.3).  Without an explicit
+    ``auth_method`` client_secret_basic is preferred; an absent
+    ``token_endpoint_auth_methods_supported`` means client_secret_basic (RFC 8414 §2)."""
+    if not isinstance(metadata, Mapping):
+        raise TokenError("authorization server metadata is not a JSON object", error="discovery")
+    got_issuer = metadata.get("issuer")
+    if not isinstance(got_issuer, str) or got_issuer.rstrip("/") != issuer.rstrip("/"):
+        raise TokenError(
+            "authorization server metadata issuer does not match (RFC 8414 §3.3)",
+            error="discovery",
+        )
+    endpoint = metadata.get("token_endpoint")
+    if not isinstance(endpoint, str) or not endpoint:
+        raise TokenError("authorization server metadata has no token_endpoint", error="discovery")
+    supported_raw = metadata.get("token_endpoint_auth_methods_supported")
+    supported = (
+        [m for m in supported_raw if isinstance(m, str)]
+        if isinstance(supported_raw, list)
+        else ["client_secret_basic"]
+    )
+    if auth_method is not None:
+        if auth_method not in supported:
+            logger.warning("%s is not advertised by %s; using it anyway", auth_method, issuer)
+        return endpoint, auth_method
+    for method in _AUTH_METHODS:
+        if method in supported:
+            return endpoint, method
+    raise TokenError(
+        f"no supported client authentication method among {supported[:5]!r}",
+        error="discovery",
+    )
+
+
+class _ClientBase:
+    """Configuration and pure logic common to both clients."""
+
+    _dialect: Dialect
+
+    def _setup(
+        self,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        scope: str | Iterable[str] | None,
+        *,
+        auth_method: AuthMethod,
+        refresh_margin: float | None,
+        clock: Callable[[], float],
+        retry: RetryPolicy | None,
+        cache: FileTokenCache | None,
+        refresh_store: RefreshTokenStore | None,
+        authorization_endpoint: str | None,
+        extra_params: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
+        dialect: Dialect,
+        apikey: str | None,
+        metadata: Mapping[str, Any] | None,
+        rng: random.Random | None,
+        default_lifetime: float,
+        forced_renew_interval: float,
+    ) -> None:
+        if auth_method not in _AUTH_METHODS:
+            raise ValueError(f"auth_method must be one of {_AUTH_METHODS}")
+        if dialect not in ("oauth", "tpay", "tbc"):
+            raise ValueError("dialect must be 'oauth', 'tpay' or 'tbc'")
+        if dialect == "tbc" and not apikey:
+            raise ValueError("the tbc dialect needs an apikey")
+        if refresh_margin is not None and refresh_margin < 0:
+            raise ValueError("refresh_margin must be >= 0")
+        self.token_url = token_url
+        self.client_id = client_id
+        self._secret = _Secret(client_secret)
+        self._apikey = _Secret(apikey) if apikey else None
+        self.scope = join_scope(scope)
+        self.auth_method: AuthMethod = auth_method
+        self._dialect = dialect
+        self._margin = refresh_margin
+        self._clock = clock
+        self.retry = retry or RetryPolicy()
+        self.cache = cache
+        self.refresh_store = refresh_store
+        self.authorization_endpoint = authorization_endpoint
+        self.metadata: Mapping[str, Any] = dict(metadata or {})
+        self._extra_params = dict(extra_params or {})
+        self._headers = dict(headers or {})
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not crypto
+        self._default_lifetime = default_lifetime
+        self._forced_renew_interval = forced_renew_interval
+        self._entry: _Entry | None = None
+        self._cache_key = cache_key(dialect, token_url, client_id, self.scope)
+
+    # -- presentation ---------------------------------------------------------------
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(token_url={self.token_url!r}, client_id={self.client_id!r}, "
+            f"scope={self.scope!r}, auth_method={self.auth_method!r}, dialect={self._dialect!r})"
+        )
+
+    @property
+    def dialect(self) -> Dialect:
+        """``oauth`` (RFC 6749), ``tpay`` or ``tbc``."""
+        return self._dialect
+
+    def _secrets(self, *more: str | None) -> list[str | None]:
+        out: list[str | None] = [self._secret.value, *more]
+        if self._apikey is not None:
+            out.append(self._apikey.value)
+        entry = self._entry
+        if entry is not None:
+            out.extend((entry.token.access_token, entry.token.refresh_token))
+        return out
+
+    # -- renewal schedule -------------------------------------------------------------
+    def _refresh_at(self, token: Token) -> float:
+        lifetime = token.lifetime
+        margin = default_margin(lifetime) if self._margin is None else self._margin
+        margin = min(margin, lifetime / 2)
+        return token.expires_at - margin
+
+    def _fresh(self, token: Token, now: float) -> bool:
+        return now < self._refresh_at(token)
+
+    def _install(self, token: Token, *, forced: bool = False) -> Token:
+        self._entry = _Entry(token, self._refresh_at(token), forced)
+        return token
+
+    def _cached_valid(self, now: float, rejected: Token | None) -> Token | None:
+        """The cached token if it can still be used while someone else renews."""
+        entry = self._entry
+        if entry is None or now >= entry.token.expires_at:
+            return None
+        if rejected is not None and entry.token.access_token == rejected.access_token:
+            return None
+        return entry.token
+
+    def _settled(self, now: float, rejected: Token | None, *, explicit: bool = False) -> Token | None:
+        """Under the renewal lock: a token that makes a new request unnecessary."""
+        entry = self._entry
+        if entry is None:
+            return None
+        if rejected is None:
+            return entry.token if now < entry.refresh_at else None
+        if entry.token.access_token != rejected.access_token:
+            # Someone replaced the token while we waited for the lock.
+            return entry.token if now < entry.token.expires_at else None
+        if (
+            not explicit
+            and entry.forced
+            and now - entry.token.issued_at < self._forced_renew_interval
+        ):
+            # This token came from a forced renewal moments ago and is refused again:
+            # the API's problem is not our token.  Give the 401 to the caller.
+            return entry.token
+        return None
+
+    def _usable_shared(self, shared: Token, rejected: Token | None, current: _Entry | None) -> bool:
+        """Whether a token found in the cross-process cache can be adopted."""
+        if not self._fresh(shared, self._clock()):
+            return False
+        if rejected is not None and shared.access_token == rejected.access_token:
+            return False
+        return current is None or shared.access_token != current.token.access_token
+
+    def _soft_fail(self, current: _Entry | None, exc: TokenError) -> Token | None:
+        """On a transient failure while the current token is still valid, keep using it
+        and try again a little later."""
+        if not isinstance(exc, ServerError | RateLimited) or current is None:
+            return None
+        now = self._clock()
+        left = current.token.expires_at - now
+        if left <= 0:
+            return None
+        pause = min(exc.retry_after or 5.0, left / 2)
+        entry = _Entry(current.token, now + pause, current.forced)
+        self._entry = entry
+        logger.warning(
+            "token renewal failed (%s); keeping the current token for %.0f more seconds",
+            exc.error,
+            left,
+        )
+        return current.token
+
+    def _save_refresh(self, token: Token, previous: str | None) -> None:
+        """Hand a new (rotated) refresh token to the store; raises if the store fails,
+        so that the new access token is never used with its refresh token lost."""
+        if token.refresh_token and token.refresh_token != previous:
+            if self.refresh_store is None:
+                return
+            self.refresh_store.save(token.refresh_token)
+
+    # -- requests ---------------------------------------------------------------------
+    def _client_auth(self, headers: dict[str, str], data: dict[str, str]) -> None:
+        if self.auth_method == "client_secret_basic":
+            headers["Authorization"] = basic_credentials(self.client_id, self._secret.value)
+        else:
+            data["client_id"] = self.client_id
+            data["client_secret"] = self._secret.value
+
+    def _prepare(self, kind: GrantKind, params: Mapping[str, str] | None = None) -> _Prepared:
+        headers = {"Accept": "application/json", **self._headers}
+        data: dict[str, str] = {}
+        if kind == "client_credentials" and self._dialect != "oauth":
+            # tpay / TBC: client_id + client_secret in the form, no grant_type.
+            data["client_id"] = self.client_id
+            data["client_secret"] = self._secret.value
+            if self._dialect == "tpay" and self.scope:
+                data["scope"] = self.scope
+            if self._apikey is not None:
+                headers["apikey"] = self._apikey.value
+            data.update(self._extra_params)
+            return _Prepared(kind, self.token_url, headers, data, self.scope)
+        data["grant_type"] = kind
+        if kind == "client_credentials":  # RFC 6749 §4.4.2
+            if self.scope:
+                data["scope"] = self.scope
+            data.update(self._extra_params)
+        if params:
+            data.update(params)
+        self._client_auth(headers, data)
+        if self._apikey is not None:
+            headers["apikey"] = self._apikey.value
+        return _Prepared(kind, self.token_url, headers, data, self.scope)
+
+    def _outcome(
+        self, prepared: _Prepared, response: httpx.Response, *more_secrets: str | None
+    ) -> Token | TokenError:
+        """A token, or the error to raise / retry on.  Never raises itself."""
+        now = self._clock()
+        try:
+            body: Any = orjson.loads(response.content) if response.content else None
+        except orjson.JSONDecodeError:
+            body = None
+        status = response.status_code
+        ok = 200 <= status < 300
+        if ok and isinstance(body, dict) and "access_token" in body:
+            try:
+                return parse_token_response(
+                    body,
+                    now=now,
+                    requested_scope=prepared.scope,
+                    default_lifetime=self._default_lifetime,
+                )
+            except TokenError as exc:
+                return exc
+        retry_after = parse_retry_after(response.headers.get("retry-after"), now)
+        if ok and not (isinstance(body, dict) and ("error" in body or "code" in body)):
+            return TokenError(
+                f"unexpected token response (HTTP {status}, "
+                f"{response.headers.get('content-type', 'no content type')[:60]})",
+                error="invalid_response",
+                status_code=status,
+            )
+        return error_from_response(
+            status,
+            body if isinstance(body, dict) else None,
+            retry_after=retry_after,
+            secrets=self._secrets(*more_secrets),
+        )
+
+    def _max_attempts(self, kind: GrantKind) -> int:
+        if kind == "refresh_token":
+            return min(self.retry.max_attempts, 2)
+        return self.retry.max_attempts
+
+    def _transport_delay(
+        self, prepared: _Prepared, attempt: int, exc: httpx.TransportError
+    ) -> float | None:
+        if isinstance(exc, httpx.UnsupportedProtocol) or attempt >= self._max_attempts(
+            prepared.kind
+        ):
+            return None
+        if prepared.kind == "authorization_code" and not isinstance(exc, _NOT_SENT):
+            return None  # the code may have been spent; a retry cannot succeed
+        delay = self.retry.backoff(attempt, self._rng)
+        logger.warning(
+            "token request to %s failed (%s); retry %d in %.2fs",
+            prepared.url,
+            type(exc).__name__,
+            attempt,
+            delay,
+        )
+        return delay
+
+    def _error_delay(self, prepared: _Prepared, attempt: int, exc: TokenError) -> float | None:
+        if attempt >= self._max_attempts(prepared.kind) or prepared.kind == "authorization_code":
+            return None
+        if isinstance(exc, RateLimited):
+            if exc.retry_after is None:
+                delay = self.retry.backoff(attempt, self._rng)
+            elif exc.retry_after <= self.retry.max_retry_after:
+                delay = exc.retry_after
+            else:
+                return None
+        elif isinstance(exc, ServerError):
+            delay = self.retry.backoff(attempt, self._rng)
+        else:
+            return None
+        logger.warning(
+            "token request to %s failed (%s); retry %d in %.2fs",
+            prepared.url,
+            exc.status_code or exc.error,
+            attempt,
+            delay,
+        )
+        return delay
+
+    @staticmethod
+    def _unreachable(exc: httpx.TransportError) -> ServerError:
+        return ServerError(
+            f"token endpoint unreachable ({type(exc).__name__})",
+            error="temporarily_unavailable",
+        )
+
+    def _log_obtained(self, token: Token, kind: GrantKind) -> None:
+        logger.debug(
+            "obtained access token via %s (expires in %.0fs, scope=%s, rotated refresh=%s)",
+            kind,
+            token.lifetime,
+            token.scope,
+            token.refresh_token is not None,
+        )
+
+    # -- authorization code helpers -------------------------------------------------
+    def build_authorization_url(
+        self,
+        redirect_uri: str,
+        *,
+        scope: str | Iterable[str] | None = None,
+        state: str | None = None,
+        pkce: PKCE | None = None,
+        authorization_endpoint: str | None = None,
+        **extra: str,
+    ) -> str:
+        """The authorization request URL (RFC 6749 §4.1.1) with PKCE (RFC 7636 §4.3).
+
+        ``authorization_endpoint`` defaults to the one given at construction or found by
+        discovery.  Keep ``state`` and ``pkce.verifier`` in the user's session.
+        """
+        endpoint = authorization_endpoint or self.authorization_endpoint
+        if not endpoint:
+            raise ValueError("no authorization_endpoint configured or discovered")
+        return build_authorization_url(
+            endpoint,
+            client_id=self.client_id,
+            redirect_uri=redirect_uri,
+            scope=scope if scope is not None else self.scope,
+            state=state,
+            code_challenge=pkce.challenge if pkce else None,
+            code_challenge_method=pkce.method if pkce else "S256",
+            **extra,
+        )
+
+    def _code_request(self, code: str, redirect_uri: str, code_verifier: str | None) -> _Prepared:
+        params = {"code": code, "redirect_uri": redirect_uri}
+        if code_verifier is not None:
+            params["code_verifier"] = code_verifier
+        return self._prepare("authorization_code", params)
+
+    def _refresh_request(self, refresh_token: str) -> _Prepared:
+        return self._prepare("refresh_token", {"refresh_token": refresh_token})
+

@@ -1,0 +1,378 @@
+"""The synchronous token client."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Mapping
+from typing import Any, Self
+
+import httpx
+import orjson
+
+from ._base import (
+    DEFAULT_LIFETIME,
+    DEFAULT_TIMEOUT,
+    AuthMethod,
+    Dialect,
+    RetryPolicy,
+    TokenError,
+    GrantKind,
+    _ClientBase,
+    _Entry,
+    _Prepared,
+    choose_from_metadata,
+    is_invalid_token_challenge,
+    is_replayable,
+    metadata_urls,
+)
+from .cache import FileTokenCache
+from .errors import InvalidGrant
+from .stores import RefreshTokenStore
+from .token import Token
+
+__all__ = ["TokenClient"]
+
+
+class TokenClient(_ClientBase, httpx.Auth):
+    """Obtains, caches and renews OAuth 2.0 access tokens; thread-safe.
+
+    Use it directly (``tc.get_token()``) or as ``httpx.Client(auth=tc)``: every request
+    then carries ``Authorization: Bearer ...`` (RFC 6750 §2.1) and a 401 with
+    ``error="invalid_token"`` (RFC 6750 §3.1) makes it renew the token and resend once.
+
+    The default grant is client_credentials (RFC 6749 §4.4).  With a ``refresh_store`` the
+    client works for a user instead: tokens come from :meth:`exchange_code`
+    (RFC 6749 §4.1.3) and are renewed with the rotating refresh token (RFC 6749 §6).
+    """
+
+    def __init__(
+        self,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        scope: str | Iterable[str] | None = None,
+        *,
+        auth_method: AuthMethod = "client_secret_basic",
+        http_client: httpx.Client | None = None,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        refresh_margin: float | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        retry: RetryPolicy | None = None,
+        cache: FileTokenCache | None = None,
+        refresh_store: RefreshTokenStore | None = None,
+        authorization_endpoint: str | None = None,
+        extra_params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        dialect: Dialect = "oauth",
+        apikey: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        rng: random.Random | None = None,
+        default_lifetime: float = DEFAULT_LIFETIME,
+        forced_renew_interval: float = 5.0,
+    ) -> None:
+        self._setup(
+            token_url,
+            client_id,
+            client_secret,
+            scope,
+            auth_method=auth_method,
+            refresh_margin=refresh_margin,
+            clock=clock,
+            retry=retry,
+            cache=cache,
+            refresh_store=refresh_store,
+            authorization_endpoint=authorization_endpoint,
+            extra_params=extra_params,
+            headers=headers,
+            dialect=dialect,
+            apikey=apikey,
+            metadata=metadata,
+            rng=rng,
+            default_lifetime=default_lifetime,
+            forced_renew_interval=forced_renew_interval,
+        )
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.Client(timeout=timeout)
+        self._sleep = sleep
+        self._lock = threading.Lock()
+
+    # -- constructors for the seed systems -------------------------------------------
+    @classmethod
+    def tpay(
+        cls,
+        client_id: str,
+        client_secret: str,
+        base_url: str = "https://api.tpay.com",
+        scope: str | Iterable[str] | None = None,
+        **kwargs: Any,
+    ) -> Self:
+        """tpay: ``POST {base_url}/oauth/auth`` with ``client_id`` + ``client_secret`` in
+        the form and no ``grant_type``; the response's ``issued_at`` is honoured."""
+        return cls(
+            base_url.rstrip("/") + "/oauth/auth",
+            client_id,
+            client_secret,
+            scope,
+            dialect="tpay",
+            **kwargs,
+        )
+
+    @classmethod
+    def tbc(
+        cls,
+        apikey: str,
+        client_id: str,
+        client_secret: str,
+        base_url: str = "https://api.tbcbank.ge",
+        **kwargs: Any,
+    ) -> Self:
+        """TBC tpay gateway: ``POST {base_url}/v2/tpay/access-token`` with header
+        ``apikey`` and ``client_id`` + ``client_secret`` in the form.  Errors arrive as
+        ``application/problem+json`` (RFC 9457) and map to the same exceptions."""
+        return cls(
+            base_url.rstrip("/") + "/v2/tpay/access-token",
+            client_id,
+            client_secret,
+            dialect="tbc",
+            apikey=apikey,
+            **kwargs,
+        )
+
+    @classmethod
+    def from_issuer(
+        cls,
+        issuer_url: str,
+        client_id: str,
+        client_secret: str,
+        scope: str | Iterable[str] | None = None,
+        *,
+        auth_method: AuthMethod | None = None,
+        http_client: httpx.Client | None = None,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        **kwargs: Any,
+    ) -> Self:
+        """Configure from RFC 8414 authorization server metadata
+        (``GET {issuer}/.well-known/oauth-authorization-server``): ``token_endpoint``,
+        ``authorization_endpoint`` and the client authentication method (from
+        ``token_endpoint_auth_methods_supported``, preferring client_secret_basic)."""
+        http = http_client or httpx.Client(timeout=timeout)
+        try:
+            metadata = _fetch_metadata(http, issuer_url)
+            endpoint, method = choose_from_metadata(metadata, issuer_url, auth_method)
+        except BaseException:
+            if http_client is None:
+                http.close()
+            raise
+        client = cls(
+            endpoint,
+            client_id,
+            client_secret,
+            scope,
+            auth_method=method,
+            http_client=http,
+            metadata=metadata,
+            authorization_endpoint=kwargs.pop(
+                "authorization_endpoint", metadata.get("authorization_endpoint")
+            ),
+            **kwargs,
+        )
+        client._owns_http = http_client is None
+        return client
+
+    # -- lifecycle --------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the HTTP client if this object created it."""
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- tokens -----------------------------------------------------------------------
+    def get_token(self) -> Token:
+        """A valid access token: the cached one until ``expires_at - margin``, else a new
+        one.  Concurrent callers share a single token request."""
+        entry = self._entry
+        if entry is not None and self._clock() < entry.refresh_at:
+            return entry.token
+        return self._renew(None)
+
+    def invalidate(self, token: Token | None = None) -> None:
+        """Forget the cached token (only if it is ``token``, when given)."""
+        with self._lock:
+            entry = self._entry
+            if entry is None:
+                return
+            if token is None or entry.token.access_token == token.access_token:
+                self._entry = None
+                if self.cache is not None:
+                    with self.cache.locked():
+                        self.cache.invalidate(self._cache_key, entry.token.access_token)
+
+    def refresh(self) -> Token:
+        """Obtain a new token now, whatever the cached one's state."""
+        entry = self._entry
+        return self._renew(entry.token if entry else None, explicit=True)
+
+    def exchange_code(
+        self, code: str, redirect_uri: str, code_verifier: str | None = None
+    ) -> Token:
+        """Authorization code grant (RFC 6749 §4.1.3, PKCE RFC 7636 §4.5); the client
+        authenticates per ``auth_method`` (HTTP Basic by default).  A returned refresh
+        token is saved to the ``refresh_store`` before the access token is returned."""
+        with self._lock:
+            prepared = self._code_request(code, redirect_uri, code_verifier)
+            token = self._send(prepared, code, code_verifier)
+            self._save_refresh(token, None)
+            self._install(token)
+            if self.cache is not None:
+                with self.cache.locked():
+                    self.cache.store(self._cache_key, token, now=self._clock())
+            self._log_obtained(token, "authorization_code")
+            return token
+
+    def _renew(self, rejected: Token | None, *, explicit: bool = False) -> Token:
+        """Single-flight renewal.  ``rejected``: the token an API refused (or, with
+        ``explicit``, the token to replace on request)."""
+        if not self._lock.acquire(blocking=False):
+            valid = self._cached_valid(self._clock(), rejected)
+            if valid is not None:
+                return valid  # someone is renewing; the current token is still good
+            self._lock.acquire()
+        try:
+            settled = self._settled(self._clock(), rejected, explicit=explicit)
+            if settled is not None:
+                return settled
+            current = self._entry
+            if rejected is not None:
+                self._entry = None  # drop the refused token whatever happens next
+                current = None
+            forced = rejected is not None and not explicit
+            if self.cache is not None:
+                return self._renew_with_file_cache(rejected, current, forced)
+            return self._obtain(current, forced)
+        finally:
+            self._lock.release()
+
+    def _renew_with_file_cache(
+        self, rejected: Token | None, current: _Entry | None, forced: bool
+    ) -> Token:
+        assert self.cache is not None
+        handle = self.cache.acquire()
+        try:
+            shared = self.cache.load(self._cache_key)
+            if shared is not None and self._usable_shared(shared, rejected, current):
+                return self._install(shared)
+            if rejected is not None:
+                self.cache.invalidate(self._cache_key, rejected.access_token)
+            token = self._obtain(current, forced)
+            if current is None or token is not current.token:
+                self.cache.store(self._cache_key, token, now=self._clock())
+            return token
+        finally:
+            self.cache.release(handle)
+
+    def _obtain(self, current: _Entry | None, forced: bool) -> Token:
+        kind: GrantKind
+        try:
+            if self.refresh_store is not None:
+                kind = "refresh_token"
+                token = self._refresh_grant()
+            else:
+                kind = "client_credentials"
+                token = self._send(self._prepare(kind))
+        except TokenError as exc:
+            kept = self._soft_fail(current, exc)
+            if kept is not None:
+                return kept
+            raise
+        self._install(token, forced=forced)
+        self._log_obtained(token, kind)
+        return token
+
+    def _refresh_grant(self) -> Token:
+        assert self.refresh_store is not None
+        refresh_token = self.refresh_store.load()
+        if not refresh_token:
+            raise InvalidGrant("no refresh token stored; run the authorization code flow")
+        token = self._send(self._refresh_request(refresh_token), refresh_token)
+        # Persist the rotated refresh token BEFORE anyone can use the new access token.
+        self._save_refresh(token, refresh_token)
+        return token
+
+    def _send(self, prepared: _Prepared, *secrets: str | None) -> Token:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self._http.post(
+                    prepared.url, data=prepared.data, headers=prepared.headers
+                )
+            except httpx.TransportError as exc:
+                delay = self._transport_delay(prepared, attempt, exc)
+                if delay is None:
+                    raise self._unreachable(exc) from exc
+                self._sleep(delay)
+                continue
+            outcome = self._outcome(prepared, response, *secrets)
+            if isinstance(outcome, Token):
+                return outcome
+            delay = self._error_delay(prepared, attempt, outcome)
+            if delay is None:
+                raise outcome
+            self._sleep(delay)
+
+    # -- httpx.Auth -------------------------------------------------------------------
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        """Add the bearer token; on ``401 invalid_token`` renew and resend once."""
+        entry = self._entry
+        if entry is not None and self._clock() < entry.refresh_at:
+            token, header = entry.token, entry.header
+        else:
+            token = self._renew(None)
+            header = token.authorization
+        request.headers["Authorization"] = header
+        response = yield request
+        if is_invalid_token_challenge(response) and is_replayable(request):
+            renewed = self._renew(token)
+            if renewed.access_token != token.access_token:
+                request.headers["Authorization"] = renewed.authorization
+                yield request
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response, None]:
+        """Not supported: use :class:`AsyncTokenClient` with ``httpx.AsyncClient``."""
+        raise RuntimeError("TokenClient is synchronous; use AsyncTokenClient with AsyncClient")
+        yield request  # pragma: no cover
+
+
+def _fetch_metadata(http: httpx.Client, issuer: str) -> dict[str, Any]:
+    last: Exception | None = None
+    for url in metadata_urls(issuer):
+        try:
+            response = http.get(url, headers={"Accept": "application/json"})
+        except httpx.TransportError as exc:
+            raise TokenError(
+                f"cannot reach {url} ({type(exc).__name__})", error="discovery"
+            ) from exc
+        if response.status_code == 404:
+            last = TokenError(f"{url} not found", error="discovery", status_code=404)
+            continue
+        if response.status_code != 200:
+            raise TokenError(f"{url} answered", error="discovery", status_code=response.status_code)
+        try:
+            data = orjson.loads(response.content)
+        except orjson.JSONDecodeError as exc:
+            raise TokenError(f"{url} is not JSON", error="discovery") from exc
+        if not isinstance(data, dict):
+            raise TokenError(f"{url} is not a JSON object", error="discovery")
+        return data
+    assert last is not None
+    raise last

@@ -1,0 +1,1 @@
+"""The pure core: grants, tokens and errors. No HTTP, no SQL."""

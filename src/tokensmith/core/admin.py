@@ -1,0 +1,179 @@
+"""Administrative operations shared by the CLI and the merchant panel."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from tokensmith.core.clock import Clock
+from tokensmith.core.credentials import hash_secret, new_client_id, new_secret
+from tokensmith.core.models import (
+    AUTHORIZATION_CODE,
+    CLIENT_CREDENTIALS,
+    REFRESH_TOKEN,
+    ApiKey,
+    Client,
+    ClientSecret,
+    Merchant,
+    TokenFormat,
+)
+from tokensmith.core.randomness import Randomness
+from tokensmith.core.scopes import parse_scope
+from tokensmith.storage.protocols import ApiKeyStore, ClientStore, MerchantStore
+
+__all__ = [
+    "GRANT_TYPES",
+    "AdminError",
+    "ClientSpec",
+    "create_api_key",
+    "create_client",
+    "create_merchant",
+    "resolve_merchant",
+    "rotate_client_secret",
+]
+
+GRANT_TYPES = (CLIENT_CREDENTIALS, AUTHORIZATION_CODE, REFRESH_TOKEN)
+
+
+class AdminError(ValueError):
+    """A request an operator made that cannot be carried out; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSpec:
+    """What ``tokensmith clients create`` and the panel's "Add new key" ask for."""
+
+    name: str
+    scope: str = "read"
+    grant_types: tuple[str, ...] = (CLIENT_CREDENTIALS,)
+    token_format: TokenFormat | None = None
+    access_token_ttl: int | None = None
+    merchant_id: str | None = None
+    redirect_uris: tuple[str, ...] = ()
+    form_uri: str | None = None
+    public: bool = False
+    default_scope: str | None = None
+    basic_only: bool = False
+
+
+def _check_redirect_uri(uri: str) -> None:
+    """RFC 6749 §3.1.2: absolute, no fragment; RFC 9700 §2.1: https, or http on loopback."""
+    parts = urlsplit(uri)
+    if not parts.scheme or not parts.netloc or parts.fragment:
+        raise AdminError(f"redirect URI {uri!r} must be absolute and have no fragment")
+    loopback = parts.hostname in ("127.0.0.1", "::1", "localhost")
+    if parts.scheme == "http" and not loopback:
+        raise AdminError(f"redirect URI {uri!r} must use https (http only on loopback)")
+
+
+def _validate(spec: ClientSpec, max_ttl: int) -> tuple[str, ...]:
+    if not spec.name.strip():
+        raise AdminError("a name is required")
+    scopes = parse_scope(spec.scope)
+    if not scopes:
+        raise AdminError("at least one scope is required")
+    unknown = [g for g in spec.grant_types if g not in GRANT_TYPES]
+    if unknown or not spec.grant_types:
+        raise AdminError(f"grant types must be among {', '.join(GRANT_TYPES)}")
+    if spec.access_token_ttl is not None and not 0 < spec.access_token_ttl <= max_ttl:
+        raise AdminError(f"ttl must be between 1 and {max_ttl} seconds")
+    if AUTHORIZATION_CODE in spec.grant_types and not spec.redirect_uris:
+        raise AdminError("authorization_code clients need at least one redirect URI")
+    if spec.public and CLIENT_CREDENTIALS in spec.grant_types:
+        raise AdminError("public clients cannot use client_credentials")
+    for uri in spec.redirect_uris:
+        _check_redirect_uri(uri)
+    if spec.default_scope is not None:
+        extra = set(parse_scope(spec.default_scope)) - set(scopes)
+        if extra:
+            raise AdminError("default scopes must be among the client's scopes")
+    return scopes
+
+
+async def create_client(
+    store: ClientStore, clock: Clock, rand: Randomness, spec: ClientSpec, max_ttl: int
+) -> tuple[Client, str | None]:
+    """Make a client; returns it and its secret (shown once, stored only as a hash)."""
+    scopes = _validate(spec, max_ttl)
+    now = clock.now()
+    secret = None if spec.public else new_secret(rand)
+    if spec.public:
+        methods: tuple[str, ...] = ("none",)
+    elif spec.basic_only:
+        methods = ("client_secret_basic",)
+    else:
+        methods = ("client_secret_basic", "client_secret_post")
+    client = Client(
+        client_id=new_client_id(rand),
+        name=spec.name.strip(),
+        scopes=scopes,
+        default_scopes=None if spec.default_scope is None else parse_scope(spec.default_scope),
+        grant_types=spec.grant_types,
+        secrets=() if secret is None else (ClientSecret(hash_secret(secret), now),),
+        token_format=spec.token_format,
+        access_token_ttl=spec.access_token_ttl,
+        merchant_id=spec.merchant_id,
+        redirect_uris=spec.redirect_uris,
+        form_uri=spec.form_uri,
+        auth_methods=methods,
+        created_at=now,
+    )
+    await store.add_client(client)
+    return client, secret
+
+
+async def rotate_client_secret(
+    store: ClientStore, clock: Clock, rand: Randomness, client_id: str, keep_old_for: int
+) -> str:
+    """A new secret; the old ones keep working for ``keep_old_for`` seconds."""
+    client = await store.get_client(client_id)
+    if client is None:
+        raise AdminError(f"no client {client_id!r}")
+    if client.public:
+        raise AdminError("public clients have no secret")
+    if keep_old_for < 0:
+        raise AdminError("--keep-old-for must not be negative")
+    now = clock.now()
+    secret = new_secret(rand)
+    await store.rotate_secret(client_id, ClientSecret(hash_secret(secret), now), now + keep_old_for)
+    return secret
+
+
+async def create_api_key(
+    store: ApiKeyStore, clock: Clock, rand: Randomness, name: str, merchant_id: str | None = None
+) -> tuple[ApiKey, str]:
+    """A developer app key for the ``tbc`` dialect's ``apikey`` header, shown once."""
+    if not name.strip():
+        raise AdminError("a name is required")
+    plain = new_secret(rand)
+    key = ApiKey(
+        key_id="ak_" + new_client_id(rand),
+        name=name.strip(),
+        key_hash=hash_secret(plain),
+        created_at=clock.now(),
+        merchant_id=merchant_id,
+    )
+    await store.add_api_key(key)
+    return key, plain
+
+
+async def create_merchant(
+    store: MerchantStore, clock: Clock, rand: Randomness, name: str
+) -> Merchant:
+    if not name.strip():
+        raise AdminError("a name is required")
+    if await store.find_merchant_by_name(name.strip()) is not None:
+        raise AdminError(f"a merchant named {name!r} exists")
+    merchant_id = "m_" + base64.b32encode(rand.token_bytes(5)).decode("ascii").lower()
+    merchant = Merchant(merchant_id=merchant_id, name=name.strip(), created_at=clock.now())
+    await store.add_merchant(merchant)
+    return merchant
+
+
+async def resolve_merchant(store: MerchantStore, ref: str) -> Merchant:
+    """A merchant by id or by name."""
+    merchant = await store.get_merchant(ref) or await store.find_merchant_by_name(ref)
+    if merchant is None:
+        raise AdminError(f"no merchant {ref!r}")
+    return merchant

@@ -1,0 +1,134 @@
+"""OAuth 2.0 errors, one class per RFC error code.
+
+Rendering to a wire dialect lives in :mod:`tokensmith.web.dialects`; the core
+only says *what* went wrong.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AccessDenied",
+    "InvalidClient",
+    "InvalidGrant",
+    "InvalidRequest",
+    "InvalidScope",
+    "InvalidToken",
+    "OAuthError",
+    "RateLimited",
+    "ServerError",
+    "TemporarilyUnavailable",
+    "UnauthorizedClient",
+    "UnsupportedGrantType",
+    "UnsupportedResponseType",
+    "UnsupportedTokenType",
+]
+
+
+class OAuthError(Exception):
+    """Base class. ``error`` is the RFC 6749 §5.2 code, ``status`` the HTTP status."""
+
+    error: str = "server_error"
+    status: int = 400
+
+    def __init__(self, description: str = "", *, reason: str | None = None) -> None:
+        super().__init__(description)
+        self.description = description
+        #: A short machine label for metrics and audit (never holds a secret).
+        self.reason = reason or self.error
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.description!r})"
+
+
+class InvalidRequest(OAuthError):
+    """RFC 6749 §5.2 ``invalid_request``."""
+
+    error = "invalid_request"
+
+
+class InvalidClient(OAuthError):
+    """RFC 6749 §5.2 ``invalid_client``: 401, with ``WWW-Authenticate`` under Basic."""
+
+    error = "invalid_client"
+    status = 401
+
+    def __init__(
+        self, description: str = "", *, reason: str | None = None, basic: bool = False
+    ) -> None:
+        super().__init__(description, reason=reason)
+        self.basic = basic
+
+
+class InvalidGrant(OAuthError):
+    """RFC 6749 §5.2 ``invalid_grant``."""
+
+    error = "invalid_grant"
+
+
+class UnauthorizedClient(OAuthError):
+    """RFC 6749 §5.2 ``unauthorized_client``."""
+
+    error = "unauthorized_client"
+
+
+class UnsupportedGrantType(OAuthError):
+    """RFC 6749 §5.2 ``unsupported_grant_type``."""
+
+    error = "unsupported_grant_type"
+
+
+class InvalidScope(OAuthError):
+    """RFC 6749 §5.2 ``invalid_scope``."""
+
+    error = "invalid_scope"
+
+
+class AccessDenied(OAuthError):
+    """RFC 6749 §4.1.2.1 ``access_denied``."""
+
+    error = "access_denied"
+    status = 403
+
+
+class UnsupportedResponseType(OAuthError):
+    """RFC 6749 §4.1.2.1 ``unsupported_response_type``."""
+
+    error = "unsupported_response_type"
+
+
+class UnsupportedTokenType(OAuthError):
+    """RFC 7009 §2.2.1 ``unsupported_token_type``."""
+
+    error = "unsupported_token_type"
+
+
+class InvalidToken(OAuthError):
+    """RFC 6750 §3.1 ``invalid_token``."""
+
+    error = "invalid_token"
+    status = 401
+
+
+class ServerError(OAuthError):
+    """RFC 6749 §4.1.2.1 ``server_error``."""
+
+    error = "server_error"
+    status = 500
+
+
+class TemporarilyUnavailable(OAuthError):
+    """RFC 6749 §4.1.2.1 ``temporarily_unavailable``."""
+
+    error = "temporarily_unavailable"
+    status = 503
+
+
+class RateLimited(OAuthError):
+    """Too many failed attempts: HTTP 429 (RFC 6585 §4) with ``Retry-After``."""
+
+    error = "slow_down"
+    status = 429
+
+    def __init__(self, retry_after: int, description: str = "too many failed attempts") -> None:
+        super().__init__(description, reason="rate_limited")
+        self.retry_after = retry_after

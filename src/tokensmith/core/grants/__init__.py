@@ -1,0 +1,30 @@
+"""Grant handlers, one module each, dispatched on ``grant_type`` (RFC 6749 §4)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+from tokensmith.core.clock import Clock
+from tokensmith.core.models import Client, IssuedToken
+from tokensmith.core.randomness import Randomness
+from tokensmith.core.requests import TokenRequest
+from tokensmith.core.tokens import IssuePolicy, TokenMinter
+from tokensmith.storage.protocols import Store
+
+__all__ = ["Grant", "GrantContext"]
+
+
+@dataclass(frozen=True, slots=True)
+class GrantContext:
+    """What every grant may use."""
+
+    store: Store
+    minter: TokenMinter
+    clock: Clock
+    rand: Randomness
+    policy: IssuePolicy
+
+
+Grant = Callable[[GrantContext, TokenRequest, Client], Awaitable[IssuedToken]]
+GrantTable = Mapping[str, Grant]

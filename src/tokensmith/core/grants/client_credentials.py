@@ -1,0 +1,19 @@
+"""RFC 6749 §4.4: the client credentials grant."""
+
+from __future__ import annotations
+
+from tokensmith.core.errors import UnauthorizedClient
+from tokensmith.core.grants import GrantContext
+from tokensmith.core.models import Client, IssuedToken
+from tokensmith.core.requests import TokenRequest
+from tokensmith.core.scopes import resolve_scope
+
+__all__ = ["client_credentials"]
+
+
+async def client_credentials(ctx: GrantContext, req: TokenRequest, client: Client) -> IssuedToken:
+    """§4.4.2: only confidential clients; §4.4.3: no refresh token is issued."""
+    if client.public:
+        raise UnauthorizedClient("public clients cannot use client_credentials")
+    scopes = resolve_scope(req.params.get("scope"), client.scopes, client.granted_default_scopes())
+    return await ctx.minter.mint(client, client.subject, scopes, ctx.policy)

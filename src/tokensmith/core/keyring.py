@@ -1,0 +1,78 @@
+"""The set of signing keys every instance shares, reloaded from storage on an interval."""
+
+from __future__ import annotations
+
+from tokensmith.core.clock import Clock
+from tokensmith.core.jwt_codec import JwtCodec
+from tokensmith.core.keys import KeySealer, generate_signing_key, load_key
+from tokensmith.core.models import SigningKeyRecord
+from tokensmith.core.randomness import Randomness
+from tokensmith.storage.protocols import KeyStore
+
+__all__ = ["KeyRing"]
+
+
+class KeyRing:
+    """Holds the current :class:`JwtCodec`; sees keys rotated by other instances within
+    ``reload_interval`` seconds."""
+
+    def __init__(
+        self,
+        keys: KeyStore,
+        sealer: KeySealer,
+        clock: Clock,
+        rand: Randomness,
+        issuer: str,
+        reload_interval: float = 5.0,
+    ) -> None:
+        self._keys = keys
+        self._sealer = sealer
+        self._clock = clock
+        self._rand = rand
+        self._issuer = issuer
+        self._interval = reload_interval
+        self._codec: JwtCodec | None = None
+        self._loaded_at = float("-inf")
+
+    async def codec(self) -> JwtCodec:
+        """The codec, reloaded when older than the interval."""
+        if self._codec is None or self._clock.now() - self._loaded_at >= self._interval:
+            await self.reload()
+        assert self._codec is not None
+        return self._codec
+
+    async def reload(self) -> None:
+        now = self._clock.now()
+        records = await self._keys.list_signing_keys()
+        signing = _signing_key(records, now)
+        if signing is None:
+            raise LookupError("no signing key: run the server once or `tokensmith keys rotate`")
+        published = [
+            load_key(r, self._sealer)
+            for r in records
+            if r.kid != signing.kid and (r.publish_until is None or r.publish_until > now)
+        ]
+        self._codec = JwtCodec(load_key(signing, self._sealer), published, self._issuer)
+        self._loaded_at = now
+
+    async def ensure(self, alg: str) -> None:
+        """Create the first key if there is none that signs."""
+        if _signing_key(await self._keys.list_signing_keys(), self._clock.now()) is None:
+            await self.rotate(alg, publish_old_for=0)
+
+    async def rotate(self, alg: str, publish_old_for: int) -> SigningKeyRecord:
+        """A new key signs from now on; the others stay published ``publish_old_for`` seconds,
+        as long as the tokens they signed can live."""
+        now = self._clock.now()
+        record = generate_signing_key(alg, self._sealer, self._rand, now)
+        await self._keys.add_signing_key(record, retire_others_at=now)
+        for old in await self._keys.list_signing_keys():
+            if old.kid != record.kid and (old.publish_until is None or old.publish_until > now):
+                await self._keys.set_publish_until(old.kid, now + publish_old_for)
+        await self.reload()
+        return record
+
+
+def _signing_key(records: list[SigningKeyRecord], now: float) -> SigningKeyRecord | None:
+    live = [r for r in records if r.retired_at is None or r.retired_at > now]
+    return max(live, key=lambda r: r.created_at, default=None)

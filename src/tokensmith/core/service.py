@@ -1,0 +1,149 @@
+"""The token service: client authentication, grant dispatch, introspection, revocation."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tokensmith.core.authn import ClientAuthenticator
+from tokensmith.core.clock import Clock
+from tokensmith.core.credentials import hash_secret
+from tokensmith.core.errors import (
+    InvalidRequest,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+)
+from tokensmith.core.grants import GrantContext, GrantTable
+from tokensmith.core.jwt_codec import looks_like_jwt
+from tokensmith.core.keyring import KeyRing
+from tokensmith.core.models import AccessTokenRecord, Client, IssuedToken
+from tokensmith.core.randomness import Randomness
+from tokensmith.core.requests import TokenRequest
+from tokensmith.core.tokens import IssuePolicy, TokenMinter
+from tokensmith.storage.protocols import ClientStore, Store
+
+__all__ = ["INTROSPECTION_SCOPE", "TokenService"]
+
+#: A client holding this scope may introspect tokens issued to other clients.
+INTROSPECTION_SCOPE = "introspection"
+
+#: Looks up a token another way (refresh tokens); returns its claims or ``None``.
+Introspector = Callable[[str, Client], Awaitable[dict[str, Any] | None]]
+#: Revokes a token another way; returns True if it knew the token.
+Revoker = Callable[[str, Client], Awaitable[bool]]
+
+
+@dataclass(slots=True)
+class _Found:
+    record: AccessTokenRecord
+    claims: dict[str, Any] = field(default_factory=dict)
+
+
+class TokenService:
+    """Everything the token, introspection and revocation endpoints do, minus HTTP."""
+
+    def __init__(
+        self,
+        store: Store,
+        clients: ClientStore,
+        authenticator: ClientAuthenticator,
+        minter: TokenMinter,
+        keyring: KeyRing,
+        clock: Clock,
+        rand: Randomness,
+        grants: GrantTable,
+    ) -> None:
+        self.store = store
+        self.clients = clients
+        self.authenticator = authenticator
+        self.minter = minter
+        self.keyring = keyring
+        self.clock = clock
+        self.rand = rand
+        self.grants = grants
+        self.introspectors: list[Introspector] = []
+        self.revokers: list[Revoker] = []
+
+    async def token(self, req: TokenRequest, policy: IssuePolicy) -> tuple[Client, IssuedToken]:
+        """RFC 6749 §3.2: authenticate the client, then run its grant."""
+        grant = self.grants.get(req.grant_type)
+        if grant is None:
+            raise UnsupportedGrantType(f"grant_type {req.grant_type!r} is not supported")
+        client = await self.authenticator.authenticate(req.credentials, req.source)
+        if req.grant_type not in client.grant_types:
+            raise UnauthorizedClient(f"client may not use grant_type {req.grant_type!r}")
+        self.minter.codec = await self.keyring.codec()
+        ctx = GrantContext(self.store, self.minter, self.clock, self.rand, policy)
+        return client, await grant(ctx, req, client)
+
+    async def _find_access_token(self, token: str) -> _Found | None:
+        now = self.clock.now()
+        if looks_like_jwt(token):
+            claims = (await self.keyring.codec()).decode(token, now)
+            if claims is None:
+                return None
+            stored = await self.store.find_access_token_by_jti(str(claims.get("jti", "")))
+            record = stored or AccessTokenRecord(
+                jti=str(claims.get("jti", "")),
+                client_id=str(claims.get("client_id", "")),
+                subject=str(claims.get("sub", "")),
+                scope=str(claims.get("scope", "")),
+                issued_at=float(claims.get("iat", 0)),
+                expires_at=float(claims["exp"]),
+            )
+            return _Found(record, claims)
+        record = await self.store.find_access_token(hash_secret(token))
+        return _Found(record) if record is not None else None
+
+    async def introspect(self, token: str, caller: Client) -> dict[str, Any]:
+        """RFC 7662 §2.2. Inactive for expired, revoked, unknown and foreign tokens, and for
+        tokens of a revoked client. A caller sees its own tokens, and any token of this
+        server if it holds the ``introspection`` scope (§4)."""
+        if not token:
+            raise InvalidRequest("token is required")
+        found = await self._find_access_token(token)
+        if found is None:
+            for introspector in self.introspectors:
+                claims = await introspector(token, caller)
+                if claims is not None:
+                    return claims
+            return {"active": False}
+        rec = found.record
+        if not rec.active_at(self.clock.now()) or not self._may_see(caller, rec.client_id):
+            return {"active": False}
+        owner = await self.clients.get_client(rec.client_id)
+        if owner is None or not owner.active:
+            return {"active": False}
+        return {
+            "active": True,
+            "scope": rec.scope,
+            "client_id": rec.client_id,
+            "token_type": "Bearer",
+            "exp": int(rec.expires_at),
+            "iat": int(rec.issued_at),
+            "sub": rec.subject,
+            "aud": found.claims.get("aud", self.minter.audience),
+            "iss": self.minter.issuer,
+            "jti": rec.jti,
+        }
+
+    @staticmethod
+    def _may_see(caller: Client, owner_id: str) -> bool:
+        return caller.client_id == owner_id or INTROSPECTION_SCOPE in caller.scopes
+
+    async def revoke(self, token: str, caller: Client) -> None:
+        """RFC 7009 §2.1. Unknown tokens are not an error (§2.2); another client's token is
+        refused with ``unauthorized_client``."""
+        if not token:
+            raise InvalidRequest("token is required")
+        found = await self._find_access_token(token)
+        if found is not None:
+            if found.record.client_id != caller.client_id:
+                raise UnauthorizedClient("the token was not issued to this client")
+            if found.record.revoked_at is None:
+                await self.store.revoke_access_token(found.record, self.clock.now())
+            return
+        for revoker in self.revokers:
+            if await revoker(token, caller):
+                return

@@ -1,0 +1,106 @@
+"""Minting access tokens: JWT (RFC 9068) or opaque, stored only as a hash."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+
+from tokensmith.core.clock import Clock
+from tokensmith.core.credentials import hash_secret, new_secret
+from tokensmith.core.jwt_codec import JwtCodec
+from tokensmith.core.models import AccessTokenRecord, Client, IssuedToken, TokenFormat
+from tokensmith.core.randomness import Randomness
+from tokensmith.core.scopes import format_scope
+from tokensmith.storage.protocols import TokenStore
+
+__all__ = ["IssuePolicy", "TokenMinter"]
+
+
+@dataclass(frozen=True, slots=True)
+class IssuePolicy:
+    """Defaults an endpoint (or dialect) supplies; a client's own settings override them."""
+
+    token_format: TokenFormat = "jwt"
+    access_token_ttl: int = 3600
+
+    def format_for(self, client: Client) -> TokenFormat:
+        return client.token_format or self.token_format
+
+    def ttl_for(self, client: Client) -> int:
+        return client.access_token_ttl or self.access_token_ttl
+
+
+class TokenMinter:
+    """Issues access tokens. A JWT without a family is not written anywhere."""
+
+    def __init__(
+        self,
+        codec: JwtCodec,
+        tokens: TokenStore,
+        clock: Clock,
+        rand: Randomness,
+        issuer: str,
+        audience: str,
+    ) -> None:
+        self.codec = codec
+        self._tokens = tokens
+        self._clock = clock
+        self._rand = rand
+        self.issuer = issuer
+        self.audience = audience
+
+    def _jti(self) -> str:
+        return base64.urlsafe_b64encode(self._rand.token_bytes(16)).decode("ascii").rstrip("=")
+
+    async def mint(
+        self,
+        client: Client,
+        subject: str,
+        scopes: tuple[str, ...],
+        policy: IssuePolicy,
+        family_id: str | None = None,
+    ) -> IssuedToken:
+        """Mint one access token (RFC 6749 §5.1 fields, RFC 9068 claims)."""
+        now = int(self._clock.now())
+        ttl = policy.ttl_for(client)
+        scope = format_scope(scopes)
+        jti = self._jti()
+        if policy.format_for(client) == "jwt":
+            token = self.codec.encode(
+                {
+                    "iss": self.issuer,
+                    "sub": subject,
+                    "aud": self.audience,
+                    "client_id": client.client_id,
+                    "scope": scope,
+                    "iat": now,
+                    "exp": now + ttl,
+                    "jti": jti,
+                }
+            )
+            token_hash = None
+        else:
+            token = new_secret(self._rand)
+            token_hash = hash_secret(token)
+        if token_hash is not None or family_id is not None:
+            await self._tokens.add_access_token(
+                AccessTokenRecord(
+                    jti=jti,
+                    client_id=client.client_id,
+                    subject=subject,
+                    scope=scope,
+                    issued_at=now,
+                    expires_at=now + ttl,
+                    token_hash=token_hash,
+                    family_id=family_id,
+                )
+            )
+        return IssuedToken(
+            access_token=token,
+            expires_in=ttl,
+            scope=scope,
+            issued_at=now,
+            jti=jti,
+            client_id=client.client_id,
+            subject=subject,
+        )

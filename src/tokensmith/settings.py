@@ -1,0 +1,121 @@
+"""Settings: command-line flags, then ``TOKENSMITH_*`` environment, then a TOML file.
+
+The file is named by ``--config`` or ``TOKENSMITH_CONFIG``; its keys are the field
+names below (``database_url = "postgresql://..."``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+__all__ = ["COMPAT_DIALECTS", "Settings", "load_settings"]
+
+COMPAT_DIALECTS = ("tpay", "tbc", "dot")
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    def __init__(self, settings_cls: type[BaseSettings], path: str | None) -> None:
+        super().__init__(settings_cls)
+        self._data: dict[str, Any] = {}
+        if path:
+            with Path(path).open("rb") as fh:
+                self._data = tomllib.load(fh)
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in self._data.items() if k in self.settings_cls.model_fields}
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. Secrets here are never logged."""
+
+    model_config = SettingsConfigDict(env_prefix="TOKENSMITH_", frozen=True, extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    #: Public base URL; the ``iss`` of every token. Derived from host and port when empty.
+    issuer: str = ""
+    #: ``aud`` of JWT access tokens (RFC 9068 §2.2). Defaults to the issuer.
+    audience: str = ""
+    database_url: str = Field(default="sqlite:///tokensmith.db", repr=False)
+    redis_url: str | None = Field(default=None, repr=False)
+    #: Encrypts signing keys at rest. Several, comma-separated: the first encrypts, all decrypt.
+    secret_key: str = Field(default="", repr=False)
+    #: Where a generated ``secret_key`` is kept when none is set (single-host use).
+    secret_key_file: str = "tokensmith.key"
+    compat: Annotated[tuple[str, ...], NoDecode] = ()
+    signing_alg: Literal["ES256", "RS256", "EdDSA"] = "ES256"
+    default_token_format: Literal["jwt", "opaque"] = "jwt"
+    access_token_ttl: int = 3600
+    max_access_token_ttl: int = 86400
+    #: How long a client record is cached: the bound on revocation delay across instances.
+    client_cache_ttl: float = 2.0
+    key_reload_interval: float = 5.0
+    failures_per_client: int = 10
+    failures_per_address: int = 30
+    failure_window: int = 60
+    max_body_bytes: int = 16384
+    log_json: bool = False
+    log_level: str = "INFO"
+    #: Trust ``X-Forwarded-For`` from these proxy addresses for the source address.
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
+    demo: bool = False
+    auto_migrate: bool = True
+
+    @field_validator("compat", mode="before")
+    @classmethod
+    def _split_compat(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = [p.strip() for p in v.replace(",", " ").split() if p.strip()]
+        for name in v:
+            if name not in COMPAT_DIALECTS:
+                raise ValueError(f"unknown dialect {name!r}; choose from {', '.join(COMPAT_DIALECTS)}")
+        return tuple(v)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_list(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return tuple(p.strip() for p in v.split(",") if p.strip())
+        return v
+
+    @property
+    def issuer_url(self) -> str:
+        return (self.issuer or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def audience_value(self) -> str:
+        return self.audience or self.issuer_url
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = os.environ.get("TOKENSMITH_CONFIG") or None
+        return init_settings, env_settings, _TomlSource(settings_cls, path)
+
+
+def load_settings(config: str | None = None, **flags: Any) -> Settings:
+    """Flags (``None`` values ignored) over environment over the TOML file."""
+    if config:
+        os.environ["TOKENSMITH_CONFIG"] = config
+    return Settings(**{k: v for k, v in flags.items() if v is not None})

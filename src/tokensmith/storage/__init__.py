@@ -1,0 +1,1 @@
+"""Storage: narrow protocols (:mod:`.protocols`) and their implementations."""

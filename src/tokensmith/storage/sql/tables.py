@@ -1,0 +1,107 @@
+"""Table definitions (SQLAlchemy Core). Times are POSIX seconds; secrets are hashes."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+merchants = Table(
+    "merchants",
+    metadata,
+    Column("merchant_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("created_at", Double, nullable=False),
+    Column("disabled_at", Double),
+)
+
+clients = Table(
+    "clients",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("merchant_id", String(64), ForeignKey("merchants.merchant_id"), index=True),
+    Column("scopes", Text, nullable=False),
+    Column("default_scopes", Text),
+    Column("grant_types", Text, nullable=False),
+    Column("token_format", String(16)),
+    Column("access_token_ttl", Integer),
+    Column("redirect_uris", Text, nullable=False, default="[]"),
+    Column("form_uri", Text),
+    Column("auth_methods", Text, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("revoked_at", Double),
+)
+
+client_secrets = Table(
+    "client_secrets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "client_id",
+        String(64),
+        ForeignKey("clients.client_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("secret_hash", String(64), nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("expires_at", Double),
+)
+
+access_tokens = Table(
+    "access_tokens",
+    metadata,
+    Column("jti", String(64), primary_key=True),
+    Column("token_hash", String(64), unique=True),
+    Column("client_id", String(64), nullable=False, index=True),
+    Column("subject", String(200), nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("family_id", String(64), index=True),
+    Column("issued_at", Double, nullable=False),
+    Column("expires_at", Double, nullable=False, index=True),
+    Column("revoked_at", Double),
+)
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("alg", String(16), nullable=False),
+    Column("private_key_encrypted", LargeBinary, nullable=False),
+    Column("public_jwk", Text, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("retired_at", Double),
+    Column("publish_until", Double),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("merchant_id", String(64), ForeignKey("merchants.merchant_id"), index=True),
+    Column("created_at", Double, nullable=False),
+    Column("revoked_at", Double),
+)
+
+Index("ix_access_tokens_revoked_at", access_tokens.c.revoked_at)

@@ -1,0 +1,1 @@
+"""The HTTP layer: Starlette-level ASGI on top of the core."""

@@ -1,0 +1,178 @@
+"""The composition root: :func:`create_app` wires settings, storage, core and routes."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute, Route
+
+from tokensmith.core.authn import ClientAuthenticator, FailureLimits
+from tokensmith.core.clock import Clock, SystemClock
+from tokensmith.core.credentials import new_secret
+from tokensmith.core.grants import Grant
+from tokensmith.core.grants.client_credentials import client_credentials
+from tokensmith.core.keyring import KeyRing
+from tokensmith.core.keys import KeySealer
+from tokensmith.core.limits import FailureLimiter, Limit
+from tokensmith.core.models import CLIENT_CREDENTIALS
+from tokensmith.core.randomness import Randomness, SystemRandomness
+from tokensmith.core.service import TokenService
+from tokensmith.core.tokens import IssuePolicy, TokenMinter
+from tokensmith.settings import Settings
+from tokensmith.storage.cache import CachingClientStore
+from tokensmith.storage.protocols import Store
+from tokensmith.storage.ratelimit import MemoryLimiter, RedisLimiter
+from tokensmith.storage.sql import SqlStore, make_engine, migrate
+from tokensmith.web.context import AppContext
+from tokensmith.web.dialects.compat import DIALECT_PATHS, dialects
+from tokensmith.web.endpoints import discovery, tokens_admin
+from tokensmith.web.endpoints.token import TokenEndpoint
+from tokensmith.web.observe import LatencyMiddleware, Observer
+
+__all__ = ["build_context", "create_app", "resolve_secret_keys"]
+
+log = logging.getLogger("tokensmith")
+
+_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+
+def resolve_secret_keys(settings: Settings, rand: Randomness | None = None) -> list[str]:
+    """The key-sealing secrets: from settings, else a file made on first start."""
+    if settings.secret_key:
+        return [s.strip() for s in settings.secret_key.split(",") if s.strip()]
+    path = Path(settings.secret_key_file)
+    if not path.exists():
+        secret = new_secret(rand or SystemRandomness())
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secret + "\n")
+        log.warning(
+            "generated a secret key in %s; set TOKENSMITH_SECRET_KEY when instances share a "
+            "database",
+            path,
+        )
+    return [path.read_text().strip()]
+
+
+def grant_table() -> dict[str, Grant]:
+    """``grant_type`` -> handler (RFC 6749 §4)."""
+    return {CLIENT_CREDENTIALS: client_credentials}
+
+
+def _limiter(settings: Settings, clock: Clock, redis: Any) -> FailureLimiter:
+    return RedisLimiter(redis) if redis is not None else MemoryLimiter(clock)
+
+
+async def build_context(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    rand: Randomness | None = None,
+    store: Store | None = None,
+) -> AppContext:
+    """Build the object graph: the one place that knows every concrete class."""
+    clock = clock or SystemClock()
+    rand = rand or SystemRandomness()
+    if store is None:
+        engine = make_engine(settings.database_url)
+        if settings.auto_migrate:
+            await migrate(engine)
+        store = SqlStore(engine)
+    redis = None
+    if settings.redis_url:
+        import redis.asyncio as aioredis
+
+        redis = aioredis.from_url(settings.redis_url)
+    clients = CachingClientStore(store, clock, settings.client_cache_ttl)
+    limits = FailureLimits(
+        Limit(settings.failures_per_client, settings.failure_window),
+        Limit(settings.failures_per_address, settings.failure_window),
+    )
+    authenticator = ClientAuthenticator(clients, clock, _limiter(settings, clock, redis), limits)
+    sealer = KeySealer(resolve_secret_keys(settings, rand))
+    keyring = KeyRing(
+        store, sealer, clock, rand, settings.issuer_url, settings.key_reload_interval
+    )
+    await keyring.ensure(settings.signing_alg)
+    minter = TokenMinter(
+        await keyring.codec(), store, clock, rand, settings.issuer_url, settings.audience_value
+    )
+    service = TokenService(store, clients, authenticator, minter, keyring, clock, rand, grant_table())
+    standard = IssuePolicy(settings.default_token_format, settings.access_token_ttl)
+    return AppContext(
+        settings=settings,
+        store=store,
+        clients=clients,
+        service=service,
+        observer=Observer(),
+        dialects=dialects(standard),
+        clock=clock,
+        rand=rand,
+        redis=redis,
+        extras={},
+    )
+
+
+def routes(settings: Settings) -> list[BaseRoute]:
+    table: list[BaseRoute] = [
+        Route("/oauth/token", TokenEndpoint("oauth").handle, methods=_METHODS),
+        Route("/oauth/introspect", tokens_admin.introspect, methods=_METHODS),
+        Route("/oauth/revoke", tokens_admin.revoke, methods=_METHODS),
+        Route("/.well-known/oauth-authorization-server", discovery.metadata),
+        Route("/.well-known/jwks.json", discovery.jwks),
+        Route("/healthz", discovery.healthz),
+        Route("/metrics", discovery.metrics),
+        Route("/openapi.json", discovery.openapi),
+    ]
+    for name in settings.compat:
+        endpoint = TokenEndpoint(name, require_apikey=name == "tbc")
+        table.append(Route(DIALECT_PATHS[name], endpoint.handle, methods=_METHODS))
+    return table
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    rand: Randomness | None = None,
+    store: Store | None = None,
+) -> Starlette:
+    """The ASGI application. Storage, keys and caches are set up in its lifespan."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        ctx = await build_context(settings, clock=clock, rand=rand, store=store)
+        app.state.ctx = ctx
+        try:
+            yield
+        finally:
+            if ctx.redis is not None:
+                await ctx.redis.aclose()
+            if store is None:
+                await ctx.store.close()
+
+    app = Starlette(routes=routes(settings), lifespan=lifespan)
+
+    def observer() -> Observer | None:
+        ctx = getattr(app.state, "ctx", None)
+        return ctx.observer if ctx is not None else None
+
+    app.user_middleware.insert(0, Middleware(LatencyMiddleware, observer=observer))
+    return app
+
+
+def app_from_environ() -> Starlette:
+    """Factory for uvicorn workers: settings come from ``tokensmith serve`` via the environment."""
+    from tokensmith.cli.serve import SETTINGS_ENV
+    from tokensmith.logs import configure_logging
+
+    settings = Settings.model_validate_json(os.environ[SETTINGS_ENV])
+    configure_logging(settings.log_json, settings.log_level)
+    return create_app(settings)

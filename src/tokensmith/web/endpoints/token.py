@@ -1,0 +1,77 @@
+"""Token endpoints: RFC 6749 §3.2 ``/oauth/token`` and the seed dialects' paths."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tokensmith.core.credentials import hash_secret
+from tokensmith.core.errors import InvalidRequest, OAuthError, UnsupportedGrantType
+from tokensmith.core.requests import TokenRequest
+from tokensmith.web.context import AppContext, ctx_of, source_address
+from tokensmith.web.dialects import Dialect
+from tokensmith.web.dialects.oauth import NO_STORE, json_response
+from tokensmith.web.dialects.problem import ApiKeyRejected
+from tokensmith.web.forms import client_credentials_from, read_form
+
+__all__ = ["MethodNotAllowed", "TokenEndpoint"]
+
+
+class MethodNotAllowed(OAuthError):
+    """HTTP 405: token endpoints take POST only (RFC 6749 §3.2)."""
+
+    error = "invalid_request"
+    status = 405
+
+
+class TokenEndpoint:
+    """One token endpoint in one dialect."""
+
+    def __init__(self, dialect: str, require_apikey: bool = False) -> None:
+        self.dialect_name = dialect
+        self.require_apikey = require_apikey
+
+    async def handle(self, request: Request) -> Response:
+        ctx = ctx_of(request)
+        dialect = ctx.dialects[self.dialect_name]
+        source = source_address(request, ctx.settings.trusted_proxies)
+        grant, client_id = dialect.implicit_grant or "", None
+        try:
+            if request.method != "POST":
+                raise MethodNotAllowed("use POST")
+            if self.require_apikey:
+                await _check_apikey(ctx, request)
+            form = await read_form(request, ctx.settings.max_body_bytes)
+            grant = _grant_type(form, dialect)
+            creds = client_credentials_from(request.headers.get("authorization"), form)
+            client_id = creds.client_id if creds else None
+            _, issued = await ctx.service.token(
+                TokenRequest(grant, form, creds, source), dialect.policy
+            )
+        except OAuthError as exc:
+            ctx.observer.refused(dialect.name, grant, exc.reason, client_id, source)
+            response = dialect.render_error(exc)
+            if isinstance(exc, MethodNotAllowed):
+                response.headers["allow"] = "POST"
+            return response
+        ctx.observer.issued(dialect.name, grant, issued.client_id, issued.scope, source, issued.jti)
+        return json_response(dialect.render_token(issued), 200, NO_STORE)
+
+
+def _grant_type(form: dict[str, str], dialect: Dialect) -> str:
+    grant = form.get("grant_type") or dialect.implicit_grant
+    if not grant:
+        raise InvalidRequest("grant_type is required")
+    if dialect.grants is not None and grant not in dialect.grants:
+        raise UnsupportedGrantType(f"grant_type {grant!r} is not supported here")
+    return grant
+
+
+async def _check_apikey(ctx: AppContext, request: Request) -> None:
+    """The TBC document's ``apikey`` header: a live developer app key."""
+    presented = request.headers.get("apikey")
+    if not presented:
+        raise ApiKeyRejected("the apikey header is required", reason="missing_apikey")
+    key = await ctx.store.find_api_key(hash_secret(presented))
+    if key is None or key.revoked_at is not None:
+        raise ApiKeyRejected("the apikey is not valid", reason="invalid_apikey")

@@ -1,0 +1,113 @@
+"""Audit events and Prometheus metrics for every issuance and refusal."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+__all__ = ["LatencyMiddleware", "Observer"]
+
+audit_log = logging.getLogger("tokensmith.audit")
+
+
+class Observer:
+    """Counts and logs; holds its own registry (no process-wide singletons)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.issued_total = Counter(
+            "tokensmith_tokens_issued",
+            "Access tokens issued",
+            ["grant", "dialect"],
+            registry=self.registry,
+        )
+        self.refused_total = Counter(
+            "tokensmith_tokens_refused",
+            "Token requests refused",
+            ["grant", "dialect", "reason"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "tokensmith_request_seconds",
+            "Request latency by route",
+            ["route", "method"],
+            registry=self.registry,
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+        )
+
+    def issued(
+        self, dialect: str, grant: str, client_id: str, scope: str, source: str, jti: str
+    ) -> None:
+        self.issued_total.labels(grant, dialect).inc()
+        audit_log.info(
+            "token issued",
+            extra={
+                "event": "token.issued",
+                "dialect": dialect,
+                "grant": grant,
+                "client_id": client_id,
+                "scope": scope,
+                "source": source,
+                "jti": jti,
+            },
+        )
+
+    def refused(
+        self, dialect: str, grant: str, reason: str, client_id: str | None, source: str
+    ) -> None:
+        self.refused_total.labels(grant or "-", dialect, reason).inc()
+        audit_log.info(
+            "token refused",
+            extra={
+                "event": "token.refused",
+                "dialect": dialect,
+                "grant": grant,
+                "reason": reason,
+                "client_id": client_id,
+                "source": source,
+            },
+        )
+
+    def exposition(self) -> bytes:
+        """Prometheus text; in multi-worker mode, summed over every worker."""
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            return bytes(generate_latest(registry))
+        return bytes(generate_latest(self.registry))
+
+
+class LatencyMiddleware:
+    """Pure ASGI middleware timing each HTTP request by its route template."""
+
+    def __init__(self, app: ASGIApp, observer: Callable[[], Observer | None]) -> None:
+        self.app = app
+        self._observer = observer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            obs = self._observer()
+            if obs is not None:
+                route = scope.get("route")
+                path = getattr(route, "path", "other")
+                obs.latency.labels(path, scope["method"]).observe(time.perf_counter() - start)
+
+

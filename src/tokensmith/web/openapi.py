@@ -1,0 +1,126 @@
+"""The OpenAPI 3.1 document of the HTTP API, served at ``/openapi.json``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["openapi_document"]
+
+_FORM = "application/x-www-form-urlencoded"
+
+
+def _obj(props: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": props}
+    if required:
+        schema["required"] = required
+    return schema
+
+
+_S = {"type": "string"}
+_I = {"type": "integer"}
+
+_OAUTH_ERROR = _obj(
+    {"error": _S, "error_description": _S}, ["error"]
+)
+_PROBLEM = _obj(
+    {"type": _S, "title": _S, "status": _S, "detail": _S, "systemCode": _S, "code": _S},
+    ["type", "title", "status", "detail", "systemCode", "code"],
+)
+_TOKEN = _obj(
+    {
+        "access_token": _S,
+        "token_type": _S,
+        "expires_in": _I,
+        "scope": _S,
+        "refresh_token": _S,
+    },
+    ["access_token", "token_type", "expires_in"],
+)
+_CC_FORM = _obj(
+    {
+        "grant_type": _S,
+        "client_id": _S,
+        "client_secret": _S,
+        "scope": _S,
+        "code": _S,
+        "redirect_uri": _S,
+        "code_verifier": _S,
+        "refresh_token": _S,
+    }
+)
+
+
+def _errors(media: str = "application/json", schema: dict[str, Any] = _OAUTH_ERROR) -> dict[str, Any]:
+    resp = {"description": "error", "content": {media: {"schema": schema}}}
+    return {"400": resp, "401": resp, "429": resp}
+
+
+def _post(summary: str, form: dict[str, Any], ok: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "requestBody": {"required": True, "content": {_FORM: {"schema": form}}},
+        "responses": {
+            "200": {"description": "success", "content": {"application/json": {"schema": ok}}},
+            **_errors(),
+        },
+    }
+    op.update(extra)
+    return op
+
+
+def _dialect_paths(enabled: dict[str, str]) -> dict[str, Any]:
+    creds = _obj({"client_id": _S, "client_secret": _S}, ["client_id", "client_secret"])
+    paths: dict[str, Any] = {}
+    if "tpay" in enabled:
+        tpay_ok = _obj(
+            {"issued_at": _I, "scope": _S, "token_type": _S, "expires_in": _I, "access_token": _S}
+        )
+        paths[enabled["tpay"]] = {"post": _post("tpay: get an access token", creds, tpay_ok)}
+    if "tbc" in enabled:
+        op = _post(
+            "TBC: get an access token",
+            creds,
+            _obj({"access_token": _S, "expires_in": _I, "token_type": _S}),
+            parameters=[{"name": "apikey", "in": "header", "required": True, "schema": _S}],
+        )
+        op["responses"].update(_errors("application/problem+json", _PROBLEM))
+        paths[enabled["tbc"]] = {"post": op}
+    if "dot" in enabled:
+        paths[enabled["dot"]] = {"post": _post("client_credentials token", _CC_FORM, _TOKEN)}
+    return paths
+
+
+def openapi_document(issuer: str, enabled: dict[str, str]) -> dict[str, Any]:
+    """The document for this server: standard endpoints plus the enabled dialects."""
+    token_form = _obj({"token": _S, "token_type_hint": _S}, ["token"])
+    paths: dict[str, Any] = {
+        "/oauth/token": {"post": _post("RFC 6749 token endpoint", _CC_FORM, _TOKEN)},
+        "/oauth/introspect": {
+            "post": _post(
+                "RFC 7662 introspection",
+                token_form,
+                _obj({"active": {"type": "boolean"}, "scope": _S, "client_id": _S, "exp": _I}),
+            )
+        },
+        "/oauth/revoke": {"post": _post("RFC 7009 revocation", token_form, {})},
+        "/.well-known/oauth-authorization-server": {
+            "get": {"summary": "RFC 8414 metadata", "responses": {"200": {"description": "ok"}}}
+        },
+        "/.well-known/jwks.json": {
+            "get": {"summary": "JWK Set", "responses": {"200": {"description": "ok"}}}
+        },
+        "/healthz": {"get": {"summary": "health", "responses": {"200": {"description": "ok"}}}},
+        "/metrics": {
+            "get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "ok"}}}
+        },
+    }
+    paths.update(_dialect_paths(enabled))
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "tokensmith", "version": "0.1.0"},
+        "servers": [{"url": issuer}],
+        "components": {
+            "securitySchemes": {"basic": {"type": "http", "scheme": "basic"}},
+        },
+        "paths": paths,
+    }
