@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -68,8 +69,6 @@ def client_auth() -> str:
 
 def run_tool(argv: list[str], cwd: Path, env: Mapping[str, str]) -> str:
     """Run a set-up command of a peer; raise with its output when it fails."""
-    import os
-
     done = subprocess.run(
         argv, cwd=cwd, env={**os.environ, **env}, capture_output=True, text=True,
         timeout=300, check=False,
@@ -81,7 +80,8 @@ def run_tool(argv: list[str], cwd: Path, env: Mapping[str, str]) -> str:
 
 def seed_files(ctx: RunContext) -> tuple[Path, Path, Path]:
     """Paths for the check, warm-up and measured-run refresh tokens."""
-    return tuple(ctx.run_dir / f"seeds-{phase}.txt" for phase in ("check", "warmup", "run"))  # type: ignore[return-value]
+    folder = ctx.run_dir
+    return folder / "seeds-check.txt", folder / "seeds-warmup.txt", folder / "seeds-run.txt"
 
 
 def refresh_plan(path: str, ctx: RunContext) -> LoadPlan:

@@ -1,6 +1,7 @@
 """Set-up for the django-oauth-toolkit peer.
 
-``python tools.py init CLIENT_SECRET`` migrates and registers the confidential client;
+``python tools.py init CLIENT_SECRET hashed|plain`` migrates and registers the
+confidential client (``hashed`` is DOT's default; ``plain`` sets hash_client_secret=False);
 ``python tools.py seed N OUTFILE`` stores N access/refresh token pairs for a bench user
 (client_credentials issues no refresh token, so the refresh scenario starts from these).
 """
@@ -23,7 +24,7 @@ from oauth2_provider.models import AccessToken, Application, RefreshToken  # noq
 CLIENT_ID = "bench-client"
 
 
-def init(secret: str) -> None:
+def init(secret: str, hashed: bool) -> None:
     call_command("migrate", verbosity=0)
     user = get_user_model().objects.create_user("bench-user")
     Application.objects.create(
@@ -33,6 +34,7 @@ def init(secret: str) -> None:
         name="bench",
         client_type=Application.CLIENT_CONFIDENTIAL,
         authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
+        hash_client_secret=hashed,
     )
 
 
@@ -56,6 +58,6 @@ def seed(count: int, out: str) -> None:
 
 if __name__ == "__main__":
     if sys.argv[1] == "init":
-        init(sys.argv[2])
+        init(sys.argv[2], sys.argv[3] != "plain")
     elif sys.argv[1] == "seed":
         seed(int(sys.argv[2]), sys.argv[3])

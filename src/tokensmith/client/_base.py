@@ -69,7 +69,7 @@ class RetryPolicy:
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
         """Delay after the ``attempt``-th failure (1-based)."""
-        ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        ceiling = min(self.max_delay, self.base_delay * (2.0 ** (attempt - 1)))
         return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 
@@ -115,15 +115,19 @@ def basic_credentials(client_id: str, client_secret: str) -> str:
     return "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
 
 
+def challenge_says_invalid_token(value: str) -> bool:
+    """True if one ``WWW-Authenticate`` value is ``Bearer ... error="invalid_token"``."""
+    return value.lstrip().lower().startswith("bearer") and bool(_INVALID_TOKEN.search(value))
+
+
 def is_invalid_token_challenge(response: httpx.Response) -> bool:
     """True for a 401 whose ``WWW-Authenticate`` says ``Bearer error="invalid_token"``
     (RFC 6750 §3.1)."""
     if response.status_code != 401:
         return False
-    for value in response.headers.get_list("www-authenticate"):
-        if value.lstrip().lower().startswith("bearer") and _INVALID_TOKEN.search(value):
-            return True
-    return False
+    return any(
+        challenge_says_invalid_token(v) for v in response.headers.get_list("www-authenticate")
+    )
 
 
 def is_replayable(request: httpx.Request) -> bool:
@@ -136,11 +140,7 @@ def metadata_urls(issuer: str) -> list[str]:
     host and path), then the well-known appended to the issuer."""
     issuer = issuer.rstrip("/")
     parts = urlsplit(issuer)
-    urls = [
-        urlunsplit(
-            parts._replace(path="/.well-known/oauth-authorization-server" + parts.path)
-        )
-    ]
+    urls = [urlunsplit(parts._replace(path="/.well-known/oauth-authorization-server" + parts.path))]
     appended = issuer + "/.well-known/oauth-authorization-server"
     if appended not in urls:
         urls.append(appended)
@@ -236,7 +236,7 @@ class _ClientBase:
         self.metadata: Mapping[str, Any] = dict(metadata or {})
         self._extra_params = dict(extra_params or {})
         self._headers = dict(headers or {})
-        self._rng = rng or random.Random()  # noqa: S311 - jitter, not crypto
+        self._rng = rng or random.Random()
         self._default_lifetime = default_lifetime
         self._forced_renew_interval = forced_renew_interval
         self._entry: _Entry | None = None
@@ -286,7 +286,9 @@ class _ClientBase:
             return None
         return entry.token
 
-    def _settled(self, now: float, rejected: Token | None, *, explicit: bool = False) -> Token | None:
+    def _settled(
+        self, now: float, rejected: Token | None, *, explicit: bool = False
+    ) -> Token | None:
         """Under the renewal lock: a token that makes a new request unnecessary."""
         entry = self._entry
         if entry is None:
@@ -511,4 +513,3 @@ class _ClientBase:
 
     def _refresh_request(self, refresh_token: str) -> _Prepared:
         return self._prepare("refresh_token", {"refresh_token": refresh_token})
-

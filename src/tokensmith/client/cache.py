@@ -107,7 +107,8 @@ class FileTokenCache:
             data = {
                 k: v
                 for k, v in data.items()
-                if isinstance(v, dict) and isinstance(v.get("expires_at"), int | float)
+                if isinstance(v, dict)
+                and isinstance(v.get("expires_at"), int | float)
                 and v["expires_at"] > now
             }
         data[key] = token.to_dict(include_refresh_token=False)

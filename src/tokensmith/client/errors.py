@@ -228,10 +228,10 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
     return text
 
 
-def _clean(text: Any, secrets: Iterable[str | None]) -> str:
-    if not isinstance(text, str):
+def _clean(value: Any, secrets: Iterable[str | None]) -> str:
+    if not isinstance(value, str):
         return ""
-    text = " ".join(text.split())  # no control characters or newlines in messages/logs
+    text = " ".join(value.split())  # no control characters or newlines in messages/logs
     text = redact(text, secrets)
     if len(text) > _MAX_DESCRIPTION:
         text = text[: _MAX_DESCRIPTION - 1] + "…"

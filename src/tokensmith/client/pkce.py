@@ -23,7 +23,7 @@ _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 
 
 def make_code_verifier(length: int = 64) -> str:
-    """A high-entropy ``code_verifier`` (RFC 7636 §4.1): 43–128 unreserved characters."""
+    """A high-entropy ``code_verifier`` (RFC 7636 §4.1): 43 to 128 unreserved characters."""
     if not 43 <= length <= 128:
         raise ValueError("RFC 7636 §4.1: code_verifier length must be within 43..128")
     verifier = secrets.token_urlsafe(96)[:length]

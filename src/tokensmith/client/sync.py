@@ -16,9 +16,9 @@ from ._base import (
     DEFAULT_TIMEOUT,
     AuthMethod,
     Dialect,
+    GrantKind,
     RetryPolicy,
     TokenError,
-    GrantKind,
     _ClientBase,
     _Entry,
     _Prepared,
@@ -215,6 +215,13 @@ class TokenClient(_ClientBase, httpx.Auth):
                     with self.cache.locked():
                         self.cache.invalidate(self._cache_key, entry.token.access_token)
 
+    def renew_after_rejection(self, token: Token) -> Token:
+        """An API refused ``token`` (RFC 6750 §3.1 ``invalid_token``): drop it and return a
+        new one.  Single-flight; returns ``token`` itself when a token obtained by such a
+        renewal is refused again within ``forced_renew_interval`` (then the problem is
+        not the token and the caller should see the 401)."""
+        return self._renew(token)
+
     def refresh(self) -> Token:
         """Obtain a new token now, whatever the cached one's state."""
         entry = self._entry
@@ -329,7 +336,9 @@ class TokenClient(_ClientBase, httpx.Auth):
             self._sleep(delay)
 
     # -- httpx.Auth -------------------------------------------------------------------
-    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+    def sync_auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
         """Add the bearer token; on ``401 invalid_token`` renew and resend once."""
         entry = self._entry
         if entry is not None and self._clock() < entry.refresh_at:
@@ -347,7 +356,7 @@ class TokenClient(_ClientBase, httpx.Auth):
 
     async def async_auth_flow(
         self, request: httpx.Request
-    ) -> AsyncGenerator[httpx.Request, httpx.Response, None]:
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         """Not supported: use :class:`AsyncTokenClient` with ``httpx.AsyncClient``."""
         raise RuntimeError("TokenClient is synchronous; use AsyncTokenClient with AsyncClient")
         yield request  # pragma: no cover

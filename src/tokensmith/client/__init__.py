@@ -1,0 +1,59 @@
+"""tokensmith.client: an OAuth 2.0 token client.
+
+* client_credentials (RFC 6749 §4.4) against any RFC 6749 server, with RFC 8414
+  discovery, and the tpay / TBC gateway dialects;
+* authorization code with PKCE (RFC 6749 §4.1, RFC 7636) and rotating refresh tokens
+  (RFC 6749 §6) persisted through a :class:`RefreshTokenStore`;
+* caching with single-flight renewal, an optional cross-process :class:`FileTokenCache`,
+  retries with backoff, and ``httpx.Auth`` / ``requests`` integration.
+
+This package does not depend on the tokensmith server packages.
+"""
+
+from ._base import AuthMethod, Dialect, RetryPolicy
+from .aio import AsyncTokenClient
+from .cache import FileTokenCache
+from .errors import (
+    InvalidClient,
+    InvalidGrant,
+    InvalidRequest,
+    InvalidScope,
+    RateLimited,
+    ServerError,
+    TokenError,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+)
+from .pkce import PKCE, build_authorization_url, code_challenge_s256, make_code_verifier, make_state
+from .requests_auth import RequestsAuth
+from .stores import FileRefreshTokenStore, MemoryRefreshTokenStore, RefreshTokenStore
+from .sync import TokenClient
+from .token import Token
+
+__all__ = [
+    "PKCE",
+    "AsyncTokenClient",
+    "AuthMethod",
+    "Dialect",
+    "FileRefreshTokenStore",
+    "FileTokenCache",
+    "InvalidClient",
+    "InvalidGrant",
+    "InvalidRequest",
+    "InvalidScope",
+    "MemoryRefreshTokenStore",
+    "RateLimited",
+    "RefreshTokenStore",
+    "RequestsAuth",
+    "RetryPolicy",
+    "ServerError",
+    "Token",
+    "TokenClient",
+    "TokenError",
+    "UnauthorizedClient",
+    "UnsupportedGrantType",
+    "build_authorization_url",
+    "code_challenge_s256",
+    "make_code_verifier",
+    "make_state",
+]

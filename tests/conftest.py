@@ -1,0 +1,187 @@
+"""Shared fixtures: clocks, databases on SQLite and PostgreSQL, and in-process apps.
+
+PostgreSQL tests run when ``TOKENSMITH_TEST_POSTGRES_URL`` is set (``.ci/run`` sets it),
+Redis tests when ``TOKENSMITH_TEST_REDIS_URL`` is; otherwise they skip.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+from starlette.applications import Starlette
+
+from tokensmith.core.admin import ClientSpec, create_client
+from tokensmith.core.clock import FrozenClock
+from tokensmith.core.models import Client
+from tokensmith.core.randomness import SystemRandomness
+from tokensmith.settings import Settings
+from tokensmith.storage.sql import SqlStore, make_engine, migrate
+from tokensmith.web.app import create_app
+from tokensmith.web.context import AppContext
+
+PG_URL = os.environ.get("TOKENSMITH_TEST_POSTGRES_URL")
+REDIS_URL = os.environ.get("TOKENSMITH_TEST_REDIS_URL")
+SECRET_KEY = "test-secret-key-" + "x" * 32
+
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param(
+        "postgres",
+        id="postgres",
+        marks=[
+            pytest.mark.postgres,
+            pytest.mark.skipif(not PG_URL, reason="TOKENSMITH_TEST_POSTGRES_URL not set"),
+        ],
+    ),
+]
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(float(int(time.time())))
+
+
+@pytest.fixture
+def rand() -> SystemRandomness:
+    return SystemRandomness()
+
+
+async def _create_pg_database() -> tuple[str, str]:
+    import asyncpg
+
+    assert PG_URL is not None
+    name = "ts_" + secrets.token_hex(6)
+    admin = make_url(PG_URL)
+    conn = await asyncpg.connect(
+        host=admin.host or "127.0.0.1",
+        port=admin.port or 5432,
+        user=admin.username or "postgres",
+        password=admin.password,
+        database=admin.database or "test",
+    )
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return admin.set(database=name).render_as_string(hide_password=False), name
+
+
+async def _drop_pg_database(name: str) -> None:
+    import asyncpg
+
+    assert PG_URL is not None
+    admin = make_url(PG_URL)
+    conn = await asyncpg.connect(
+        host=admin.host or "127.0.0.1",
+        port=admin.port or 5432,
+        user=admin.username or "postgres",
+        password=admin.password,
+        database=admin.database or "test",
+    )
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(backend: str, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database URL of the given backend, removed afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / ('db-' + secrets.token_hex(4) + '.sqlite')}"
+        return
+    url, name = await _create_pg_database()
+    try:
+        yield url
+    finally:
+        await _drop_pg_database(name)
+
+
+@pytest.fixture(params=BACKENDS)
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    async with fresh_database(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+async def sql_store(db_url: str) -> AsyncIterator[SqlStore]:
+    engine = make_engine(db_url)
+    await migrate(engine)
+    store = SqlStore(engine)
+    yield store
+    await store.close()
+
+
+def make_settings(tmp_path: Path, db_url: str, **overrides: Any) -> Settings:
+    base: dict[str, Any] = {
+        "database_url": db_url,
+        "secret_key": SECRET_KEY,
+        "issuer": "https://auth.example.test",
+        "compat": ("tpay", "tbc", "dot"),
+        "secret_key_file": str(tmp_path / "unused.key"),
+    }
+    base.update(overrides)
+    return Settings(**base)
+
+
+@dataclass
+class Harness:
+    """An app running its lifespan, an in-process HTTP client, and helpers."""
+
+    app: Starlette
+    ctx: AppContext
+    http: httpx.AsyncClient
+    clock: FrozenClock
+
+    async def client(self, **spec: Any) -> tuple[Client, str]:
+        spec.setdefault("name", "test client")
+        spec.setdefault("scope", "read write")
+        client, secret = await create_client(
+            self.ctx.store, self.clock, self.ctx.rand, ClientSpec(**spec), 86400
+        )
+        assert secret is not None or spec.get("public")
+        return client, secret or ""
+
+    async def token(self, client_id: str, secret: str, **form: str) -> httpx.Response:
+        form.setdefault("grant_type", "client_credentials")
+        return await self.http.post("/oauth/token", data=form, auth=(client_id, secret))
+
+
+@contextlib.asynccontextmanager
+async def running_app(settings: Settings, clock: FrozenClock) -> AsyncIterator[Harness]:
+    app = create_app(settings, clock=clock)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app, client=("203.0.113.7", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="https://auth.example.test") as http:
+            yield Harness(app, app.state.ctx, http, clock)
+
+
+@pytest.fixture
+async def harness(tmp_path: Path, clock: FrozenClock) -> AsyncIterator[Harness]:
+    """The app on SQLite (the endpoint tests' default)."""
+    async with running_app(make_settings(tmp_path, f"sqlite:///{tmp_path / 'app.db'}"), clock) as h:
+        yield h
+
+
+@pytest.fixture
+async def harness_any(db_url: str, tmp_path: Path, clock: FrozenClock) -> AsyncIterator[Harness]:
+    """The app on each backend."""
+    async with running_app(make_settings(tmp_path, db_url), clock) as h:
+        yield h
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
