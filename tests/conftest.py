@@ -162,7 +162,9 @@ async def running_app(settings: Settings, clock: FrozenClock) -> AsyncIterator[H
     app = create_app(settings, clock=clock)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app, client=("203.0.113.7", 50000))
-        async with httpx.AsyncClient(transport=transport, base_url="https://auth.example.test") as http:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="https://auth.example.test"
+        ) as http:
             yield Harness(app, app.state.ctx, http, clock)
 
 
@@ -183,5 +185,3 @@ async def harness_any(db_url: str, tmp_path: Path, clock: FrozenClock) -> AsyncI
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-

@@ -45,5 +45,7 @@ def check(base_url: str, plan: LoadPlan) -> str:
 
 
 def summarize(data: dict[str, Any]) -> str:
-    short = {k: (v[:24] + "…" if isinstance(v, str) and len(v) > 28 else v) for k, v in data.items()}
-    return json.dumps(short)
+    def cut(value: Any) -> Any:
+        return value[:24] + "..." if isinstance(value, str) and len(value) > 28 else value
+
+    return json.dumps({key: cut(value) for key, value in data.items()})

@@ -43,7 +43,9 @@ class _TextFormatter(logging.Formatter):
 def configure_logging(json_logs: bool, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        JsonFormatter() if json_logs else _TextFormatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+        JsonFormatter()
+        if json_logs
+        else _TextFormatter("%(asctime)s %(levelname)s %(name)s %(message)s")
     )
     root = logging.getLogger("tokensmith")
     root.handlers[:] = [handler]

@@ -83,7 +83,9 @@ class Settings(BaseSettings):
             v = [p.strip() for p in v.replace(",", " ").split() if p.strip()]
         for name in v:
             if name not in COMPAT_DIALECTS:
-                raise ValueError(f"unknown dialect {name!r}; choose from {', '.join(COMPAT_DIALECTS)}")
+                raise ValueError(
+                    f"unknown dialect {name!r}; choose from {', '.join(COMPAT_DIALECTS)}"
+                )
         return tuple(v)
 
     @field_validator("trusted_proxies", mode="before")

@@ -34,7 +34,11 @@ async def test_post_auth_issues_token(harness: Harness) -> None:
     client, secret = await harness.client()
     r = await harness.http.post(
         "/oauth/token",
-        data={"grant_type": "client_credentials", "client_id": client.client_id, "client_secret": secret},
+        data={
+            "grant_type": "client_credentials",
+            "client_id": client.client_id,
+            "client_secret": secret,
+        },
     )
     assert r.status_code == 200
     assert r.json()["scope"] == "read write"
@@ -102,13 +106,21 @@ async def test_wrong_secret_in_body_is_401_without_challenge(harness: Harness) -
     client, _ = await harness.client()
     r = await harness.http.post(
         "/oauth/token",
-        data={"grant_type": "client_credentials", "client_id": client.client_id, "client_secret": "x"},
+        data={
+            "grant_type": "client_credentials",
+            "client_id": client.client_id,
+            "client_secret": "x",
+        },
     )
     assert r.status_code == 401 and "www-authenticate" not in r.headers
 
 
-async def _raw(h: Harness, body: str, ctype: str = "application/x-www-form-urlencoded", **headers: str):
-    return await h.http.post("/oauth/token", content=body, headers={"content-type": ctype, **headers})
+async def _raw(
+    h: Harness, body: str, ctype: str = "application/x-www-form-urlencoded", **headers: str
+):
+    return await h.http.post(
+        "/oauth/token", content=body, headers={"content-type": ctype, **headers}
+    )
 
 
 @pytest.mark.parametrize(
@@ -124,7 +136,13 @@ async def _raw(h: Harness, body: str, ctype: str = "application/x-www-form-urlen
             400,
             "invalid_request",
         ),
-        ("grant_type=password", "application/x-www-form-urlencoded", True, 400, "unsupported_grant_type"),
+        (
+            "grant_type=password",
+            "application/x-www-form-urlencoded",
+            True,
+            400,
+            "unsupported_grant_type",
+        ),
         (
             "grant_type=authorization_code",
             "application/x-www-form-urlencoded",
@@ -132,10 +150,34 @@ async def _raw(h: Harness, body: str, ctype: str = "application/x-www-form-urlen
             400,
             "unsupported_grant_type",
         ),
-        ("grant_type=client_credentials&scope=admin", "application/x-www-form-urlencoded", True, 400, "invalid_scope"),
-        ('grant_type=client_credentials&scope=re"ad', "application/x-www-form-urlencoded", True, 400, "invalid_scope"),
-        ("grant_type=client_credentials", "application/x-www-form-urlencoded", False, 401, "invalid_client"),
-        ("grant_type=client_credentials&x=%ff", "application/x-www-form-urlencoded", True, 400, "invalid_request"),
+        (
+            "grant_type=client_credentials&scope=admin",
+            "application/x-www-form-urlencoded",
+            True,
+            400,
+            "invalid_scope",
+        ),
+        (
+            'grant_type=client_credentials&scope=re"ad',
+            "application/x-www-form-urlencoded",
+            True,
+            400,
+            "invalid_scope",
+        ),
+        (
+            "grant_type=client_credentials",
+            "application/x-www-form-urlencoded",
+            False,
+            401,
+            "invalid_client",
+        ),
+        (
+            "grant_type=client_credentials&x=%ff",
+            "application/x-www-form-urlencoded",
+            True,
+            400,
+            "invalid_request",
+        ),
     ],
     ids=[
         "empty-body",
@@ -156,7 +198,9 @@ async def test_bad_requests_get_rfc6749_errors(
     client, secret = await harness.client(scope="read write")
     headers = {}
     if auth:
-        headers["authorization"] = "Basic " + base64.b64encode(f"{client.client_id}:{secret}".encode()).decode()
+        headers["authorization"] = (
+            "Basic " + base64.b64encode(f"{client.client_id}:{secret}".encode()).decode()
+        )
     r = await _raw(harness, body, ctype, **headers)
     if error == "unsupported_grant_type" and r.json()["error"] == "unauthorized_client":
         error = "unauthorized_client"  # the grant exists but this client may not use it
@@ -168,7 +212,11 @@ async def test_basic_and_body_secret_together_is_invalid_request(harness: Harnes
     client, secret = await harness.client()
     r = await harness.http.post(
         "/oauth/token",
-        data={"grant_type": "client_credentials", "client_id": client.client_id, "client_secret": secret},
+        data={
+            "grant_type": "client_credentials",
+            "client_id": client.client_id,
+            "client_secret": secret,
+        },
         auth=(client.client_id, secret),
     )
     assert (r.status_code, r.json()["error"]) == (400, "invalid_request")
@@ -200,7 +248,8 @@ async def test_revoked_client_is_refused_at_once(harness: Harness) -> None:
 
 async def test_client_without_grant_is_unauthorized_client(harness: Harness) -> None:
     client, secret = await harness.client(
-        grant_types=("authorization_code", "refresh_token"), redirect_uris=("https://app.example/cb",)
+        grant_types=("authorization_code", "refresh_token"),
+        redirect_uris=("https://app.example/cb",),
     )
     r = await harness.token(client.client_id, secret)
     assert (r.status_code, r.json()["error"]) == (400, "unauthorized_client")

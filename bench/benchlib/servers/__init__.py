@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..model import Scenario
 from .authlib_flask import AuthlibTarget
 from .base import Target
 from .dot import DotTarget
@@ -26,7 +27,10 @@ def all_targets() -> list[Target]:
 
 
 def smoke_targets() -> list[Target]:
-    return [FloorTarget(), TokensmithTarget("jwt")]
+    """The floor and tokensmith's JWT endpoint, nothing to install."""
+    tokensmith = TokensmithTarget("jwt")
+    tokensmith.scenarios = frozenset({Scenario.CC_JWT})
+    return [FloorTarget(), tokensmith]
 
 
 __all__ = ["Target", "all_targets", "smoke_targets"]

@@ -8,8 +8,16 @@ from .. import install
 from ..config import CLIENT_SECRET, PEERS_DIR
 from ..http import post_form
 from ..model import LoadPlan, RunContext, Scenario, ServerSpec, Skip
-from .base import CC_BODY, REFRESH_SEEDS, Target, client_auth, fresh_db_url, refresh_plan
-from .base import run_tool, seed_files
+from .base import (
+    CC_BODY,
+    REFRESH_SEEDS,
+    Target,
+    client_auth,
+    fresh_db_url,
+    refresh_plan,
+    run_tool,
+    seed_files,
+)
 
 APP_DIR = PEERS_DIR / "authlib_app"
 

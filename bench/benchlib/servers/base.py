@@ -30,7 +30,7 @@ class Target(ABC):
     def dbs(self, wanted: Sequence[str]) -> tuple[str, ...]:
         return tuple(wanted) if self.stores else (self.no_db_label,)
 
-    def install(self) -> None:
+    def install(self) -> None:  # noqa: B027 - most servers install nothing
         """Fetch what the server needs from the registries (idempotent)."""
 
     def unavailable(self) -> str:

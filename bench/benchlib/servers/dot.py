@@ -8,8 +8,16 @@ from .. import install, postgres
 from ..config import CLIENT_SECRET, PEERS_DIR
 from ..model import LoadPlan, RunContext, Scenario, ServerSpec
 from .authlib_flask import introspect_plan
-from .base import CC_BODY, REFRESH_SEEDS, Target, client_auth, pg_name, refresh_plan, run_tool
-from .base import seed_files
+from .base import (
+    CC_BODY,
+    REFRESH_SEEDS,
+    Target,
+    client_auth,
+    pg_name,
+    refresh_plan,
+    run_tool,
+    seed_files,
+)
 
 PROJECT_DIR = PEERS_DIR / "dot_project"
 

@@ -80,7 +80,7 @@ class TokensmithTarget(Target):
 
     def _refresh_plan(self, ctx: RunContext) -> LoadPlan:
         probe = "grant_type=refresh_token&refresh_token=bench-probe-not-a-token"
-        status, data = post_form(ctx.base_url + TOKEN_PATH, self.auth, probe)
+        _, data = post_form(ctx.base_url + TOKEN_PATH, self.auth, probe)
         if data.get("error") == "unsupported_grant_type":
             raise Skip("refresh_token grant not implemented yet (unsupported_grant_type)")
         paths = seed_files(ctx)

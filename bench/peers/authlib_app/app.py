@@ -27,8 +27,8 @@ from authlib.integrations.sqla_oauth2 import (
 from authlib.oauth2.rfc6749 import grants
 from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator, JWTIntrospectionEndpoint
 from flask import Flask
-from joserfc.jwk import KeySet
 from flask_sqlalchemy import SQLAlchemy
+from joserfc.jwk import KeySet
 
 AUDIENCE = "https://api.bench.local"
 CLIENT_ID = "bench-client"

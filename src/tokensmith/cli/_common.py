@@ -84,7 +84,9 @@ def with_env(fn: Callable[..., Awaitable[None]]) -> Callable[..., None]:
 def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
-    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return (
+        dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    )
 
 
 def client_json(c: Client, now: float) -> dict[str, Any]:
@@ -131,4 +133,6 @@ def table(rows: list[list[str]], headers: list[str]) -> str:
         return "(none)"
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
     lines = [headers, *rows]
-    return "\n".join("  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=False)) for r in lines)
+    return "\n".join(
+        "  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=False)) for r in lines
+    )

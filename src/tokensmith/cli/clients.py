@@ -98,7 +98,13 @@ async def list_(env: Env, as_json: bool) -> None:
     now = env.clock.now()
     items = await env.store.list_clients()
     rows = [
-        [c.client_id, c.name, " ".join(c.scopes), " ".join(c.grant_types), client_json(c, now)["status"]]
+        [
+            c.client_id,
+            c.name,
+            " ".join(c.scopes),
+            " ".join(c.grant_types),
+            client_json(c, now)["status"],
+        ]
         for c in items
     ]
     emit(

@@ -56,8 +56,10 @@ async def list_(env: Env, as_json: bool) -> None:
 @with_env
 async def rotate(env: Env, alg: str | None, as_json: bool) -> None:
     """A new key signs from now; the old stay published while their tokens can live."""
-    ring = KeyRing(
-        env.store, KeySealer(resolve_secret_keys(env.settings)), env.clock, env.rand, ""
-    )
+    ring = KeyRing(env.store, KeySealer(resolve_secret_keys(env.settings)), env.clock, env.rand, "")
     record = await ring.rotate(alg or env.settings.signing_alg, env.settings.max_access_token_ttl)
-    emit({"kid": record.kid, "alg": record.alg}, as_json, f"new signing key {record.kid} ({record.alg})")
+    emit(
+        {"kid": record.kid, "alg": record.alg},
+        as_json,
+        f"new signing key {record.kid} ({record.alg})",
+    )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hmac
+from dataclasses import dataclass, field
 
 from tokensmith.core.clock import Clock
 from tokensmith.core.credentials import hash_secret
@@ -12,15 +13,13 @@ from tokensmith.core.models import Client
 from tokensmith.core.requests import ClientCredentials
 from tokensmith.storage.protocols import ClientStore
 
-import hmac
-
 __all__ = ["ClientAuthenticator", "FailureLimits"]
 
 
 @dataclass(frozen=True, slots=True)
 class FailureLimits:
-    per_client: Limit = Limit(failures=10, window=60)
-    per_address: Limit = Limit(failures=30, window=60)
+    per_client: Limit = field(default_factory=lambda: Limit(failures=10, window=60))
+    per_address: Limit = field(default_factory=lambda: Limit(failures=30, window=60))
 
 
 class ClientAuthenticator:

@@ -123,6 +123,8 @@ def load_key(record: SigningKeyRecord, sealer: KeySealer) -> LoadedKey:
     """Decrypt a stored key."""
     pem = sealer.open(record.private_key_encrypted)
     key = serialization.load_pem_private_key(pem, password=None)
-    if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey):
+    if not isinstance(
+        key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+    ):
         raise KeyEncryptionError(f"key {record.kid} has an unsupported type")
     return LoadedKey(record.kid, record.alg, key, json.loads(record.public_jwk))

@@ -93,8 +93,8 @@ class TokenService:
                 expires_at=float(claims["exp"]),
             )
             return _Found(record, claims)
-        record = await self.store.find_access_token(hash_secret(token))
-        return _Found(record) if record is not None else None
+        opaque = await self.store.find_access_token(hash_secret(token))
+        return _Found(opaque) if opaque is not None else None
 
     async def introspect(self, token: str, caller: Client) -> dict[str, Any]:
         """RFC 7662 §2.2. Inactive for expired, revoked, unknown and foreign tokens, and for

@@ -13,7 +13,6 @@ from tokensmith.storage.protocols import ClientStore
 __all__ = ["CachingClientStore"]
 
 
-
 class CachingClientStore:
     """Wraps a :class:`ClientStore`; caches hits and misses for ``ttl`` seconds."""
 

@@ -34,9 +34,7 @@ class ClientStore(Protocol):
 
     async def revoke_client(self, client_id: str, at: float) -> bool: ...
 
-    async def rotate_secret(
-        self, client_id: str, new: ClientSecret, old_expires_at: float
-    ) -> bool:
+    async def rotate_secret(self, client_id: str, new: ClientSecret, old_expires_at: float) -> bool:
         """Add ``new``; live secrets without an end get ``old_expires_at``; drop ended ones."""
         ...
 

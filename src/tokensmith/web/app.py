@@ -97,14 +97,14 @@ async def build_context(
     )
     authenticator = ClientAuthenticator(clients, clock, _limiter(settings, clock, redis), limits)
     sealer = KeySealer(resolve_secret_keys(settings, rand))
-    keyring = KeyRing(
-        store, sealer, clock, rand, settings.issuer_url, settings.key_reload_interval
-    )
+    keyring = KeyRing(store, sealer, clock, rand, settings.issuer_url, settings.key_reload_interval)
     await keyring.ensure(settings.signing_alg)
     minter = TokenMinter(
         await keyring.codec(), store, clock, rand, settings.issuer_url, settings.audience_value
     )
-    service = TokenService(store, clients, authenticator, minter, keyring, clock, rand, grant_table())
+    service = TokenService(
+        store, clients, authenticator, minter, keyring, clock, rand, grant_table()
+    )
     standard = IssuePolicy(settings.default_token_format, settings.access_token_ttl)
     return AppContext(
         settings=settings,

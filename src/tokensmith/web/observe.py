@@ -6,7 +6,6 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -109,5 +108,3 @@ class LatencyMiddleware:
                 route = scope.get("route")
                 path = getattr(route, "path", "other")
                 obs.latency.labels(path, scope["method"]).observe(time.perf_counter() - start)
-
-

@@ -19,9 +19,7 @@ def _obj(props: dict[str, Any], required: list[str] | None = None) -> dict[str, 
 _S = {"type": "string"}
 _I = {"type": "integer"}
 
-_OAUTH_ERROR = _obj(
-    {"error": _S, "error_description": _S}, ["error"]
-)
+_OAUTH_ERROR = _obj({"error": _S, "error_description": _S}, ["error"])
 _PROBLEM = _obj(
     {"type": _S, "title": _S, "status": _S, "detail": _S, "systemCode": _S, "code": _S},
     ["type", "title", "status", "detail", "systemCode", "code"],
@@ -50,7 +48,9 @@ _CC_FORM = _obj(
 )
 
 
-def _errors(media: str = "application/json", schema: dict[str, Any] = _OAUTH_ERROR) -> dict[str, Any]:
+def _errors(
+    media: str = "application/json", schema: dict[str, Any] = _OAUTH_ERROR
+) -> dict[str, Any]:
     resp = {"description": "error", "content": {media: {"schema": schema}}}
     return {"400": resp, "401": resp, "429": resp}
 

@@ -223,7 +223,9 @@ class SqlStore:
 
     async def purge_access_tokens(self, before: float, batch: int) -> int:
         async with self.engine.begin() as conn:
-            ids = select(access_tokens.c.jti).where(access_tokens.c.expires_at < before).limit(batch)
+            ids = (
+                select(access_tokens.c.jti).where(access_tokens.c.expires_at < before).limit(batch)
+            )
             result = await conn.execute(
                 delete(access_tokens).where(access_tokens.c.jti.in_(ids.scalar_subquery()))
             )
@@ -282,7 +284,9 @@ class SqlStore:
 
     async def find_api_key(self, key_hash: str) -> ApiKey | None:
         async with self.engine.connect() as conn:
-            row = (await conn.execute(select(api_keys).where(api_keys.c.key_hash == key_hash))).first()
+            row = (
+                await conn.execute(select(api_keys).where(api_keys.c.key_hash == key_hash))
+            ).first()
         return None if row is None else ApiKey(**row._mapping)
 
     async def list_api_keys(self, merchant_id: str | None = None) -> list[ApiKey]:

@@ -6,8 +6,7 @@ from typing import Any
 
 from tokensmith.core.models import CLIENT_CREDENTIALS, IssuedToken
 from tokensmith.core.tokens import IssuePolicy
-from tokensmith.web.dialects import Dialect
-from tokensmith.web.dialects import oauth, problem
+from tokensmith.web.dialects import Dialect, oauth, problem
 
 __all__ = ["DIALECT_PATHS", "dialects"]
 
