@@ -93,4 +93,5 @@ class Result:
     rss_worker_mb: float = 0.0
     rss_total_mb: float = 0.0
     processes: int = 0
+    other_cores: float = 0.0
     sample: str = ""

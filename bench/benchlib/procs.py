@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -155,3 +156,35 @@ def _worker_pids(pids: list[int]) -> list[int]:
     parents = _parent_map()
     has_child = {parents.get(pid) for pid in pids}
     return [pid for pid in pids if pid not in has_child and not is_helper(pid)]
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all processes of the machine have used since boot (not idle/iowait)."""
+    fields = [int(x) for x in _read("/proc/stat").splitlines()[0].split()[1:9]]
+    idle = fields[3] + fields[4]
+    return (sum(fields) - idle) / CLK_TCK
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def busy_cores(seconds: float = 1.0) -> float:
+    before = machine_busy_seconds()
+    time.sleep(seconds)
+    return (machine_busy_seconds() - before) / seconds
+
+
+def wait_quiet(limit_cores: float, max_wait_s: float) -> float:
+    """Wait until the machine is nearly idle (another benchmark may share it).
+
+    Returns the load last seen, in cores."""
+    deadline = time.monotonic() + max_wait_s
+    load = busy_cores()
+    while load > limit_cores and time.monotonic() < deadline:
+        print(f"    machine busy ({load:.2f} cores in use by other processes), waiting",
+              flush=True)
+        time.sleep(5)
+        load = busy_cores()
+    return load

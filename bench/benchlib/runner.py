@@ -8,10 +8,20 @@ import traceback
 from . import http, postgres, wrk
 from .config import WORK_DIR, Settings
 from .model import LoadPlan, Result, RunContext, Scenario, Skip
-from .procs import Server, UsageMeter, free_port, wait_port
+from .procs import (
+    Server,
+    UsageMeter,
+    children_cpu_seconds,
+    free_port,
+    machine_busy_seconds,
+    wait_port,
+    wait_quiet,
+)
 from .servers import Target
 
 STARTUP_TIMEOUT_S = 90
+QUIET_CORES = 0.25  # other processes' load tolerated before a run starts
+QUIET_WAIT_S = 300
 RUNS_DIR = WORK_DIR / "runs"
 
 
@@ -60,12 +70,17 @@ def _start_and_measure(target: Target, ctx: RunContext, settings: Settings, resu
 
 def _measure(server: Server, ctx: RunContext, plan: LoadPlan, settings: Settings,
              result: Result) -> None:
+    wait_quiet(QUIET_CORES, QUIET_WAIT_S)
     if settings.warmup:
         wrk.run(ctx.base_url, plan, settings.warmup, plan.warmup_seeds)
     meter = UsageMeter(server.pid)
+    machine, children = machine_busy_seconds(), children_cpu_seconds()
     meter.start()
     stats = wrk.run(ctx.base_url, plan, settings.duration, plan.run_seeds)
     usage = meter.stop()
+    machine, children = machine_busy_seconds() - machine, children_cpu_seconds() - children
+    other = machine - usage.cpu_s - children
+    result.other_cores = max(0.0, other / stats.duration_s) if stats.duration_s else 0.0
     result.rps, result.requests = stats.rps, stats.requests
     result.p50_ms, result.p99_ms = stats.p50_ms, stats.p99_ms
     result.non2xx, result.socket_errors = stats.non2xx, stats.socket_errors
@@ -106,4 +121,4 @@ def _line(r: Result) -> str:
         return f"{r.status}: {r.reason}"
     return (f"{r.rps:,.0f} req/s  p50 {r.p50_ms:.2f} ms  p99 {r.p99_ms:.2f} ms  "
             f"non-2xx {r.non2xx}  errors {r.socket_errors}  cpu {r.cpu_s:.1f} s  "
-            f"rss/worker {r.rss_worker_mb:.0f} MB")
+            f"rss/worker {r.rss_worker_mb:.0f} MB  other load {r.other_cores:.2f} cores")

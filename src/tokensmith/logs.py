@@ -37,7 +37,15 @@ class _TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         base = super().format(record)
         extras = {k: v for k, v in vars(record).items() if k not in _STANDARD}
-        return base + ("" if not extras else " " + " ".join(f"{k}={v}" for k, v in extras.items()))
+        pairs = " ".join(f"{k}={_text(v)}" for k, v in extras.items())
+        return base + (" " + pairs if pairs else "")
+
+
+def _text(value: Any) -> str:
+    """A value as it is, unless it holds line breaks or other controls: then its repr, so a
+    client-chosen string cannot forge a log line."""
+    text = str(value)
+    return text if text.isprintable() else repr(text)
 
 
 def configure_logging(json_logs: bool, level: str = "INFO") -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -53,6 +54,8 @@ class Settings(BaseSettings):
     audience: str = ""
     database_url: str = Field(default="sqlite:///tokensmith.db", repr=False)
     redis_url: str | None = Field(default=None, repr=False)
+    #: Prefix of every Redis key, so deployments (and test runs) can share one Redis.
+    redis_prefix: str = "tokensmith:"
     #: Encrypts signing keys at rest. Several, comma-separated: the first encrypts, all decrypt.
     secret_key: str = Field(default="", repr=False)
     #: Where a generated ``secret_key`` is kept when none is set (single-host use).
@@ -112,12 +115,19 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        path = os.environ.get("TOKENSMITH_CONFIG") or None
+        path = _config_path.get() or os.environ.get("TOKENSMITH_CONFIG") or None
         return init_settings, env_settings, _TomlSource(settings_cls, path)
+
+
+#: The ``--config`` file of the :func:`load_settings` call under way (not the process
+#: environment, which would leak the path into every later ``Settings()``).
+_config_path: ContextVar[str | None] = ContextVar("tokensmith_config_path", default=None)
 
 
 def load_settings(config: str | None = None, **flags: Any) -> Settings:
     """Flags (``None`` values ignored) over environment over the TOML file."""
-    if config:
-        os.environ["TOKENSMITH_CONFIG"] = config
-    return Settings(**{k: v for k, v in flags.items() if v is not None})
+    token = _config_path.set(config or None)
+    try:
+        return Settings(**{k: v for k, v in flags.items() if v is not None})
+    finally:
+        _config_path.reset(token)

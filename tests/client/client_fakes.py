@@ -93,7 +93,7 @@ class FakeAS:
     # -- helpers used by tests -----------------------------------------------------
     @property
     def token_requests(self) -> list[Recorded]:
-        return [r for r in self.recorded if r.method == "POST"]
+        return [r for r in self.recorded if r.method == "POST" and not r.path.startswith("/api/")]
 
     def issue_code(self, code: str = "the-code") -> str:
         self.codes[code] = "issued"
@@ -112,7 +112,7 @@ class FakeAS:
             self.recorded.append(Recorded(method, path, headers, form))
             if method == "GET" and path == "/.well-known/oauth-authorization-server":
                 return 200, {}, self.metadata()
-            if method == "GET" and path.startswith("/api/"):
+            if path.startswith("/api/"):
                 return self._api(headers)
             action = self.script.popleft() if self.script and method == "POST" else None
             if isinstance(action, tuple) and action[0] == 429:
@@ -167,10 +167,19 @@ class FakeAS:
         self.tokens[token] = self.clock() + self.lifetime
         return token, self.tokens[token]
 
-    def _error(self, status: int, code: str, desc: str) -> tuple[int, dict[str, str], Any]:
+    def _error(
+        self, status: int, code: str, desc: str, received: str = ""
+    ) -> tuple[int, dict[str, str], Any]:
         if self.echo_secret_in_errors:
-            desc += f" (got secret {CLIENT_SECRET})"
+            desc += f" (got secret {received})"  # a careless server echoing what it got
         return status, {}, {"error": code, "error_description": desc}
+
+    @staticmethod
+    def _received_secret(headers: dict[str, str], form: dict[str, str]) -> str:
+        auth = headers.get("authorization", "")
+        if auth.startswith("Basic "):
+            return unquote_plus(base64.b64decode(auth[6:]).decode().partition(":")[2])
+        return form.get("client_secret", "")
 
     def _token(
         self, path: str, headers: dict[str, str], form: dict[str, str]
@@ -224,7 +233,12 @@ class FakeAS:
             return 200, {}, {"access_token": jwt, "expires_in": 86400, "token_type": "Bearer"}
         # RFC 6749 token endpoint
         if not self._client_ok(headers, form):
-            return self._error(401, "invalid_client", "client authentication failed")
+            return self._error(
+                401,
+                "invalid_client",
+                "client authentication failed",
+                self._received_secret(headers, form),
+            )
         grant = form.get("grant_type")
         if grant == "client_credentials":
             token, _ = self._new_access()

@@ -8,12 +8,19 @@ from typing import Literal
 __all__ = [
     "AccessTokenRecord",
     "ApiKey",
+    "AuthorizationCode",
     "Client",
     "ClientSecret",
+    "Consent",
     "IssuedToken",
     "Merchant",
+    "RefreshTokenRecord",
+    "Role",
+    "Session",
     "SigningKeyRecord",
+    "TokenFamily",
     "TokenFormat",
+    "User",
 ]
 
 TokenFormat = Literal["jwt", "opaque"]
@@ -141,3 +148,116 @@ class IssuedToken:
     subject: str
     token_type: str = "Bearer"
     refresh_token: str | None = field(default=None, repr=False)
+
+
+Role = Literal["admin", "member", "operator"]
+ROLES: tuple[Role, ...] = ("admin", "member", "operator")
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A person who logs in: a merchant's ``admin`` or ``member``, or a platform ``operator``
+    (no merchant). The password is stored as an argon2id hash only."""
+
+    user_id: str
+    email: str
+    password_hash: str = field(repr=False)
+    role: Role
+    merchant_id: str | None
+    created_at: float
+    disabled_at: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.disabled_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationCode:
+    """RFC 6749 §4.1.2: a code, stored as a hash, bound to everything the token request must
+    match. ``family_id`` names the token family its redemption starts (§4.1.2: a reused code
+    revokes every token issued from it)."""
+
+    code_hash: str = field(repr=False)
+    client_id: str
+    redirect_uri: str
+    #: Whether the authorization request carried ``redirect_uri`` (RFC 6749 §4.1.3).
+    redirect_uri_sent: bool
+    #: RFC 7636 §4.2 S256 challenge, or ``None`` when the request had none.
+    code_challenge: str | None
+    merchant_id: str
+    user_id: str
+    scope: str
+    family_id: str
+    issued_at: float
+    expires_at: float
+    used_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenFamily:
+    """Every refresh and access token descended from one authorization (RFC 9700 §4.14.2).
+
+    ``expires_at`` follows the newest refresh token (idle lifetime); ``absolute_expires_at``
+    never moves."""
+
+    family_id: str
+    client_id: str
+    merchant_id: str
+    user_id: str
+    scope: str
+    created_at: float
+    expires_at: float
+    absolute_expires_at: float
+    revoked_at: float | None = None
+
+    def live_at(self, now: float) -> bool:
+        return self.revoked_at is None and now < min(self.expires_at, self.absolute_expires_at)
+
+
+SpentReason = Literal["rotated", "superseded"]
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshTokenRecord:
+    """One refresh token of a family (RFC 6749 §6), stored as a hash.
+
+    ``spent_reason`` is ``rotated`` when the token itself was presented and exchanged, and
+    ``superseded`` when a grace-window replay of its parent spent it unseen.
+    ``replaced_by`` is the hash of the token issued in exchange; ``replayed_at`` marks the
+    one grace-window replay a rotated token is allowed."""
+
+    token_hash: str = field(repr=False)
+    family_id: str
+    client_id: str
+    scope: str
+    issued_at: float
+    expires_at: float
+    access_jti: str | None = None
+    spent_at: float | None = None
+    spent_reason: SpentReason | None = None
+    replaced_by: str | None = field(default=None, repr=False)
+    replayed_at: float | None = None
+    revoked_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    """A remembered approval of ``scope`` for one user and client."""
+
+    user_id: str
+    client_id: str
+    scope: str
+    granted_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A browser session (server side). The cookie holds a random token; only its hash is
+    stored. ``user_id`` is ``None`` before login (the session then only anchors CSRF)."""
+
+    session_hash: str = field(repr=False)
+    user_id: str | None
+    created_at: float
+    last_seen_at: float
+    expires_at: float

@@ -7,10 +7,16 @@ import dataclasses
 from tokensmith.core.models import (
     AccessTokenRecord,
     ApiKey,
+    AuthorizationCode,
     Client,
     ClientSecret,
+    Consent,
     Merchant,
+    RefreshTokenRecord,
+    Session,
     SigningKeyRecord,
+    TokenFamily,
+    User,
 )
 
 __all__ = ["MemoryStore"]
@@ -25,6 +31,12 @@ class MemoryStore:
         self.keys: dict[str, SigningKeyRecord] = {}
         self.api_keys: dict[str, ApiKey] = {}
         self.merchants: dict[str, Merchant] = {}
+        self.users: dict[str, User] = {}
+        self.codes: dict[str, AuthorizationCode] = {}
+        self.families: dict[str, TokenFamily] = {}
+        self.refresh_tokens: dict[str, RefreshTokenRecord] = {}
+        self.consents: dict[tuple[str, str], Consent] = {}
+        self.sessions: dict[str, Session] = {}
 
     async def close(self) -> None:
         return None
@@ -130,3 +142,187 @@ class MemoryStore:
 
     async def list_merchants(self) -> list[Merchant]:
         return list(self.merchants.values())
+
+    async def disable_merchant(self, merchant_id: str, at: float) -> bool:
+        m = self.merchants.get(merchant_id)
+        if m is None or m.disabled_at is not None:
+            return False
+        self.merchants[merchant_id] = dataclasses.replace(m, disabled_at=at)
+        return True
+
+    # -- users -----------------------------------------------------------------------------
+    async def add_user(self, user: User) -> None:
+        if any(u.email == user.email for u in self.users.values()):
+            raise KeyError(user.email)
+        self.users[user.user_id] = user
+
+    async def get_user(self, user_id: str) -> User | None:
+        return self.users.get(user_id)
+
+    async def find_user_by_email(self, email: str) -> User | None:
+        return next((u for u in self.users.values() if u.email == email), None)
+
+    async def list_users(self, merchant_id: str | None = None) -> list[User]:
+        found = [u for u in self.users.values() if merchant_id in (None, u.merchant_id)]
+        return sorted(found, key=lambda u: (u.created_at, u.email))
+
+    async def disable_user(self, user_id: str, at: float) -> bool:
+        u = self.users.get(user_id)
+        if u is None or u.disabled_at is not None:
+            return False
+        self.users[user_id] = dataclasses.replace(u, disabled_at=at)
+        return True
+
+    # -- authorization codes ---------------------------------------------------------------
+    async def add_code(self, code: AuthorizationCode) -> None:
+        self.codes[code.code_hash] = code
+
+    async def find_code(self, code_hash: str) -> AuthorizationCode | None:
+        return self.codes.get(code_hash)
+
+    async def redeem_code(
+        self, code_hash: str, at: float, family: TokenFamily, first: RefreshTokenRecord
+    ) -> bool:
+        code = self.codes.get(code_hash)
+        if code is None or code.used_at is not None:
+            return False
+        self.codes[code_hash] = dataclasses.replace(code, used_at=at)
+        self.families[family.family_id] = family
+        self.refresh_tokens[first.token_hash] = first
+        return True
+
+    async def purge_codes(self, before: float, batch: int) -> int:
+        old = [h for h, c in self.codes.items() if c.expires_at < before][:batch]
+        for h in old:
+            del self.codes[h]
+        return len(old)
+
+    # -- refresh tokens --------------------------------------------------------------------
+    async def find_refresh_token(self, token_hash: str) -> RefreshTokenRecord | None:
+        return self.refresh_tokens.get(token_hash)
+
+    async def get_family(self, family_id: str) -> TokenFamily | None:
+        return self.families.get(family_id)
+
+    def _usable(self, token_hash: str) -> RefreshTokenRecord | None:
+        t = self.refresh_tokens.get(token_hash)
+        if t is None or t.spent_at is not None or t.revoked_at is not None:
+            return None
+        fam = self.families.get(t.family_id)
+        return t if fam is not None and fam.revoked_at is None else None
+
+    def _store_new(self, new: RefreshTokenRecord) -> None:
+        self.refresh_tokens[new.token_hash] = new
+        fam = self.families[new.family_id]
+        self.families[fam.family_id] = dataclasses.replace(fam, expires_at=new.expires_at)
+
+    async def rotate_refresh_token(self, old_hash: str, new: RefreshTokenRecord, at: float) -> bool:
+        old = self._usable(old_hash)
+        if old is None:
+            return False
+        self.refresh_tokens[old_hash] = dataclasses.replace(
+            old, spent_at=at, spent_reason="rotated", replaced_by=new.token_hash
+        )
+        self._store_new(new)
+        return True
+
+    async def replay_refresh_token(
+        self, old_hash: str, successor_hash: str, new: RefreshTokenRecord, at: float
+    ) -> bool:
+        old = self.refresh_tokens.get(old_hash)
+        successor = self._usable(successor_hash)
+        if (
+            old is None
+            or successor is None
+            or old.spent_reason != "rotated"
+            or old.replaced_by != successor_hash
+            or old.replayed_at is not None
+        ):
+            return False
+        self.refresh_tokens[old_hash] = dataclasses.replace(old, replayed_at=at)
+        self.refresh_tokens[successor_hash] = dataclasses.replace(
+            successor, spent_at=at, spent_reason="superseded", replaced_by=new.token_hash
+        )
+        self._store_new(new)
+        return True
+
+    async def revoke_family(self, family_id: str, at: float) -> bool:
+        fam = self.families.get(family_id)
+        live = fam is not None and fam.revoked_at is None
+        if fam is not None and live:
+            self.families[family_id] = dataclasses.replace(fam, revoked_at=at)
+        for h, t in list(self.refresh_tokens.items()):
+            if t.family_id == family_id and t.revoked_at is None:
+                self.refresh_tokens[h] = dataclasses.replace(t, revoked_at=at)
+        for jti, a in list(self.tokens.items()):
+            if a.family_id == family_id and a.revoked_at is None:
+                self.tokens[jti] = dataclasses.replace(a, revoked_at=at)
+        return live
+
+    async def revoke_families(self, user_id: str, client_id: str, at: float) -> int:
+        ids = [
+            f.family_id
+            for f in self.families.values()
+            if f.user_id == user_id and f.client_id == client_id
+        ]
+        return sum([await self.revoke_family(fid, at) for fid in ids])
+
+    async def purge_families(self, before: float, batch: int) -> int:
+        ended = [
+            fid
+            for fid, f in self.families.items()
+            if min(f.expires_at, f.absolute_expires_at) < before
+        ][:batch]
+        doomed = [h for h, t in self.refresh_tokens.items() if t.family_id in set(ended)]
+        for h in doomed:
+            del self.refresh_tokens[h]
+        for fid in ended:
+            del self.families[fid]
+        return len(doomed)
+
+    # -- consents --------------------------------------------------------------------------
+    async def get_consent(self, user_id: str, client_id: str) -> Consent | None:
+        return self.consents.get((user_id, client_id))
+
+    async def save_consent(self, consent: Consent) -> None:
+        self.consents[(consent.user_id, consent.client_id)] = consent
+
+    async def delete_consent(self, user_id: str, client_id: str) -> bool:
+        return self.consents.pop((user_id, client_id), None) is not None
+
+    async def list_consents(self, user_id: str) -> list[Consent]:
+        return sorted(
+            (c for c in self.consents.values() if c.user_id == user_id),
+            key=lambda c: (c.granted_at, c.client_id),
+        )
+
+    # -- sessions --------------------------------------------------------------------------
+    async def add_session(self, session: Session) -> None:
+        self.sessions[session.session_hash] = session
+
+    async def get_session(self, session_hash: str) -> Session | None:
+        return self.sessions.get(session_hash)
+
+    async def touch_session(self, session_hash: str, at: float) -> None:
+        s = self.sessions.get(session_hash)
+        if s is not None:
+            self.sessions[session_hash] = dataclasses.replace(s, last_seen_at=at)
+
+    async def delete_session(self, session_hash: str) -> None:
+        self.sessions.pop(session_hash, None)
+
+    async def delete_user_sessions(self, user_id: str) -> int:
+        doomed = [h for h, s in self.sessions.items() if s.user_id == user_id]
+        for h in doomed:
+            del self.sessions[h]
+        return len(doomed)
+
+    async def purge_sessions(self, idle_before: float, now: float, batch: int) -> int:
+        doomed = [
+            h
+            for h, s in self.sessions.items()
+            if s.last_seen_at < idle_before or s.expires_at < now
+        ][:batch]
+        for h in doomed:
+            del self.sessions[h]
+        return len(doomed)

@@ -12,13 +12,31 @@ from typing import Protocol
 from tokensmith.core.models import (
     AccessTokenRecord,
     ApiKey,
+    AuthorizationCode,
     Client,
     ClientSecret,
+    Consent,
     Merchant,
+    RefreshTokenRecord,
+    Session,
     SigningKeyRecord,
+    TokenFamily,
+    User,
 )
 
-__all__ = ["ApiKeyStore", "ClientStore", "KeyStore", "MerchantStore", "Store", "TokenStore"]
+__all__ = [
+    "ApiKeyStore",
+    "AuthorizationCodeStore",
+    "ClientStore",
+    "ConsentStore",
+    "KeyStore",
+    "MerchantStore",
+    "RefreshTokenStore",
+    "SessionStore",
+    "Store",
+    "TokenStore",
+    "UserStore",
+]
 
 
 class ClientStore(Protocol):
@@ -84,8 +102,122 @@ class MerchantStore(Protocol):
 
     async def list_merchants(self) -> list[Merchant]: ...
 
+    async def disable_merchant(self, merchant_id: str, at: float) -> bool:
+        """Set ``disabled_at`` if unset; False if unknown or already disabled."""
+        ...
 
-class Store(ClientStore, TokenStore, KeyStore, ApiKeyStore, MerchantStore, Protocol):
+
+class UserStore(Protocol):
+    async def add_user(self, user: User) -> None:
+        """Raises ``KeyError`` if the e-mail address is taken."""
+        ...
+
+    async def get_user(self, user_id: str) -> User | None: ...
+
+    async def find_user_by_email(self, email: str) -> User | None: ...
+
+    async def list_users(self, merchant_id: str | None = None) -> list[User]: ...
+
+    async def disable_user(self, user_id: str, at: float) -> bool: ...
+
+
+class AuthorizationCodeStore(Protocol):
+    async def add_code(self, code: AuthorizationCode) -> None: ...
+
+    async def find_code(self, code_hash: str) -> AuthorizationCode | None: ...
+
+    async def redeem_code(
+        self, code_hash: str, at: float, family: TokenFamily, first: RefreshTokenRecord
+    ) -> bool:
+        """In one transaction: mark the code used if it is unused (a conditional UPDATE), and
+        store the family and its first refresh token. False, and nothing written, if the code
+        was already used."""
+        ...
+
+    async def purge_codes(self, before: float, batch: int) -> int:
+        """Delete up to ``batch`` codes that expired before ``before``."""
+        ...
+
+
+class RefreshTokenStore(Protocol):
+    async def find_refresh_token(self, token_hash: str) -> RefreshTokenRecord | None: ...
+
+    async def get_family(self, family_id: str) -> TokenFamily | None: ...
+
+    async def rotate_refresh_token(
+        self, old_hash: str, new: RefreshTokenRecord, at: float
+    ) -> bool:
+        """In one transaction: spend ``old_hash`` (``rotated``) only if it is unspent and
+        unrevoked and its family is live, store ``new``, and move the family's idle expiry
+        to ``new.expires_at``. False, and nothing written, otherwise."""
+        ...
+
+    async def replay_refresh_token(
+        self, old_hash: str, successor_hash: str, new: RefreshTokenRecord, at: float
+    ) -> bool:
+        """The grace-window replay, in one transaction: mark ``old_hash`` replayed (only if it
+        was ``rotated`` into ``successor_hash`` and never replayed), spend ``successor_hash``
+        as ``superseded`` (only if unspent and unrevoked), store ``new``. All or nothing."""
+        ...
+
+    async def revoke_family(self, family_id: str, at: float) -> bool:
+        """Revoke the family, its refresh tokens and its access tokens. True if it was live."""
+        ...
+
+    async def revoke_families(self, user_id: str, client_id: str, at: float) -> int:
+        """Revoke every family a user granted a client; return how many were live."""
+        ...
+
+    async def purge_families(self, before: float, batch: int) -> int:
+        """Delete up to ``batch`` families (with their refresh tokens) that ended before
+        ``before``: idle or absolute expiry. Return the number of refresh tokens deleted."""
+        ...
+
+
+class ConsentStore(Protocol):
+    async def get_consent(self, user_id: str, client_id: str) -> Consent | None: ...
+
+    async def save_consent(self, consent: Consent) -> None:
+        """Insert or replace the consent of ``(user_id, client_id)``."""
+        ...
+
+    async def delete_consent(self, user_id: str, client_id: str) -> bool: ...
+
+    async def list_consents(self, user_id: str) -> list[Consent]: ...
+
+
+class SessionStore(Protocol):
+    async def add_session(self, session: Session) -> None: ...
+
+    async def get_session(self, session_hash: str) -> Session | None: ...
+
+    async def touch_session(self, session_hash: str, at: float) -> None:
+        """Record activity (the idle timer restarts at ``at``)."""
+        ...
+
+    async def delete_session(self, session_hash: str) -> None: ...
+
+    async def delete_user_sessions(self, user_id: str) -> int: ...
+
+    async def purge_sessions(self, idle_before: float, now: float, batch: int) -> int:
+        """Delete up to ``batch`` sessions last seen before ``idle_before`` or past their
+        absolute expiry at ``now``."""
+        ...
+
+
+class Store(
+    ClientStore,
+    TokenStore,
+    KeyStore,
+    ApiKeyStore,
+    MerchantStore,
+    UserStore,
+    AuthorizationCodeStore,
+    RefreshTokenStore,
+    ConsentStore,
+    SessionStore,
+    Protocol,
+):
     """Everything a composition root wires together."""
 
     async def close(self) -> None: ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from tokensmith.core.clock import Clock
@@ -11,31 +12,32 @@ __all__ = ["MemoryLimiter", "RedisLimiter"]
 
 
 class MemoryLimiter:
-    """Fixed windows in a dict; old windows are dropped as the dict grows."""
+    """A window per key that opens at its first failure, as :class:`RedisLimiter`'s do;
+    closed windows are dropped as the dict grows."""
 
     def __init__(self, clock: Clock, max_keys: int = 100_000) -> None:
         self._clock = clock
         self._max = max_keys
-        self._counts: dict[str, tuple[int, int]] = {}  # key -> (window start, failures)
-
-    def _window(self, limit: Limit) -> int:
-        now = int(self._clock.now())
-        return now - now % limit.window
+        self._counts: dict[str, tuple[float, int]] = {}  # key -> (window end, failures)
 
     async def retry_after(self, key: str, limit: Limit) -> int | None:
-        start = self._window(limit)
+        now = self._clock.now()
         entry = self._counts.get(key)
-        if entry is None or entry[0] != start or entry[1] < limit.failures:
+        if entry is None or entry[0] <= now or entry[1] < limit.failures:
             return None
-        return max(1, start + limit.window - int(self._clock.now()))
+        return max(1, math.ceil(entry[0] - now))
 
     async def record_failure(self, key: str, limit: Limit) -> None:
-        start = self._window(limit)
+        now = self._clock.now()
         entry = self._counts.get(key)
-        count = entry[1] + 1 if entry is not None and entry[0] == start else 1
+        if entry is not None and entry[0] > now:
+            self._counts[key] = (entry[0], entry[1] + 1)
+            return
         if len(self._counts) >= self._max:
-            self._counts = {k: v for k, v in self._counts.items() if v[0] == start}
-        self._counts[key] = (start, count)
+            self._counts = {k: v for k, v in self._counts.items() if v[0] > now}
+            if len(self._counts) >= self._max:  # all live: drop the oldest half
+                self._counts = dict(list(self._counts.items())[self._max // 2 :])
+        self._counts[key] = (now + limit.window, 1)
 
 
 class RedisLimiter:
@@ -51,6 +53,8 @@ class RedisLimiter:
         if count is None or int(count) < limit.failures:
             return None
         ttl = int(await self._redis.ttl(rkey))
+        if ttl == -2:  # expired between the two reads
+            return None
         return max(1, ttl)
 
     async def record_failure(self, key: str, limit: Limit) -> None:

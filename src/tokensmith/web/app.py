@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 
@@ -34,6 +35,7 @@ from tokensmith.web.context import AppContext
 from tokensmith.web.dialects.compat import DIALECT_PATHS, dialects
 from tokensmith.web.endpoints import discovery, tokens_admin
 from tokensmith.web.endpoints.token import TokenEndpoint
+from tokensmith.web.errors import LastResortMiddleware, http_exception
 from tokensmith.web.observe import LatencyMiddleware, Observer
 
 __all__ = ["build_context", "create_app", "resolve_secret_keys"]
@@ -67,7 +69,9 @@ def grant_table() -> dict[str, Grant]:
 
 
 def _limiter(settings: Settings, clock: Clock, redis: Any) -> FailureLimiter:
-    return RedisLimiter(redis) if redis is not None else MemoryLimiter(clock)
+    if redis is None:
+        return MemoryLimiter(clock)
+    return RedisLimiter(redis, prefix=settings.redis_prefix + "fail:")
 
 
 async def build_context(
@@ -158,13 +162,18 @@ def create_app(
             if store is None:
                 await ctx.store.close()
 
-    app = Starlette(routes=routes(settings), lifespan=lifespan)
+    app = Starlette(
+        routes=routes(settings),
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_exception},
+    )
 
     def observer() -> Observer | None:
         ctx = getattr(app.state, "ctx", None)
         return ctx.observer if ctx is not None else None
 
     app.user_middleware.insert(0, Middleware(LatencyMiddleware, observer=observer))
+    app.user_middleware.insert(1, Middleware(LastResortMiddleware))
     return app
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from urllib.parse import parse_qsl, unquote_plus
 
 from starlette.requests import Request
@@ -14,6 +15,8 @@ from tokensmith.core.requests import ClientCredentials
 __all__ = ["BodyTooLarge", "client_credentials_from", "read_form"]
 
 _MAX_FIELDS = 64
+#: RFC 6749 Appendix A: VSCHAR = %x20-7E
+_VSCHARS = re.compile(r"[\x20-\x7e]*")
 
 
 class BodyTooLarge(OAuthError):
@@ -33,8 +36,11 @@ async def read_form(request: Request, max_bytes: int) -> dict[str, str]:
     if ctype != "application/x-www-form-urlencoded":
         raise InvalidRequest("the body must be application/x-www-form-urlencoded")
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
-        raise BodyTooLarge(f"the body is larger than {max_bytes} bytes")
+    if declared is not None:
+        if not (declared.isascii() and declared.isdigit()):
+            raise InvalidRequest("the Content-Length header is not a number")
+        if int(declared) > max_bytes:
+            raise BodyTooLarge(f"the body is larger than {max_bytes} bytes")
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
@@ -73,6 +79,15 @@ def client_credentials_from(
     authorization: str | None, form: dict[str, str]
 ) -> ClientCredentials | None:
     """The credentials presented by Basic or in the body (RFC 6749 §2.3.1); at most one way."""
+    creds = _presented(authorization, form)
+    if creds is not None and not _VSCHARS.fullmatch(creds.client_id):
+        # RFC 6749 Appendix A.1: client_id = *VSCHAR. Anything else names no client, and a
+        # NUL must never reach the database (PostgreSQL rejects it in text).
+        raise InvalidRequest("client_id contains characters outside RFC 6749 Appendix A")
+    return creds
+
+
+def _presented(authorization: str | None, form: dict[str, str]) -> ClientCredentials | None:
     body_id, body_secret = form.get("client_id"), form.get("client_secret")
     if authorization:
         scheme, _, rest = authorization.partition(" ")

@@ -16,6 +16,8 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from tokensmith.web.errors import method_label, route_label
+
 __all__ = ["LatencyMiddleware", "Observer"]
 
 audit_log = logging.getLogger("tokensmith.audit")
@@ -105,6 +107,5 @@ class LatencyMiddleware:
         finally:
             obs = self._observer()
             if obs is not None:
-                route = scope.get("route")
-                path = getattr(route, "path", "other")
-                obs.latency.labels(path, scope["method"]).observe(time.perf_counter() - start)
+                elapsed = time.perf_counter() - start
+                obs.latency.labels(route_label(scope), method_label(scope)).observe(elapsed)

@@ -49,13 +49,20 @@ class TokenEndpoint:
                 TokenRequest(grant, form, creds, source), dialect.policy
             )
         except OAuthError as exc:
-            ctx.observer.refused(dialect.name, grant, exc.reason, client_id, source)
+            label = _grant_label(grant, ctx)
+            ctx.observer.refused(dialect.name, label, exc.reason, client_id, source)
             response = dialect.render_error(exc)
             if isinstance(exc, MethodNotAllowed):
                 response.headers["allow"] = "POST"
             return response
         ctx.observer.issued(dialect.name, grant, issued.client_id, issued.scope, source, issued.jti)
         return json_response(dialect.render_token(issued), 200, NO_STORE)
+
+
+def _grant_label(grant: str, ctx: AppContext) -> str:
+    """The grant for metrics and audit: a registered one, else ``other``, so a client
+    cannot grow the metric label set with made-up grant types."""
+    return grant if not grant or grant in ctx.service.grants else "other"
 
 
 def _grant_type(form: dict[str, str], dialect: Dialect) -> str:

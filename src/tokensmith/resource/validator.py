@@ -1,0 +1,583 @@
+"""Access token validation for resource servers.
+
+* JWT access tokens (RFC 9068) are verified locally: signature against the issuer's JWKS
+  (RFC 7517, fetched once and cached as ``jwt.PyJWK`` objects, refetched when a token
+  names an unknown ``kid`` but at most once per ``jwks_refetch_interval``), header
+  ``typ`` ``at+jwt`` (RFC 9068 §4), ``iss``, ``aud``, ``exp``, ``nbf``, ``iat`` with a
+  small leeway, and an algorithm allowlist (never ``none`` nor HMAC).
+* Anything that is not a three-part JWS is treated as opaque and sent to the RFC 7662
+  introspection endpoint; answers are cached, never beyond the token's ``exp``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import quote_plus, urlsplit, urlunsplit
+
+import httpx
+import jwt
+import orjson
+
+from .errors import InvalidToken, ValidationUnavailable
+
+__all__ = [
+    "DEFAULT_ALGORITHMS",
+    "RFC9068_REQUIRED_CLAIMS",
+    "AccessToken",
+    "SyncTokenValidator",
+    "TokenValidator",
+]
+
+logger = logging.getLogger("tokensmith.resource")
+
+DEFAULT_ALGORITHMS: tuple[str, ...] = ("ES256", "RS256", "EdDSA")
+#: RFC 9068 §2.2 required claims.
+RFC9068_REQUIRED_CLAIMS: tuple[str, ...] = ("iss", "exp", "aud", "sub", "client_id", "iat", "jti")
+_AT_JWT_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+_ASYMMETRIC_KTY = frozenset({"RSA", "EC", "OKP"})
+
+
+@dataclass(frozen=True, slots=True)
+class AccessToken:
+    """A validated access token's claims.
+
+    ``scopes`` is the set of scope tokens (RFC 6749 §3.3, from the ``scope`` claim of
+    RFC 9068 §2.2.3 or introspection's ``scope``); ``claims`` holds everything.
+    """
+
+    sub: str | None
+    client_id: str | None
+    scopes: frozenset[str]
+    exp: float | None
+    claims: Mapping[str, Any] = field(repr=False)
+    kind: Literal["jwt", "opaque"] = "jwt"
+
+    @property
+    def scope(self) -> str:
+        """Space-delimited scope string."""
+        return " ".join(sorted(self.scopes))
+
+    def has_scopes(self, *required: str) -> bool:
+        """True if every scope in ``required`` was granted."""
+        return self.scopes.issuperset(required)
+
+
+def _b64decode(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+def _scopes(claims: Mapping[str, Any]) -> frozenset[str]:
+    scope = claims.get("scope")
+    if isinstance(scope, str):
+        return frozenset(scope.split())
+    scp = claims.get("scp")
+    if isinstance(scp, list):
+        return frozenset(s for s in scp if isinstance(s, str))
+    if isinstance(scp, str):
+        return frozenset(scp.split())
+    return frozenset()
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+class _Parsed:
+    __slots__ = ("alg", "kid", "payload", "signature", "signing_input")
+
+    def __init__(
+        self, alg: str, kid: str | None, signing_input: bytes, payload: str, signature: bytes
+    ) -> None:
+        self.alg = alg
+        self.kid = kid
+        self.signing_input = signing_input
+        self.payload = payload
+        self.signature = signature
+
+
+_MISS = object()
+
+
+class _ValidatorCore:
+    """State and pure logic shared by the async and sync validators."""
+
+    def __init__(
+        self,
+        issuer: str,
+        audience: str | Collection[str],
+        *,
+        jwks_uri: str | None = None,
+        introspection_endpoint: str | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        algorithms: Iterable[str] = DEFAULT_ALGORITHMS,
+        leeway: float = 10.0,
+        clock: Callable[[], float] = time.time,
+        required_claims: Iterable[str] = RFC9068_REQUIRED_CLAIMS,
+        jwks_refetch_interval: float = 30.0,
+        jwks_max_age: float = 3600.0,
+        introspection_cache_ttl: float = 60.0,
+        introspection_cache_size: int = 10_000,
+        realm: str | None = "api",
+        discover: bool = True,
+    ) -> None:
+        algs = tuple(algorithms)
+        bad = [a for a in algs if a not in DEFAULT_ALGORITHMS and not a.startswith(("ES", "RS", "PS"))]
+        if bad or not algs:
+            raise ValueError(f"unsupported algorithms {bad!r}: asymmetric ones only")
+        self.issuer = issuer
+        self.audiences = frozenset([audience] if isinstance(audience, str) else audience)
+        if not self.audiences:
+            raise ValueError("an audience is required (RFC 9068 §4)")
+        self.jwks_uri = jwks_uri
+        self.introspection_endpoint = introspection_endpoint
+        self.client_id = client_id
+        self._client_secret = client_secret
+        self.algorithms = frozenset(algs)
+        self.leeway = leeway
+        self.required_claims = tuple(required_claims)
+        self.realm = realm
+        self._clock = clock
+        self._refetch_interval = jwks_refetch_interval
+        self._max_age = jwks_max_age
+        self._intro_ttl = introspection_cache_ttl
+        self._intro_size = introspection_cache_size
+        self._discover = discover and (jwks_uri is None or introspection_endpoint is None)
+        self._discovered = False
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._anonymous: list[jwt.PyJWK] = []
+        self._keys_loaded_at: float | None = None
+        self._last_fetch: float = float("-inf")
+        self._intro_cache: OrderedDict[str, tuple[AccessToken | None, float]] = OrderedDict()
+        self.jwks_fetches = 0
+        self.introspections = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(issuer={self.issuer!r}, audience={sorted(self.audiences)!r}, "
+            f"jwks_uri={self.jwks_uri!r}, introspection_endpoint={self.introspection_endpoint!r})"
+        )
+
+    # -- JWT -----------------------------------------------------------------------------
+    def _parse(self, token: str) -> _Parsed:
+        header_b64, payload_b64, sig_b64 = token.split(".")
+        try:
+            header = orjson.loads(_b64decode(header_b64))
+            signature = _b64decode(sig_b64)
+            signing_input = f"{header_b64}.{payload_b64}".encode("ascii")
+        except (binascii.Error, ValueError, orjson.JSONDecodeError, UnicodeEncodeError):
+            raise InvalidToken("malformed token") from None
+        if not isinstance(header, dict):
+            raise InvalidToken("malformed token")
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in self.algorithms:
+            raise InvalidToken("signing algorithm not allowed")
+        typ = header.get("typ")
+        if not isinstance(typ, str) or typ.lower() not in _AT_JWT_TYPES:
+            raise InvalidToken("not an access token (typ must be at+jwt)")
+        if "crit" in header:
+            raise InvalidToken("unsupported critical header parameters")
+        kid = header.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise InvalidToken("malformed token")
+        return _Parsed(alg, kid, signing_input, payload_b64, signature)
+
+    def _key_for(self, parsed: _Parsed) -> jwt.PyJWK | None:
+        if parsed.kid is not None:
+            return self._keys.get(parsed.kid)
+        candidates = [k for k in self._anonymous if k.algorithm_name == parsed.alg]
+        if not candidates:
+            candidates = [k for k in self._keys.values() if k.algorithm_name == parsed.alg]
+        return candidates[0] if len(candidates) == 1 else None
+
+    def _should_fetch(self, now: float, found: bool) -> bool:
+        if self._keys_loaded_at is None:
+            return now - self._last_fetch >= min(self._refetch_interval, 1.0)
+        if now - self._keys_loaded_at >= self._max_age:
+            return now - self._last_fetch >= min(self._refetch_interval, 1.0)
+        return not found and now - self._last_fetch >= self._refetch_interval
+
+    def _verify(self, parsed: _Parsed, key: jwt.PyJWK) -> AccessToken:
+        if key.algorithm_name != parsed.alg:
+            raise InvalidToken("token algorithm does not match the key")
+        if not key.Algorithm.verify(parsed.signing_input, key.key, parsed.signature):
+            raise InvalidToken("invalid signature")
+        try:
+            claims = orjson.loads(_b64decode(parsed.payload))
+        except (binascii.Error, ValueError, orjson.JSONDecodeError):
+            raise InvalidToken("malformed token") from None
+        if not isinstance(claims, dict):
+            raise InvalidToken("malformed token")
+        return self._check_claims(claims)
+
+    def _check_claims(self, claims: dict[str, Any]) -> AccessToken:
+        for name in self.required_claims:
+            if name not in claims:
+                raise InvalidToken(f"missing claim {name}")
+        now = self._clock()
+        if claims.get("iss") != self.issuer:
+            raise InvalidToken("wrong issuer")
+        aud = claims.get("aud")
+        auds = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+        if not any(isinstance(a, str) and a in self.audiences for a in auds):
+            raise InvalidToken("wrong audience")
+        exp = _num(claims.get("exp"))
+        if exp is None or now >= exp + self.leeway:
+            raise InvalidToken("token expired")
+        if "nbf" in claims:
+            nbf = _num(claims["nbf"])
+            if nbf is None or nbf > now + self.leeway:
+                raise InvalidToken("token not yet valid")
+        if "iat" in claims:
+            iat = _num(claims["iat"])
+            if iat is None or iat > now + self.leeway:
+                raise InvalidToken("token issued in the future")
+        return AccessToken(
+            sub=_str(claims.get("sub")),
+            client_id=_str(claims.get("client_id")),
+            scopes=_scopes(claims),
+            exp=exp,
+            claims=claims,
+            kind="jwt",
+        )
+
+    def _install_jwks(self, content: bytes) -> None:
+        data = orjson.loads(content)
+        if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
+            raise ValueError("not a JWK Set")
+        keys: dict[str, jwt.PyJWK] = {}
+        anonymous: list[jwt.PyJWK] = []
+        for jwk in data["keys"]:
+            if not isinstance(jwk, dict) or jwk.get("kty") not in _ASYMMETRIC_KTY:
+                continue
+            if jwk.get("use", "sig") != "sig":
+                continue
+            try:
+                key = jwt.PyJWK(jwk)
+            except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError) as exc:
+                logger.warning("skipping unusable JWK %r: %s", jwk.get("kid"), exc)
+                continue
+            if key.algorithm_name not in self.algorithms:
+                continue
+            kid = jwk.get("kid")
+            if isinstance(kid, str):
+                keys[kid] = key
+            else:
+                anonymous.append(key)
+        self._keys, self._anonymous = keys, anonymous
+        self._keys_loaded_at = self._clock()
+        logger.info("loaded %d signing keys from %s", len(keys) + len(anonymous), self.jwks_uri)
+
+    def _metadata_urls(self) -> list[str]:
+        issuer = self.issuer.rstrip("/")
+        parts = urlsplit(issuer)
+        first = urlunsplit(
+            parts._replace(path="/.well-known/oauth-authorization-server" + parts.path)
+        )
+        appended = issuer + "/.well-known/oauth-authorization-server"
+        return [first] if first == appended else [first, appended]
+
+    def _apply_metadata(self, content: bytes) -> None:
+        data = orjson.loads(content)
+        if not isinstance(data, dict) or str(data.get("issuer", "")).rstrip(
+            "/"
+        ) != self.issuer.rstrip("/"):
+            raise ValueError("authorization server metadata issuer mismatch (RFC 8414 §3.3)")
+        if self.jwks_uri is None and isinstance(data.get("jwks_uri"), str):
+            self.jwks_uri = data["jwks_uri"]
+        if self.introspection_endpoint is None and isinstance(
+            data.get("introspection_endpoint"), str
+        ):
+            self.introspection_endpoint = data["introspection_endpoint"]
+        self._discovered = True
+
+    # -- introspection -------------------------------------------------------------------
+    @staticmethod
+    def _hash(token: str) -> str:
+        return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+    def _cached_introspection(self, digest: str) -> Any:
+        hit = self._intro_cache.get(digest)
+        if hit is None:
+            return _MISS
+        result, until = hit
+        if self._clock() >= until:
+            self._intro_cache.pop(digest, None)
+            return _MISS
+        self._intro_cache.move_to_end(digest)
+        return result
+
+    def _remember(self, digest: str, result: AccessToken | None) -> None:
+        now = self._clock()
+        until = now + self._intro_ttl
+        if result is not None and result.exp is not None:
+            until = min(until, result.exp)
+        self._intro_cache[digest] = (result, until)
+        self._intro_cache.move_to_end(digest)
+        while len(self._intro_cache) > self._intro_size:
+            self._intro_cache.popitem(last=False)
+
+    def _introspection_request(self, token: str) -> tuple[str, dict[str, str], dict[str, str]]:
+        if not self.introspection_endpoint:
+            raise InvalidToken("malformed token")  # opaque tokens are not accepted here
+        headers = {"Accept": "application/json"}
+        data = {"token": token, "token_type_hint": "access_token"}
+        if self.client_id and self._client_secret is not None:
+            pair = f"{quote_plus(self.client_id)}:{quote_plus(self._client_secret)}"
+            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+        elif self.client_id:
+            data["client_id"] = self.client_id
+        return self.introspection_endpoint, headers, data
+
+    def _introspection_result(self, status: int, content: bytes) -> AccessToken | None:
+        if status != 200:
+            logger.error("introspection endpoint answered HTTP %d", status)
+            raise ValidationUnavailable("token introspection failed")
+        try:
+            data = orjson.loads(content)
+        except orjson.JSONDecodeError:
+            raise ValidationUnavailable("token introspection failed") from None
+        if not isinstance(data, dict):
+            raise ValidationUnavailable("token introspection failed")
+        if data.get("active") is not True:
+            return None
+        if "iss" in data and data["iss"] != self.issuer:
+            return None
+        if "aud" in data:
+            aud = data["aud"]
+            auds = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+            if not any(a in self.audiences for a in auds if isinstance(a, str)):
+                return None
+        exp = _num(data.get("exp"))
+        if exp is not None and self._clock() >= exp + self.leeway:
+            return None
+        return AccessToken(
+            sub=_str(data.get("sub")),
+            client_id=_str(data.get("client_id")),
+            scopes=_scopes(data),
+            exp=exp,
+            claims=data,
+            kind="opaque",
+        )
+
+    def _check_opaque(self, result: AccessToken | None) -> AccessToken:
+        if result is None:
+            raise InvalidToken("token is not active")
+        if result.exp is not None and self._clock() >= result.exp + self.leeway:
+            raise InvalidToken("token expired")
+        return result
+
+
+def _is_jwt(token: str) -> bool:
+    return token.count(".") == 2
+
+
+class TokenValidator(_ValidatorCore):
+    """Asynchronous validator: ``await validator.validate(token) -> AccessToken``.
+
+    Raises :class:`~tokensmith.resource.InvalidToken` for a bad token and
+    :class:`~tokensmith.resource.ValidationUnavailable` when keys or introspection cannot
+    be reached.  Without ``jwks_uri`` / ``introspection_endpoint`` they are discovered
+    from the issuer's RFC 8414 metadata on first use.
+    """
+
+    def __init__(
+        self,
+        issuer: str,
+        audience: str | Collection[str],
+        *,
+        http_client: httpx.AsyncClient | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(issuer, audience, **kwargs)
+        self._http = http_client or httpx.AsyncClient(timeout=httpx.Timeout(5.0))
+        self._owns_http = http_client is None
+        self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this object created it."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    def _lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = asyncio.Lock()
+        return lock
+
+    async def validate(self, token: str) -> AccessToken:
+        """Validate ``token`` (RFC 9068 JWT locally, else RFC 7662 introspection)."""
+        if not _is_jwt(token):
+            return await self._introspect(token)
+        parsed = self._parse(token)
+        key = self._key_for(parsed)
+        if key is None or self._should_fetch(self._clock(), True):
+            if self._should_fetch(self._clock(), key is not None):
+                await self._refresh_keys()
+                key = self._key_for(parsed)
+            if key is None:
+                raise InvalidToken("unknown signing key")
+        return self._verify(parsed, key)
+
+    async def _refresh_keys(self) -> None:
+        async with self._lock():
+            if not self._should_fetch(self._clock(), False):
+                return  # someone else just fetched
+            self._last_fetch = self._clock()
+            try:
+                if self._discover and not self._discovered:
+                    await self._run_discovery()
+                if not self.jwks_uri:
+                    raise ValueError("no jwks_uri configured or discovered")
+                self.jwks_fetches += 1
+                response = await self._http.get(
+                    self.jwks_uri, headers={"Accept": "application/json"}
+                )
+                response.raise_for_status()
+                self._install_jwks(response.content)
+            except (httpx.HTTPError, ValueError, orjson.JSONDecodeError) as exc:
+                logger.warning("cannot load JWKS from %s: %s", self.jwks_uri, exc)
+                if self._keys_loaded_at is None:
+                    raise ValidationUnavailable("signing keys unavailable") from None
+
+    async def _run_discovery(self) -> None:
+        for url in self._metadata_urls():
+            response = await self._http.get(url, headers={"Accept": "application/json"})
+            if response.status_code == 404:
+                continue
+            response.raise_for_status()
+            self._apply_metadata(response.content)
+            return
+        raise ValueError("authorization server metadata not found")
+
+    async def _introspect(self, token: str) -> AccessToken:
+        digest = self._hash(token)
+        cached = self._cached_introspection(digest)
+        if cached is not _MISS:
+            return self._check_opaque(cached)
+        if self.introspection_endpoint is None and self._discover and not self._discovered:
+            async with self._lock():
+                if not self._discovered:
+                    try:
+                        await self._run_discovery()
+                    except (httpx.HTTPError, ValueError, orjson.JSONDecodeError) as exc:
+                        logger.warning("discovery failed: %s", exc)
+                        raise ValidationUnavailable("authorization server unavailable") from None
+        url, headers, data = self._introspection_request(token)
+        self.introspections += 1
+        try:
+            response = await self._http.post(url, headers=headers, data=data)
+        except httpx.HTTPError as exc:
+            logger.warning("introspection failed: %s", type(exc).__name__)
+            raise ValidationUnavailable("token introspection failed") from None
+        result = self._introspection_result(response.status_code, response.content)
+        self._remember(digest, result)
+        return self._check_opaque(result)
+
+
+class SyncTokenValidator(_ValidatorCore):
+    """Blocking twin of :class:`TokenValidator` (thread-safe), for WSGI apps and scripts."""
+
+    def __init__(
+        self,
+        issuer: str,
+        audience: str | Collection[str],
+        *,
+        http_client: httpx.Client | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(issuer, audience, **kwargs)
+        self._http = http_client or httpx.Client(timeout=httpx.Timeout(5.0))
+        self._owns_http = http_client is None
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close the HTTP client if this object created it."""
+        if self._owns_http:
+            self._http.close()
+
+    def validate(self, token: str) -> AccessToken:
+        """Validate ``token``; see :meth:`TokenValidator.validate`."""
+        if not _is_jwt(token):
+            return self._introspect(token)
+        parsed = self._parse(token)
+        key = self._key_for(parsed)
+        if key is None or self._should_fetch(self._clock(), True):
+            if self._should_fetch(self._clock(), key is not None):
+                self._refresh_keys()
+                key = self._key_for(parsed)
+            if key is None:
+                raise InvalidToken("unknown signing key")
+        return self._verify(parsed, key)
+
+    def _refresh_keys(self) -> None:
+        with self._lock:
+            if not self._should_fetch(self._clock(), False):
+                return
+            self._last_fetch = self._clock()
+            try:
+                if self._discover and not self._discovered:
+                    self._run_discovery()
+                if not self.jwks_uri:
+                    raise ValueError("no jwks_uri configured or discovered")
+                self.jwks_fetches += 1
+                response = self._http.get(self.jwks_uri, headers={"Accept": "application/json"})
+                response.raise_for_status()
+                self._install_jwks(response.content)
+            except (httpx.HTTPError, ValueError, orjson.JSONDecodeError) as exc:
+                logger.warning("cannot load JWKS from %s: %s", self.jwks_uri, exc)
+                if self._keys_loaded_at is None:
+                    raise ValidationUnavailable("signing keys unavailable") from None
+
+    def _run_discovery(self) -> None:
+        for url in self._metadata_urls():
+            response = self._http.get(url, headers={"Accept": "application/json"})
+            if response.status_code == 404:
+                continue
+            response.raise_for_status()
+            self._apply_metadata(response.content)
+            return
+        raise ValueError("authorization server metadata not found")
+
+    def _introspect(self, token: str) -> AccessToken:
+        digest = self._hash(token)
+        with self._lock:
+            cached = self._cached_introspection(digest)
+        if cached is not _MISS:
+            return self._check_opaque(cached)
+        if self.introspection_endpoint is None and self._discover and not self._discovered:
+            with self._lock:
+                if not self._discovered:
+                    try:
+                        self._run_discovery()
+                    except (httpx.HTTPError, ValueError, orjson.JSONDecodeError) as exc:
+                        logger.warning("discovery failed: %s", exc)
+                        raise ValidationUnavailable("authorization server unavailable") from None
+        url, headers, data = self._introspection_request(token)
+        self.introspections += 1
+        try:
+            response = self._http.post(url, headers=headers, data=data)
+        except httpx.HTTPError as exc:
+            logger.warning("introspection failed: %s", type(exc).__name__)
+            raise ValidationUnavailable("token introspection failed") from None
+        result = self._introspection_result(response.status_code, response.content)
+        with self._lock:
+            self._remember(digest, result)
+        return self._check_opaque(result)

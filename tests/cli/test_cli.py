@@ -1,0 +1,98 @@
+"""The ``tokensmith`` command: JSON output is a contract scripts rely on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tokensmith.cli import main
+from tokensmith.core.credentials import hash_secret
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("TOKENSMITH_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("TOKENSMITH_SECRET_KEY", "cli-test-secret-" + "y" * 32)
+    runner = CliRunner()
+
+    def run(*args: str, ok: bool = True) -> object:
+        result = runner.invoke(main, list(args), catch_exceptions=False)
+        if ok:
+            assert result.exit_code == 0, result.output
+        return result
+
+    return run
+
+
+def _json(result: object) -> dict:
+    return json.loads(result.output)  # type: ignore[attr-defined]
+
+
+def test_create_prints_secret_once_and_stores_only_hash(cli, tmp_path: Path) -> None:
+    created = _json(cli("clients", "create", "--name", "shop", "--scope", "read write", "--json"))
+    assert len(created["client_secret"]) >= 43 and len(created["client_id"]) == 13
+    assert created["scopes"] == ["read", "write"]
+    shown = _json(cli("clients", "show", created["client_id"], "--json"))
+    assert "client_secret" not in shown and shown["status"] == "active"
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("cli.db*"))
+    assert created["client_secret"].encode() not in stored
+    assert hash_secret(created["client_secret"]).encode() in stored
+
+
+def test_generated_basic_credentials_fit_one_base64_line(cli) -> None:
+    import base64
+
+    created = _json(cli("clients", "create", "--name", "shop", "--json"))
+    raw = f"{created['client_id']}:{created['client_secret']}".encode()
+    assert len(base64.b64encode(raw)) <= 76
+
+
+def test_list_revoke_and_rotate(cli) -> None:
+    created = _json(cli("clients", "create", "--name", "a", "--json"))
+    cid = created["client_id"]
+    rotated = _json(cli("clients", "rotate-secret", cid, "--keep-old-for", "60", "--json"))
+    assert rotated["client_secret"] != created["client_secret"]
+    assert len(rotated["secrets"]) == 2 and rotated["secrets"][0]["expires_at"] is not None
+    listed = _json(cli("clients", "list", "--json"))
+    assert [c["client_id"] for c in listed] == [cid]
+    assert _json(cli("clients", "revoke", cid, "--json"))["status"] == "revoked"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("clients", "show", "nope"),
+        ("clients", "revoke", "nope"),
+        ("clients", "rotate-secret", "nope"),
+        ("clients", "create", "--name", "x", "--scope", ""),
+        ("clients", "create", "--name", "x", "--ttl", "0"),
+        ("clients", "create", "--name", "x", "--merchant", "ghost"),
+        ("clients", "create", "--name", "x", "--grant-type", "authorization_code"),
+        ("apikeys", "revoke", "nope"),
+    ],
+)
+def test_operator_mistakes_exit_2_with_a_reason(cli, args: tuple[str, ...]) -> None:
+    result = cli(*args, ok=False)
+    assert result.exit_code == 2  # type: ignore[attr-defined]
+    assert "error:" in result.output  # type: ignore[attr-defined]
+
+
+def test_apikeys_create_list_revoke(cli) -> None:
+    created = _json(cli("apikeys", "create", "--name", "dev", "--json"))
+    assert len(created["apikey"]) >= 43
+    assert [k["key_id"] for k in _json(cli("apikeys", "list", "--json"))] == [created["key_id"]]
+    assert "apikey" not in _json(cli("apikeys", "list", "--json"))[0]
+    assert _json(cli("apikeys", "revoke", created["key_id"], "--json"))["status"] == "revoked"
+
+
+def test_keys_rotate_keeps_old_published(cli) -> None:
+    cli("clients", "list")  # creates the schema
+    first = _json(cli("keys", "rotate", "--json"))
+    second = _json(cli("keys", "rotate", "--alg", "RS256", "--json"))
+    keys = {k["kid"]: k for k in _json(cli("keys", "list", "--json"))}
+    assert keys[second["kid"]]["status"] == "signing" and keys[second["kid"]]["alg"] == "RS256"
+    assert keys[first["kid"]]["status"] == "published"
+    assert keys[first["kid"]]["publish_until"] is not None
