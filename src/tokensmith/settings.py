@@ -78,6 +78,28 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
     demo: bool = False
     auto_migrate: bool = True
+    # -- authorization code flow (docs/partner-apps.md) ---------------------------------
+    #: Lifetime of an authorization code (RFC 6749 §4.1.2 recommends at most 10 minutes).
+    authorization_code_ttl: int = Field(default=600, ge=1, le=600)
+    #: Access tokens from the authorization_code and refresh_token grants.
+    partner_access_token_ttl: int = Field(default=7200, ge=1)
+    #: A refresh token dies if unused this long (each exchange starts a new one).
+    refresh_token_idle_ttl: int = Field(default=30 * 86400, ge=60)
+    #: No refresh token of an authorization outlives this, however often it is exchanged.
+    refresh_token_absolute_ttl: int = Field(default=180 * 86400, ge=60)
+    #: Seconds in which the refresh token spent last may be presented once more (0-60).
+    refresh_grace_seconds: int = Field(default=0, ge=0, le=60)
+    #: Require PKCE from confidential clients too (public clients always need it).
+    require_pkce: bool = False
+    #: Browser sessions of the login page and the panel.
+    session_idle_ttl: int = Field(default=1800, ge=60)
+    session_absolute_ttl: int = Field(default=12 * 3600, ge=60)
+    login_failures_per_account: int = 5
+    login_failures_per_address: int = 20
+    login_failure_window: int = 900
+    #: Seconds between runs of the purge job (0 disables it); rows deleted per batch.
+    purge_interval: float = Field(default=300.0, ge=0)
+    purge_batch_size: int = Field(default=1000, ge=1)
 
     @field_validator("compat", mode="before")
     @classmethod

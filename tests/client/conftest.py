@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # helpers, whatever pytest's import mode
+
 from client_fakes import CLIENT_ID, CLIENT_SECRET, ISSUER, FakeAS, FakeClock
 
 from tokensmith.client import AsyncTokenClient, TokenClient

@@ -95,7 +95,13 @@ def test_problem_json_status_in_body_is_used_when_http_status_is_200():
 
 @pytest.mark.parametrize(
     ("header", "expected"),
-    [("120", 120.0), ("0", 0.0), (None, None), ("soon", None), ("Wed, 21 Oct 2015 07:28:00 GMT", 5.0)],
+    [
+        ("120", 120.0),
+        ("0", 0.0),
+        (None, None),
+        ("soon", None),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 5.0),
+    ],
 )
 def test_retry_after_parses_seconds_and_http_dates(header, expected):
     assert parse_retry_after(header, now=1445412475.0) == expected

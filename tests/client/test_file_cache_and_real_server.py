@@ -200,7 +200,16 @@ def test_cli_json_output_for_tpay_dialect(live):
     fake.delay = 0
     result = CliRunner().invoke(
         token_command,
-        ["--issuer", url, "--client-id", CLIENT_ID, "--client-secret-stdin", "--dialect", "tpay", "--json"],
+        [
+            "--issuer",
+            url,
+            "--client-id",
+            CLIENT_ID,
+            "--client-secret-stdin",
+            "--dialect",
+            "tpay",
+            "--json",
+        ],
         input=CLIENT_SECRET + "\n",
     )
     assert result.exit_code == 0, result.output
@@ -224,5 +233,7 @@ def test_cli_reports_errors_without_the_secret(live):
 
 def test_cli_refuses_to_run_without_a_secret(monkeypatch):
     monkeypatch.delenv("TOKENSMITH_CLIENT_SECRET", raising=False)
-    result = CliRunner().invoke(token_command, ["--issuer", "http://127.0.0.1:9", "--client-id", "x"])
+    result = CliRunner().invoke(
+        token_command, ["--issuer", "http://127.0.0.1:9", "--client-id", "x"]
+    )
     assert result.exit_code == 2

@@ -35,16 +35,20 @@ class Passwords:
         self._hasher = PasswordHasher(
             time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism, type=Type.ID
         )
-        self._dummy = self._hasher.hash("tokensmith-dummy-password")
+        self._dummy: str | None = None
 
     async def hash(self, password: str) -> str:
         return await asyncio.to_thread(self._hasher.hash, password)
 
     async def verify(self, stored_hash: str | None, password: str) -> bool:
         """True if ``password`` matches; with ``stored_hash=None`` it burns the same time."""
-        target = stored_hash or self._dummy
+        if stored_hash is None and self._dummy is None:
+            self._dummy = await self.hash("tokensmith-dummy-password")
+        target = stored_hash or self._dummy or ""
         try:
-            ok = await asyncio.to_thread(self._hasher.verify, target, password[:MAX_PASSWORD_LENGTH])
+            ok = await asyncio.to_thread(
+                self._hasher.verify, target, password[:MAX_PASSWORD_LENGTH]
+            )
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
         return ok and stored_hash is not None

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import hashlib
 import logging
 import threading
@@ -72,8 +73,12 @@ class AccessToken:
         return self.scopes.issuperset(required)
 
 
+_URLSAFE = str.maketrans("-_", "+/")
+
+
 def _b64decode(segment: str) -> bytes:
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    """base64url decoding (RFC 7515 §2, no padding); ValueError on non-ASCII input."""
+    return binascii.a2b_base64((segment + "=" * (-len(segment) % 4)).translate(_URLSAFE))
 
 
 def _scopes(claims: Mapping[str, Any]) -> frozenset[str]:
@@ -134,11 +139,14 @@ class _ValidatorCore:
         jwks_max_age: float = 3600.0,
         introspection_cache_ttl: float = 60.0,
         introspection_cache_size: int = 10_000,
+        verified_cache_size: int = 4096,
         realm: str | None = "api",
         discover: bool = True,
     ) -> None:
         algs = tuple(algorithms)
-        bad = [a for a in algs if a not in DEFAULT_ALGORITHMS and not a.startswith(("ES", "RS", "PS"))]
+        bad = [
+            a for a in algs if a not in DEFAULT_ALGORITHMS and not a.startswith(("ES", "RS", "PS"))
+        ]
         if bad or not algs:
             raise ValueError(f"unsupported algorithms {bad!r}: asymmetric ones only")
         self.issuer = issuer
@@ -158,6 +166,12 @@ class _ValidatorCore:
         self._max_age = jwks_max_age
         self._intro_ttl = introspection_cache_ttl
         self._intro_size = introspection_cache_size
+        # JWTs whose signature was verified, by exact token string.  A client reuses its
+        # token for many requests; a hit re-checks only the time claims.  Cleared on
+        # every JWKS reload so that a removed key stops validating.
+        self._verified: dict[str, tuple[AccessToken, float, float]] = {}
+        self._verified_size = verified_cache_size
+        self._headers: dict[str, tuple[str, str | None]] = {}  # valid JOSE headers, parsed
         self._discover = discover and (jwks_uri is None or introspection_endpoint is None)
         self._discovered = False
         self._keys: dict[str, jwt.PyJWK] = {}
@@ -177,11 +191,23 @@ class _ValidatorCore:
     # -- JWT -----------------------------------------------------------------------------
     def _parse(self, token: str) -> _Parsed:
         header_b64, payload_b64, sig_b64 = token.split(".")
+        header = self._headers.get(header_b64)
+        if header is None:
+            header = self._parse_header(header_b64)
+            if len(self._headers) < 256:  # one issuer has few distinct headers
+                self._headers[header_b64] = header
         try:
-            header = orjson.loads(_b64decode(header_b64))
             signature = _b64decode(sig_b64)
             signing_input = f"{header_b64}.{payload_b64}".encode("ascii")
-        except (binascii.Error, ValueError, orjson.JSONDecodeError, UnicodeEncodeError):
+        except (binascii.Error, ValueError, UnicodeEncodeError):
+            raise InvalidToken("malformed token") from None
+        return _Parsed(header[0], header[1], signing_input, payload_b64, signature)
+
+    def _parse_header(self, header_b64: str) -> tuple[str, str | None]:
+        """Check a JOSE header (RFC 7515 §4, RFC 9068 §4); returns (alg, kid)."""
+        try:
+            header = orjson.loads(_b64decode(header_b64))
+        except (binascii.Error, ValueError, orjson.JSONDecodeError):
             raise InvalidToken("malformed token") from None
         if not isinstance(header, dict):
             raise InvalidToken("malformed token")
@@ -196,7 +222,7 @@ class _ValidatorCore:
         kid = header.get("kid")
         if kid is not None and not isinstance(kid, str):
             raise InvalidToken("malformed token")
-        return _Parsed(alg, kid, signing_input, payload_b64, signature)
+        return alg, kid
 
     def _key_for(self, parsed: _Parsed) -> jwt.PyJWK | None:
         if parsed.kid is not None:
@@ -281,6 +307,7 @@ class _ValidatorCore:
             else:
                 anonymous.append(key)
         self._keys, self._anonymous = keys, anonymous
+        self._verified.clear()
         self._keys_loaded_at = self._clock()
         logger.info("loaded %d signing keys from %s", len(keys) + len(anonymous), self.jwks_uri)
 
@@ -306,6 +333,30 @@ class _ValidatorCore:
         ):
             self.introspection_endpoint = data["introspection_endpoint"]
         self._discovered = True
+
+    def _verified_hit(self, token: str) -> AccessToken | None:
+        hit = self._verified.get(token)
+        if hit is None:
+            return None
+        result, exp, nbf = hit
+        now = self._clock()
+        loaded = self._keys_loaded_at
+        if loaded is None or now - loaded >= self._max_age:
+            return None  # keys due for a reload: take the full path
+        if now >= exp + self.leeway or nbf > now + self.leeway:
+            self._verified.pop(token, None)
+            return None  # full validation gives the precise error
+        return result
+
+    def _remember_verified(self, token: str, result: AccessToken) -> AccessToken:
+        if self._verified_size <= 0 or result.exp is None:
+            return result
+        nbf = _num(result.claims.get("nbf"))
+        self._verified[token] = (result, result.exp, nbf if nbf is not None else float("-inf"))
+        if len(self._verified) > self._verified_size:
+            with contextlib.suppress(KeyError, RuntimeError, StopIteration):
+                del self._verified[next(iter(self._verified))]  # FIFO eviction
+        return result
 
     # -- introspection -------------------------------------------------------------------
     @staticmethod
@@ -424,17 +475,31 @@ class TokenValidator(_ValidatorCore):
 
     async def validate(self, token: str) -> AccessToken:
         """Validate ``token`` (RFC 9068 JWT locally, else RFC 7662 introspection)."""
+        hit = self._verified_hit(token)
+        if hit is not None:
+            return hit
         if not _is_jwt(token):
             return await self._introspect(token)
         parsed = self._parse(token)
         key = self._key_for(parsed)
         if key is None or self._should_fetch(self._clock(), True):
-            if self._should_fetch(self._clock(), key is not None):
+            # Unknown kid (rate-limited refetch) or keys past their max age.
+            lock = self._lock()
+            if key is None and lock.locked():
+                async with lock:  # a fetch is in flight: wait for it, then look again
+                    pass
+                key = self._key_for(parsed)
+            # With a usable key in hand nobody waits for a refetch already running.
+            if self._should_fetch(self._clock(), key is not None) and not (
+                key is not None and lock.locked()
+            ):
                 await self._refresh_keys()
                 key = self._key_for(parsed)
-            if key is None:
-                raise InvalidToken("unknown signing key")
-        return self._verify(parsed, key)
+        if key is None:
+            if self._keys_loaded_at is None:
+                raise ValidationUnavailable("signing keys unavailable")
+            raise InvalidToken("unknown signing key")
+        return self._remember_verified(token, self._verify(parsed, key))
 
     async def _refresh_keys(self) -> None:
         async with self._lock():
@@ -515,17 +580,31 @@ class SyncTokenValidator(_ValidatorCore):
 
     def validate(self, token: str) -> AccessToken:
         """Validate ``token``; see :meth:`TokenValidator.validate`."""
+        hit = self._verified_hit(token)
+        if hit is not None:
+            return hit
         if not _is_jwt(token):
             return self._introspect(token)
         parsed = self._parse(token)
         key = self._key_for(parsed)
         if key is None or self._should_fetch(self._clock(), True):
-            if self._should_fetch(self._clock(), key is not None):
+            # Unknown kid (rate-limited refetch) or keys past their max age.
+            lock = self._lock
+            if key is None and lock.locked():
+                with lock:  # a fetch is in flight: wait for it, then look again
+                    pass
+                key = self._key_for(parsed)
+            # With a usable key in hand nobody waits for a refetch already running.
+            if self._should_fetch(self._clock(), key is not None) and not (
+                key is not None and lock.locked()
+            ):
                 self._refresh_keys()
                 key = self._key_for(parsed)
-            if key is None:
-                raise InvalidToken("unknown signing key")
-        return self._verify(parsed, key)
+        if key is None:
+            if self._keys_loaded_at is None:
+                raise ValidationUnavailable("signing keys unavailable")
+            raise InvalidToken("unknown signing key")
+        return self._remember_verified(token, self._verify(parsed, key))
 
     def _refresh_keys(self) -> None:
         with self._lock:

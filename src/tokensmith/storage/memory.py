@@ -181,14 +181,15 @@ class MemoryStore:
         return self.codes.get(code_hash)
 
     async def redeem_code(
-        self, code_hash: str, at: float, family: TokenFamily, first: RefreshTokenRecord
+        self, code_hash: str, at: float, family: TokenFamily, first: RefreshTokenRecord | None
     ) -> bool:
         code = self.codes.get(code_hash)
         if code is None or code.used_at is not None:
             return False
         self.codes[code_hash] = dataclasses.replace(code, used_at=at)
         self.families[family.family_id] = family
-        self.refresh_tokens[first.token_hash] = first
+        if first is not None:
+            self.refresh_tokens[first.token_hash] = first
         return True
 
     async def purge_codes(self, before: float, batch: int) -> int:

@@ -127,11 +127,11 @@ class AuthorizationCodeStore(Protocol):
     async def find_code(self, code_hash: str) -> AuthorizationCode | None: ...
 
     async def redeem_code(
-        self, code_hash: str, at: float, family: TokenFamily, first: RefreshTokenRecord
+        self, code_hash: str, at: float, family: TokenFamily, first: RefreshTokenRecord | None
     ) -> bool:
         """In one transaction: mark the code used if it is unused (a conditional UPDATE), and
-        store the family and its first refresh token. False, and nothing written, if the code
-        was already used."""
+        store the family and its first refresh token (if any). False, and nothing written, if
+        the code was already used."""
         ...
 
     async def purge_codes(self, before: float, batch: int) -> int:
@@ -144,9 +144,7 @@ class RefreshTokenStore(Protocol):
 
     async def get_family(self, family_id: str) -> TokenFamily | None: ...
 
-    async def rotate_refresh_token(
-        self, old_hash: str, new: RefreshTokenRecord, at: float
-    ) -> bool:
+    async def rotate_refresh_token(self, old_hash: str, new: RefreshTokenRecord, at: float) -> bool:
         """In one transaction: spend ``old_hash`` (``rotated``) only if it is unspent and
         unrevoked and its family is live, store ``new``, and move the family's idle expiry
         to ``new.expires_at``. False, and nothing written, otherwise."""

@@ -17,12 +17,15 @@ from starlette.routing import BaseRoute, Route
 from tokensmith.core.authn import ClientAuthenticator, FailureLimits
 from tokensmith.core.clock import Clock, SystemClock
 from tokensmith.core.credentials import new_secret
+from tokensmith.core.families import PartnerPolicy
 from tokensmith.core.grants import Grant
+from tokensmith.core.grants.authorization_code import AuthorizationCodeGrant
 from tokensmith.core.grants.client_credentials import client_credentials
+from tokensmith.core.grants.refresh_token import RefreshTokenGrant
 from tokensmith.core.keyring import KeyRing
 from tokensmith.core.keys import KeySealer
 from tokensmith.core.limits import FailureLimiter, Limit
-from tokensmith.core.models import CLIENT_CREDENTIALS
+from tokensmith.core.models import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, REFRESH_TOKEN
 from tokensmith.core.randomness import Randomness, SystemRandomness
 from tokensmith.core.service import TokenService
 from tokensmith.core.tokens import IssuePolicy, TokenMinter
@@ -37,6 +40,13 @@ from tokensmith.web.endpoints import discovery, tokens_admin
 from tokensmith.web.endpoints.token import TokenEndpoint
 from tokensmith.web.errors import LastResortMiddleware, http_exception
 from tokensmith.web.observe import LatencyMiddleware, Observer
+from tokensmith.web.partner import (
+    install_partner_apps,
+    partner_policy,
+    partner_routes,
+    start_purger,
+    stop_purger,
+)
 
 __all__ = ["build_context", "create_app", "resolve_secret_keys"]
 
@@ -63,9 +73,14 @@ def resolve_secret_keys(settings: Settings, rand: Randomness | None = None) -> l
     return [path.read_text().strip()]
 
 
-def grant_table() -> dict[str, Grant]:
+def grant_table(partner: PartnerPolicy | None = None) -> dict[str, Grant]:
     """``grant_type`` -> handler (RFC 6749 §4)."""
-    return {CLIENT_CREDENTIALS: client_credentials}
+    partner = partner or PartnerPolicy()
+    return {
+        CLIENT_CREDENTIALS: client_credentials,
+        AUTHORIZATION_CODE: AuthorizationCodeGrant(partner),
+        REFRESH_TOKEN: RefreshTokenGrant(partner),
+    }
 
 
 def _limiter(settings: Settings, clock: Clock, redis: Any) -> FailureLimiter:
@@ -99,18 +114,20 @@ async def build_context(
         Limit(settings.failures_per_client, settings.failure_window),
         Limit(settings.failures_per_address, settings.failure_window),
     )
-    authenticator = ClientAuthenticator(clients, clock, _limiter(settings, clock, redis), limits)
+    limiter = _limiter(settings, clock, redis)
+    authenticator = ClientAuthenticator(clients, clock, limiter, limits)
     sealer = KeySealer(resolve_secret_keys(settings, rand))
     keyring = KeyRing(store, sealer, clock, rand, settings.issuer_url, settings.key_reload_interval)
     await keyring.ensure(settings.signing_alg)
     minter = TokenMinter(
         await keyring.codec(), store, clock, rand, settings.issuer_url, settings.audience_value
     )
+    partner = partner_policy(settings)
     service = TokenService(
-        store, clients, authenticator, minter, keyring, clock, rand, grant_table()
+        store, clients, authenticator, minter, keyring, clock, rand, grant_table(partner)
     )
     standard = IssuePolicy(settings.default_token_format, settings.access_token_ttl)
-    return AppContext(
+    ctx = AppContext(
         settings=settings,
         store=store,
         clients=clients,
@@ -122,6 +139,8 @@ async def build_context(
         redis=redis,
         extras={},
     )
+    install_partner_apps(ctx, limiter, partner)
+    return ctx
 
 
 def routes(settings: Settings) -> list[BaseRoute]:
@@ -138,6 +157,7 @@ def routes(settings: Settings) -> list[BaseRoute]:
     for name in settings.compat:
         endpoint = TokenEndpoint(name, require_apikey=name == "tbc")
         table.append(Route(DIALECT_PATHS[name], endpoint.handle, methods=_METHODS))
+    table.extend(partner_routes())
     return table
 
 
@@ -154,9 +174,11 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         ctx = await build_context(settings, clock=clock, rand=rand, store=store)
         app.state.ctx = ctx
+        purger = start_purger(ctx)
         try:
             yield
         finally:
+            await stop_purger(purger)
             if ctx.redis is not None:
                 await ctx.redis.aclose()
             if store is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 
@@ -16,6 +16,9 @@ from tokensmith.storage.cache import CachingClientStore
 from tokensmith.storage.protocols import Store
 from tokensmith.web.dialects import Dialect
 from tokensmith.web.observe import Observer
+
+if TYPE_CHECKING:
+    from tokensmith.web.ui import UiServices
 
 __all__ = ["AppContext", "source_address"]
 
@@ -34,6 +37,8 @@ class AppContext:
     rand: Randomness
     redis: Any = None
     extras: dict[str, Any] | None = None
+    #: Login, sessions and pages (:mod:`tokensmith.web.ui`), set by ``build_context``.
+    ui: UiServices | None = None
 
 
 def ctx_of(request: Request) -> AppContext:

@@ -13,38 +13,43 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tokensmith.web.dialects import Dialect
+from tokensmith.web.dialects.compat import DIALECT_PATHS
 from tokensmith.web.dialects.oauth import json_response
+from tokensmith.web.endpoints.token import MethodNotAllowed
+from tokensmith.web.observe import method_label, route_label
 
-__all__ = ["LastResortMiddleware", "http_exception", "method_label", "route_label"]
+__all__ = ["LastResortMiddleware", "http_exception"]
 
 log = logging.getLogger("tokensmith.web")
 
-#: Methods that get their own metrics label; any other is counted as ``other``.
-KNOWN_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 
-_HTTP_ERRORS = {404: "not_found", 405: "invalid_request"}
-
-
-def method_label(scope: Scope) -> str:
-    method = str(scope.get("method", ""))
-    return method if method in KNOWN_METHODS else "other"
-
-
-def route_label(scope: Scope) -> str:
-    """The matched route's template, or ``other``: never the raw path (unbounded, may hold
-    anything a client typed)."""
-    return str(getattr(scope.get("route"), "path", "other"))
+def _dialect_of(request: Request) -> Dialect | None:
+    """The dialect of the token endpoint the request reached, if it reached one."""
+    ctx = getattr(request.app.state, "ctx", None)
+    path = route_label(request.scope)
+    for name, dialect_path in DIALECT_PATHS.items():
+        if dialect_path == path and ctx is not None and name in ctx.dialects:
+            dialect: Dialect = ctx.dialects[name]
+            return dialect
+    return None
 
 
 async def http_exception(request: Request, exc: Exception) -> Response:
-    """Starlette's 404/405 (and any other ``HTTPException``) as RFC 6749-style JSON."""
+    """Starlette's 404/405 (any ``HTTPException``) as JSON: in the endpoint's dialect when the
+    path is a token endpoint (a method no route lists), else RFC 6749-style JSON."""
     assert isinstance(exc, HTTPException)
     status = exc.status_code
+    headers = dict(exc.headers or {})
+    dialect = _dialect_of(request)
+    if dialect is not None and status == 405:
+        response = dialect.render_error(MethodNotAllowed("use POST"))
+        response.headers["allow"] = "POST"
+        return response
     body = {
-        "error": _HTTP_ERRORS.get(status, "invalid_request"),
+        "error": "not_found" if status == 404 else "invalid_request",
         "error_description": "no such endpoint" if status == 404 else str(exc.detail),
     }
-    headers = dict(exc.headers or {})
     return json_response(body, status, headers)
 
 

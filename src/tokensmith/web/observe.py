@@ -16,11 +16,23 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tokensmith.web.errors import method_label, route_label
-
-__all__ = ["LatencyMiddleware", "Observer"]
+__all__ = ["LatencyMiddleware", "Observer", "method_label", "route_label"]
 
 audit_log = logging.getLogger("tokensmith.audit")
+
+#: Methods that get their own metrics label; any other is counted as ``other``.
+KNOWN_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+
+
+def method_label(scope: Scope) -> str:
+    method = str(scope.get("method", ""))
+    return method if method in KNOWN_METHODS else "other"
+
+
+def route_label(scope: Scope) -> str:
+    """The matched route's template, or ``other``: never the raw path (unbounded, and it
+    may hold anything a client typed)."""
+    return str(getattr(scope.get("route"), "path", "other"))
 
 
 class Observer:

@@ -12,18 +12,30 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tokensmith.core.models import (
     AccessTokenRecord,
     ApiKey,
+    AuthorizationCode,
     Client,
     ClientSecret,
+    Consent,
     Merchant,
+    RefreshTokenRecord,
+    Session,
     SigningKeyRecord,
+    TokenFamily,
+    User,
 )
 from tokensmith.storage.sql.tables import (
     access_tokens,
     api_keys,
+    authorization_codes,
     client_secrets,
     clients,
+    consents,
     merchants,
+    refresh_tokens,
+    sessions,
     signing_keys,
+    token_families,
+    users,
 )
 
 __all__ = ["SqlStore"]
@@ -78,6 +90,20 @@ def _secret(row: Row[Any]) -> ClientSecret:
 
 def _token(row: Row[Any]) -> AccessTokenRecord:
     return AccessTokenRecord(**row._mapping)
+
+
+class _Abort(Exception):
+    """Rolls back a transaction whose conditional UPDATE matched no row."""
+
+
+def _values(record: Any) -> dict[str, Any]:
+    return {f: getattr(record, f) for f in record.__dataclass_fields__}
+
+
+def _one(result: Any) -> None:
+    """A conditional UPDATE must have matched exactly one row, else the transaction aborts."""
+    if result.rowcount != 1:
+        raise _Abort
 
 
 class SqlStore:
@@ -332,6 +358,319 @@ class SqlStore:
         async with self.engine.connect() as conn:
             rows = await conn.execute(select(merchants).order_by(merchants.c.created_at))
             return [Merchant(**r._mapping) for r in rows]
+
+    async def disable_merchant(self, merchant_id: str, at: float) -> bool:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(merchants)
+                .where(merchants.c.merchant_id == merchant_id, merchants.c.disabled_at.is_(None))
+                .values(disabled_at=at)
+            )
+            return result.rowcount > 0
+
+    # -- users -----------------------------------------------------------------------------
+    async def add_user(self, user: User) -> None:
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(insert(users).values(**_values(user)))
+        except IntegrityError as exc:
+            raise KeyError(user.email) from exc
+
+    async def get_user(self, user_id: str) -> User | None:
+        return await self._user(users.c.user_id == user_id)
+
+    async def find_user_by_email(self, email: str) -> User | None:
+        return await self._user(users.c.email == email)
+
+    async def _user(self, where: Any) -> User | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(users).where(where))).first()
+        return None if row is None else User(**row._mapping)
+
+    async def list_users(self, merchant_id: str | None = None) -> list[User]:
+        query = select(users).order_by(users.c.created_at, users.c.email)
+        if merchant_id is not None:
+            query = query.where(users.c.merchant_id == merchant_id)
+        async with self.engine.connect() as conn:
+            return [User(**r._mapping) for r in await conn.execute(query)]
+
+    async def disable_user(self, user_id: str, at: float) -> bool:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(users)
+                .where(users.c.user_id == user_id, users.c.disabled_at.is_(None))
+                .values(disabled_at=at)
+            )
+            return result.rowcount > 0
+
+    # -- authorization codes ---------------------------------------------------------------
+    async def add_code(self, code: AuthorizationCode) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(authorization_codes).values(**_values(code)))
+
+    async def find_code(self, code_hash: str) -> AuthorizationCode | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(authorization_codes).where(authorization_codes.c.code_hash == code_hash)
+                )
+            ).first()
+        return None if row is None else AuthorizationCode(**row._mapping)
+
+    async def redeem_code(
+        self, code_hash: str, at: float, family: TokenFamily, first: RefreshTokenRecord | None
+    ) -> bool:
+        codes = authorization_codes.c
+        try:
+            async with self.engine.begin() as conn:
+                _one(
+                    await conn.execute(
+                        update(authorization_codes)
+                        .where(codes.code_hash == code_hash, codes.used_at.is_(None))
+                        .values(used_at=at)
+                    )
+                )
+                await conn.execute(insert(token_families).values(**_values(family)))
+                if first is not None:
+                    await conn.execute(insert(refresh_tokens).values(**_values(first)))
+        except _Abort:
+            return False
+        return True
+
+    async def purge_codes(self, before: float, batch: int) -> int:
+        codes = authorization_codes.c
+        async with self.engine.begin() as conn:
+            ids = select(codes.code_hash).where(codes.expires_at < before).limit(batch)
+            result = await conn.execute(
+                delete(authorization_codes).where(codes.code_hash.in_(ids.scalar_subquery()))
+            )
+            return int(result.rowcount)
+
+    # -- refresh tokens --------------------------------------------------------------------
+    async def find_refresh_token(self, token_hash: str) -> RefreshTokenRecord | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(refresh_tokens).where(refresh_tokens.c.token_hash == token_hash)
+                )
+            ).first()
+        return None if row is None else RefreshTokenRecord(**row._mapping)
+
+    async def get_family(self, family_id: str) -> TokenFamily | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(token_families).where(token_families.c.family_id == family_id)
+                )
+            ).first()
+        return None if row is None else TokenFamily(**row._mapping)
+
+    @staticmethod
+    async def _advance_family(conn: Any, new: RefreshTokenRecord) -> None:
+        """Lock the live family row first: rotation and revocation serialize on it."""
+        fam = token_families.c
+        _one(
+            await conn.execute(
+                update(token_families)
+                .where(fam.family_id == new.family_id, fam.revoked_at.is_(None))
+                .values(expires_at=new.expires_at)
+            )
+        )
+
+    async def rotate_refresh_token(self, old_hash: str, new: RefreshTokenRecord, at: float) -> bool:
+        rt = refresh_tokens.c
+        try:
+            async with self.engine.begin() as conn:
+                await self._advance_family(conn, new)
+                _one(
+                    await conn.execute(
+                        update(refresh_tokens)
+                        .where(
+                            rt.token_hash == old_hash,
+                            rt.family_id == new.family_id,
+                            rt.spent_at.is_(None),
+                            rt.revoked_at.is_(None),
+                        )
+                        .values(spent_at=at, spent_reason="rotated", replaced_by=new.token_hash)
+                    )
+                )
+                await conn.execute(insert(refresh_tokens).values(**_values(new)))
+        except _Abort:
+            return False
+        return True
+
+    async def replay_refresh_token(
+        self, old_hash: str, successor_hash: str, new: RefreshTokenRecord, at: float
+    ) -> bool:
+        rt = refresh_tokens.c
+        try:
+            async with self.engine.begin() as conn:
+                await self._advance_family(conn, new)
+                _one(
+                    await conn.execute(
+                        update(refresh_tokens)
+                        .where(
+                            rt.token_hash == old_hash,
+                            rt.spent_reason == "rotated",
+                            rt.replaced_by == successor_hash,
+                            rt.replayed_at.is_(None),
+                        )
+                        .values(replayed_at=at)
+                    )
+                )
+                _one(
+                    await conn.execute(
+                        update(refresh_tokens)
+                        .where(
+                            rt.token_hash == successor_hash,
+                            rt.spent_at.is_(None),
+                            rt.revoked_at.is_(None),
+                        )
+                        .values(spent_at=at, spent_reason="superseded", replaced_by=new.token_hash)
+                    )
+                )
+                await conn.execute(insert(refresh_tokens).values(**_values(new)))
+        except _Abort:
+            return False
+        return True
+
+    async def revoke_family(self, family_id: str, at: float) -> bool:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(token_families)
+                .where(
+                    token_families.c.family_id == family_id,
+                    token_families.c.revoked_at.is_(None),
+                )
+                .values(revoked_at=at)
+            )
+            await conn.execute(
+                update(refresh_tokens)
+                .where(
+                    refresh_tokens.c.family_id == family_id,
+                    refresh_tokens.c.revoked_at.is_(None),
+                )
+                .values(revoked_at=at)
+            )
+            await conn.execute(
+                update(access_tokens)
+                .where(access_tokens.c.family_id == family_id, access_tokens.c.revoked_at.is_(None))
+                .values(revoked_at=at)
+            )
+            return result.rowcount > 0
+
+    async def revoke_families(self, user_id: str, client_id: str, at: float) -> int:
+        fam = token_families.c
+        async with self.engine.connect() as conn:
+            ids = (
+                await conn.execute(
+                    select(fam.family_id).where(fam.user_id == user_id, fam.client_id == client_id)
+                )
+            ).scalars()
+            family_ids = list(ids)
+        return sum([await self.revoke_family(fid, at) for fid in family_ids])
+
+    async def purge_families(self, before: float, batch: int) -> int:
+        fam = token_families.c
+        async with self.engine.begin() as conn:
+            ids = list(
+                (
+                    await conn.execute(
+                        select(fam.family_id)
+                        .where(or_(fam.expires_at < before, fam.absolute_expires_at < before))
+                        .limit(batch)
+                    )
+                ).scalars()
+            )
+            if not ids:
+                return 0
+            result = await conn.execute(
+                delete(refresh_tokens).where(refresh_tokens.c.family_id.in_(ids))
+            )
+            await conn.execute(delete(token_families).where(fam.family_id.in_(ids)))
+            return int(result.rowcount)
+
+    # -- consents --------------------------------------------------------------------------
+    async def get_consent(self, user_id: str, client_id: str) -> Consent | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(consents).where(
+                        consents.c.user_id == user_id, consents.c.client_id == client_id
+                    )
+                )
+            ).first()
+        return None if row is None else Consent(**row._mapping)
+
+    async def save_consent(self, consent: Consent) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                delete(consents).where(
+                    consents.c.user_id == consent.user_id,
+                    consents.c.client_id == consent.client_id,
+                )
+            )
+            await conn.execute(insert(consents).values(**_values(consent)))
+
+    async def delete_consent(self, user_id: str, client_id: str) -> bool:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                delete(consents).where(
+                    consents.c.user_id == user_id, consents.c.client_id == client_id
+                )
+            )
+            return result.rowcount > 0
+
+    async def list_consents(self, user_id: str) -> list[Consent]:
+        query = (
+            select(consents)
+            .where(consents.c.user_id == user_id)
+            .order_by(consents.c.granted_at, consents.c.client_id)
+        )
+        async with self.engine.connect() as conn:
+            return [Consent(**r._mapping) for r in await conn.execute(query)]
+
+    # -- sessions --------------------------------------------------------------------------
+    async def add_session(self, session: Session) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(sessions).values(**_values(session)))
+
+    async def get_session(self, session_hash: str) -> Session | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(sessions).where(sessions.c.session_hash == session_hash))
+            ).first()
+        return None if row is None else Session(**row._mapping)
+
+    async def touch_session(self, session_hash: str, at: float) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(sessions)
+                .where(sessions.c.session_hash == session_hash)
+                .values(last_seen_at=at)
+            )
+
+    async def delete_session(self, session_hash: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(sessions).where(sessions.c.session_hash == session_hash))
+
+    async def delete_user_sessions(self, user_id: str) -> int:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(delete(sessions).where(sessions.c.user_id == user_id))
+            return int(result.rowcount)
+
+    async def purge_sessions(self, idle_before: float, now: float, batch: int) -> int:
+        s = sessions.c
+        async with self.engine.begin() as conn:
+            ids = (
+                select(s.session_hash)
+                .where(or_(s.last_seen_at < idle_before, s.expires_at < now))
+                .limit(batch)
+            )
+            result = await conn.execute(
+                delete(sessions).where(s.session_hash.in_(ids.scalar_subquery()))
+            )
+            return int(result.rowcount)
 
 
 def _token_values(r: AccessTokenRecord) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Double,
     ForeignKey,
@@ -105,3 +106,92 @@ api_keys = Table(
 )
 
 Index("ix_access_tokens_revoked_at", access_tokens.c.revoked_at)
+
+# -- 0002: users, authorization codes, refresh token families, consents, sessions ------------
+
+users = Table(
+    "users",
+    metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("password_hash", Text, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("merchant_id", String(64), ForeignKey("merchants.merchant_id"), index=True),
+    Column("created_at", Double, nullable=False),
+    Column("disabled_at", Double),
+)
+
+authorization_codes = Table(
+    "authorization_codes",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    Column("redirect_uri", Text, nullable=False),
+    Column("redirect_uri_sent", Boolean, nullable=False),
+    Column("code_challenge", String(128)),
+    Column("merchant_id", String(64), nullable=False),
+    Column("user_id", String(64), nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("family_id", String(64), nullable=False),
+    Column("issued_at", Double, nullable=False),
+    Column("expires_at", Double, nullable=False, index=True),
+    Column("used_at", Double),
+)
+
+token_families = Table(
+    "token_families",
+    metadata,
+    Column("family_id", String(64), primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    Column("merchant_id", String(64), nullable=False),
+    Column("user_id", String(64), nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("expires_at", Double, nullable=False, index=True),
+    Column("absolute_expires_at", Double, nullable=False, index=True),
+    Column("revoked_at", Double),
+)
+
+Index("ix_token_families_user_id_client_id", token_families.c.user_id, token_families.c.client_id)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column(
+        "family_id",
+        String(64),
+        ForeignKey("token_families.family_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("client_id", String(64), nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("issued_at", Double, nullable=False),
+    Column("expires_at", Double, nullable=False),
+    Column("access_jti", String(64)),
+    Column("spent_at", Double),
+    Column("spent_reason", String(16)),
+    Column("replaced_by", String(64)),
+    Column("replayed_at", Double),
+    Column("revoked_at", Double),
+)
+
+consents = Table(
+    "consents",
+    metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("client_id", String(64), primary_key=True),
+    Column("scope", Text, nullable=False),
+    Column("granted_at", Double, nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("session_hash", String(64), primary_key=True),
+    Column("user_id", String(64), index=True),
+    Column("created_at", Double, nullable=False),
+    Column("last_seen_at", Double, nullable=False, index=True),
+    Column("expires_at", Double, nullable=False, index=True),
+)

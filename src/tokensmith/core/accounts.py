@@ -1,0 +1,179 @@
+"""People who log in (merchant admins and members, platform operators) and their login.
+
+Shared by the CLI (``tokensmith users``/``merchants``), the authorization endpoint's login
+page and the merchant panel. Passwords are argon2id hashes (:mod:`.passwords`); failed
+logins are throttled per account and per address (RFC 6749 §10.10 resistance to guessing,
+NIST SP 800-63B §5.2.2 rate limiting).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass, field
+
+from tokensmith.core.admin import AdminError, resolve_merchant
+from tokensmith.core.clock import Clock
+from tokensmith.core.errors import RateLimited
+from tokensmith.core.limits import FailureLimiter, Limit
+from tokensmith.core.models import ROLES, Merchant, Role, User
+from tokensmith.core.passwords import Passwords, check_password_policy
+from tokensmith.core.randomness import Randomness
+from tokensmith.storage.protocols import MerchantStore, SessionStore, UserStore
+
+__all__ = [
+    "LoginLimits",
+    "LoginRefused",
+    "LoginService",
+    "create_user",
+    "disable_merchant",
+    "disable_user",
+    "normalize_email",
+]
+
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}")
+
+
+class LoginRefused(Exception):
+    """Wrong e-mail or password, or a disabled account: one message for all (no oracle)."""
+
+    def __init__(self) -> None:
+        super().__init__("The e-mail address or password is not correct.")
+
+
+def normalize_email(email: str) -> str:
+    """Trimmed and lower-cased; raises :class:`AdminError` unless it looks like an address."""
+    value = email.strip().lower()
+    if not _EMAIL.fullmatch(value) or "." not in value.rsplit("@", 1)[1]:
+        raise AdminError(f"{email!r} is not an e-mail address")
+    return value
+
+
+async def _merchant_for(
+    merchants: MerchantStore, role: str, merchant_ref: str | None
+) -> Merchant | None:
+    if role not in ROLES:
+        raise AdminError(f"role must be one of {', '.join(ROLES)}")
+    if role == "operator":
+        if merchant_ref:
+            raise AdminError("operators belong to no merchant; drop --merchant")
+        return None
+    if not merchant_ref:
+        raise AdminError(f"a {role} needs --merchant")
+    merchant = await resolve_merchant(merchants, merchant_ref)
+    if merchant.disabled_at is not None:
+        raise AdminError(f"merchant {merchant.name!r} is disabled")
+    return merchant
+
+
+async def create_user(
+    users: UserStore,
+    merchants: MerchantStore,
+    passwords: Passwords,
+    clock: Clock,
+    rand: Randomness,
+    *,
+    email: str,
+    password: str,
+    role: str = "member",
+    merchant: str | None = None,
+) -> User:
+    """A new user; ``merchant`` is a merchant id or name (none for operators)."""
+    address = normalize_email(email)
+    problem = check_password_policy(password)
+    if problem:
+        raise AdminError(problem)
+    owner = await _merchant_for(merchants, role, merchant)
+    if await users.find_user_by_email(address) is not None:
+        raise AdminError(f"a user with e-mail {address!r} exists")
+    user = User(
+        user_id="u_" + base64.b32encode(rand.token_bytes(10)).decode("ascii").lower(),
+        email=address,
+        password_hash=await passwords.hash(password),
+        role=_role(role),
+        merchant_id=owner.merchant_id if owner else None,
+        created_at=clock.now(),
+    )
+    try:
+        await users.add_user(user)
+    except KeyError as exc:
+        raise AdminError(f"a user with e-mail {address!r} exists") from exc
+    return user
+
+
+def _role(role: str) -> Role:
+    for r in ROLES:
+        if r == role:
+            return r
+    raise AdminError(f"role must be one of {', '.join(ROLES)}")
+
+
+async def disable_user(users: UserStore, sessions: SessionStore, clock: Clock, email: str) -> User:
+    """Disable a user and end their sessions. Apps they authorized keep the merchant's grant
+    (withdraw it with the consent route, or revoke the refresh token)."""
+    user = await users.find_user_by_email(normalize_email(email))
+    if user is None:
+        raise AdminError(f"no user {email!r}")
+    await users.disable_user(user.user_id, clock.now())
+    await sessions.delete_user_sessions(user.user_id)
+    found = await users.get_user(user.user_id)
+    assert found is not None
+    return found
+
+
+async def disable_merchant(merchants: MerchantStore, clock: Clock, ref: str) -> Merchant:
+    """Disable a merchant: its users cannot log in and its refresh tokens stop working."""
+    merchant = await resolve_merchant(merchants, ref)
+    await merchants.disable_merchant(merchant.merchant_id, clock.now())
+    return await resolve_merchant(merchants, merchant.merchant_id)
+
+
+@dataclass(frozen=True, slots=True)
+class LoginLimits:
+    per_account: Limit = field(default_factory=lambda: Limit(failures=5, window=900))
+    per_address: Limit = field(default_factory=lambda: Limit(failures=20, window=900))
+
+
+class LoginService:
+    """Checks an e-mail and password; counts failures per account and per address."""
+
+    def __init__(
+        self,
+        users: UserStore,
+        merchants: MerchantStore,
+        passwords: Passwords,
+        limiter: FailureLimiter,
+        limits: LoginLimits,
+    ) -> None:
+        self._users = users
+        self._merchants = merchants
+        self._passwords = passwords
+        self._limiter = limiter
+        self._limits = limits
+
+    async def login(self, email: str, password: str, source: str) -> User:
+        """The user, or :class:`LoginRefused` / :class:`RateLimited` (HTTP 429)."""
+        address = email.strip().lower()[:320]
+        keys = (
+            (f"login:{address}", self._limits.per_account),
+            (f"login-addr:{source}", self._limits.per_address),
+        )
+        for key, limit in keys:
+            wait = await self._limiter.retry_after(key, limit)
+            if wait is not None:
+                raise RateLimited(wait, "too many failed logins")
+        user = await self._users.find_user_by_email(address)
+        ok = await self._passwords.verify(user.password_hash if user else None, password)
+        if user is None or not ok or not await self._may_log_in(user):
+            for key, limit in keys:
+                await self._limiter.record_failure(key, limit)
+            raise LoginRefused()
+        return user
+
+    async def _may_log_in(self, user: User) -> bool:
+        if not user.active:
+            return False
+        if user.merchant_id is None:
+            return True
+        merchant = await self._merchants.get_merchant(user.merchant_id)
+        return merchant is not None and merchant.disabled_at is None

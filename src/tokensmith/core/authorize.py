@@ -1,0 +1,220 @@
+"""The authorization endpoint's rules (RFC 6749 §4.1.1-§4.1.2), without HTTP.
+
+Validation has two phases. :func:`resolve_target` finds the client and the redirect URI;
+its errors must be shown to the user and never redirected (RFC 6749 §4.1.2.1, RFC 9700
+§4.1). :func:`validate_request` checks the rest; its errors are redirected to the
+client with ``error``, ``state`` and ``iss`` (RFC 9207).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from tokensmith.core.clock import Clock
+from tokensmith.core.credentials import hash_secret, new_secret
+from tokensmith.core.errors import (
+    InvalidClient,
+    InvalidRequest,
+    UnauthorizedClient,
+    UnsupportedResponseType,
+)
+from tokensmith.core.families import PartnerPolicy, new_family_id
+from tokensmith.core.models import AUTHORIZATION_CODE, AuthorizationCode, Client, Consent, User
+from tokensmith.core.pkce import check_challenge
+from tokensmith.core.randomness import Randomness
+from tokensmith.core.scopes import format_scope, parse_scope, resolve_scope
+from tokensmith.storage.protocols import AuthorizationCodeStore, ClientStore, ConsentStore
+
+__all__ = [
+    "SCOPE_DESCRIPTIONS",
+    "AuthorizationRequest",
+    "AuthorizationTarget",
+    "consent_covers",
+    "describe_scope",
+    "issue_code",
+    "redirect_uri_matches",
+    "remember_consent",
+    "resolve_target",
+    "response_uri",
+    "validate_request",
+]
+
+Params = Mapping[str, Sequence[str]]
+
+MAX_STATE_LENGTH = 2048
+
+#: What each scope lets an app do, in words for the consent page.
+SCOPE_DESCRIPTIONS = {
+    "read": "See your orders, payments, customers and account details",
+    "write": "Create and change orders, payments and refunds on your behalf",
+    "admin": "Manage your account settings, users and API keys",
+}
+
+
+def describe_scope(scope: str) -> str:
+    return SCOPE_DESCRIPTIONS.get(scope, f"Use the \u201c{scope}\u201d permission")
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationTarget:
+    """A known, active client and one of its registered redirect URIs."""
+
+    client: Client
+    redirect_uri: str
+    redirect_uri_sent: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationRequest:
+    """A fully validated authorization request."""
+
+    target: AuthorizationTarget
+    scopes: tuple[str, ...]
+    state: str | None
+    code_challenge: str | None
+    prompt: str | None = None
+
+    @property
+    def client(self) -> Client:
+        return self.target.client
+
+    @property
+    def scope(self) -> str:
+        return format_scope(self.scopes)
+
+
+def _one(params: Params, name: str) -> str | None:
+    """RFC 6749 §3.1: parameters must not repeat; an empty value counts as absent."""
+    values = [v for v in params.get(name, ()) if v != ""]
+    if len(params.get(name, ())) > 1:
+        raise InvalidRequest(f"parameter {name!r} is repeated")
+    return values[0] if values else None
+
+
+def _loopback(parts: object) -> bool:
+    host = getattr(parts, "hostname", None)
+    return getattr(parts, "scheme", "") == "http" and host in ("127.0.0.1", "::1")
+
+
+def redirect_uri_matches(registered: str, presented: str) -> bool:
+    """Exact string match (RFC 9700 §2.1), except that the port of a loopback IP redirect
+    URI may vary (RFC 8252 §7.3). ``localhost`` gets no such leeway (RFC 8252 §8.3)."""
+    if registered == presented:
+        return True
+    reg, pre = urlsplit(registered), urlsplit(presented)
+    if not (_loopback(reg) and _loopback(pre)):
+        return False
+    try:
+        pre.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        return False
+    same = (reg.hostname, reg.path, reg.query, reg.fragment, reg.username, reg.password)
+    return same == (pre.hostname, pre.path, pre.query, pre.fragment, pre.username, pre.password)
+
+
+async def resolve_target(clients: ClientStore, params: Params) -> AuthorizationTarget:
+    """Phase one: the client and the redirect URI. Errors here are never redirected."""
+    client_id = _one(params, "client_id")
+    if client_id is None:
+        raise InvalidRequest("client_id is missing")
+    client = await clients.get_client(client_id)
+    if client is None or not client.active:
+        raise InvalidClient("this app is not registered, or no longer active")
+    presented = _one(params, "redirect_uri")
+    if presented is None:
+        if len(client.redirect_uris) != 1:
+            raise InvalidRequest("redirect_uri is missing")
+        return AuthorizationTarget(client, client.redirect_uris[0], False)
+    if not any(redirect_uri_matches(r, presented) for r in client.redirect_uris):
+        raise InvalidRequest("redirect_uri is not registered for this app")
+    return AuthorizationTarget(client, presented, True)
+
+
+def validate_request(
+    target: AuthorizationTarget, params: Params, policy: PartnerPolicy
+) -> AuthorizationRequest:
+    """Phase two (RFC 6749 §4.1.1, RFC 7636 §4.3). Errors are redirected to the client."""
+    for name in params:
+        _one(params, name)
+    response_type = _one(params, "response_type")
+    if response_type is None:
+        raise InvalidRequest("response_type is missing")
+    if response_type != "code":
+        raise UnsupportedResponseType("only response_type=code is supported")
+    client = target.client
+    if AUTHORIZATION_CODE not in client.grant_types:
+        raise UnauthorizedClient("this app may not use the authorization code flow")
+    state = _one(params, "state")
+    if state is not None and len(state) > MAX_STATE_LENGTH:
+        raise InvalidRequest(f"state is longer than {MAX_STATE_LENGTH} characters")
+    scopes = resolve_scope(_one(params, "scope"), client.scopes, client.granted_default_scopes())
+    challenge = check_challenge(
+        _one(params, "code_challenge"),
+        _one(params, "code_challenge_method"),
+        required=client.public or policy.require_pkce,
+    )
+    return AuthorizationRequest(target, scopes, state, challenge, _one(params, "prompt"))
+
+
+def response_uri(redirect_uri: str, params: Mapping[str, str | None]) -> str:
+    """The redirect URI with ``params`` added to its query (RFC 6749 §3.1.2 keeps the
+    existing query component)."""
+    parts = urlsplit(redirect_uri)
+    extra = urlencode([(k, v) for k, v in params.items() if v is not None])
+    query = f"{parts.query}&{extra}" if parts.query else extra
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+
+
+async def issue_code(
+    store: AuthorizationCodeStore,
+    clock: Clock,
+    rand: Randomness,
+    request: AuthorizationRequest,
+    user: User,
+    policy: PartnerPolicy,
+) -> str:
+    """RFC 6749 §4.1.2: a single-use code, stored as a hash, bound to the client, redirect
+    URI, PKCE challenge, merchant, user and scope; valid ``policy.code_ttl`` seconds."""
+    if user.merchant_id is None:
+        raise ValueError("only a merchant's user can authorize an app")
+    plain = new_secret(rand)
+    now = clock.now()
+    await store.add_code(
+        AuthorizationCode(
+            code_hash=hash_secret(plain),
+            client_id=request.client.client_id,
+            redirect_uri=request.target.redirect_uri,
+            redirect_uri_sent=request.target.redirect_uri_sent,
+            code_challenge=request.code_challenge,
+            merchant_id=user.merchant_id,
+            user_id=user.user_id,
+            scope=request.scope,
+            family_id=new_family_id(rand),
+            issued_at=now,
+            expires_at=now + policy.code_ttl,
+        )
+    )
+    return plain
+
+
+async def consent_covers(store: ConsentStore, user: User, request: AuthorizationRequest) -> bool:
+    """Whether a remembered consent covers every requested scope. Public clients are never
+    approved silently (RFC 8252 §8.6: their identity cannot be assured), nor is a request
+    with ``prompt=consent``."""
+    if request.client.public or request.prompt == "consent":
+        return False
+    consent = await store.get_consent(user.user_id, request.client.client_id)
+    return consent is not None and set(request.scopes) <= set(parse_scope(consent.scope))
+
+
+async def remember_consent(
+    store: ConsentStore, clock: Clock, user: User, request: AuthorizationRequest
+) -> None:
+    """Remember the approval, adding to what was approved before."""
+    old = await store.get_consent(user.user_id, request.client.client_id)
+    scopes = dict.fromkeys((*(parse_scope(old.scope) if old else ()), *request.scopes))
+    await store.save_consent(
+        Consent(user.user_id, request.client.client_id, format_scope(scopes), clock.now())
+    )

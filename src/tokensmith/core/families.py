@@ -1,0 +1,131 @@
+"""Token families: everything issued from one authorization, revoked together.
+
+A family starts when an authorization code is redeemed (RFC 6749 §4.1.3) and holds a chain
+of refresh tokens, each spent when exchanged (rotation, RFC 9700 §4.14.2), plus every
+access token minted along the way (recorded with ``family_id``). Presenting a spent
+refresh token, or a used code, revokes the family.
+
+Refresh grace window (``refresh_grace`` seconds, 0 by default, at most 60): a token that
+was *rotated* (presented and exchanged) less than ``refresh_grace`` seconds ago may be
+presented once more, provided the token it was exchanged for is still unspent and
+unrevoked. That replay returns a fresh pair, spends the unseen successor as
+``superseded`` and revokes the successor's access token. Anything else — a second replay,
+a replay after the window, a replay of a token whose successor was used, presenting a
+``superseded`` token — is reuse and revokes the family.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+from tokensmith.core.clock import Clock
+from tokensmith.core.credentials import hash_secret, new_secret
+from tokensmith.core.errors import UnauthorizedClient
+from tokensmith.core.models import Client, RefreshTokenRecord, TokenFamily
+from tokensmith.core.randomness import Randomness
+from tokensmith.storage.protocols import ClientStore, Store
+
+__all__ = ["MAX_REFRESH_GRACE", "PartnerPolicy", "RefreshTokens", "new_family_id", "new_refresh"]
+
+MAX_REFRESH_GRACE = 60
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerPolicy:
+    """Lifetimes of the authorization code flow (all seconds)."""
+
+    code_ttl: int = 600
+    access_token_ttl: int = 7200
+    refresh_idle_ttl: int = 30 * 86400
+    refresh_absolute_ttl: int = 180 * 86400
+    refresh_grace: int = 0
+    #: When true, confidential clients must use PKCE too (public clients always must).
+    require_pkce: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.refresh_grace <= MAX_REFRESH_GRACE:
+            raise ValueError(f"refresh_grace must be between 0 and {MAX_REFRESH_GRACE} seconds")
+
+
+def new_family_id(rand: Randomness) -> str:
+    return "f_" + base64.urlsafe_b64encode(rand.token_bytes(16)).decode("ascii").rstrip("=")
+
+
+def new_refresh(
+    rand: Randomness,
+    family: TokenFamily,
+    now: float,
+    policy: PartnerPolicy,
+    access_jti: str | None,
+) -> tuple[str, RefreshTokenRecord]:
+    """A refresh token (256 random bits) and its record; idle expiry capped by the family's
+    absolute expiry."""
+    plain = new_secret(rand)
+    record = RefreshTokenRecord(
+        token_hash=hash_secret(plain),
+        family_id=family.family_id,
+        client_id=family.client_id,
+        scope=family.scope,
+        issued_at=now,
+        expires_at=min(now + policy.refresh_idle_ttl, family.absolute_expires_at),
+        access_jti=access_jti,
+    )
+    return plain, record
+
+
+class RefreshTokens:
+    """RFC 7662 introspection and RFC 7009 revocation of refresh tokens, as
+    :class:`~tokensmith.core.service.TokenService` hooks."""
+
+    def __init__(self, store: Store, clients: ClientStore, clock: Clock, issuer: str) -> None:
+        self._store = store
+        self._clients = clients
+        self._clock = clock
+        self._issuer = issuer
+
+    async def _live(self, record: RefreshTokenRecord) -> TokenFamily | None:
+        now = self._clock.now()
+        if record.spent_at is not None or record.revoked_at is not None:
+            return None
+        if now >= record.expires_at:
+            return None
+        family = await self._store.get_family(record.family_id)
+        owner = await self._clients.get_client(record.client_id)
+        if family is None or not family.live_at(now) or owner is None or not owner.active:
+            return None
+        return family
+
+    async def introspect(self, token: str, caller: Client) -> dict[str, Any] | None:
+        """RFC 7662 §2.2 for a refresh token; ``None`` if it is not one of ours."""
+        from tokensmith.core.service import INTROSPECTION_SCOPE
+
+        record = await self._store.find_refresh_token(hash_secret(token))
+        if record is None:
+            return None
+        may_see = caller.client_id == record.client_id or INTROSPECTION_SCOPE in caller.scopes
+        family = await self._live(record) if may_see else None
+        if family is None:
+            return {"active": False}
+        return {
+            "active": True,
+            "token_type": "refresh_token",
+            "scope": record.scope,
+            "client_id": record.client_id,
+            "sub": family.merchant_id,
+            "iat": int(record.issued_at),
+            "exp": int(record.expires_at),
+            "iss": self._issuer,
+        }
+
+    async def revoke(self, token: str, caller: Client) -> bool:
+        """RFC 7009 §2.1: revoking a refresh token revokes its whole family, including the
+        access tokens issued from it. Another client's token is ``unauthorized_client``."""
+        record = await self._store.find_refresh_token(hash_secret(token))
+        if record is None:
+            return False
+        if record.client_id != caller.client_id:
+            raise UnauthorizedClient("the token was not issued to this client")
+        await self._store.revoke_family(record.family_id, self._clock.now())
+        return True

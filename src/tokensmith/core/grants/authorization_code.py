@@ -1,0 +1,95 @@
+"""RFC 6749 §4.1.3: the authorization code grant, with PKCE (RFC 7636 §4.5)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tokensmith.core.credentials import hash_secret
+from tokensmith.core.errors import InvalidGrant, InvalidRequest
+from tokensmith.core.families import PartnerPolicy, new_refresh
+from tokensmith.core.grants import GrantContext
+from tokensmith.core.grants.refresh_token import merchant_live, mint_in_family, withdraw
+from tokensmith.core.models import (
+    REFRESH_TOKEN,
+    AuthorizationCode,
+    Client,
+    IssuedToken,
+    RefreshTokenRecord,
+    TokenFamily,
+)
+from tokensmith.core.pkce import verify
+from tokensmith.core.requests import TokenRequest
+from tokensmith.core.scopes import parse_scope
+
+__all__ = ["AuthorizationCodeGrant"]
+
+
+class AuthorizationCodeGrant:
+    """Exchanges a code for an access token and (if the client may refresh) a refresh token."""
+
+    def __init__(self, policy: PartnerPolicy) -> None:
+        self.policy = policy
+
+    async def __call__(self, ctx: GrantContext, req: TokenRequest, client: Client) -> IssuedToken:
+        code = await self._code(ctx, req, client)
+        _check_redirect_uri(code, req.params.get("redirect_uri"))
+        verify(code.code_challenge, req.params.get("code_verifier"))
+        if not await merchant_live(ctx, code.merchant_id):
+            raise InvalidGrant("the merchant that authorized this app is disabled")
+        family = self._family(ctx, code)
+        issued = await mint_in_family(ctx, client, family, parse_scope(code.scope), self.policy)
+        refresh: str | None = None
+        first: RefreshTokenRecord | None = None
+        if REFRESH_TOKEN in client.grant_types:
+            refresh, first = new_refresh(
+                ctx.rand, family, family.created_at, self.policy, issued.jti
+            )
+        if not await ctx.store.redeem_code(code.code_hash, ctx.clock.now(), family, first):
+            await withdraw(ctx, issued)
+            await ctx.store.revoke_family(code.family_id, ctx.clock.now())
+            raise InvalidGrant("the authorization code was already used", reason="code_reused")
+        return dataclasses.replace(issued, refresh_token=refresh)
+
+    async def _code(
+        self, ctx: GrantContext, req: TokenRequest, client: Client
+    ) -> AuthorizationCode:
+        """§4.1.3: the code exists, was issued to this client, is unused and unexpired.
+        §4.1.2: a second use revokes every token issued from the code."""
+        raw = req.params.get("code")
+        if not raw:
+            raise InvalidRequest("code is required")
+        code = await ctx.store.find_code(hash_secret(raw))
+        if code is None or code.client_id != client.client_id:
+            raise InvalidGrant("the authorization code is not valid", reason="unknown_code")
+        now = ctx.clock.now()
+        if code.used_at is not None:
+            await ctx.store.revoke_family(code.family_id, now)
+            raise InvalidGrant("the authorization code was already used", reason="code_reused")
+        if now >= code.expires_at:
+            raise InvalidGrant("the authorization code has expired", reason="code_expired")
+        return code
+
+    def _family(self, ctx: GrantContext, code: AuthorizationCode) -> TokenFamily:
+        now = ctx.clock.now()
+        absolute = now + self.policy.refresh_absolute_ttl
+        return TokenFamily(
+            family_id=code.family_id,
+            client_id=code.client_id,
+            merchant_id=code.merchant_id,
+            user_id=code.user_id,
+            scope=code.scope,
+            created_at=now,
+            expires_at=min(now + self.policy.refresh_idle_ttl, absolute),
+            absolute_expires_at=absolute,
+        )
+
+
+def _check_redirect_uri(code: AuthorizationCode, presented: str | None) -> None:
+    """§4.1.3: ``redirect_uri`` must be identical to the authorization request's when that
+    request carried one; when it did not, a value sent now must still be the registered one."""
+    if presented is None:
+        if code.redirect_uri_sent:
+            raise InvalidRequest("redirect_uri is required: the authorization request had one")
+        return
+    if presented != code.redirect_uri:
+        raise InvalidGrant("redirect_uri does not match the authorization request")

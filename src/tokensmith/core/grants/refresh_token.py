@@ -1,0 +1,165 @@
+"""RFC 6749 §6: the refresh token grant, with rotation and reuse detection (RFC 9700 §4.14.2).
+
+Each exchange spends the presented token and issues a new one in the same transaction (a
+conditional UPDATE ``... WHERE spent_at IS NULL``), so of N parallel exchanges of one
+token exactly one succeeds. A spent token presented again revokes the family, except for
+the one replay the grace window allows (see :mod:`tokensmith.core.families`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tokensmith.core.credentials import hash_secret
+from tokensmith.core.errors import InvalidGrant, InvalidRequest, InvalidScope
+from tokensmith.core.families import PartnerPolicy, new_refresh
+from tokensmith.core.grants import GrantContext
+from tokensmith.core.models import Client, IssuedToken, RefreshTokenRecord, TokenFamily
+from tokensmith.core.requests import TokenRequest
+from tokensmith.core.scopes import parse_scope
+from tokensmith.core.tokens import IssuePolicy
+
+__all__ = ["RefreshTokenGrant", "merchant_live", "mint_in_family", "withdraw"]
+
+
+async def merchant_live(ctx: GrantContext, merchant_id: str) -> bool:
+    merchant = await ctx.store.get_merchant(merchant_id)
+    return merchant is not None and merchant.disabled_at is None
+
+
+async def mint_in_family(
+    ctx: GrantContext,
+    client: Client,
+    family: TokenFamily,
+    scopes: tuple[str, ...],
+    policy: PartnerPolicy,
+) -> IssuedToken:
+    """An access token recorded with the family, so revoking the family deactivates it.
+    Its ``sub`` is the merchant."""
+    issue = IssuePolicy(ctx.policy.token_format, policy.access_token_ttl)
+    return await ctx.minter.mint(client, family.merchant_id, scopes, issue, family.family_id)
+
+
+async def withdraw(ctx: GrantContext, issued: IssuedToken) -> None:
+    """Revoke an access token minted for a response that will not be sent."""
+    record = await ctx.store.find_access_token_by_jti(issued.jti)
+    if record is not None:
+        await ctx.store.revoke_access_token(record, ctx.clock.now())
+
+
+def narrow_scope(requested: str | None, family: TokenFamily, client: Client) -> tuple[str, ...]:
+    """§6: the scope may narrow, never widen; omitted means everything originally granted
+    (less any scope the client has since lost)."""
+    granted = tuple(s for s in parse_scope(family.scope) if s in client.scopes)
+    if requested is None or not requested.strip(" "):
+        if not granted:
+            raise InvalidScope("none of the granted scopes is still allowed for this client")
+        return granted
+    scopes = parse_scope(requested)
+    extra = [s for s in scopes if s not in granted]
+    if extra or not scopes:
+        raise InvalidScope(f"scope exceeds what was granted: {' '.join(extra)}")
+    return scopes
+
+
+class RefreshTokenGrant:
+    """Exchanges a refresh token for a new access token and a new refresh token."""
+
+    def __init__(self, policy: PartnerPolicy) -> None:
+        self.policy = policy
+
+    async def __call__(self, ctx: GrantContext, req: TokenRequest, client: Client) -> IssuedToken:
+        raw = req.params.get("refresh_token")
+        if not raw:
+            raise InvalidRequest("refresh_token is required")
+        record = await ctx.store.find_refresh_token(hash_secret(raw))
+        if record is None or record.client_id != client.client_id:
+            raise InvalidGrant("the refresh token is not valid", reason="unknown_refresh_token")
+        family = await self._family(ctx, record)
+        requested = req.params.get("scope")
+        if record.spent_at is None:
+            scopes = narrow_scope(requested, family, client)
+            issued = await self._rotate(ctx, client, family, record, scopes)
+            if issued is not None:
+                return issued
+            record = await ctx.store.find_refresh_token(record.token_hash) or record
+        return await self._replay(ctx, client, family, record, requested)
+
+    async def _family(self, ctx: GrantContext, record: RefreshTokenRecord) -> TokenFamily:
+        family = await ctx.store.get_family(record.family_id)
+        now = ctx.clock.now()
+        if family is None or family.revoked_at is not None or record.revoked_at is not None:
+            raise InvalidGrant("the refresh token was revoked", reason="revoked_refresh_token")
+        if record.spent_at is None and (now >= record.expires_at or not family.live_at(now)):
+            raise InvalidGrant("the refresh token has expired", reason="expired_refresh_token")
+        if now >= family.absolute_expires_at:
+            raise InvalidGrant("the refresh token has expired", reason="expired_refresh_token")
+        if not await merchant_live(ctx, family.merchant_id):
+            raise InvalidGrant("the merchant that authorized this app is disabled")
+        return family
+
+    async def _rotate(
+        self,
+        ctx: GrantContext,
+        client: Client,
+        family: TokenFamily,
+        record: RefreshTokenRecord,
+        scopes: tuple[str, ...],
+    ) -> IssuedToken | None:
+        """Spend ``record`` and store its successor atomically; ``None`` if it lost a race."""
+        issued = await mint_in_family(ctx, client, family, scopes, self.policy)
+        now = ctx.clock.now()
+        plain, new = new_refresh(ctx.rand, family, now, self.policy, issued.jti)
+        if await ctx.store.rotate_refresh_token(record.token_hash, new, now):
+            return dataclasses.replace(issued, refresh_token=plain)
+        await withdraw(ctx, issued)
+        return None
+
+    def _may_replay(self, record: RefreshTokenRecord, now: float) -> bool:
+        """The grace window: only a token spent by its own exchange (``rotated``), never
+        replayed before, within ``refresh_grace`` seconds of being spent."""
+        return (
+            self.policy.refresh_grace > 0
+            and record.spent_reason == "rotated"
+            and record.replayed_at is None
+            and record.replaced_by is not None
+            and record.spent_at is not None
+            and now - record.spent_at <= self.policy.refresh_grace
+        )
+
+    async def _replay(
+        self,
+        ctx: GrantContext,
+        client: Client,
+        family: TokenFamily,
+        record: RefreshTokenRecord,
+        requested: str | None,
+    ) -> IssuedToken:
+        """A spent token again: one grace-window replay, else revoke the family."""
+        now = ctx.clock.now()
+        if self._may_replay(record, now):
+            assert record.replaced_by is not None
+            successor = await ctx.store.find_refresh_token(record.replaced_by)
+            if successor is not None and successor.spent_at is None:
+                scopes = narrow_scope(requested, family, client)
+                issued = await mint_in_family(ctx, client, family, scopes, self.policy)
+                plain, new = new_refresh(ctx.rand, family, now, self.policy, issued.jti)
+                if await ctx.store.replay_refresh_token(
+                    record.token_hash, successor.token_hash, new, now
+                ):
+                    await self._revoke_access(ctx, successor.access_jti)
+                    return dataclasses.replace(issued, refresh_token=plain)
+                await withdraw(ctx, issued)
+        await ctx.store.revoke_family(family.family_id, now)
+        raise InvalidGrant(
+            "the refresh token was already used; every token of this grant is revoked",
+            reason="refresh_token_reused",
+        )
+
+    @staticmethod
+    async def _revoke_access(ctx: GrantContext, jti: str | None) -> None:
+        if jti is None:
+            return
+        record = await ctx.store.find_access_token_by_jti(jti)
+        if record is not None:
+            await ctx.store.revoke_access_token(record, ctx.clock.now())

@@ -1,0 +1,273 @@
+"""The authorization endpoint (RFC 6749 §3.1, §4.1.1-§4.1.2) and the consent pages.
+
+``GET /oauth/authorize`` validates the request, asks an anonymous browser to log in,
+then shows the consent page (or, with a remembered consent, answers at once).
+``POST /oauth/authorize/decision`` takes Allow or Deny. ``GET /account/apps`` lists the
+apps a user approved; ``POST /oauth/consents/{client_id}/withdraw`` forgets an approval
+and revokes every token the user's approvals gave that app.
+
+An unknown client or an unregistered redirect URI is shown as an error page and never
+redirected (RFC 6749 §4.1.2.1, RFC 9700 §4.1). Other errors go back to the client with
+``error``, ``state`` and ``iss`` (RFC 9207 §2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from tokensmith.core.authorize import (
+    AuthorizationRequest,
+    AuthorizationTarget,
+    consent_covers,
+    describe_scope,
+    issue_code,
+    remember_consent,
+    resolve_target,
+    response_uri,
+    validate_request,
+)
+from tokensmith.core.errors import AccessDenied, InvalidRequest, OAuthError
+from tokensmith.core.models import User
+from tokensmith.core.scopes import parse_scope
+from tokensmith.web.context import AppContext, ctx_of
+from tokensmith.web.ui import (
+    CsrfError,
+    check_csrf,
+    current_user,
+    login_required,
+    read_page_form,
+    redirect,
+    render,
+    safe_next,
+    ui_of,
+)
+from tokensmith.web.ui.login import login_page
+
+__all__ = ["authorize_routes"]
+
+MAX_QUERY = 8192
+#: The authorization request parameters the consent form carries back.
+CARRIED = (
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+)
+
+
+class _PageError(Exception):
+    def __init__(self, exc: OAuthError) -> None:
+        self.exc = exc
+
+
+async def _show_error(request: Request, exc: OAuthError) -> Response:
+    return await render(
+        request,
+        "error.html",
+        400,
+        title="This link can\u2019t be used",
+        message=exc.description,
+        code=exc.error,
+    )
+
+
+def _error_redirect(
+    request: Request,
+    ctx: AppContext,
+    target: AuthorizationTarget,
+    exc: OAuthError,
+    state: str | None,
+) -> Response:
+    """RFC 6749 §4.1.2.1 error response, with ``iss`` (RFC 9207 §2)."""
+    params = {
+        "error": exc.error,
+        "error_description": exc.description or None,
+        "state": state,
+        "iss": ctx.settings.issuer_url,
+    }
+    return redirect(request, response_uri(target.redirect_uri, params))
+
+
+def _state_of(params: Mapping[str, Sequence[str]]) -> str | None:
+    values = params.get("state", ())
+    return values[0] if len(values) == 1 and values[0] else None
+
+
+async def _validate(
+    request: Request, params: Mapping[str, Sequence[str]]
+) -> AuthorizationRequest | Response:
+    """The validated request, or the error redirect; raises :class:`_PageError` for what
+    must not be redirected."""
+    ctx = ctx_of(request)
+    try:
+        target = await resolve_target(ctx.clients, params)
+    except OAuthError as exc:
+        raise _PageError(exc) from exc
+    try:
+        return validate_request(target, params, ui_of(request).partner)
+    except OAuthError as exc:
+        return _error_redirect(request, ctx, target, exc, _state_of(params))
+
+
+async def _merchant_refusal(ctx: AppContext, user: User, req: AuthorizationRequest) -> str | None:
+    """Why this user cannot authorize this app, if they cannot."""
+    if user.merchant_id is None:
+        return "only a merchant's user can authorize an app"
+    if req.client.merchant_id not in (None, user.merchant_id):
+        return "this app belongs to another merchant"
+    return None
+
+
+async def _grant(request: Request, req: AuthorizationRequest, user: User) -> Response:
+    """RFC 6749 §4.1.2: redirect with ``code``, ``state`` and ``iss``."""
+    ctx = ctx_of(request)
+    code = await issue_code(ctx.store, ctx.clock, ctx.rand, req, user, ui_of(request).partner)
+    params = {"code": code, "state": req.state, "iss": ctx.settings.issuer_url}
+    return redirect(request, response_uri(req.target.redirect_uri, params))
+
+
+def _origin(uri: str) -> str:
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+async def _consent_page(
+    request: Request, req: AuthorizationRequest, user: User, params: Mapping[str, Sequence[str]]
+) -> Response:
+    ctx = ctx_of(request)
+    merchant = await ctx.store.get_merchant(user.merchant_id or "")
+    hidden = {k: params[k][0] for k in CARRIED if params.get(k) and params[k][0]}
+    return await render(
+        request,
+        "consent.html",
+        form_targets=[_origin(req.target.redirect_uri)],
+        title=f"Allow {req.client.name}?",
+        app_name=req.client.name,
+        merchant_name=merchant.name if merchant else "",
+        scopes=[(s, describe_scope(s)) for s in req.scopes],
+        redirect_host=urlsplit(req.target.redirect_uri).netloc,
+        hidden=hidden,
+        can_remember=not req.client.public,
+    )
+
+
+async def _after_login(
+    request: Request, req: AuthorizationRequest, params: Mapping[str, Sequence[str]]
+) -> Response:
+    """Login if needed, then a remembered consent or the consent page."""
+    ctx = ctx_of(request)
+    user = await current_user(request)
+    if user is None:
+        query = urlencode([(k, v) for k, vs in params.items() for v in vs])
+        return await login_page(request, "/oauth/authorize?" + query, app_name=req.client.name)
+    refusal = await _merchant_refusal(ctx, user, req)
+    if refusal is not None:
+        return _error_redirect(request, ctx, req.target, AccessDenied(refusal), req.state)
+    if await consent_covers(ctx.store, user, req):
+        return await _grant(request, req, user)
+    return await _consent_page(request, req, user, params)
+
+
+async def authorize(request: Request) -> Response:
+    """``GET /oauth/authorize`` (RFC 6749 §4.1.1)."""
+    if len(request.url.query) > MAX_QUERY:
+        return await _show_error(request, InvalidRequest("the request is too long"))
+    params = parse_qs(request.url.query, keep_blank_values=True, max_num_fields=64)
+    try:
+        checked = await _validate(request, params)
+    except _PageError as err:
+        return await _show_error(request, err.exc)
+    if isinstance(checked, Response):
+        return checked
+    return await _after_login(request, checked, params)
+
+
+async def decide(request: Request) -> Response:
+    """``POST /oauth/authorize/decision``: Allow issues a code, Deny is ``access_denied``."""
+    try:
+        form = await read_page_form(request)
+    except OAuthError as exc:
+        return await _show_error(request, exc)
+    params = {k: [form[k]] for k in CARRIED if k in form}
+    try:
+        checked = await _validate(request, params)
+    except _PageError as err:
+        return await _show_error(request, err.exc)
+    if isinstance(checked, Response):
+        return checked
+    try:
+        await check_csrf(request, form)
+    except CsrfError:
+        return await _after_login(request, checked, params)  # the page again, with a new token
+    user = await current_user(request)
+    if user is None:
+        return await _after_login(request, checked, params)
+    return await _decided(request, checked, user, form)
+
+
+async def _decided(
+    request: Request, req: AuthorizationRequest, user: User, form: dict[str, str]
+) -> Response:
+    ctx = ctx_of(request)
+    if form.get("decision") != "allow":
+        denied = AccessDenied("the user denied the request")
+        return _error_redirect(request, ctx, req.target, denied, req.state)
+    refusal = await _merchant_refusal(ctx, user, req)
+    if refusal is not None:
+        return _error_redirect(request, ctx, req.target, AccessDenied(refusal), req.state)
+    if form.get("remember") == "yes" and not req.client.public:
+        await remember_consent(ctx.store, ctx.clock, user, req)
+    return await _grant(request, req, user)
+
+
+@login_required()
+async def apps_page(request: Request, user: User) -> Response:
+    """The apps this user approved, each with a Withdraw button."""
+    ctx = ctx_of(request)
+    rows = []
+    for consent in await ctx.store.list_consents(user.user_id):
+        client = await ctx.clients.get_client(consent.client_id)
+        rows.append(
+            {
+                "client_id": consent.client_id,
+                "name": client.name if client else consent.client_id,
+                "scopes": [describe_scope(s) for s in parse_scope(consent.scope)],
+                "granted_at": consent.granted_at,
+            }
+        )
+    return await render(request, "apps.html", title="Connected apps", apps=rows)
+
+
+@login_required()
+async def withdraw(request: Request, user: User) -> Response:
+    """Forget the user's approval of an app and revoke the tokens it gave the app."""
+    ctx = ctx_of(request)
+    try:
+        form = await read_page_form(request)
+        await check_csrf(request, form)
+    except (CsrfError, OAuthError):
+        return await render(
+            request, "error.html", 403, title="The page expired", message="Please try again."
+        )
+    client_id = request.path_params["client_id"]
+    now = ctx.clock.now()
+    await ctx.store.delete_consent(user.user_id, client_id)
+    await ctx.store.revoke_families(user.user_id, client_id, now)
+    return redirect(request, safe_next(form.get("next")))
+
+
+def authorize_routes() -> list[BaseRoute]:
+    return [
+        Route("/oauth/authorize", authorize, methods=["GET"]),
+        Route("/oauth/authorize/decision", decide, methods=["POST"]),
+        Route("/account/apps", apps_page, methods=["GET"]),
+        Route("/oauth/consents/{client_id}/withdraw", withdraw, methods=["POST"]),
+    ]

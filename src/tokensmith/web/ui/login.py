@@ -1,0 +1,101 @@
+"""``/login`` and ``/logout``: e-mail and password, throttled, into a server-side session."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from tokensmith.core.accounts import LoginRefused
+from tokensmith.core.errors import OAuthError, RateLimited
+from tokensmith.web.context import ctx_of, source_address
+from tokensmith.web.ui import (
+    CsrfError,
+    check_csrf,
+    end_session,
+    read_page_form,
+    redirect,
+    render,
+    safe_next,
+    start_login_session,
+    ui_of,
+)
+
+__all__ = ["login_page", "login_routes"]
+
+
+async def login_page(
+    request: Request,
+    next_url: str,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    email: str = "",
+    app_name: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """The login form; after login the browser goes to ``next_url`` (a local path)."""
+    return await render(
+        request,
+        "login.html",
+        status,
+        headers=headers,
+        next=safe_next(next_url),
+        error=error,
+        email=email,
+        app_name=app_name,
+        title="Sign in",
+    )
+
+
+async def show_login(request: Request) -> Response:
+    return await login_page(request, request.query_params.get("next", ""))
+
+
+async def do_login(request: Request) -> Response:
+    """Check the form and the password; on success a new session and a 303 to ``next``."""
+    try:
+        form = await read_page_form(request)
+    except OAuthError as exc:
+        return await login_page(request, "", status=exc.status, error=exc.description)
+    next_url = safe_next(form.get("next"))
+    email = form.get("email", "")[:320]
+    try:
+        await check_csrf(request, form)
+        source = source_address(request, ctx_of(request).settings.trusted_proxies)
+        user = await ui_of(request).login.login(email, form.get("password", ""), source)
+    except CsrfError:
+        return await login_page(
+            request, next_url, status=403, email=email, error="The page expired. Please try again."
+        )
+    except LoginRefused as exc:
+        return await login_page(request, next_url, status=400, email=email, error=str(exc))
+    except RateLimited as exc:
+        minutes = max(1, round(exc.retry_after / 60))
+        return await login_page(
+            request,
+            next_url,
+            status=429,
+            email=email,
+            error=f"Too many failed attempts. Try again in {minutes} minute(s).",
+            headers={"retry-after": str(exc.retry_after)},
+        )
+    await start_login_session(request, user)
+    return redirect(request, next_url)
+
+
+async def do_logout(request: Request) -> Response:
+    try:
+        await check_csrf(request, await read_page_form(request))
+    except (CsrfError, OAuthError):
+        return await login_page(request, "", status=403, error="The page expired.")
+    await end_session(request)
+    return redirect(request, "/login")
+
+
+def login_routes() -> list[BaseRoute]:
+    return [
+        Route("/login", show_login, methods=["GET"]),
+        Route("/login", do_login, methods=["POST"]),
+        Route("/logout", do_logout, methods=["POST"]),
+    ]

@@ -1,0 +1,223 @@
+"""The partner-flow storage protocols (users, codes, refresh token families, consents,
+sessions): one contract for the in-memory store and SQLAlchemy on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tokensmith.core.models import (
+    AccessTokenRecord,
+    AuthorizationCode,
+    Consent,
+    Merchant,
+    RefreshTokenRecord,
+    Session,
+    TokenFamily,
+    User,
+)
+from tokensmith.storage.protocols import Store
+
+
+def _user(uid: str = "u1", email: str = "a@shop.test", **kw: object) -> User:
+    base: dict[str, object] = {
+        "user_id": uid,
+        "email": email,
+        "password_hash": "$argon2id$x",
+        "role": "admin",
+        "merchant_id": "m1",
+        "created_at": 1.0,
+    }
+    base.update(kw)
+    return User(**base)  # type: ignore[arg-type]
+
+
+def _code(h: str = "c" * 64, **kw: object) -> AuthorizationCode:
+    base: dict[str, object] = {
+        "code_hash": h,
+        "client_id": "app",
+        "redirect_uri": "https://a.example/cb",
+        "redirect_uri_sent": True,
+        "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        "merchant_id": "m1",
+        "user_id": "u1",
+        "scope": "read write",
+        "family_id": "f1",
+        "issued_at": 100.0,
+        "expires_at": 700.0,
+    }
+    base.update(kw)
+    return AuthorizationCode(**base)  # type: ignore[arg-type]
+
+
+def _family(fid: str = "f1", **kw: object) -> TokenFamily:
+    base: dict[str, object] = {
+        "family_id": fid,
+        "client_id": "app",
+        "merchant_id": "m1",
+        "user_id": "u1",
+        "scope": "read write",
+        "created_at": 100.0,
+        "expires_at": 1000.0,
+        "absolute_expires_at": 5000.0,
+    }
+    base.update(kw)
+    return TokenFamily(**base)  # type: ignore[arg-type]
+
+
+def _rt(h: str, fid: str = "f1", **kw: object) -> RefreshTokenRecord:
+    base: dict[str, object] = {
+        "token_hash": h,
+        "family_id": fid,
+        "client_id": "app",
+        "scope": "read write",
+        "issued_at": 100.0,
+        "expires_at": 1000.0,
+        "access_jti": "j-" + h[:4],
+    }
+    base.update(kw)
+    return RefreshTokenRecord(**base)  # type: ignore[arg-type]
+
+
+async def _seed(store: Store) -> None:
+    await store.add_merchant(Merchant("m1", "Shop", 1.0))
+    await store.add_user(_user())
+
+
+async def _started(store: Store) -> None:
+    """A family f1 whose first refresh token is ``r1``."""
+    await _seed(store)
+    await store.add_code(_code())
+    assert await store.redeem_code("c" * 64, 150.0, _family(), _rt("r1" * 32))
+
+
+async def test_user_round_trips_and_emails_are_unique(store: Store) -> None:
+    await _seed(store)
+    assert await store.get_user("u1") == _user()
+    assert await store.find_user_by_email("a@shop.test") == _user()
+    with pytest.raises(KeyError):
+        await store.add_user(_user("u2"))
+    await store.add_user(_user("u3", "op@ts.test", role="operator", merchant_id=None))
+    assert [u.user_id for u in await store.list_users("m1")] == ["u1"]
+    assert len(await store.list_users()) == 2
+    assert await store.disable_user("u1", 5.0) is True
+    assert await store.disable_user("u1", 6.0) is False
+    assert (await store.get_user("u1")).disabled_at == 5.0  # type: ignore[union-attr]
+
+
+async def test_disable_merchant_once(store: Store) -> None:
+    await _seed(store)
+    assert await store.disable_merchant("m1", 9.0) is True
+    assert await store.disable_merchant("m1", 10.0) is False
+    assert await store.disable_merchant("nope", 10.0) is False
+    assert (await store.get_merchant("m1")).disabled_at == 9.0  # type: ignore[union-attr]
+
+
+async def test_code_round_trips_and_redeems_once(store: Store) -> None:
+    await _seed(store)
+    await store.add_code(_code())
+    assert await store.find_code("c" * 64) == _code()
+    assert await store.redeem_code("c" * 64, 150.0, _family(), _rt("r1" * 32)) is True
+    assert await store.redeem_code("c" * 64, 151.0, _family("f2"), _rt("r2" * 32)) is False
+    assert (await store.find_code("c" * 64)).used_at == 150.0  # type: ignore[union-attr]
+    assert await store.get_family("f2") is None and await store.find_refresh_token("r2" * 32) is None
+    assert await store.get_family("f1") == _family()
+
+
+async def test_parallel_redemptions_of_one_code_succeed_once(store: Store) -> None:
+    await _seed(store)
+    await store.add_code(_code())
+    results = await asyncio.gather(
+        *(store.redeem_code("c" * 64, 150.0, _family(f"f{i}"), _rt(f"{i:064d}", f"f{i}")) for i in range(10))
+    )
+    assert results.count(True) == 1
+
+
+async def test_rotation_spends_once_and_links_the_successor(store: Store) -> None:
+    await _started(store)
+    new = _rt("r2" * 32, issued_at=200.0, expires_at=1200.0)
+    assert await store.rotate_refresh_token("r1" * 32, new, 200.0) is True
+    assert await store.rotate_refresh_token("r1" * 32, _rt("r3" * 32), 201.0) is False
+    old = await store.find_refresh_token("r1" * 32)
+    assert old is not None and old.spent_at == 200.0 and old.spent_reason == "rotated"
+    assert old.replaced_by == "r2" * 32
+    assert await store.find_refresh_token("r3" * 32) is None
+    assert (await store.get_family("f1")).expires_at == 1200.0  # type: ignore[union-attr]
+
+
+async def test_parallel_rotations_of_one_token_succeed_once(store: Store) -> None:
+    await _started(store)
+    results = await asyncio.gather(
+        *(store.rotate_refresh_token("r1" * 32, _rt(f"{i:064d}"), 200.0) for i in range(20))
+    )
+    assert results.count(True) == 1
+
+
+async def test_replay_spends_the_successor_as_superseded_once(store: Store) -> None:
+    await _started(store)
+    await store.rotate_refresh_token("r1" * 32, _rt("r2" * 32), 200.0)
+    assert await store.replay_refresh_token("r1" * 32, "r2" * 32, _rt("r3" * 32), 210.0)
+    assert not await store.replay_refresh_token("r1" * 32, "r3" * 32, _rt("r4" * 32), 211.0)
+    assert not await store.replay_refresh_token("r1" * 32, "r2" * 32, _rt("r5" * 32), 211.0)
+    old, successor = await store.find_refresh_token("r1" * 32), await store.find_refresh_token("r2" * 32)
+    assert old is not None and old.replayed_at == 210.0
+    assert successor is not None and successor.spent_reason == "superseded"
+    assert successor.replaced_by == "r3" * 32
+    assert await store.find_refresh_token("r4" * 32) is None
+
+
+async def test_revoking_a_family_revokes_its_refresh_and_access_tokens(store: Store) -> None:
+    await _started(store)
+    await store.add_access_token(
+        AccessTokenRecord("j1", "app", "m1", "read", 100.0, 7300.0, family_id="f1")
+    )
+    await store.add_access_token(AccessTokenRecord("j2", "app", "m1", "read", 100.0, 7300.0))
+    assert await store.revoke_family("f1", 300.0) is True
+    assert await store.revoke_family("f1", 301.0) is False
+    assert (await store.get_family("f1")).revoked_at == 300.0  # type: ignore[union-attr]
+    assert (await store.find_refresh_token("r1" * 32)).revoked_at == 300.0  # type: ignore[union-attr]
+    assert (await store.find_access_token_by_jti("j1")).revoked_at == 300.0  # type: ignore[union-attr]
+    assert (await store.find_access_token_by_jti("j2")).revoked_at is None  # type: ignore[union-attr]
+    assert await store.rotate_refresh_token("r1" * 32, _rt("r2" * 32), 302.0) is False
+
+
+async def test_revoke_families_of_a_user_and_client(store: Store) -> None:
+    await _started(store)
+    assert await store.revoke_families("u1", "other-app", 300.0) == 0
+    assert await store.revoke_families("u1", "app", 300.0) == 1
+
+
+async def test_purge_removes_ended_families_and_expired_codes(store: Store) -> None:
+    await _started(store)
+    await store.add_code(_code("d" * 64, family_id="f9", expires_at=900.0))
+    assert await store.purge_families(1000.0, 10) == 0
+    assert await store.purge_codes(700.0, 10) == 0
+    assert await store.purge_codes(701.0, 10) == 1
+    assert await store.purge_families(1000.5, 10) == 1
+    assert await store.get_family("f1") is None and await store.find_refresh_token("r1" * 32) is None
+    assert await store.find_code("d" * 64) is not None
+
+
+async def test_consents_upsert_list_and_delete(store: Store) -> None:
+    await store.save_consent(Consent("u1", "app", "read", 1.0))
+    await store.save_consent(Consent("u1", "app", "read write", 2.0))
+    await store.save_consent(Consent("u1", "b", "read", 3.0))
+    assert await store.get_consent("u1", "app") == Consent("u1", "app", "read write", 2.0)
+    assert [c.client_id for c in await store.list_consents("u1")] == ["app", "b"]
+    assert await store.delete_consent("u1", "app") is True
+    assert await store.delete_consent("u1", "app") is False
+    assert await store.get_consent("u1", "app") is None
+
+
+async def test_sessions_touch_delete_and_purge(store: Store) -> None:
+    await store.add_session(Session("s1" * 32, "u1", 10.0, 10.0, 1000.0))
+    await store.add_session(Session("s2" * 32, None, 10.0, 10.0, 1000.0))
+    await store.add_session(Session("s3" * 32, "u1", 10.0, 10.0, 50.0))
+    await store.touch_session("s1" * 32, 500.0)
+    assert (await store.get_session("s1" * 32)).last_seen_at == 500.0  # type: ignore[union-attr]
+    assert await store.purge_sessions(idle_before=100.0, now=60.0, batch=10) == 2
+    assert await store.get_session("s1" * 32) is not None
+    assert await store.delete_user_sessions("u1") == 1
+    await store.delete_session("nope")
+    assert await store.get_session("s1" * 32) is None

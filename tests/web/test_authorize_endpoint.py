@@ -1,0 +1,326 @@
+"""GET /oauth/authorize, the login and consent pages (RFC 6749 §4.1.1-§4.1.2, RFC 9207,
+RFC 9700 §2.1 and §4.1)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import Harness
+from tests.partner import (
+    ISSUER,
+    PASSWORD,
+    REDIRECT,
+    Partner,
+    csrf_of,
+    hidden_fields,
+    make_partner,
+    make_user,
+    pkce_pair,
+    query_of,
+)
+
+
+@pytest.fixture
+async def partner(harness: Harness) -> Partner:
+    return await make_partner(harness)
+
+
+async def _logged_in(partner: Partner) -> Partner:
+    r = await partner.login()
+    assert r.status_code == 303
+    return partner
+
+
+# -- errors shown, never redirected ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "text"),
+    [
+        ({"client_id": "unknown"}, "not registered"),
+        ({"client_id": None}, "client_id is missing"),
+        ({"redirect_uri": "https://evil.example/callback"}, "not registered for this app"),
+        ({"redirect_uri": REDIRECT + "/"}, "not registered for this app"),
+        ({"redirect_uri": "https://partner.example/callback?x=1"}, "not registered for this app"),
+    ],
+    ids=["unknown-client", "no-client", "foreign-redirect", "trailing-slash", "extra-query"],
+)
+async def test_bad_client_or_redirect_shows_an_error_page(
+    partner: Partner, extra: dict, text: str
+) -> None:
+    r = await partner.authorize(**extra)
+    assert r.status_code == 400 and "location" not in r.headers
+    assert text in r.text and "text/html" in r.headers["content-type"]
+
+
+async def test_revoked_client_shows_an_error_page(partner: Partner, harness: Harness) -> None:
+    await harness.ctx.clients.revoke_client(partner.app.client_id, harness.clock.now())
+    r = await partner.authorize()
+    assert r.status_code == 400 and "location" not in r.headers
+
+
+# -- errors redirected with error, state and iss (RFC 6749 §4.1.2.1, RFC 9207) ---------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "error"),
+    [
+        ({"response_type": None}, "invalid_request"),
+        ({"response_type": "token"}, "unsupported_response_type"),
+        ({"scope": "read superpowers"}, "invalid_scope"),
+        ({"code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "code_challenge_method": "plain"}, "invalid_request"),
+        ({"code_challenge": "short", "code_challenge_method": "S256"}, "invalid_request"),
+        ({"code_challenge_method": "S256"}, "invalid_request"),
+    ],
+    ids=["no-response-type", "implicit", "scope", "plain-pkce", "bad-challenge", "method-alone"],
+)
+async def test_request_errors_redirect_with_state_and_iss(
+    partner: Partner, extra: dict, error: str
+) -> None:
+    r = await partner.authorize(**extra)
+    assert r.status_code == 303
+    location = r.headers["location"]
+    assert location.startswith(REDIRECT + "?")
+    q = query_of(location)
+    assert q["error"] == error and q["state"] == "st-123" and q["iss"] == ISSUER
+
+
+async def test_client_without_code_grant_is_unauthorized_client(harness: Harness) -> None:
+    p = await make_partner(harness, grant_types=("client_credentials",), redirect_uris=(REDIRECT,))
+    q = query_of((await p.authorize()).headers["location"])
+    assert q["error"] == "unauthorized_client"
+
+
+async def test_public_client_without_pkce_is_refused(harness: Harness) -> None:
+    p = await make_partner(harness, public=True)
+    q = query_of((await p.authorize()).headers["location"])
+    assert q["error"] == "invalid_request" and "PKCE" in q["error_description"]
+
+
+async def test_repeated_parameter_is_invalid_request(partner: Partner) -> None:
+    url = "/oauth/authorize?" + "&".join(f"{k}={v}" for k, v in partner.params().items())
+    r = await partner.http.get(url + "&scope=read")
+    assert query_of(r.headers["location"])["error"] == "invalid_request"
+
+
+# -- login, consent, decision ----------------------------------------------------------------
+
+
+async def test_anonymous_user_gets_the_login_page(partner: Partner) -> None:
+    r = await partner.authorize()
+    assert r.status_code == 200
+    assert 'action="/login"' in r.text and "Ledger Sync" in r.text
+    assert 'for="email"' in r.text and 'for="password"' in r.text
+    assert hidden_fields(r.text)["next"].startswith("/oauth/authorize?")
+
+
+async def test_pages_carry_anti_framing_headers_and_a_strict_cookie(partner: Partner) -> None:
+    r = await partner.authorize()
+    assert r.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+    assert r.headers["cache-control"] == "no-store"
+    cookie = r.headers["set-cookie"]
+    assert cookie.startswith("__Host-tokensmith=")
+    for flag in ("HttpOnly", "Secure", "SameSite=lax", "Path=/"):
+        assert flag in cookie
+
+
+async def test_login_then_consent_names_app_merchant_and_scopes(partner: Partner) -> None:
+    page = await partner.authorize()
+    r = await partner.http.post(
+        "/login",
+        data={
+            "email": partner.user.email,
+            "password": PASSWORD,
+            "csrf_token": csrf_of(page.text),
+            "next": hidden_fields(page.text)["next"],
+        },
+    )
+    assert r.status_code == 303 and r.headers["location"].startswith("/oauth/authorize?")
+    consent = await partner.http.get(r.headers["location"])
+    assert consent.status_code == 200
+    for text in ("Ledger Sync", "Acme Shop", "See your orders", "Create and change", "Allow", "Deny"):
+        assert text in consent.text
+    assert "https://partner.example" in consent.headers["content-security-policy"]
+
+
+async def test_allow_redirects_303_with_code_state_and_iss(partner: Partner) -> None:
+    await _logged_in(partner)
+    r = await partner.decide(await partner.authorize())
+    assert r.status_code == 303
+    q = query_of(r.headers["location"])
+    assert set(q) == {"code", "state", "iss"} and q["state"] == "st-123" and q["iss"] == ISSUER
+    assert len(q["code"]) >= 43
+
+
+async def test_deny_redirects_access_denied(partner: Partner) -> None:
+    await _logged_in(partner)
+    r = await partner.decide(await partner.authorize(), "deny")
+    q = query_of(r.headers["location"])
+    assert q["error"] == "access_denied" and q["state"] == "st-123" and q["iss"] == ISSUER
+
+
+async def test_decision_without_csrf_token_issues_no_code(partner: Partner) -> None:
+    await _logged_in(partner)
+    page = await partner.authorize()
+    form = hidden_fields(page.text) | {"decision": "allow", "csrf_token": "forged"}
+    r = await partner.http.post("/oauth/authorize/decision", data=form)
+    assert r.status_code == 200 and "location" not in r.headers and "Allow" in r.text
+
+
+async def test_decision_from_another_origin_issues_no_code(partner: Partner) -> None:
+    await _logged_in(partner)
+    page = await partner.authorize()
+    form = hidden_fields(page.text) | {"decision": "allow"}
+    r = await partner.http.post(
+        "/oauth/authorize/decision", data=form, headers={"origin": "https://evil.example"}
+    )
+    assert "location" not in r.headers
+
+
+async def test_decision_revalidates_the_request(partner: Partner) -> None:
+    await _logged_in(partner)
+    page = await partner.authorize()
+    form = hidden_fields(page.text) | {"decision": "allow", "redirect_uri": "https://evil.example/cb"}
+    r = await partner.http.post("/oauth/authorize/decision", data=form)
+    assert r.status_code == 400 and "location" not in r.headers
+
+
+async def test_remembered_consent_skips_the_page_until_withdrawn(partner: Partner) -> None:
+    await _logged_in(partner)
+    await partner.decide(await partner.authorize(), remember="yes")
+    again = await partner.authorize()
+    assert again.status_code == 303 and "code" in query_of(again.headers["location"])
+    wider = await partner.authorize(scope="read write admin")
+    assert wider.status_code == 303 and query_of(wider.headers["location"])["error"] == "invalid_scope"
+    forced = await partner.authorize(prompt="consent")
+    assert forced.status_code == 200 and "Allow" in forced.text
+    apps = await partner.http.get("/account/apps")
+    assert "Ledger Sync" in apps.text
+    r = await partner.http.post(
+        f"/oauth/consents/{partner.app.client_id}/withdraw",
+        data={"csrf_token": csrf_of(apps.text), "next": "/account/apps"},
+    )
+    assert r.status_code == 303
+    assert (await partner.authorize()).status_code == 200
+
+
+async def test_withdrawing_consent_revokes_the_apps_tokens(partner: Partner) -> None:
+    tokens = await partner.tokens()
+    apps = await partner.http.get("/account/apps")
+    await partner.http.post(
+        f"/oauth/consents/{partner.app.client_id}/withdraw",
+        data={"csrf_token": csrf_of(apps.text)},
+    )
+    assert (await partner.introspect(tokens["access_token"]))["active"] is False
+    assert (await partner.introspect(tokens["refresh_token"]))["active"] is False
+
+
+async def test_public_clients_are_never_approved_silently(harness: Harness) -> None:
+    p = await make_partner(harness, public=True)
+    await p.login()
+    _, challenge = pkce_pair()
+    extra = {"code_challenge": challenge, "code_challenge_method": "S256"}
+    page = await p.authorize(**extra)
+    assert "remember" not in page.text
+    await p.decide(page, remember="yes")
+    assert (await p.authorize(**extra)).status_code == 200
+
+
+async def test_operator_cannot_authorize_an_app(partner: Partner, harness: Harness) -> None:
+    op = await make_user(harness, None, email="op@ts.test", role="operator")
+    await partner.login(op.email)
+    q = query_of((await partner.authorize()).headers["location"])
+    assert q["error"] == "access_denied"
+
+
+async def test_loopback_redirect_port_may_vary(harness: Harness) -> None:
+    p = await make_partner(harness, redirect_uris=("http://127.0.0.1/cb",))
+    await p.login()
+    page = await p.authorize(redirect_uri="http://127.0.0.1:51234/cb")
+    r = await p.decide(page)
+    assert r.headers["location"].startswith("http://127.0.0.1:51234/cb?code=")
+
+
+# -- login page ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("email", "password"),
+    [("ann@shop.test", "wrong password"), ("nobody@shop.test", PASSWORD), ("", "")],
+    ids=["wrong-password", "unknown-user", "empty"],
+)
+async def test_failed_login_shows_one_message(partner: Partner, email: str, password: str) -> None:
+    r = await partner.login(email or " ", password)
+    assert r.status_code == 400 and "not correct" in r.text and "set-cookie" not in r.headers
+
+
+async def test_login_without_csrf_token_is_refused(partner: Partner) -> None:
+    r = await partner.http.post(
+        "/login", data={"email": partner.user.email, "password": PASSWORD, "next": "/"}
+    )
+    assert r.status_code == 403 and "expired" in r.text
+
+
+async def test_login_is_throttled_per_account(partner: Partner) -> None:
+    for _ in range(5):
+        await partner.login(password="wrong password")
+    r = await partner.login()
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+
+
+async def test_login_rotates_the_session_and_logout_ends_it(partner: Partner) -> None:
+    before = (await partner.http.get("/login")).headers["set-cookie"].split(";")[0]
+    r = await partner.login()
+    after = r.headers["set-cookie"].split(";")[0]
+    assert before != after
+    apps = await partner.http.get("/account/apps")
+    assert apps.status_code == 200 and partner.user.email in apps.text
+    out = await partner.http.post("/logout", data={"csrf_token": csrf_of(apps.text)})
+    assert out.status_code == 303
+    gone = await partner.http.get("/account/apps")
+    assert gone.status_code == 303 and gone.headers["location"].startswith("/login?next=")
+
+
+@pytest.mark.parametrize(
+    "target", ["https://evil.example/", "//evil.example/", "/\\evil.example", "javascript:alert(1)"]
+)
+async def test_login_never_redirects_off_site(partner: Partner, target: str) -> None:
+    page = await partner.http.get("/login")
+    r = await partner.http.post(
+        "/login",
+        data={
+            "email": partner.user.email,
+            "password": PASSWORD,
+            "csrf_token": csrf_of(page.text),
+            "next": target,
+        },
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/account/apps"
+
+
+async def test_session_expires_when_idle(partner: Partner, harness: Harness) -> None:
+    await partner.login()
+    harness.clock.advance(harness.ctx.settings.session_idle_ttl)
+    r = await partner.http.get("/account/apps")
+    assert r.status_code == 303
+
+
+async def test_disabled_user_is_logged_out(partner: Partner, harness: Harness) -> None:
+    await partner.login()
+    await harness.ctx.store.disable_user(partner.user.user_id, harness.clock.now())
+    assert (await partner.http.get("/account/apps")).status_code == 303
+
+
+async def test_stylesheet_is_served(harness: Harness) -> None:
+    r = await harness.http.get("/static/tokensmith.css")
+    assert r.status_code == 200 and ":focus-visible" in r.text
+
+
+async def test_discovery_advertises_the_code_flow(harness: Harness) -> None:
+    meta = (await harness.http.get("/.well-known/oauth-authorization-server")).json()
+    assert meta["authorization_endpoint"] == ISSUER + "/oauth/authorize"
+    assert meta["response_types_supported"] == ["code"]
+    assert meta["code_challenge_methods_supported"] == ["S256"]
+    assert meta["authorization_response_iss_parameter_supported"] is True
+    assert {"authorization_code", "refresh_token"} <= set(meta["grant_types_supported"])
