@@ -7,9 +7,17 @@ Environment:
     TOKENSMITH_AUDIENCE       expected ``aud`` of access tokens (default: payments)
     TOKENSMITH_CLIENT_ID      this API's client id, for introspecting opaque tokens (optional)
     TOKENSMITH_CLIENT_SECRET  its secret (optional)
+    TOKENSMITH_INTROSPECTION_CACHE_TTL
+                              seconds an introspection answer is reused (default 60): the
+                              longest a revoked opaque token keeps working here
     HOST / PORT               where to listen (default 127.0.0.1:8001)
 
 ``GET /payments/`` needs a token with scope ``read``; ``GET /healthz`` is public.
+
+The tokens' ``aud`` must be the audience: start the server with
+``TOKENSMITH_AUDIENCE=payments`` (its default audience is its issuer URL).  For opaque
+tokens the API's own client needs the ``introspection`` scope:
+``tokensmith clients create --name "payments api" --scope introspection``.
 """
 
 from __future__ import annotations
@@ -53,6 +61,7 @@ def validator_from_env() -> TokenValidator:
         client_id=os.environ.get("TOKENSMITH_CLIENT_ID"),
         client_secret=os.environ.get("TOKENSMITH_CLIENT_SECRET"),
         realm="payments",
+        introspection_cache_ttl=float(os.environ.get("TOKENSMITH_INTROSPECTION_CACHE_TTL", "60")),
     )
 
 

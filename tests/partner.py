@@ -109,7 +109,9 @@ class Partner:
     async def authorize(self, **extra: str | None) -> httpx.Response:
         return await self.http.get("/oauth/authorize", params=self.params(**extra))
 
-    async def decide(self, page: httpx.Response, decision: str = "allow", **extra: str) -> httpx.Response:
+    async def decide(
+        self, page: httpx.Response, decision: str = "allow", **extra: str
+    ) -> httpx.Response:
         form = hidden_fields(page.text) | {"decision": decision} | extra
         return await self.http.post("/oauth/authorize/decision", data=form)
 
@@ -130,12 +132,16 @@ class Partner:
         data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT} | form
         data = {k: v for k, v in data.items() if v is not None}
         if auth == "basic":
-            return await self.http.post("/oauth/token", data=data, auth=(self.app.client_id, self.secret))
+            return await self.http.post(
+                "/oauth/token", data=data, auth=(self.app.client_id, self.secret)
+            )
         return await self.http.post("/oauth/token", data=data)
 
     async def refresh(self, refresh_token: str, **form: str) -> httpx.Response:
         data = {"grant_type": "refresh_token", "refresh_token": refresh_token} | form
-        return await self.http.post("/oauth/token", data=data, auth=(self.app.client_id, self.secret))
+        return await self.http.post(
+            "/oauth/token", data=data, auth=(self.app.client_id, self.secret)
+        )
 
     async def tokens(self, **extra: str | None) -> dict[str, Any]:
         verifier, challenge = pkce_pair()

@@ -34,6 +34,9 @@ def _panel(ax: Any, scenario: str, rows: list[dict[str, Any]]) -> None:
             color=[COLORS.get(r["family"], "#444444") for r in rows])
     if max(values) / max(min(values), 1e-9) > 50:
         ax.set_xscale("log")
+        ax.set_xlim(right=max(values) * 8)
+    else:
+        ax.set_xlim(0, max(values) * 1.35)
     for i, r in enumerate(rows):
         ax.text(r["rps"], i, f" {r['rps']:,.0f}/s  p99 {r['p99_ms']:.1f} ms",
                 va="center", fontsize=7)
@@ -50,12 +53,15 @@ def main(src: str, out: str) -> None:
     if not scenarios:
         return
     heights = [max(1.2, 0.32 * sum(r["scenario"] == s for r in ok) + 0.8) for s in scenarios]
-    fig, axes = plt.subplots(len(scenarios), 1, figsize=(11, sum(heights)),
+    fig, axes = plt.subplots(len(scenarios), 1, figsize=(11, sum(heights) + 0.5),
                              gridspec_kw={"height_ratios": heights}, squeeze=False)
     for ax, scenario in zip(axes[:, 0], scenarios, strict=True):
         _panel(ax, scenario, [r for r in ok if r["scenario"] == scenario])
+    families = list(dict.fromkeys(r["family"] for r in ok))
+    handles = [plt.Rectangle((0, 0), 1, 1, color=COLORS.get(f, "#444444")) for f in families]
+    fig.legend(handles, families, loc="lower center", ncol=len(families), fontsize=8)
     fig.suptitle(f"tokensmith benchmark {doc['date']} (wrk, 32 connections)", fontsize=11)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     fig.savefig(out, dpi=110)
 
 

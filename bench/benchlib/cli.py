@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import signal
 import subprocess
 import sys
 from datetime import date
@@ -28,6 +29,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--db", default="sqlite,postgres", help="comma list (default both)")
     p.add_argument("--out", type=Path, help="results folder (default bench/results)")
     p.add_argument("--name", help="results file stem (default the date)")
+    p.add_argument("--quiet-wait", type=int, default=300, metavar="S",
+                   help="longest wait for other processes to leave the CPU before a run")
     p.add_argument("--no-install", action="store_true", help="use what .work already holds")
     p.add_argument("--list", action="store_true", help="list servers and scenarios")
     return p.parse_args(argv)
@@ -43,6 +46,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         only=tuple(x for x in args.only.split(",") if x),
         smoke=args.smoke,
         install=not args.no_install,
+        quiet_wait=0 if args.smoke else args.quiet_wait,
         out_dir=args.out or (WORK_DIR / "smoke" if args.smoke else RESULTS_DIR),
     )
 
@@ -84,7 +88,12 @@ def chart(json_path: Path) -> None:
         print(f"chart not drawn: {err}", file=sys.stderr)
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds, so the running server is stopped
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _terminate)
     args = parse_args(sys.argv[1:] if argv is None else argv)
     settings = settings_from(args)
     targets = select(smoke_targets() if settings.smoke else all_targets(), settings.only)

@@ -180,6 +180,8 @@ def wait_quiet(limit_cores: float, max_wait_s: float) -> float:
     """Wait until the machine is nearly idle (another benchmark may share it).
 
     Returns the load last seen, in cores."""
+    if max_wait_s <= 0:
+        return 0.0
     deadline = time.monotonic() + max_wait_s
     load = busy_cores()
     while load > limit_cores and time.monotonic() < deadline:
@@ -188,3 +190,19 @@ def wait_quiet(limit_cores: float, max_wait_s: float) -> float:
         time.sleep(5)
         load = busy_cores()
     return load
+
+
+def tree_cpu_seconds(root: int) -> float:
+    return sum(cpu_seconds(pid) for pid in process_tree(root))
+
+
+def wait_idle(root: int, max_wait_s: float, idle_cores: float = 0.05) -> None:
+    """Let a server finish requests still queued from the warm-up before measuring."""
+    deadline = time.monotonic() + max_wait_s
+    last = tree_cpu_seconds(root)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = tree_cpu_seconds(root)
+        if now - last < idle_cores * 0.5:
+            return
+        last = now

@@ -14,6 +14,7 @@ from .procs import (
     children_cpu_seconds,
     free_port,
     machine_busy_seconds,
+    wait_idle,
     wait_port,
     wait_quiet,
 )
@@ -21,7 +22,7 @@ from .servers import Target
 
 STARTUP_TIMEOUT_S = 90
 QUIET_CORES = 0.25  # other processes' load tolerated before a run starts
-QUIET_WAIT_S = 300
+DRAIN_WAIT_S = 120  # a slow server may still work through the warm-up's queued requests
 RUNS_DIR = WORK_DIR / "runs"
 
 
@@ -70,9 +71,10 @@ def _start_and_measure(target: Target, ctx: RunContext, settings: Settings, resu
 
 def _measure(server: Server, ctx: RunContext, plan: LoadPlan, settings: Settings,
              result: Result) -> None:
-    wait_quiet(QUIET_CORES, QUIET_WAIT_S)
+    wait_quiet(QUIET_CORES, settings.quiet_wait)
     if settings.warmup:
         wrk.run(ctx.base_url, plan, settings.warmup, plan.warmup_seeds)
+        wait_idle(server.pid, DRAIN_WAIT_S)
     meter = UsageMeter(server.pid)
     machine, children = machine_busy_seconds(), children_cpu_seconds()
     meter.start()

@@ -100,6 +100,16 @@ class Settings(BaseSettings):
     #: Seconds between runs of the purge job (0 disables it); rows deleted per batch.
     purge_interval: float = Field(default=300.0, ge=0)
     purge_batch_size: int = Field(default=1000, ge=1)
+    # -- merchant panel (docs/panel.md) --------------------------------------------------
+    #: Scopes a merchant may give its API keys and partner apps in the panel.
+    panel_scopes: Annotated[tuple[str, ...], NoDecode] = ("read", "write", "admin")
+    #: Seconds between writes of the per-key token counters (0: only at shutdown).
+    activity_flush_interval: float = Field(default=10.0, ge=0)
+    #: Days of hourly token counts kept (the activity chart shows 7).
+    activity_retention_days: int = Field(default=90, ge=8)
+    #: Failed authentications are kept this many seconds, and at most this many rows.
+    auth_failure_retention: int = Field(default=7 * 86400, ge=3600)
+    auth_failure_max_rows: int = Field(default=100_000, ge=100)
 
     @field_validator("compat", mode="before")
     @classmethod
@@ -111,6 +121,15 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"unknown dialect {name!r}; choose from {', '.join(COMPAT_DIALECTS)}"
                 )
+        return tuple(v)
+
+    @field_validator("panel_scopes", mode="before")
+    @classmethod
+    def _split_scopes(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = v.replace(",", " ").split()
+        if not v or any(not s.isascii() or not s.isprintable() or " " in s for s in v):
+            raise ValueError("panel_scopes must be one or more scope names")
         return tuple(v)
 
     @field_validator("trusted_proxies", mode="before")

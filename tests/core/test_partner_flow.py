@@ -57,19 +57,27 @@ class Flow:
     secret: str
     user: User
 
-    def request(self, grant: str, client: Client | None = None, secret: str | None = None, **p: str) -> TokenRequest:
+    def request(
+        self, grant: str, client: Client | None = None, secret: str | None = None, **p: str
+    ) -> TokenRequest:
         client = client or self.app
         creds = ClientCredentials(client.client_id, secret or self.secret, "client_secret_basic")
         return TokenRequest(grant, p, creds, "198.51.100.1")
 
-    async def code(self, scope: tuple[str, ...] = ("read", "write"), challenge: str | None = None) -> str:
+    async def code(
+        self, scope: tuple[str, ...] = ("read", "write"), challenge: str | None = None
+    ) -> str:
         target = AuthorizationTarget(self.app, CB, True)
         req = AuthorizationRequest(target, scope, "s", challenge)
-        return await issue_code(self.store, self.clock, SystemRandomness(), req, self.user, self.policy)
+        return await issue_code(
+            self.store, self.clock, SystemRandomness(), req, self.user, self.policy
+        )
 
     async def exchange(self, code: str, **p: str) -> IssuedToken:
         p.setdefault("redirect_uri", CB)
-        _, issued = await self.service.token(self.request("authorization_code", code=code, **p), POLICY)
+        _, issued = await self.service.token(
+            self.request("authorization_code", code=code, **p), POLICY
+        )
         return issued
 
     async def refresh(self, token: str | None, **p: str) -> IssuedToken:
@@ -106,8 +114,15 @@ async def make_flow(clock: FrozenClock, **policy: object) -> Flow:
     )
     app, secret = await create_client(store, clock, rand, spec, 86400)
     user = await create_user(
-        store, store, FAST_PASSWORDS, clock, rand, email="a@shop.test", password=PASSWORD,
-        role="admin", merchant=merchant.merchant_id,
+        store,
+        store,
+        FAST_PASSWORDS,
+        clock,
+        rand,
+        email="a@shop.test",
+        password=PASSWORD,
+        role="admin",
+        merchant=merchant.merchant_id,
     )
     assert secret is not None
     return Flow(store, service, clock, pol, app, secret, user)
@@ -238,7 +253,9 @@ async def test_request_errors(flow: Flow, params: dict, error: type) -> None:
 async def test_client_without_code_grant_is_unauthorized(flow: Flow) -> None:
     cc = dataclasses.replace(flow.app, grant_types=("client_credentials",))
     with pytest.raises(errors.UnauthorizedClient):
-        validate_request(AuthorizationTarget(cc, CB, True), {"response_type": ["code"]}, flow.policy)
+        validate_request(
+            AuthorizationTarget(cc, CB, True), {"response_type": ["code"]}, flow.policy
+        )
 
 
 async def test_public_client_must_use_pkce_and_confidential_may(flow: Flow) -> None:
@@ -246,7 +263,10 @@ async def test_public_client_must_use_pkce_and_confidential_may(flow: Flow) -> N
     q = {"response_type": ["code"]}
     with pytest.raises(errors.InvalidRequest, match="PKCE"):
         validate_request(AuthorizationTarget(public, CB, True), q, flow.policy)
-    assert validate_request(AuthorizationTarget(flow.app, CB, True), q, flow.policy).code_challenge is None
+    assert (
+        validate_request(AuthorizationTarget(flow.app, CB, True), q, flow.policy).code_challenge
+        is None
+    )
     strict = PartnerPolicy(require_pkce=True)
     with pytest.raises(errors.InvalidRequest, match="PKCE"):
         validate_request(AuthorizationTarget(flow.app, CB, True), q, strict)
@@ -360,14 +380,19 @@ async def test_reused_refresh_token_revokes_family(flow: Flow) -> None:
 async def test_refresh_token_of_another_client_is_invalid_grant(flow: Flow) -> None:
     first = await flow.exchange(await flow.code())
     other, secret = await create_client(
-        flow.store, flow.clock, SystemRandomness(),
-        ClientSpec("other", "read write", ("authorization_code", "refresh_token"), redirect_uris=(CB,)),
+        flow.store,
+        flow.clock,
+        SystemRandomness(),
+        ClientSpec(
+            "other", "read write", ("authorization_code", "refresh_token"), redirect_uris=(CB,)
+        ),
         86400,
     )
     assert secret
     with pytest.raises(errors.InvalidGrant):
         await flow.service.token(
-            flow.request("refresh_token", other, secret, refresh_token=first.refresh_token or ""), POLICY
+            flow.request("refresh_token", other, secret, refresh_token=first.refresh_token or ""),
+            POLICY,
         )
     assert await flow.active(first.refresh_token)  # not a reuse: nothing is revoked
 
@@ -476,7 +501,9 @@ async def test_login_throttles_per_account(flow: Flow) -> None:
 
 
 async def test_disabled_user_cannot_log_in(flow: Flow) -> None:
-    login = LoginService(flow.store, flow.store, FAST_PASSWORDS, MemoryLimiter(flow.clock), LoginLimits())
+    login = LoginService(
+        flow.store, flow.store, FAST_PASSWORDS, MemoryLimiter(flow.clock), LoginLimits()
+    )
     await flow.store.disable_user(flow.user.user_id, flow.clock.now())
     with pytest.raises(LoginRefused):
         await login.login(flow.user.email, PASSWORD, "192.0.2.1")
@@ -495,11 +522,16 @@ async def test_disabled_user_cannot_log_in(flow: Flow) -> None:
 )
 async def test_create_user_refuses(flow: Flow, kw: dict, message: str) -> None:
     args: dict[str, object] = {
-        "email": "b@shop.test", "password": PASSWORD, "role": "member", "merchant": "Shop",
+        "email": "b@shop.test",
+        "password": PASSWORD,
+        "role": "member",
+        "merchant": "Shop",
     }
     args.update(kw)
     with pytest.raises(AdminError, match=message):
-        await create_user(flow.store, flow.store, FAST_PASSWORDS, flow.clock, SystemRandomness(), **args)  # type: ignore[arg-type]
+        await create_user(
+            flow.store, flow.store, FAST_PASSWORDS, flow.clock, SystemRandomness(), **args
+        )  # type: ignore[arg-type]
 
 
 async def test_passwords_are_argon2id(flow: Flow) -> None:
@@ -519,7 +551,10 @@ async def test_purge_deletes_only_what_has_ended(clock: FrozenClock) -> None:
     clock.advance(7201)
     counts = await purge_once(flow.store, clock, 1, 1800)
     assert counts.as_dict() == {
-        "access_tokens": 1, "refresh_tokens": 1, "authorization_codes": 2, "sessions": 0,
+        "access_tokens": 1,
+        "refresh_tokens": 1,
+        "authorization_codes": 2,
+        "sessions": 0,
     }
     assert not flow.store.families and not flow.store.codes and not flow.store.tokens
 

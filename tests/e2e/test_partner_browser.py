@@ -28,7 +28,11 @@ from typing import Any
 import httpx
 import pytest
 
-pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.e2e,
+    pytest.mark.filterwarnings("ignore:.*httpx2.*"),
+]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -85,7 +89,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
         "TOKENSMITH_PORT": str(port),
     }
     env.pop("TOKENSMITH_CONFIG", None)
-    proc = subprocess.Popen(  # noqa: S603
+    proc = subprocess.Popen(
         [_cli(), "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     base = f"http://127.0.0.1:{port}"
@@ -154,12 +158,30 @@ def browser() -> Iterator[Any]:
 def _accounts(server: Server, redirect_uri: str) -> tuple[str, str]:
     merchant = server.cli("merchants", "create", "--name", "Acme Coffee Roasters")
     server.cli(
-        "users", "create", "--merchant", merchant["merchant_id"], "--email", "ann@acme.test",
-        "--password-stdin", "--role", "admin", stdin=PASSWORD + "\n",
+        "users",
+        "create",
+        "--merchant",
+        merchant["merchant_id"],
+        "--email",
+        "ann@acme.test",
+        "--password-stdin",
+        "--role",
+        "admin",
+        stdin=PASSWORD + "\n",
     )
     app = server.cli(
-        "clients", "create", "--name", "Ledger Sync", "--grant-type", "authorization_code",
-        "--grant-type", "refresh_token", "--redirect-uri", redirect_uri, "--scope", "read write",
+        "clients",
+        "create",
+        "--name",
+        "Ledger Sync",
+        "--grant-type",
+        "authorization_code",
+        "--grant-type",
+        "refresh_token",
+        "--redirect-uri",
+        redirect_uri,
+        "--scope",
+        "read write",
     )
     return app["client_id"], app["client_secret"]
 
@@ -177,8 +199,6 @@ def _log_in_and_approve(browser: Any, url: str, redirect_uri: str) -> str:
     page.get_by_label("E-mail address").fill("ann@acme.test")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state()
-    _shoot(page, "debug.png")
     page.wait_for_selector("text=wants access to")
     assert "Acme Coffee Roasters" in page.content()
     _shoot(page, "consent.png")
@@ -223,7 +243,9 @@ def test_partner_flow_in_chromium(
     assert len({first["refresh_token"], second["refresh_token"], third["refresh_token"]}) == 3
 
     def active(token: str) -> bool:
-        r = httpx.post(server.base + "/oauth/introspect", data={"token": token}, auth=(client_id, secret))
+        r = httpx.post(
+            server.base + "/oauth/introspect", data={"token": token}, auth=(client_id, secret)
+        )
         return bool(r.json()["active"])
 
     assert active(third["access_token"]) and active(third["refresh_token"])

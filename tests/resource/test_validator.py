@@ -167,6 +167,40 @@ async def test_unknown_kid_triggers_one_rate_limited_jwks_refetch(validator, iss
     assert issuer.jwks_fetches == 3
 
 
+async def test_key_rotated_in_soon_after_a_fetch_is_fetched_at_once(validator, issuer, keys, clock):
+    """OpenID Connect Core §10.1.1: the issuer may sign with a new key at once.  A kid no
+    fetch has looked for yet waits only a second, not the whole refetch interval; a kid
+    the latest fetch did not have waits the interval (junk cannot force fetches)."""
+    await validator.validate(mint(keys["ES256"], NOW))
+    assert issuer.jwks_fetches == 1
+    clock.now += 2
+    rotated = make_key("ES256")
+    issuer.keys.append(rotated)
+    assert (await validator.validate(mint(rotated, clock.now))).sub == "user-42"
+    assert issuer.jwks_fetches == 2
+    junk = make_key("ES256")  # never published
+    clock.now += 2
+    for _ in range(3):
+        with pytest.raises(InvalidToken, match="unknown signing key"):
+            await validator.validate(mint(junk, clock.now))
+        clock.now += 2
+    assert issuer.jwks_fetches == 3  # one look for the junk kid, then the interval applies
+    clock.now += 30
+    with pytest.raises(InvalidToken, match="unknown signing key"):
+        await validator.validate(mint(junk, clock.now))
+    assert issuer.jwks_fetches == 4
+
+
+def test_sync_validator_fetches_a_freshly_rotated_kid(issuer, keys, clock):
+    v = SyncTokenValidator(ISSUER, AUDIENCE, http_client=issuer.sync_client(), clock=clock)
+    v.validate(mint(keys["RS256"], NOW))
+    clock.now += 2
+    rotated = make_key("RS256")
+    issuer.keys.append(rotated)
+    assert v.validate(mint(rotated, clock.now)).sub == "user-42"
+    assert issuer.jwks_fetches == 2
+
+
 async def test_removed_key_stops_validating_after_jwks_max_age(issuer, keys, clock):
     v = TokenValidator(
         ISSUER, AUDIENCE, http_client=issuer.async_client(), clock=clock, jwks_max_age=600

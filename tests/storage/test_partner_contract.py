@@ -121,7 +121,9 @@ async def test_code_round_trips_and_redeems_once(store: Store) -> None:
     assert await store.redeem_code("c" * 64, 150.0, _family(), _rt("r1" * 32)) is True
     assert await store.redeem_code("c" * 64, 151.0, _family("f2"), _rt("r2" * 32)) is False
     assert (await store.find_code("c" * 64)).used_at == 150.0  # type: ignore[union-attr]
-    assert await store.get_family("f2") is None and await store.find_refresh_token("r2" * 32) is None
+    assert (
+        await store.get_family("f2") is None and await store.find_refresh_token("r2" * 32) is None
+    )
     assert await store.get_family("f1") == _family()
 
 
@@ -129,7 +131,10 @@ async def test_parallel_redemptions_of_one_code_succeed_once(store: Store) -> No
     await _seed(store)
     await store.add_code(_code())
     results = await asyncio.gather(
-        *(store.redeem_code("c" * 64, 150.0, _family(f"f{i}"), _rt(f"{i:064d}", f"f{i}")) for i in range(10))
+        *(
+            store.redeem_code("c" * 64, 150.0, _family(f"f{i}"), _rt(f"{i:064d}", f"f{i}"))
+            for i in range(10)
+        )
     )
     assert results.count(True) == 1
 
@@ -160,7 +165,10 @@ async def test_replay_spends_the_successor_as_superseded_once(store: Store) -> N
     assert await store.replay_refresh_token("r1" * 32, "r2" * 32, _rt("r3" * 32), 210.0)
     assert not await store.replay_refresh_token("r1" * 32, "r3" * 32, _rt("r4" * 32), 211.0)
     assert not await store.replay_refresh_token("r1" * 32, "r2" * 32, _rt("r5" * 32), 211.0)
-    old, successor = await store.find_refresh_token("r1" * 32), await store.find_refresh_token("r2" * 32)
+    old, successor = (
+        await store.find_refresh_token("r1" * 32),
+        await store.find_refresh_token("r2" * 32),
+    )
     assert old is not None and old.replayed_at == 210.0
     assert successor is not None and successor.spent_reason == "superseded"
     assert successor.replaced_by == "r3" * 32
@@ -195,7 +203,9 @@ async def test_purge_removes_ended_families_and_expired_codes(store: Store) -> N
     assert await store.purge_codes(700.0, 10) == 0
     assert await store.purge_codes(701.0, 10) == 1
     assert await store.purge_families(1000.5, 10) == 1
-    assert await store.get_family("f1") is None and await store.find_refresh_token("r1" * 32) is None
+    assert (
+        await store.get_family("f1") is None and await store.find_refresh_token("r1" * 32) is None
+    )
     assert await store.find_code("d" * 64) is not None
 
 
@@ -221,3 +231,23 @@ async def test_sessions_touch_delete_and_purge(store: Store) -> None:
     assert await store.delete_user_sessions("u1") == 1
     await store.delete_session("nope")
     assert await store.get_session("s1" * 32) is None
+
+
+async def test_migrations_match_the_table_definitions(db_url: str) -> None:
+    """``storage/sql/tables.py`` and the Alembic revisions describe the same schema."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from tokensmith.storage.sql import make_engine, migrate
+    from tokensmith.storage.sql.tables import metadata
+
+    engine = make_engine(db_url)
+    try:
+        await migrate(engine)
+        async with engine.connect() as conn:
+            diff = await conn.run_sync(
+                lambda c: compare_metadata(MigrationContext.configure(c), metadata)
+            )
+    finally:
+        await engine.dispose()
+    assert diff == []

@@ -68,7 +68,13 @@ async def test_revoked_client_shows_an_error_page(partner: Partner, harness: Har
         ({"response_type": None}, "invalid_request"),
         ({"response_type": "token"}, "unsupported_response_type"),
         ({"scope": "read superpowers"}, "invalid_scope"),
-        ({"code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "code_challenge_method": "plain"}, "invalid_request"),
+        (
+            {
+                "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+                "code_challenge_method": "plain",
+            },
+            "invalid_request",
+        ),
         ({"code_challenge": "short", "code_challenge_method": "S256"}, "invalid_request"),
         ({"code_challenge_method": "S256"}, "invalid_request"),
     ],
@@ -139,7 +145,14 @@ async def test_login_then_consent_names_app_merchant_and_scopes(partner: Partner
     assert r.status_code == 303 and r.headers["location"].startswith("/oauth/authorize?")
     consent = await partner.http.get(r.headers["location"])
     assert consent.status_code == 200
-    for text in ("Ledger Sync", "Acme Shop", "See your orders", "Create and change", "Allow", "Deny"):
+    for text in (
+        "Ledger Sync",
+        "Acme Shop",
+        "See your orders",
+        "Create and change",
+        "Allow",
+        "Deny",
+    ):
         assert text in consent.text
     assert "https://partner.example" in consent.headers["content-security-policy"]
 
@@ -181,7 +194,10 @@ async def test_decision_from_another_origin_issues_no_code(partner: Partner) -> 
 async def test_decision_revalidates_the_request(partner: Partner) -> None:
     await _logged_in(partner)
     page = await partner.authorize()
-    form = hidden_fields(page.text) | {"decision": "allow", "redirect_uri": "https://evil.example/cb"}
+    form = hidden_fields(page.text) | {
+        "decision": "allow",
+        "redirect_uri": "https://evil.example/cb",
+    }
     r = await partner.http.post("/oauth/authorize/decision", data=form)
     assert r.status_code == 400 and "location" not in r.headers
 
@@ -192,7 +208,9 @@ async def test_remembered_consent_skips_the_page_until_withdrawn(partner: Partne
     again = await partner.authorize()
     assert again.status_code == 303 and "code" in query_of(again.headers["location"])
     wider = await partner.authorize(scope="read write admin")
-    assert wider.status_code == 303 and query_of(wider.headers["location"])["error"] == "invalid_scope"
+    assert (
+        wider.status_code == 303 and query_of(wider.headers["location"])["error"] == "invalid_scope"
+    )
     forced = await partner.authorize(prompt="consent")
     assert forced.status_code == 200 and "Allow" in forced.text
     apps = await partner.http.get("/account/apps")
@@ -324,3 +342,36 @@ async def test_discovery_advertises_the_code_flow(harness: Harness) -> None:
     assert meta["code_challenge_methods_supported"] == ["S256"]
     assert meta["authorization_response_iss_parameter_supported"] is True
     assert {"authorization_code", "refresh_token"} <= set(meta["grant_types_supported"])
+
+
+# -- hostile input never reaches the database as-is (PostgreSQL refuses NUL) -----------------
+
+
+@pytest.mark.parametrize("client_id", ["\x00", "a\x00b", "\u00e9t\u00e9", "x" * 500])
+async def test_unusable_client_id_is_an_error_page_on_every_backend(
+    harness_any: Harness, client_id: str
+) -> None:
+    r = await harness_any.http.get(
+        "/oauth/authorize", params={"response_type": "code", "client_id": client_id}
+    )
+    assert r.status_code == 400 and "location" not in r.headers
+
+
+async def test_login_with_nul_in_the_email_is_refused(harness_any: Harness) -> None:
+    p = await make_partner(harness_any)
+    r = await p.login("ann\x00@shop.test")
+    assert r.status_code == 400
+
+
+async def test_withdraw_with_nul_in_the_client_id_does_nothing(harness_any: Harness) -> None:
+    p = await make_partner(harness_any)
+    await p.login()
+    apps = await p.http.get("/account/apps")
+    r = await p.http.post("/oauth/consents/a%00b/withdraw", data={"csrf_token": csrf_of(apps.text)})
+    assert r.status_code == 303
+
+
+async def test_purge_job_runs_in_the_lifespan(harness: Harness) -> None:
+    import asyncio
+
+    assert any(t.get_name() == "tokensmith-purge" for t in asyncio.all_tasks())

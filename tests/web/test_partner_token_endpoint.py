@@ -18,6 +18,7 @@ import uvicorn
 
 from tests.conftest import Harness, make_settings, running_app
 from tests.partner import (
+    FAST_PASSWORDS,
     PASSWORD,
     REDIRECT,
     Partner,
@@ -33,7 +34,6 @@ from tokensmith.core.clock import FrozenClock
 from tokensmith.core.randomness import SystemRandomness
 from tokensmith.storage.sql import SqlStore, make_engine
 from tokensmith.web.app import create_app
-from tests.partner import FAST_PASSWORDS
 
 
 @pytest.fixture
@@ -73,7 +73,10 @@ async def test_client_secret_post_is_accepted_unless_basic_only(harness: Harness
     r = await p.exchange(code, auth=None, client_id=p.app.client_id, client_secret=p.secret)
     assert r.status_code == 200
     strict, secret = await harness.client(
-        name="strict", grant_types=("authorization_code",), redirect_uris=(REDIRECT,), basic_only=True
+        name="strict",
+        grant_types=("authorization_code",),
+        redirect_uris=(REDIRECT,),
+        basic_only=True,
     )
     p.app, p.secret = strict, secret
     code = await p.code()
@@ -116,7 +119,9 @@ async def test_public_client_exchanges_with_pkce_and_no_secret(harness: Harness)
         "bad-secret",
     ],
 )
-async def test_code_exchange_errors(partner: Partner, change: dict, status: int, error: str) -> None:
+async def test_code_exchange_errors(
+    partner: Partner, change: dict, status: int, error: str
+) -> None:
     code, verifier = await _code_and_verifier(partner)
     form: dict[str, str | None] = {
         "grant_type": "authorization_code",
@@ -141,18 +146,27 @@ async def test_pkce_downgrade_is_invalid_grant(partner: Partner) -> None:
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
 
 
-async def test_code_used_by_another_client_is_invalid_grant(partner: Partner, harness: Harness) -> None:
+async def test_code_used_by_another_client_is_invalid_grant(
+    partner: Partner, harness: Harness
+) -> None:
     code, verifier = await _code_and_verifier(partner)
     other, secret = await harness.client(
         name="other", grant_types=("authorization_code", "refresh_token"), redirect_uris=(REDIRECT,)
     )
-    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "code_verifier": verifier}
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": REDIRECT,
+        "code_verifier": verifier,
+    }
     r = await partner.http.post("/oauth/token", data=data, auth=(other.client_id, secret))
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
     assert (await partner.exchange(code, code_verifier=verifier)).status_code == 200
 
 
-async def test_client_without_the_grant_is_unauthorized_client(partner: Partner, harness: Harness) -> None:
+async def test_client_without_the_grant_is_unauthorized_client(
+    partner: Partner, harness: Harness
+) -> None:
     cc, secret = await harness.client(name="cc")
     data = {"grant_type": "refresh_token", "refresh_token": "x"}
     r = await partner.http.post("/oauth/token", data=data, auth=(cc.client_id, secret))
@@ -202,7 +216,9 @@ async def test_refresh_errors(partner: Partner, form: dict, error: str) -> None:
     tokens = await partner.tokens()
     data = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]} | form
     data = {k: v for k, v in data.items() if v is not None}
-    r = await partner.http.post("/oauth/token", data=data, auth=(partner.app.client_id, partner.secret))
+    r = await partner.http.post(
+        "/oauth/token", data=data, auth=(partner.app.client_id, partner.secret)
+    )
     assert r.status_code == 400 and r.json()["error"] == error
 
 
@@ -258,7 +274,9 @@ async def test_another_client_cannot_revoke_or_see_a_refresh_token(
 ) -> None:
     tokens = await partner.tokens()
     other, secret = await harness.client(name="other")
-    r = await partner.http.post("/oauth/revoke", data={"token": tokens["refresh_token"]}, auth=(other.client_id, secret))
+    r = await partner.http.post(
+        "/oauth/revoke", data={"token": tokens["refresh_token"]}, auth=(other.client_id, secret)
+    )
     assert r.status_code == 400 and r.json()["error"] == "unauthorized_client"
     seen = await partner.http.post(
         "/oauth/introspect", data={"token": tokens["refresh_token"]}, auth=(other.client_id, secret)
@@ -328,10 +346,23 @@ async def _seeded(db_url: str) -> AsyncIterator[tuple[str, str, str]]:
     clock, rand = FrozenClock(), SystemRandomness()
     try:
         m = await create_merchant(store, clock, rand, "Real Shop")
-        await create_user(store, store, FAST_PASSWORDS, clock, rand, email="r@shop.test",
-                          password=PASSWORD, role="member", merchant=m.merchant_id)
-        spec = ClientSpec("Real App", "read write", ("authorization_code", "refresh_token"),
-                          redirect_uris=(REDIRECT,))
+        await create_user(
+            store,
+            store,
+            FAST_PASSWORDS,
+            clock,
+            rand,
+            email="r@shop.test",
+            password=PASSWORD,
+            role="member",
+            merchant=m.merchant_id,
+        )
+        spec = ClientSpec(
+            "Real App",
+            "read write",
+            ("authorization_code", "refresh_token"),
+            redirect_uris=(REDIRECT,),
+        )
         app, secret = await create_client(store, clock, rand, spec, 86400)
         assert secret
         yield app.client_id, secret, "r@shop.test"
@@ -345,15 +376,25 @@ async def test_parallel_refresh_through_a_real_server(db_url: str, tmp_path: Pat
     base = f"http://127.0.0.1:{port}"
     settings = make_settings(tmp_path, db_url, issuer=base)
     with _uvicorn(create_app(settings), port):
-        async with _seeded(db_url) as (client_id, secret, email), httpx.AsyncClient(
-            base_url=base, timeout=30
-        ) as http:
+        async with (
+            _seeded(db_url) as (client_id, secret, email),
+            httpx.AsyncClient(base_url=base, timeout=30) as http,
+        ):
             page = await http.get("/login")
-            await http.post("/login", data={"email": email, "password": PASSWORD, "csrf_token": csrf_of(page.text)})
-            params = {"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT, "state": "s"}
+            await http.post(
+                "/login",
+                data={"email": email, "password": PASSWORD, "csrf_token": csrf_of(page.text)},
+            )
+            params = {
+                "response_type": "code",
+                "client_id": client_id,
+                "redirect_uri": REDIRECT,
+                "state": "s",
+            }
             consent = await http.get("/oauth/authorize", params=params)
             decided = await http.post(
-                "/oauth/authorize/decision", data=hidden_fields(consent.text) | {"decision": "allow"}
+                "/oauth/authorize/decision",
+                data=hidden_fields(consent.text) | {"decision": "allow"},
             )
             code = query_of(decided.headers["location"])["code"]
             auth = (client_id, secret)

@@ -31,7 +31,7 @@ __all__ = [
     "normalize_email",
 ]
 
-_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}")
+_EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,255}")
 
 
 class LoginRefused(Exception):
@@ -162,7 +162,7 @@ class LoginService:
             wait = await self._limiter.retry_after(key, limit)
             if wait is not None:
                 raise RateLimited(wait, "too many failed logins")
-        user = await self._users.find_user_by_email(address)
+        user = await self._users.find_user_by_email(address) if _EMAIL.fullmatch(address) else None
         ok = await self._passwords.verify(user.password_hash if user else None, password)
         if user is None or not ok or not await self._may_log_in(user):
             for key, limit in keys:

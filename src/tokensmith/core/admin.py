@@ -26,6 +26,7 @@ __all__ = [
     "GRANT_TYPES",
     "AdminError",
     "ClientSpec",
+    "check_client_spec",
     "create_api_key",
     "create_client",
     "create_merchant",
@@ -89,6 +90,12 @@ def _validate(spec: ClientSpec, max_ttl: int) -> tuple[str, ...]:
         if extra:
             raise AdminError("default scopes must be among the client's scopes")
     return scopes
+
+
+def check_client_spec(spec: ClientSpec, max_ttl: int) -> tuple[str, ...]:
+    """Raise :class:`AdminError` unless :func:`create_client` would accept ``spec`` (the
+    panel checks an edited app this way); return its scopes."""
+    return _validate(spec, max_ttl)
 
 
 async def create_client(

@@ -8,6 +8,7 @@ client with ``error``, ``state`` and ``iss`` (RFC 9207).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -38,12 +39,21 @@ __all__ = [
     "remember_consent",
     "resolve_target",
     "response_uri",
+    "valid_client_id",
     "validate_request",
 ]
 
 Params = Mapping[str, Sequence[str]]
 
 MAX_STATE_LENGTH = 2048
+#: RFC 6749 Appendix A.1: client_id = *VSCHAR.
+_VSCHARS = re.compile(r"[\x20-\x7e]{1,200}")
+
+
+def valid_client_id(value: str) -> bool:
+    """Whether ``value`` can name a client at all (and so may reach the database)."""
+    return _VSCHARS.fullmatch(value) is not None
+
 
 #: What each scope lets an app do, in words for the consent page.
 SCOPE_DESCRIPTIONS = {
@@ -119,6 +129,8 @@ async def resolve_target(clients: ClientStore, params: Params) -> AuthorizationT
     client_id = _one(params, "client_id")
     if client_id is None:
         raise InvalidRequest("client_id is missing")
+    if not valid_client_id(client_id):
+        raise InvalidClient("this app is not registered, or no longer active")
     client = await clients.get_client(client_id)
     if client is None or not client.active:
         raise InvalidClient("this app is not registered, or no longer active")

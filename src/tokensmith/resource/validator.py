@@ -2,7 +2,8 @@
 
 * JWT access tokens (RFC 9068) are verified locally: signature against the issuer's JWKS
   (RFC 7517, fetched once and cached as ``jwt.PyJWK`` objects, refetched when a token
-  names an unknown ``kid`` but at most once per ``jwks_refetch_interval``), header
+  names an unknown ``kid``: at once unless the last fetch is under a second old, and for a
+  ``kid`` a fetch already failed to find at most once per ``jwks_refetch_interval``), header
   ``typ`` ``at+jwt`` (RFC 9068 §4), ``iss``, ``aud``, ``exp``, ``nbf``, ``iat`` with a
   small leeway, and an algorithm allowlist (never ``none`` nor HMAC).
 * Anything that is not a three-part JWS is treated as opaque and sent to the RFC 7662
@@ -117,6 +118,10 @@ class _Parsed:
 
 
 _MISS = object()
+#: Seconds between two JWKS fetches for kids not looked for yet (or while no keys load).
+_MIN_REFETCH = 1.0
+#: Unknown kids remembered as missing from the latest fetch.
+_MAX_MISSING = 1024
 
 
 class _ValidatorCore:
@@ -178,6 +183,10 @@ class _ValidatorCore:
         self._anonymous: list[jwt.PyJWK] = []
         self._keys_loaded_at: float | None = None
         self._last_fetch: float = float("-inf")
+        # kid -> the fetch (its start time) that did not have it, made after a token
+        # naming it arrived.  Such a kid waits ``jwks_refetch_interval`` for another fetch;
+        # a kid not looked for yet (the issuer just rotated) only ``_MIN_REFETCH``.
+        self._missing: dict[str | None, float] = {}
         self._intro_cache: OrderedDict[str, tuple[AccessToken | None, float]] = OrderedDict()
         self.jwks_fetches = 0
         self.introspections = 0
@@ -232,12 +241,27 @@ class _ValidatorCore:
             candidates = [k for k in self._keys.values() if k.algorithm_name == parsed.alg]
         return candidates[0] if len(candidates) == 1 else None
 
-    def _should_fetch(self, now: float, found: bool) -> bool:
-        if self._keys_loaded_at is None:
-            return now - self._last_fetch >= min(self._refetch_interval, 1.0)
-        if now - self._keys_loaded_at >= self._max_age:
-            return now - self._last_fetch >= min(self._refetch_interval, 1.0)
-        return not found and now - self._last_fetch >= self._refetch_interval
+    def _should_fetch(self, now: float, found: bool, kid: str | None = None) -> bool:
+        since = now - self._last_fetch
+        floor = min(self._refetch_interval, _MIN_REFETCH)
+        if self._keys_loaded_at is None or now - self._keys_loaded_at >= self._max_age:
+            return since >= floor
+        if found:
+            return False
+        if since >= self._refetch_interval:
+            return True
+        # OpenID Connect Core §10.1.1: a signer may start using a new key at once and the
+        # verifier refetches on an unfamiliar kid.  Refusing it for the whole interval
+        # would turn away every new token after a rotation; a kid the latest fetch did not
+        # have (junk, or a key not published yet) waits the whole interval.
+        return since >= floor and self._missing.get(kid) != self._last_fetch
+
+    def _note_missing(self, kid: str | None, seen_at: float) -> None:
+        """``kid`` is unknown although the latest fetch began after its token arrived."""
+        if self._last_fetch >= seen_at:
+            if len(self._missing) >= _MAX_MISSING:
+                self._missing.clear()
+            self._missing[kid] = self._last_fetch
 
     def _verify(self, parsed: _Parsed, key: jwt.PyJWK) -> AccessToken:
         if key.algorithm_name != parsed.alg:
@@ -481,8 +505,9 @@ class TokenValidator(_ValidatorCore):
         if not _is_jwt(token):
             return await self._introspect(token)
         parsed = self._parse(token)
+        seen_at = self._clock()
         key = self._key_for(parsed)
-        if key is None or self._should_fetch(self._clock(), True):
+        if key is None or self._should_fetch(seen_at, True):
             # Unknown kid (rate-limited refetch) or keys past their max age.
             lock = self._lock()
             if key is None and lock.locked():
@@ -490,20 +515,21 @@ class TokenValidator(_ValidatorCore):
                     pass
                 key = self._key_for(parsed)
             # With a usable key in hand nobody waits for a refetch already running.
-            if self._should_fetch(self._clock(), key is not None) and not (
+            if self._should_fetch(self._clock(), key is not None, parsed.kid) and not (
                 key is not None and lock.locked()
             ):
-                await self._refresh_keys()
+                await self._refresh_keys(parsed.kid)
                 key = self._key_for(parsed)
         if key is None:
             if self._keys_loaded_at is None:
                 raise ValidationUnavailable("signing keys unavailable")
+            self._note_missing(parsed.kid, seen_at)
             raise InvalidToken("unknown signing key")
         return self._remember_verified(token, self._verify(parsed, key))
 
-    async def _refresh_keys(self) -> None:
+    async def _refresh_keys(self, kid: str | None = None) -> None:
         async with self._lock():
-            if not self._should_fetch(self._clock(), False):
+            if not self._should_fetch(self._clock(), False, kid):
                 return  # someone else just fetched
             self._last_fetch = self._clock()
             try:
@@ -586,8 +612,9 @@ class SyncTokenValidator(_ValidatorCore):
         if not _is_jwt(token):
             return self._introspect(token)
         parsed = self._parse(token)
+        seen_at = self._clock()
         key = self._key_for(parsed)
-        if key is None or self._should_fetch(self._clock(), True):
+        if key is None or self._should_fetch(seen_at, True):
             # Unknown kid (rate-limited refetch) or keys past their max age.
             lock = self._lock
             if key is None and lock.locked():
@@ -595,20 +622,21 @@ class SyncTokenValidator(_ValidatorCore):
                     pass
                 key = self._key_for(parsed)
             # With a usable key in hand nobody waits for a refetch already running.
-            if self._should_fetch(self._clock(), key is not None) and not (
+            if self._should_fetch(self._clock(), key is not None, parsed.kid) and not (
                 key is not None and lock.locked()
             ):
-                self._refresh_keys()
+                self._refresh_keys(parsed.kid)
                 key = self._key_for(parsed)
         if key is None:
             if self._keys_loaded_at is None:
                 raise ValidationUnavailable("signing keys unavailable")
+            self._note_missing(parsed.kid, seen_at)
             raise InvalidToken("unknown signing key")
         return self._remember_verified(token, self._verify(parsed, key))
 
-    def _refresh_keys(self) -> None:
+    def _refresh_keys(self, kid: str | None = None) -> None:
         with self._lock:
-            if not self._should_fetch(self._clock(), False):
+            if not self._should_fetch(self._clock(), False, kid):
                 return
             self._last_fetch = self._clock()
             try:

@@ -18,11 +18,12 @@ from tokensmith.core.models import (
     TokenFamily,
     User,
 )
+from tokensmith.storage.memory_panel import PanelMemoryMixin
 
 __all__ = ["MemoryStore"]
 
 
-class MemoryStore:
+class MemoryStore(PanelMemoryMixin):
     """Dict-backed; every call is atomic because nothing awaits in the middle."""
 
     def __init__(self) -> None:

@@ -7,6 +7,7 @@ core's tests.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from tokensmith.core.models import (
@@ -23,15 +24,20 @@ from tokensmith.core.models import (
     TokenFamily,
     User,
 )
+from tokensmith.core.panel_models import AuthFailure, Reveal, TokenCount
 
 __all__ = [
+    "ActivityStore",
     "ApiKeyStore",
     "AuthorizationCodeStore",
     "ClientStore",
     "ConsentStore",
     "KeyStore",
+    "MerchantFamilyStore",
     "MerchantStore",
+    "PanelStore",
     "RefreshTokenStore",
+    "RevealStore",
     "SessionStore",
     "Store",
     "TokenStore",
@@ -203,6 +209,60 @@ class SessionStore(Protocol):
         ...
 
 
+# -- merchant panel (tokensmith.web.panel) -----------------------------------------------
+
+
+class ActivityStore(Protocol):
+    """Hourly token counts per client and recent failed authentications."""
+
+    async def add_token_counts(self, counts: Sequence[TokenCount]) -> None:
+        """Add each count to its ``(client_id, hour)`` row, creating it (one upsert each);
+        ``last_issued_at`` keeps the later time."""
+        ...
+
+    async def token_counts(self, client_ids: Sequence[str], since: int) -> list[TokenCount]:
+        """The rows of these clients from the hour ``since`` on, oldest first."""
+        ...
+
+    async def last_used(self, client_ids: Sequence[str]) -> dict[str, float]:
+        """When each of these clients last got a token, as far as the rows still say."""
+        ...
+
+    async def add_auth_failures(self, failures: Sequence[AuthFailure]) -> None: ...
+
+    async def recent_auth_failures(self, merchant_id: str | None, limit: int) -> list[AuthFailure]:
+        """The newest failures of the merchant's clients (``None``: of unknown client ids)."""
+        ...
+
+    async def purge_activity(self, stats_before: int, failures_before: float, keep: int) -> int:
+        """Delete counts of hours before ``stats_before``, failures before
+        ``failures_before`` and all but the newest ``keep`` failures; return rows deleted."""
+        ...
+
+
+class RevealStore(Protocol):
+    """Secrets waiting to be shown once (sealed; see :class:`Reveal`)."""
+
+    async def add_reveal(self, reveal: Reveal) -> None: ...
+
+    async def take_reveal(self, reveal_hash: str, session_hash: str, now: float) -> Reveal | None:
+        """Delete and return the reveal if it belongs to the session and is unexpired; of
+        concurrent callers at most one gets it."""
+        ...
+
+    async def purge_reveals(self, before: float) -> int: ...
+
+
+class MerchantFamilyStore(Protocol):
+    async def merchant_families(self, merchant_id: str) -> list[TokenFamily]:
+        """The unrevoked token families (partner app authorizations) of a merchant."""
+        ...
+
+
+class PanelStore(ActivityStore, RevealStore, MerchantFamilyStore, Protocol):
+    """What the merchant panel adds to storage."""
+
+
 class Store(
     ClientStore,
     TokenStore,
@@ -214,6 +274,7 @@ class Store(
     RefreshTokenStore,
     ConsentStore,
     SessionStore,
+    PanelStore,
     Protocol,
 ):
     """Everything a composition root wires together."""

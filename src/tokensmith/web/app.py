@@ -40,6 +40,7 @@ from tokensmith.web.endpoints import discovery, tokens_admin
 from tokensmith.web.endpoints.token import TokenEndpoint
 from tokensmith.web.errors import LastResortMiddleware, http_exception
 from tokensmith.web.observe import LatencyMiddleware, Observer
+from tokensmith.web.panel import install_panel, panel_routes, start_activity, stop_activity
 from tokensmith.web.partner import (
     install_partner_apps,
     partner_policy,
@@ -140,6 +141,7 @@ async def build_context(
         extras={},
     )
     install_partner_apps(ctx, limiter, partner)
+    install_panel(ctx)
     return ctx
 
 
@@ -158,6 +160,7 @@ def routes(settings: Settings) -> list[BaseRoute]:
         endpoint = TokenEndpoint(name, require_apikey=name == "tbc")
         table.append(Route(DIALECT_PATHS[name], endpoint.handle, methods=_METHODS))
     table.extend(partner_routes())
+    table.extend(panel_routes())
     return table
 
 
@@ -175,10 +178,12 @@ def create_app(
         ctx = await build_context(settings, clock=clock, rand=rand, store=store)
         app.state.ctx = ctx
         purger = start_purger(ctx)
+        activity = start_activity(ctx)
         try:
             yield
         finally:
             await stop_purger(purger)
+            await stop_activity(ctx, activity)
             if ctx.redis is not None:
                 await ctx.redis.aclose()
             if store is None:

@@ -80,7 +80,7 @@ def client_credentials_from(
 ) -> ClientCredentials | None:
     """The credentials presented by Basic or in the body (RFC 6749 §2.3.1); at most one way."""
     creds = _presented(authorization, form)
-    if False:
+    if creds is not None and not _VSCHARS.fullmatch(creds.client_id):
         # RFC 6749 Appendix A.1: client_id = *VSCHAR. Anything else names no client, and a
         # NUL must never reach the database (PostgreSQL rejects it in text).
         raise InvalidRequest("client_id contains characters outside RFC 6749 Appendix A")

@@ -6,6 +6,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from prometheus_client import (
     CollectorRegistry,
@@ -35,10 +36,20 @@ def route_label(scope: Scope) -> str:
     return str(getattr(scope.get("route"), "path", "other"))
 
 
-class Observer:
-    """Counts and logs; holds its own registry (no process-wide singletons)."""
+class ActivitySink(Protocol):
+    """Per-client counters (:class:`tokensmith.core.activity.ActivityRecorder`): memory only."""
 
-    def __init__(self) -> None:
+    def issued(self, client_id: str) -> None: ...
+
+    def refused(self, client_id: str | None, reason: str, source: str, dialect: str) -> None: ...
+
+
+class Observer:
+    """Counts and logs; holds its own registry (no process-wide singletons). An injected
+    ``recorder`` also counts per client, for the merchant panel's activity page."""
+
+    def __init__(self, recorder: ActivitySink | None = None) -> None:
+        self.recorder = recorder
         self.registry = CollectorRegistry()
         self.issued_total = Counter(
             "tokensmith_tokens_issued",
@@ -64,6 +75,8 @@ class Observer:
         self, dialect: str, grant: str, client_id: str, scope: str, source: str, jti: str
     ) -> None:
         self.issued_total.labels(grant, dialect).inc()
+        if self.recorder is not None:
+            self.recorder.issued(client_id)
         audit_log.info(
             "token issued",
             extra={
@@ -81,6 +94,8 @@ class Observer:
         self, dialect: str, grant: str, reason: str, client_id: str | None, source: str
     ) -> None:
         self.refused_total.labels(grant or "-", dialect, reason).inc()
+        if self.recorder is not None:
+            self.recorder.refused(client_id, reason, source, dialect)
         audit_log.info(
             "token refused",
             extra={

@@ -23,6 +23,7 @@ from tokensmith.core.models import (
     TokenFamily,
     User,
 )
+from tokensmith.storage.sql.panel import PanelSqlMixin
 from tokensmith.storage.sql.tables import (
     access_tokens,
     api_keys,
@@ -106,7 +107,7 @@ def _one(result: Any) -> None:
         raise _Abort
 
 
-class SqlStore:
+class SqlStore(PanelSqlMixin):
     """Every storage protocol over one :class:`AsyncEngine`."""
 
     def __init__(self, engine: AsyncEngine) -> None:

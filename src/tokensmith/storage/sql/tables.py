@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Double,
@@ -193,5 +194,43 @@ sessions = Table(
     Column("user_id", String(64), index=True),
     Column("created_at", Double, nullable=False),
     Column("last_seen_at", Double, nullable=False, index=True),
+    Column("expires_at", Double, nullable=False, index=True),
+)
+
+# -- 0003: merchant panel: hourly token counts, failed authentications, one-time reveals ----
+
+token_stats = Table(
+    "token_stats",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("hour", BigInteger, primary_key=True, autoincrement=False),
+    Column("issued", BigInteger, nullable=False, default=0),
+    Column("refused", BigInteger, nullable=False, default=0),
+    Column("last_issued_at", Double),
+)
+
+Index("ix_token_stats_hour", token_stats.c.hour)
+
+auth_failures = Table(
+    "auth_failures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Double, nullable=False, index=True),
+    Column("client_id", String(64)),
+    Column("merchant_id", String(64)),
+    Column("source", String(64), nullable=False),
+    Column("reason", String(64), nullable=False),
+    Column("dialect", String(16), nullable=False),
+)
+
+Index("ix_auth_failures_merchant_id_at", auth_failures.c.merchant_id, auth_failures.c.at)
+
+panel_reveals = Table(
+    "panel_reveals",
+    metadata,
+    Column("reveal_hash", String(64), primary_key=True),
+    Column("session_hash", String(64), nullable=False),
+    Column("sealed", LargeBinary, nullable=False),
+    Column("created_at", Double, nullable=False),
     Column("expires_at", Double, nullable=False, index=True),
 )

@@ -29,6 +29,7 @@ from tokensmith.core.authorize import (
     remember_consent,
     resolve_target,
     response_uri,
+    valid_client_id,
     validate_request,
 )
 from tokensmith.core.errors import AccessDenied, InvalidRequest, OAuthError
@@ -258,6 +259,8 @@ async def withdraw(request: Request, user: User) -> Response:
             request, "error.html", 403, title="The page expired", message="Please try again."
         )
     client_id = request.path_params["client_id"]
+    if not valid_client_id(client_id):
+        return redirect(request, safe_next(form.get("next")))
     now = ctx.clock.now()
     await ctx.store.delete_consent(user.user_id, client_id)
     await ctx.store.revoke_families(user.user_id, client_id, now)

@@ -7,7 +7,10 @@ each template ``csrf_token``, ``user``, ``nav`` (a list of :class:`NavItem`) and
 
 * ``X-Frame-Options: DENY`` and CSP ``frame-ancestors 'none'`` (no framing, RFC 6749
   §10.13 clickjacking), a CSP allowing only our own stylesheet and form targets;
-* ``Cache-Control: no-store``, ``Referrer-Policy: no-referrer``, ``nosniff``.
+* ``Cache-Control: no-store``, ``nosniff``, ``Referrer-Policy: same-origin`` (no
+  ``Referer`` to other sites, yet browsers still send our ``Origin`` on POST, which
+  :func:`~tokensmith.web.ui.sessions.check_csrf` checks; ``no-referrer`` would make it
+  ``null``).
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ def security_headers(form_targets: Iterable[str] = ()) -> dict[str, str]:
         "content-security-policy": csp,
         "x-frame-options": "DENY",
         "x-content-type-options": "nosniff",
-        "referrer-policy": "no-referrer",
+        "referrer-policy": "same-origin",
         "cache-control": "no-store",
         "cross-origin-opener-policy": "same-origin",
     }

@@ -1,0 +1,249 @@
+"""Integration > API > Partner apps: the merchant's ``authorization_code`` clients.
+
+Registering an app makes a confidential client with the ``authorization_code`` and
+``refresh_token`` grants (T-Gate's "application account"); its page edits the name, the
+redirect URIs (exact match, https or loopback http) and the ``form_uri``, shows the client
+id and rotates the secret (shown once, like a key's).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode, urlsplit
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from tokensmith.core.admin import AdminError, ClientSpec, check_client_spec, create_client
+from tokensmith.core.models import AUTHORIZATION_CODE, REFRESH_TOKEN, Client
+from tokensmith.web.context import ctx_of
+from tokensmith.web.panel.access import Tenant, not_found, panel_page, panel_render
+from tokensmith.web.panel.clients import (
+    MAX_NAME,
+    OVERLAPS,
+    chosen_scopes,
+    client_rows,
+    confirm_revoke,
+    do_revoke,
+    do_rotate,
+    own_client,
+    row_of,
+)
+from tokensmith.web.panel.reveal import Secret, show_once
+from tokensmith.web.panel.services import panel_of
+from tokensmith.web.ui import redirect
+
+__all__ = ["app_routes"]
+
+MAX_URIS = 10
+MAX_URI = 2000
+GRANTS = (AUTHORIZATION_CODE, REFRESH_TOKEN)
+
+
+class FormProblem(ValueError):
+    """A field the user must correct: ``field`` and the message."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _uris(raw: str) -> tuple[str, ...]:
+    found = list(dict.fromkeys(line.strip() for line in raw.splitlines() if line.strip()))
+    if not found:
+        raise FormProblem("redirect_uris", "Add at least one redirect URI.")
+    if len(found) > MAX_URIS or any(len(u) > MAX_URI for u in found):
+        raise FormProblem("redirect_uris", f"At most {MAX_URIS} URIs of {MAX_URI} characters.")
+    return tuple(found)
+
+
+def _form_uri(raw: str) -> str | None:
+    value = raw.strip()
+    if not value:
+        return None
+    parts = urlsplit(value)
+    loopback = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "::1", "localhost")
+    if len(value) > MAX_URI or not parts.netloc or parts.fragment:
+        raise FormProblem("form_uri", "The form URI must be an absolute URL without a fragment.")
+    if parts.scheme != "https" and not loopback:
+        raise FormProblem("form_uri", "The form URI must use https (http only on loopback).")
+    return value
+
+
+def _spec(form: dict[str, str], scopes: tuple[str, ...], merchant_id: str) -> ClientSpec:
+    """The app the form describes; raises :class:`FormProblem`."""
+    name = form.get("name", "").strip()
+    if not name or len(name) > MAX_NAME:
+        raise FormProblem("name", f"Give the app a name (1 to {MAX_NAME} characters).")
+    if not scopes:
+        raise FormProblem("scopes", "Choose at least one scope.")
+    spec = ClientSpec(
+        name=name,
+        scope=" ".join(scopes),
+        grant_types=GRANTS,
+        merchant_id=merchant_id,
+        redirect_uris=_uris(form.get("redirect_uris", "")),
+        form_uri=_form_uri(form.get("form_uri", "")),
+    )
+    try:
+        check_client_spec(spec, 86400)
+    except AdminError as exc:
+        raise FormProblem("redirect_uris", str(exc)) from exc
+    return spec
+
+
+@panel_page()
+async def list_apps(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
+    rows = await client_rows(request, tenant, "app")
+    return await panel_render(
+        request, tenant, "panel/apps.html", section="apps", title="Partner apps", rows=rows
+    )
+
+
+async def _new_form(
+    request: Request,
+    tenant: Tenant,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    allowed = panel_of(request).scopes
+    return await panel_render(
+        request,
+        tenant,
+        "panel/app_new.html",
+        status,
+        section="apps",
+        title="Register a partner app",
+        scopes=allowed,
+        errors=errors or {},
+        values=values if values is not None else {f"scope_{allowed[0]}": "on"},
+    )
+
+
+@panel_page(edit=True)
+async def new_app(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
+    return await _new_form(request, tenant)
+
+
+@panel_page(edit=True)
+async def create_app(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
+    ctx = ctx_of(request)
+    try:
+        spec = _spec(form, chosen_scopes(form, panel_of(request).scopes), tenant.merchant_id)
+        client, secret = await create_client(
+            ctx.clients, ctx.clock, ctx.rand, spec, ctx.settings.max_access_token_ttl
+        )
+    except (FormProblem, AdminError) as exc:
+        field = exc.field if isinstance(exc, FormProblem) else "name"
+        return await _new_form(request, tenant, 400, {field: str(exc)}, form)
+    assert secret is not None
+    return await show_once(
+        request,
+        Secret(
+            title=f"\u201c{client.name}\u201d is registered",
+            id_label="Client ID",
+            ident=client.client_id,
+            secret_label="Client secret",
+            secret=secret,
+            back=f"/panel/apps/{client.client_id}",
+            back_label="I have saved the secret \u2014 continue",
+            section="apps",
+        ),
+    )
+
+
+def _authorize_example(request: Request, client: Client) -> str:
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": client.client_id,
+            "redirect_uri": client.redirect_uris[0] if client.redirect_uris else "",
+            "scope": " ".join(client.scopes),
+            "state": "STATE",
+        }
+    )
+    return f"{ctx_of(request).settings.issuer_url}/oauth/authorize?{query}"
+
+
+async def _app_page(
+    request: Request,
+    tenant: Tenant,
+    client: Client,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+) -> Response:
+    return await panel_render(
+        request,
+        tenant,
+        "panel/app_detail.html",
+        status,
+        section="apps",
+        title=client.name,
+        row=await row_of(request, client),
+        overlaps=OVERLAPS,
+        errors=errors or {},
+        values=values
+        or {
+            "name": client.name,
+            "redirect_uris": "\n".join(client.redirect_uris),
+            "form_uri": client.form_uri or "",
+        },
+        authorize_url=_authorize_example(request, client),
+        token_url=ctx_of(request).settings.issuer_url + "/oauth/token",
+    )
+
+
+@panel_page()
+async def show_app(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
+    client = await own_client(request, tenant, "app")
+    if client is None:
+        return await not_found(request, tenant)
+    return await _app_page(request, tenant, client)
+
+
+@panel_page(edit=True)
+async def update_app(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
+    """``POST /panel/apps/{client_id}``: name, redirect URIs, form URI."""
+    ctx = ctx_of(request)
+    client = await own_client(request, tenant, "app")
+    if client is None or not client.active:
+        return await not_found(request, tenant)
+    try:
+        spec = _spec(form, client.scopes, tenant.merchant_id)
+    except FormProblem as exc:
+        return await _app_page(request, tenant, client, 400, {exc.field: str(exc)}, form)
+    changed = client.evolve(
+        name=spec.name, redirect_uris=spec.redirect_uris, form_uri=spec.form_uri
+    )
+    await ctx.clients.update_client(changed)
+    return redirect(request, f"/panel/apps/{client.client_id}?done=app-saved")
+
+
+@panel_page(edit=True)
+async def rotate_app(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
+    return await do_rotate(request, tenant, form, "app")
+
+
+@panel_page(edit=True)
+async def confirm_revoke_app(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
+    return await confirm_revoke(request, tenant, "app")
+
+
+@panel_page(edit=True)
+async def revoke_app(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
+    return await do_revoke(request, tenant, "app")
+
+
+def app_routes() -> list[BaseRoute]:
+    return [
+        Route("/panel/apps", list_apps, methods=["GET"]),
+        Route("/panel/apps", create_app, methods=["POST"]),
+        Route("/panel/apps/new", new_app, methods=["GET"]),
+        Route("/panel/apps/{client_id}", show_app, methods=["GET"]),
+        Route("/panel/apps/{client_id}", update_app, methods=["POST"]),
+        Route("/panel/apps/{client_id}/rotate", rotate_app, methods=["POST"]),
+        Route("/panel/apps/{client_id}/revoke", confirm_revoke_app, methods=["GET"]),
+        Route("/panel/apps/{client_id}/revoke", revoke_app, methods=["POST"]),
+    ]

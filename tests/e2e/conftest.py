@@ -1,0 +1,164 @@
+"""Real ``tokensmith serve`` processes on free loopback ports, and the CLI beside them.
+
+Servers are started once per module (or session) and stopped with their whole process
+group. Each runs in its own temporary directory with its own environment: only what a
+test passes, never the developer's ``TOKENSMITH_*`` variables.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+BIN = Path(sys.executable).parent
+TOKENSMITH = str(BIN / "tokensmith")
+SECRET_KEY = "e2e-secret-key-" + "k" * 32
+START_TIMEOUT = 30.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def base_env(**overrides: str) -> dict[str, str]:
+    """The environment of a server or CLI call: PATH and friends, our settings, nothing else
+    named ``TOKENSMITH_*`` or ``PROMETHEUS_*``."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TOKENSMITH_", "PROMETHEUS_")) and k != "PYTEST_CURRENT_TEST"
+    }
+    env["TOKENSMITH_SECRET_KEY"] = SECRET_KEY
+    env.update(overrides)
+    return env
+
+
+@dataclass
+class Server:
+    """One ``tokensmith serve`` process group."""
+
+    base_url: str
+    database_url: str
+    workdir: Path
+    env: dict[str, str]
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    secrets_seen: list[str] = field(default_factory=list)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def cli(self, *args: str) -> Any:
+        """Run ``tokensmith ARGS --json --database-url DB`` and return its JSON output."""
+        return cli(self.env, self.workdir, *args, "--database-url", self.database_url)
+
+    def client(self, *args: str) -> tuple[str, str]:
+        return self.clients([*args])[0]
+
+    def clients(self, *specs: list[str]) -> list[tuple[str, str]]:
+        """``tokensmith clients create SPEC`` for each spec, run side by side."""
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            made = list(pool.map(lambda spec: self.cli("clients", "create", *spec), specs))
+        self.secrets_seen.extend(data["client_secret"] for data in made)
+        return [(data["client_id"], data["client_secret"]) for data in made]
+
+
+def cli(env: dict[str, str], cwd: Path, *args: str) -> Any:
+    done = subprocess.run(
+        [TOKENSMITH, *args, "--json"],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, f"tokensmith {' '.join(args)}: {done.stderr}"
+    return json.loads(done.stdout)
+
+
+def start_server(
+    workdir: Path, database_url: str, *args: str, env: dict[str, str] | None = None
+) -> Server:
+    """Start ``tokensmith serve`` and wait until ``/healthz`` answers 200."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = env or base_env(
+        # every test runs from 127.0.0.1, and some poll with refused credentials; throttling
+        # itself is tested in-process (tests/web/test_rate_limiting.py)
+        TOKENSMITH_FAILURES_PER_ADDRESS="10000",
+        TOKENSMITH_FAILURES_PER_CLIENT="10000",
+    )
+    log_path = workdir / f"server-{port}.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [TOKENSMITH, "serve", "--port", str(port), "--database-url", database_url, *args],
+            env=env,
+            cwd=workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, workers included
+        )
+    server = Server(f"http://127.0.0.1:{port}", database_url, workdir, env, proc, log_path)
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited with {proc.returncode}:\n{server.log()}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(server.base_url + "/healthz", timeout=1).status_code == 200:
+                return server
+        time.sleep(0.1)
+    stop_server(server)
+    raise AssertionError(f"server did not come up in {START_TIMEOUT}s:\n{server.log()}")
+
+
+def stop_server(server: Server) -> None:
+    if server.proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.proc.pid, signal.SIGTERM)
+    try:
+        server.proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.proc.pid, signal.SIGKILL)
+        server.proc.wait(timeout=5)
+
+
+@contextlib.contextmanager
+def running_server(workdir: Path, database_url: str, *args: str, **kw: Any) -> Iterator[Server]:
+    server = start_server(workdir, database_url, *args, **kw)
+    try:
+        yield server
+    finally:
+        stop_server(server)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The server every seed module drives: SQLite, every dialect enabled."""
+    workdir = tmp_path_factory.mktemp("e2e-server")
+    db = f"sqlite:///{workdir / 'tokensmith.db'}"
+    with running_server(
+        workdir, db, "--compat", "tpay", "--compat", "tbc", "--compat", "dot", "--log-json"
+    ) as s:
+        yield s
+        # whatever the modules did, the server's own output never showed a secret
+        leaked = [v for v in s.secrets_seen if v in s.log()]
+        assert not leaked, "a secret reached the server log"
