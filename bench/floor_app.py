@@ -75,6 +75,8 @@ def basic_client(headers: list[tuple[bytes, bytes]]) -> str | None:
 
 
 def sign_token(client_id: str, scope: str) -> str:
+    if SIGNING_KEY is None:
+        raise RuntimeError("FLOOR_KEY_FILE is not set")
     now = int(time.time())
     claims = {
         "iss": ISSUER,

@@ -30,16 +30,18 @@ def _label(r: dict[str, Any]) -> str:
 def _panel(ax: Any, scenario: str, rows: list[dict[str, Any]]) -> None:
     rows = sorted(rows, key=lambda r: r["rps"])
     values = [r["rps"] for r in rows]
-    ax.barh([_label(r) for r in rows], values,
-            color=[COLORS.get(r["family"], "#444444") for r in rows])
+    ax.barh(
+        [_label(r) for r in rows], values, color=[COLORS.get(r["family"], "#444444") for r in rows]
+    )
     if max(values) / max(min(values), 1e-9) > 50:
         ax.set_xscale("log")
         ax.set_xlim(right=max(values) * 8)
     else:
         ax.set_xlim(0, max(values) * 1.35)
     for i, r in enumerate(rows):
-        ax.text(r["rps"], i, f" {r['rps']:,.0f}/s  p99 {r['p99_ms']:.1f} ms",
-                va="center", fontsize=7)
+        ax.text(
+            r["rps"], i, f" {r['rps']:,.0f}/s  p99 {r['p99_ms']:.1f} ms", va="center", fontsize=7
+        )
     ax.set_title(scenario, fontsize=10, loc="left")
     ax.tick_params(axis="y", labelsize=7)
     ax.set_xlabel("requests per second", fontsize=8)
@@ -53,8 +55,13 @@ def main(src: str, out: str) -> None:
     if not scenarios:
         return
     heights = [max(1.2, 0.32 * sum(r["scenario"] == s for r in ok) + 0.8) for s in scenarios]
-    fig, axes = plt.subplots(len(scenarios), 1, figsize=(11, sum(heights) + 0.5),
-                             gridspec_kw={"height_ratios": heights}, squeeze=False)
+    fig, axes = plt.subplots(
+        len(scenarios),
+        1,
+        figsize=(11, sum(heights) + 0.5),
+        gridspec_kw={"height_ratios": heights},
+        squeeze=False,
+    )
     for ax, scenario in zip(axes[:, 0], scenarios, strict=True):
         _panel(ax, scenario, [r for r in ok if r["scenario"] == scenario])
     families = list(dict.fromkeys(r["family"] for r in ok))

@@ -19,18 +19,30 @@ from .servers import Target, all_targets, smoke_targets
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="bench/run.py", description=__doc__)
     p.add_argument("--quick", action="store_true", help="5 s runs after a 2 s warm-up")
-    p.add_argument("--smoke", action="store_true",
-                   help="seconds-long check: floor app and tokensmith only, no peers")
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="seconds-long check: floor app and tokensmith only, no peers",
+    )
     p.add_argument("--duration", type=int, help="measured seconds per run (default 30)")
     p.add_argument("--warmup", type=int, help="warm-up seconds per run (default 5)")
-    p.add_argument("--only", default="", help="comma list of server names, families "
-                   "or scenarios, e.g. floor,node-oidc-es256 or cc_jwt")
+    p.add_argument(
+        "--only",
+        default="",
+        help="comma list of server names, families "
+        "or scenarios, e.g. floor,node-oidc-es256 or cc_jwt",
+    )
     p.add_argument("--workers", default="1,2", help="comma list (default 1,2)")
     p.add_argument("--db", default="sqlite,postgres", help="comma list (default both)")
     p.add_argument("--out", type=Path, help="results folder (default bench/results)")
     p.add_argument("--name", help="results file stem (default the date)")
-    p.add_argument("--quiet-wait", type=int, default=300, metavar="S",
-                   help="longest wait for other processes to leave the CPU before a run")
+    p.add_argument(
+        "--quiet-wait",
+        type=int,
+        default=300,
+        metavar="S",
+        help="longest wait for other processes to leave the CPU before a run",
+    )
     p.add_argument("--no-install", action="store_true", help="use what .work already holds")
     p.add_argument("--list", action="store_true", help="list servers and scenarios")
     return p.parse_args(argv)
@@ -82,8 +94,10 @@ def chart(json_path: Path) -> None:
     try:
         python = install.bench_python()
         script = Path(__file__).with_name("chart.py")
-        subprocess.run([str(python), str(script), str(json_path),
-                        str(json_path.with_suffix(".png"))], check=True)
+        subprocess.run(
+            [str(python), str(script), str(json_path), str(json_path.with_suffix(".png"))],
+            check=True,
+        )
     except (OSError, subprocess.CalledProcessError) as err:
         print(f"chart not drawn: {err}", file=sys.stderr)
 

@@ -18,7 +18,9 @@ def basic_auth(client_id: str, secret: str) -> str:
 
 def post_form(url: str, auth: str, body: str) -> tuple[int, dict[str, Any]]:
     request = urllib.request.Request(
-        url, data=body.encode(), method="POST",
+        url,
+        data=body.encode(),
+        method="POST",
         headers={"Authorization": auth, "Content-Type": "application/x-www-form-urlencoded"},
     )
     try:

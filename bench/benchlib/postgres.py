@@ -9,8 +9,20 @@ from .config import PG_HOST, PG_USER
 
 
 def _psql(sql: str) -> subprocess.CompletedProcess[str]:
-    argv = ["psql", "-h", PG_HOST, "-U", PG_USER, "-d", "postgres", "-v", "ON_ERROR_STOP=1",
-            "-qAt", "-c", sql]
+    argv = [
+        "psql",
+        "-h",
+        PG_HOST,
+        "-U",
+        PG_USER,
+        "-d",
+        "postgres",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-qAt",
+        "-c",
+        sql,
+    ]
     return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
 
 

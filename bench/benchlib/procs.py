@@ -45,7 +45,11 @@ class Server:
         self.log_path = log_path
         with log_path.open("wb") as log:
             self.proc = subprocess.Popen(
-                spec.argv, cwd=spec.cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                spec.argv,
+                cwd=spec.cwd,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
 
@@ -185,8 +189,7 @@ def wait_quiet(limit_cores: float, max_wait_s: float) -> float:
     deadline = time.monotonic() + max_wait_s
     load = busy_cores()
     while load > limit_cores and time.monotonic() < deadline:
-        print(f"    machine busy ({load:.2f} cores in use by other processes), waiting",
-              flush=True)
+        print(f"    machine busy ({load:.2f} cores in use by other processes), waiting", flush=True)
         time.sleep(5)
         load = busy_cores()
     return load

@@ -86,25 +86,39 @@ def _comparable(ts: Result, peer: Result) -> bool:
 
 def _ratio_row(ts: Result, peer: Result) -> dict[str, Any]:
     return {
-        "scenario": ts.scenario, "workers": ts.workers, "db": ts.db,
-        "tokensmith": ts.server, "peer": peer.server, "peer_db": peer.db,
+        "scenario": ts.scenario,
+        "workers": ts.workers,
+        "db": ts.db,
+        "tokensmith": ts.server,
+        "peer": peer.server,
+        "peer_db": peer.db,
         "ratio": round(ts.rps / peer.rps, 2),
     }
 
 
 def goals(results: list[Result], ratio_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    rows = []
-    for scenario, peer, minimum in GOALS:
-        for r in ratio_rows:
-            if r["scenario"] == scenario.value and r["peer"] == peer:
-                met = r["ratio"] >= minimum
-                rows.append({"goal": f"{r['tokensmith']} {r['db']} {r['workers']}w "
-                             f">= {minimum}x {peer}", "measured": f"{r['ratio']}x", "met": met})
-    for r in results:
-        if r.server == "tokensmith-jwt" and r.status == "ok" and r.scenario == Scenario.CC_JWT:
-            rows.append({"goal": f"{r.server} {r.db} {r.workers}w p99 < {P99_GOAL_MS} ms",
-                         "measured": f"{r.p99_ms:.2f} ms", "met": r.p99_ms < P99_GOAL_MS})
+    rows = [
+        _ratio_goal(r, peer, minimum)
+        for scenario, peer, minimum in GOALS
+        for r in ratio_rows
+        if r["scenario"] == scenario.value and r["peer"] == peer
+    ]
+    rows += [
+        _p99_goal(r)
+        for r in results
+        if r.server == "tokensmith-jwt" and r.status == "ok" and r.scenario == Scenario.CC_JWT
+    ]
     return rows
+
+
+def _ratio_goal(row: dict[str, Any], peer: str, minimum: float) -> dict[str, Any]:
+    goal = f"{row['tokensmith']} {row['db']} {row['workers']}w >= {minimum}x {peer}"
+    return {"goal": goal, "measured": f"{row['ratio']}x", "met": row["ratio"] >= minimum}
+
+
+def _p99_goal(r: Result) -> dict[str, Any]:
+    goal = f"{r.server} {r.db} {r.workers}w p99 < {P99_GOAL_MS} ms"
+    return {"goal": goal, "measured": f"{r.p99_ms:.2f} ms", "met": r.p99_ms < P99_GOAL_MS}
 
 
 def build(results: list[Result], settings: Settings, command: str) -> dict[str, Any]:
@@ -113,9 +127,12 @@ def build(results: list[Result], settings: Settings, command: str) -> dict[str, 
         "date": datetime.now().strftime("%Y-%m-%d %H:%M"),
         "command": command,
         "settings": {
-            "duration_s": settings.duration, "warmup_s": settings.warmup,
-            "connections": CONNECTIONS, "threads": THREADS,
-            "workers": list(settings.workers), "dbs": list(settings.dbs),
+            "duration_s": settings.duration,
+            "warmup_s": settings.warmup,
+            "connections": CONNECTIONS,
+            "threads": THREADS,
+            "workers": list(settings.workers),
+            "dbs": list(settings.dbs),
         },
         "environment": environment(),
         "results": [asdict(r) for r in results],
@@ -145,8 +162,10 @@ def markdown(doc: dict[str, Any], chart: str) -> str:
 def _header(doc: dict[str, Any]) -> str:
     s, env = doc["settings"], doc["environment"]
     lines = [
-        f"# tokensmith benchmark, {doc['date']}", "",
-        f"Command: `{doc['command']}`", "",
+        f"# tokensmith benchmark, {doc['date']}",
+        "",
+        f"Command: `{doc['command']}`",
+        "",
         f"Load: wrk, {s['threads']} threads, {s['connections']} keep-alive connections, "
         f"{s['warmup_s']} s warm-up then {s['duration_s']} s measured; one server at a time.",
         "CPU s: user+system seconds of all the server's processes during the measured run. "
@@ -159,10 +178,11 @@ def _header(doc: dict[str, Any]) -> str:
 
 
 def _scenario_table(scenario: Scenario, rows: list[dict[str, Any]]) -> str:
-    head = ("| server | token | db | workers | req/s | p50 ms | p99 ms | non-2xx | socket err "
-            "| CPU s | CPU ms/req | RSS/worker MB | status |")
-    lines = [f"## {scenario.value}: {SCENARIO_TITLES[scenario]}", "", head,
-             "|" + "---|" * 13]
+    head = (
+        "| server | token | db | workers | req/s | p50 ms | p99 ms | non-2xx | socket err "
+        "| CPU s | CPU ms/req | RSS/worker MB | status |"
+    )
+    lines = [f"## {scenario.value}: {SCENARIO_TITLES[scenario]}", "", head, "|" + "---|" * 13]
     lines += [_row(r) for r in rows]
     return "\n".join(lines) + "\n"
 
@@ -173,22 +193,32 @@ def _row(r: dict[str, Any]) -> str:
         status = f"ok, but other processes used {r['other_cores']:.2f} cores"
     status = status.replace("|", "/").replace("\n", " ")
     if r["status"] != "ok":
-        return f"| {r['server']} | {r['token']} | {r['db']} | {r['workers']} |" + " |" * 8 \
+        return (
+            f"| {r['server']} | {r['token']} | {r['db']} | {r['workers']} |"
+            + " |" * 8
             + f" {status} |"
-    return (f"| {r['server']} | {r['token']} | {r['db']} | {r['workers']} | {r['rps']:,.0f} "
-            f"| {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['non2xx']} | {r['socket_errors']} "
-            f"| {r['cpu_s']:.1f} | {r['cpu_ms_per_req']:.2f} | {r['rss_worker_mb']:.0f} "
-            f"| {status} |")
+        )
+    return (
+        f"| {r['server']} | {r['token']} | {r['db']} | {r['workers']} | {r['rps']:,.0f} "
+        f"| {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['non2xx']} | {r['socket_errors']} "
+        f"| {r['cpu_s']:.1f} | {r['cpu_ms_per_req']:.2f} | {r['rss_worker_mb']:.0f} "
+        f"| {status} |"
+    )
 
 
 def _ratio_table(rows: list[dict[str, Any]]) -> str:
     lines = ["## tokensmith / peer (req/s)", ""]
     if not rows:
         return "\n".join([*lines, "No tokensmith run completed.", ""])
-    lines += ["| scenario | workers | tokensmith | db | peer | peer db | ratio |",
-              "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['scenario']} | {r['workers']} | {r['tokensmith']} | {r['db']} | {r['peer']} "
-              f"| {r['peer_db']} | {r['ratio']:.2f}x |" for r in rows]
+    lines += [
+        "| scenario | workers | tokensmith | db | peer | peer db | ratio |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['scenario']} | {r['workers']} | {r['tokensmith']} | {r['db']} | {r['peer']} "
+        f"| {r['peer_db']} | {r['ratio']:.2f}x |"
+        for r in rows
+    ]
     return "\n".join(lines) + "\n"
 
 

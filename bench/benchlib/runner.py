@@ -28,8 +28,12 @@ RUNS_DIR = WORK_DIR / "runs"
 
 def new_result(target: Target, scenario: Scenario, db: str, workers: int) -> Result:
     return Result(
-        scenario=scenario.value, server=target.name, family=target.family,
-        token=target.token, db=db, workers=workers,
+        scenario=scenario.value,
+        server=target.name,
+        family=target.family,
+        token=target.token,
+        db=db,
+        workers=workers,
     )
 
 
@@ -69,8 +73,9 @@ def _start_and_measure(target: Target, ctx: RunContext, settings: Settings, resu
         server.stop()
 
 
-def _measure(server: Server, ctx: RunContext, plan: LoadPlan, settings: Settings,
-             result: Result) -> None:
+def _measure(
+    server: Server, ctx: RunContext, plan: LoadPlan, settings: Settings, result: Result
+) -> None:
     wait_quiet(QUIET_CORES, settings.quiet_wait)
     if settings.warmup:
         wrk.run(ctx.base_url, plan, settings.warmup, plan.warmup_seeds)
@@ -103,8 +108,9 @@ def run_matrix(targets: list[Target], settings: Settings) -> list[Result]:
     return results
 
 
-def _one(target: Target, scenario: Scenario, db: str, workers: int, settings: Settings,
-         pg_status: str) -> Result:
+def _one(
+    target: Target, scenario: Scenario, db: str, workers: int, settings: Settings, pg_status: str
+) -> Result:
     result = new_result(target, scenario, db, workers)
     print(f"== {scenario.value} | {target.name} | db={db} | workers={workers}", flush=True)
     reason = precondition(target, db, pg_status)
@@ -121,6 +127,8 @@ def _one(target: Target, scenario: Scenario, db: str, workers: int, settings: Se
 def _line(r: Result) -> str:
     if r.status != "ok":
         return f"{r.status}: {r.reason}"
-    return (f"{r.rps:,.0f} req/s  p50 {r.p50_ms:.2f} ms  p99 {r.p99_ms:.2f} ms  "
-            f"non-2xx {r.non2xx}  errors {r.socket_errors}  cpu {r.cpu_s:.1f} s  "
-            f"rss/worker {r.rss_worker_mb:.0f} MB  other load {r.other_cores:.2f} cores")
+    return (
+        f"{r.rps:,.0f} req/s  p50 {r.p50_ms:.2f} ms  p99 {r.p99_ms:.2f} ms  "
+        f"non-2xx {r.non2xx}  errors {r.socket_errors}  cpu {r.cpu_s:.1f} s  "
+        f"rss/worker {r.rss_worker_mb:.0f} MB  other load {r.other_cores:.2f} cores"
+    )

@@ -36,12 +36,22 @@ def have_wrk() -> bool:
 def run(base_url: str, plan: LoadPlan, seconds: int, seeds: Path | None) -> WrkStats:
     script = "refresh.lua" if plan.is_refresh else "post.lua"
     argv = [
-        "wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s",
-        f"--timeout={WRK_TIMEOUT_S}s", "-s", str(LUA_DIR / script), base_url,
+        "wrk",
+        f"-t{THREADS}",
+        f"-c{CONNECTIONS}",
+        f"-d{seconds}s",
+        f"--timeout={WRK_TIMEOUT_S}s",
+        "-s",
+        str(LUA_DIR / script),
+        base_url,
     ]
     env = {**os.environ, **_env(plan, seeds)}
     done = subprocess.run(
-        argv, env=env, capture_output=True, text=True, timeout=seconds + WRK_TIMEOUT_S + 30,
+        argv,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=seconds + WRK_TIMEOUT_S + 30,
         check=False,
     )
     return parse(done.stdout + done.stderr)
@@ -64,7 +74,7 @@ def parse(output: str) -> WrkStats:
     line = next((ln for ln in output.splitlines() if ln.startswith(MARKER)), None)
     if line is None:
         raise RuntimeError(f"wrk printed no summary:\n{output[-2000:]}")
-    data = json.loads(line[len(MARKER):])
+    data = json.loads(line[len(MARKER) :])
     return WrkStats(
         requests=data["requests"],
         duration_s=data["duration_us"] / 1e6,

@@ -19,8 +19,15 @@ pytestmark = [
 
 
 def test_bench_smoke(tmp_path: Path) -> None:
-    argv = [sys.executable, str(REPO / "bench" / "run.py"), "--smoke",
-            "--out", str(tmp_path), "--name", "smoke"]
+    argv = [
+        sys.executable,
+        str(REPO / "bench" / "run.py"),
+        "--smoke",
+        "--out",
+        str(tmp_path),
+        "--name",
+        "smoke",
+    ]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=90, cwd=REPO)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 

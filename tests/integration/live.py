@@ -1,8 +1,9 @@
 """A real ``tokensmith serve`` on a loopback port, its CLI, and a loopback ASGI host.
 
-Everything here talks to real processes and sockets: the server is the installed
-``tokensmith`` command, accounts are made with ``tokensmith ... --json``, and APIs guarded
-by :mod:`tokensmith.resource` run under uvicorn in a thread of the test process.
+The server is the installed ``tokensmith`` command in its own process; accounts are made
+with ``tokensmith ... --json`` (the click command, run in the test process against the
+server's database); APIs guarded by :mod:`tokensmith.resource` run under uvicorn in a
+thread of the test process.  Every token travels over a loopback socket.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from typing import Any
 
 import httpx
 import uvicorn
+from click.testing import CliRunner
+
+from tokensmith.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_KEY = "integration-secret-" + "k" * 32
@@ -63,19 +67,16 @@ class LiveServer:
         return self.base
 
     def cli(self, *args: str, stdin: str | None = None) -> Any:
-        """Run ``tokensmith ARGS --json`` against the server's database; the parsed output."""
-        out = subprocess.run(
-            [*_command(), *args, "--json"],
-            env=self.env,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        if out.returncode != 0:
-            raise AssertionError(f"tokensmith {' '.join(args)} failed:\n{out.stderr}")
-        return json.loads(out.stdout)
+        """``tokensmith ARGS --json`` on the server's database; the parsed output.
+
+        The command runs in this process (an interpreter start costs seconds) with the
+        server's environment; it reaches the server only through the shared database."""
+        result = CliRunner().invoke(main, [*args, "--json"], input=stdin, env=self.env)
+        if result.exit_code != 0:
+            raise AssertionError(
+                f"tokensmith {' '.join(args)} failed ({result.exit_code}):\n{result.output}"
+            ) from result.exception
+        return json.loads(result.stdout)
 
     def metrics(self) -> str:
         return httpx.get(self.base + "/metrics", timeout=5).text
@@ -113,6 +114,20 @@ def server_env(tmp: Path, port: int, **settings: str) -> dict[str, str]:
     return env
 
 
+def wait_for(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """Until ``url`` answers 200; RuntimeError if ``proc`` exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"exited with status {proc.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} did not answer within {timeout} s")
+        time.sleep(0.05)
+
+
 @contextlib.contextmanager
 def run_server(tmp: Path, **settings: str) -> Iterator[LiveServer]:
     """``tokensmith serve --port P --compat tpay --compat tbc --compat dot --database-url ...``
@@ -138,16 +153,10 @@ def run_server(tmp: Path, **settings: str) -> Iterator[LiveServer]:
         proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
     server = LiveServer(f"http://127.0.0.1:{port}", env, log, proc)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"tokensmith serve exited:\n{log.read_text()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(server.base + "/healthz", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"tokensmith serve did not start:\n{log.read_text()}")
-            time.sleep(0.05)
+        try:
+            wait_for(server.base + "/healthz", proc)
+        except RuntimeError as exc:
+            raise RuntimeError(f"tokensmith serve: {exc}\n{log.read_text()}") from None
         yield server
     finally:
         proc.terminate()
@@ -203,7 +212,9 @@ class _Forms(HTMLParser):
         if tag == "form":
             self.forms.append({"action": a.get("action", ""), "fields": {}, "buttons": {}})
         elif self.forms and tag == "input" and a.get("name"):
-            self.forms[-1]["fields"][a["name"]] = a.get("value", "")
+            if a.get("type") in ("checkbox", "radio") and "checked" not in a:
+                return  # a browser sends only checked boxes
+            self.forms[-1]["fields"][a["name"]] = a.get("value", "on")
         elif self.forms and tag == "button" and a.get("name"):
             self.forms[-1]["buttons"].setdefault(a["name"], []).append(a.get("value", ""))
 

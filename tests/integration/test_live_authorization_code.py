@@ -63,28 +63,14 @@ def partner(server: LiveServer) -> PartnerApp:
         )
     merchant = server.cli("merchants", "create", "--name", "Acme Coffee Roasters")
     user = server.cli(
-        "users",
-        "create",
-        "--merchant",
-        merchant["merchant_id"],
-        "--email",
-        EMAIL,
-        "--password-stdin",
+        *("users", "create", "--merchant", merchant["merchant_id"]),
+        *("--email", EMAIL, "--password-stdin"),
         stdin=PASSWORD + "\n",
     )
     app = server.cli(
-        "clients",
-        "create",
-        "--name",
-        "Ledger Sync",
-        "--grant-type",
-        "authorization_code",
-        "--grant-type",
-        "refresh_token",
-        "--redirect-uri",
-        REDIRECT,
-        "--scope",
-        "read write",
+        *("clients", "create", "--name", "Ledger Sync", "--scope", "read write"),
+        *("--grant-type", "authorization_code", "--grant-type", "refresh_token"),
+        *("--redirect-uri", REDIRECT),
     )
     return PartnerApp(
         app["client_id"], app["client_secret"], merchant["merchant_id"], user["user_id"]
@@ -100,7 +86,10 @@ def payments_api(server: LiveServer) -> Iterator[str]:
 
 
 def authorize_in_browser(server: LiveServer, url: str, state: str) -> str:
-    """Log in and click Allow, as a browser would; the code from the redirect."""
+    """Log in and click Allow, as a browser would; the code from the redirect.
+
+    The consent form's "Don't ask again" box is checked by default, so a second
+    authorization of the same app goes straight back with a code after the login."""
     with httpx.Client(base_url=server.base, timeout=30) as browser:
         page = browser.get(url)
         assert page.status_code == 200, page.text
@@ -108,19 +97,20 @@ def authorize_in_browser(server: LiveServer, url: str, state: str) -> str:
         assert login["fields"]["csrf_token"]
         r = browser.post("/login", data=login["fields"] | {"email": EMAIL, "password": PASSWORD})
         assert r.status_code == 303, r.text
-        page = browser.get(r.headers["location"])  # back to the authorization request
-        assert page.status_code == 200, (r.headers["location"], page.headers, page.text)
-        consent = form(page.text, "/oauth/authorize/decision")
-        assert "allow" in consent["buttons"]["decision"]
-        r = browser.post(
-            "/oauth/authorize/decision", data=consent["fields"] | {"decision": "allow"}
-        )
+        r = browser.get(r.headers["location"])  # back to the authorization request
+        if r.status_code == 200:
+            consent = form(r.text, "/oauth/authorize/decision")
+            assert "allow" in consent["buttons"]["decision"]
+            r = browser.post(
+                "/oauth/authorize/decision", data=consent["fields"] | {"decision": "allow"}
+            )
     assert r.status_code == 303, r.text
     location = r.headers["location"]
     assert location.startswith(REDIRECT + "?")
     query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
     assert query["state"] == state
     assert query["iss"] == server.issuer  # RFC 9207
+    assert "code" in query, query
     return query["code"]
 
 

@@ -9,6 +9,9 @@ server, every check goes through its JWKS or introspection endpoint.
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,10 +23,13 @@ import pytest
 
 from tests.integration.live import (
     AUDIENCE,
+    ROOT,
     LiveServer,
+    free_port,
     jose_header,
     load_example,
     serve_asgi,
+    wait_for,
 )
 from tokensmith.client import AsyncTokenClient, InvalidClient, TokenClient
 from tokensmith.resource import TokenValidator
@@ -234,6 +240,30 @@ def test_guarded_api_introspects_an_opaque_o_token(
         r = http.get("/payments/")
     assert r.status_code == 200, r.text
     assert payments_api.validator.introspections == before + 1
+
+
+def test_payments_api_example_runs_as_a_script(server: LiveServer, accounts: Accounts) -> None:
+    """``python examples/payments_api.py`` as the README runs it, configured by environment."""
+    port = free_port()
+    env = os.environ | {
+        "TOKENSMITH_ISSUER": server.issuer,
+        "TOKENSMITH_CLIENT_ID": accounts.api_id,
+        "TOKENSMITH_CLIENT_SECRET": accounts.api_secret,
+        "PORT": str(port),
+    }
+    script = str(ROOT / "examples" / "payments_api.py")
+    proc = subprocess.Popen([sys.executable, script], env=env, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    tc = TokenClient(server.base + "/o/token/", accounts.client_id, accounts.secret, "read write")
+    try:
+        wait_for(base + "/healthz", proc)
+        with tc, httpx.Client(auth=tc) as api:
+            r = api.get(base + "/payments/")
+        assert r.status_code == 200, r.text
+        assert r.headers["x-client-id"] == accounts.client_id
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def test_token_without_the_scope_gets_403(

@@ -50,8 +50,14 @@ class AuthlibTarget(Target):
             self._tool(python, ["genkey", self.env["BENCH_JWK_FILE"]])
         self._tool(python, ["init", CLIENT_SECRET])
         gunicorn = python.parent / "gunicorn"
-        argv = [str(gunicorn), "-w", str(ctx.workers), "-b", f"127.0.0.1:{ctx.port}",
-                "app:create_app()"]
+        argv = [
+            str(gunicorn),
+            "-w",
+            str(ctx.workers),
+            "-b",
+            f"127.0.0.1:{ctx.port}",
+            "app:create_app()",
+        ]
         return ServerSpec(argv=argv, env=self.env, cwd=APP_DIR)
 
     def _tool(self, python: Path, args: list[str]) -> None:

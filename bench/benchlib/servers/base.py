@@ -70,8 +70,13 @@ def client_auth() -> str:
 def run_tool(argv: list[str], cwd: Path, env: Mapping[str, str]) -> str:
     """Run a set-up command of a peer; raise with its output when it fails."""
     done = subprocess.run(
-        argv, cwd=cwd, env={**os.environ, **env}, capture_output=True, text=True,
-        timeout=300, check=False,
+        argv,
+        cwd=cwd,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(argv[:3])} failed: {(done.stderr or done.stdout)[-800:]}")
@@ -88,6 +93,10 @@ def refresh_plan(path: str, ctx: RunContext) -> LoadPlan:
     check, warmup, run = seed_files(ctx)
     first = check.read_text().split()[0]
     return LoadPlan(
-        path=path, auth=client_auth(), warmup_seeds=warmup, run_seeds=run,
-        check_body=f"grant_type=refresh_token&refresh_token={first}", expect="refresh_token",
+        path=path,
+        auth=client_auth(),
+        warmup_seeds=warmup,
+        run_seeds=run,
+        check_body=f"grant_type=refresh_token&refresh_token={first}",
+        expect="refresh_token",
     )

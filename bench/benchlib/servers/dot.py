@@ -43,8 +43,14 @@ class DotTarget(Target):
         self.env = {"DJANGO_SETTINGS_MODULE": "dotbench.settings", **self._db_env(ctx)}
         self._tool(python, ["init", CLIENT_SECRET, "hashed" if self.hashed else "plain"])
         gunicorn = python.parent / "gunicorn"
-        argv = [str(gunicorn), "-w", str(ctx.workers), "-b", f"127.0.0.1:{ctx.port}",
-                "dotbench.wsgi"]
+        argv = [
+            str(gunicorn),
+            "-w",
+            str(ctx.workers),
+            "-b",
+            f"127.0.0.1:{ctx.port}",
+            "dotbench.wsgi",
+        ]
         return ServerSpec(argv=argv, env=self.env, cwd=PROJECT_DIR)
 
     def _db_env(self, ctx: RunContext) -> dict[str, str]:

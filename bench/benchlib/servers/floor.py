@@ -30,8 +30,17 @@ class FloorTarget(Target):
         key = ctx.run_dir / "floor-key.pem"
         run_tool([str(python), "floor_app.py", "--gen-key", str(key)], BENCH_DIR, {})
         argv = [
-            str(python), "-m", "uvicorn", "floor_app:app", "--host", "127.0.0.1",
-            "--port", str(ctx.port), "--workers", str(ctx.workers), *UVICORN_FLAGS,
+            str(python),
+            "-m",
+            "uvicorn",
+            "floor_app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(ctx.port),
+            "--workers",
+            str(ctx.workers),
+            *UVICORN_FLAGS,
         ]
         env = {
             "FLOOR_KEY_FILE": str(key),

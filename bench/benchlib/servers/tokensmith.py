@@ -51,14 +51,34 @@ class TokensmithTarget(Target):
         client = self._create_client(ctx)
         self.auth = basic_auth(client["client_id"], client["client_secret"])
         argv = [
-            str(CLI), "serve", "--host", "127.0.0.1", "--port", str(ctx.port),
-            "--workers", str(ctx.workers), "--database-url", url, "--issuer", ctx.base_url,
+            str(CLI),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(ctx.port),
+            "--workers",
+            str(ctx.workers),
+            "--database-url",
+            url,
+            "--issuer",
+            ctx.base_url,
         ]
         return ServerSpec(argv=argv, env=self.env, cwd=ctx.run_dir)
 
     def _create_client(self, ctx: RunContext) -> dict[str, str]:
-        argv = [str(CLI), "clients", "create", "--name", "bench", "--scope", SCOPE,
-                "--token-format", self.format, "--json"]
+        argv = [
+            str(CLI),
+            "clients",
+            "create",
+            "--name",
+            "bench",
+            "--scope",
+            SCOPE,
+            "--token-format",
+            self.format,
+            "--json",
+        ]
         if ctx.scenario == Scenario.REFRESH:
             argv += ["--grant-type", "client_credentials", "--grant-type", "refresh_token"]
         data = json.loads(run_tool(argv, ctx.run_dir, self.env))
@@ -88,8 +108,12 @@ class TokensmithTarget(Target):
             self._seed_refresh_tokens(ctx, count, path)
         first = paths[0].read_text().split()[0]
         return LoadPlan(
-            path=TOKEN_PATH, auth=self.auth, warmup_seeds=paths[1], run_seeds=paths[2],
-            check_body=f"grant_type=refresh_token&refresh_token={first}", expect="refresh_token",
+            path=TOKEN_PATH,
+            auth=self.auth,
+            warmup_seeds=paths[1],
+            run_seeds=paths[2],
+            check_body=f"grant_type=refresh_token&refresh_token={first}",
+            expect="refresh_token",
         )
 
     def _seed_refresh_tokens(self, ctx: RunContext, count: int, path: Path) -> None:

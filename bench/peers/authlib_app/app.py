@@ -192,9 +192,14 @@ def seed(count: int, out: str) -> None:
         values.append(refresh)
         db.session.add(
             OAuth2Token(
-                client_id=CLIENT_ID, user_id=user.id, token_type="Bearer",
-                access_token=f"at-{refresh}", refresh_token=refresh,
-                scope="read write", issued_at=now, expires_in=3600,
+                client_id=CLIENT_ID,
+                user_id=user.id,
+                token_type="Bearer",
+                access_token=f"at-{refresh}",
+                refresh_token=refresh,
+                scope="read write",
+                issued_at=now,
+                expires_in=3600,
             )
         )
     db.session.commit()

@@ -45,8 +45,11 @@ def seed(count: int, out: str) -> None:
     values = []
     for _ in range(count):
         access = AccessToken.objects.create(
-            user=user, application=app, token=secrets.token_urlsafe(30),
-            expires=expires, scope="read write",
+            user=user,
+            application=app,
+            token=secrets.token_urlsafe(30),
+            expires=expires,
+            scope="read write",
         )
         refresh = RefreshToken.objects.create(
             user=user, application=app, token=secrets.token_urlsafe(30), access_token=access

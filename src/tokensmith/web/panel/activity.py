@@ -17,6 +17,7 @@ from tokensmith.core.activity import merge_counts
 from tokensmith.core.models import Client
 from tokensmith.core.panel_models import DAY, HOUR, AuthFailure, TokenCount, hour_of
 from tokensmith.web.context import ctx_of
+from tokensmith.web.dialects.compat import DIALECT_PATHS
 from tokensmith.web.panel.access import Tenant, not_found, panel_page, panel_render
 from tokensmith.web.panel.chart import daily_chart, hourly_chart
 from tokensmith.web.panel.clients import last_used
@@ -25,6 +26,8 @@ from tokensmith.web.panel.services import panel_of
 __all__ = ["activity_routes"]
 
 FAILURES_SHOWN = 50
+#: The token endpoint of each dialect, for the failures table.
+ENDPOINTS = DIALECT_PATHS
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +98,7 @@ async def activity(request: Request, tenant: Tenant, form: dict[str, str]) -> Re
         failures=failures,
         unattributed=await _unattributed(request, tenant),
         names=names,
+        endpoints=ENDPOINTS,
     )
 
 

@@ -14,8 +14,10 @@ from tokensmith.core.panel_models import DAY, HOUR, TokenCount, hour_of
 
 __all__ = ["Bar", "Chart", "daily_chart", "hourly_chart"]
 
-WIDTH = 720
-HEIGHT = 220
+WIDTH = 960
+HEIGHT = 210
+#: Widest bar drawn, in chart units.
+MAX_BAR = 56
 LEFT = 44
 BOTTOM = 28
 TOP = 12
@@ -80,6 +82,7 @@ def _chart(
     top = _nice(max((i + r for i, r in values), default=0))
     plot_h = HEIGHT - BOTTOM - TOP
     slot = (WIDTH - LEFT) / len(starts)
+    width = min(slot * 0.7, MAX_BAR)
     bars = []
     for n, ((issued, refused), label, tip) in enumerate(zip(values, labels, tips, strict=True)):
         ih, rh = plot_h * issued / top, plot_h * refused / top
@@ -87,8 +90,8 @@ def _chart(
         words = f"{tip}: {issued} issued" + (f", {refused} refused" if refused else "")
         bars.append(
             Bar(
-                x=round(LEFT + n * slot + slot * 0.15, 2),
-                width=round(slot * 0.7, 2),
+                x=round(LEFT + (n + 0.5) * slot - width / 2, 2),
+                width=round(width, 2),
                 issued_y=round(base - ih, 2),
                 issued_h=round(ih, 2),
                 refused_y=round(base - ih - rh, 2),

@@ -126,7 +126,7 @@ def _endpoints(request: Request) -> list[tuple[str, str]]:
     """Where this server issues ``client_credentials`` tokens, by dialect."""
     s = ctx_of(request).settings
     found = [("OAuth 2.0 (RFC 6749)", s.issuer_url + "/oauth/token")]
-    found += [(name, s.issuer_url + DIALECT_PATHS[name]) for name in s.compat]
+    found += [(f"{name} compatible", s.issuer_url + DIALECT_PATHS[name]) for name in s.compat]
     return found
 
 

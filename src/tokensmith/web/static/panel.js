@@ -66,7 +66,8 @@
     var svg = chart.querySelector("svg");
     if (!tip || !svg) return;
     function show(bar) {
-      var box = bar.getBoundingClientRect();
+      var tops = bar.querySelectorAll(".refused, .issued");
+      var box = (tops.length ? tops[0] : bar).getBoundingClientRect();
       var outer = chart.getBoundingClientRect();
       chart.querySelectorAll(".bar.is-active").forEach(function (b) { b.classList.remove("is-active"); });
       bar.classList.add("is-active");
