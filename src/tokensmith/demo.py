@@ -5,6 +5,7 @@ Never use ``--demo`` on a server others can reach: its secrets are printed in th
 
 from __future__ import annotations
 
+from tokensmith.core.accounts import create_user
 from tokensmith.core.clock import Clock
 from tokensmith.core.credentials import hash_secret
 from tokensmith.core.models import (
@@ -15,6 +16,8 @@ from tokensmith.core.models import (
     ClientSecret,
     Merchant,
 )
+from tokensmith.core.passwords import Passwords
+from tokensmith.core.randomness import SystemRandomness
 from tokensmith.storage.protocols import Store
 
 __all__ = ["DEMO_APIKEY", "DEMO_CLIENT_ID", "DEMO_CLIENT_SECRET", "seed_demo"]
@@ -25,10 +28,34 @@ DEMO_CLIENT_SECRET = "demo-secret"
 DEMO_APP_ID = "demo-app"
 DEMO_APP_SECRET = "demo-app-secret"
 DEMO_APIKEY = "demo-apikey"
+DEMO_ADMIN_EMAIL = "admin@demo.shop"
+DEMO_OPERATOR_EMAIL = "operator@demo.shop"
+DEMO_PASSWORD = "demo-password"
+
+
+async def _seed_users(store: Store, clock: Clock) -> None:
+    passwords = Passwords()
+    for email, role, merchant in (
+        (DEMO_ADMIN_EMAIL, "admin", DEMO_MERCHANT_ID),
+        (DEMO_OPERATOR_EMAIL, "operator", None),
+    ):
+        if await store.find_user_by_email(email) is None:
+            await create_user(
+                store,
+                store,
+                passwords,
+                clock,
+                SystemRandomness(),
+                email=email,
+                password=DEMO_PASSWORD,
+                role=role,
+                merchant=merchant,
+            )
 
 
 async def seed_demo(store: Store, clock: Clock, issuer: str) -> list[str]:
-    """Create the demo merchant, client, partner app and apikey if missing; describe them."""
+    """Create the demo merchant, users, client, partner app and apikey if missing; describe
+    them."""
     now = clock.now()
     if await store.get_merchant(DEMO_MERCHANT_ID) is None:
         await store.add_merchant(Merchant(DEMO_MERCHANT_ID, "Demo Shop", now))
@@ -60,8 +87,11 @@ async def seed_demo(store: Store, clock: Clock, issuer: str) -> list[str]:
         await store.add_api_key(
             ApiKey("ak_demo", "Demo developer app", hash_secret(DEMO_APIKEY), now, DEMO_MERCHANT_ID)
         )
+    await _seed_users(store, clock)
     return [
         "demo data (never use --demo where others can reach the server):",
+        f"  log in at {issuer}/login as {DEMO_ADMIN_EMAIL} (merchant admin) or "
+        f"{DEMO_OPERATOR_EMAIL} (operator), password {DEMO_PASSWORD}",
         f"  client_id={DEMO_CLIENT_ID} client_secret={DEMO_CLIENT_SECRET} scopes: read write admin",
         f"  partner app client_id={DEMO_APP_ID} client_secret={DEMO_APP_SECRET}",
         f"  apikey={DEMO_APIKEY} (tbc dialect)",

@@ -34,7 +34,9 @@ class Browser:
     async def csrf(self) -> str:
         return csrf_of((await self.http.get("/panel/users")).text)
 
-    async def post(self, path: str, data: dict[str, str] | None = None, csrf: bool = True) -> httpx.Response:
+    async def post(
+        self, path: str, data: dict[str, str] | None = None, csrf: bool = True
+    ) -> httpx.Response:
         form = dict(data or {})
         if csrf:
             form.setdefault("csrf_token", await self.csrf())
@@ -49,7 +51,9 @@ class Browser:
         assert page.status_code == 200, page.text
         return _IDENT.search(page.text).group(1), _SECRET.search(page.text).group(1), page
 
-    async def create_key(self, name: str = "Shop backend", scopes: tuple[str, ...] = ("read",)) -> tuple[str, str]:
+    async def create_key(
+        self, name: str = "Shop backend", scopes: tuple[str, ...] = ("read",)
+    ) -> tuple[str, str]:
         form = {"name": name} | {f"scope_{s}": "on" for s in scopes}
         client_id, secret, _ = await self.reveal(await self.post("/panel/keys", form))
         return client_id, secret
@@ -61,7 +65,12 @@ async def login(h: Harness, user: User) -> Browser:
     page = await http.get("/login")
     r = await http.post(
         "/login",
-        data={"email": user.email, "password": PASSWORD, "csrf_token": csrf_of(page.text), "next": "/panel"},
+        data={
+            "email": user.email,
+            "password": PASSWORD,
+            "csrf_token": csrf_of(page.text),
+            "next": "/panel",
+        },
     )
     assert r.status_code == 303, r.text
     return Browser(h, http, user)
@@ -103,3 +112,16 @@ async def member(harness: Harness, shop: Shop) -> AsyncIterator[Browser]:
 
 async def flush(h: Harness) -> None:
     await services_of(h.ctx).flusher.flush()
+
+
+@pytest.fixture
+async def other(harness: Harness) -> Shop:
+    return await make_shop(harness, "Globex")
+
+
+@pytest.fixture
+async def operator(harness: Harness, shop: Shop) -> AsyncIterator[Browser]:
+    user = await make_user(harness, None, "ops@platform.test", "operator")
+    b = await login(harness, user)
+    yield b
+    await b.http.aclose()

@@ -253,3 +253,19 @@ async def test_client_without_grant_is_unauthorized_client(harness: Harness) -> 
     )
     r = await harness.token(client.client_id, secret)
     assert (r.status_code, r.json()["error"]) == (400, "unauthorized_client")
+
+
+async def test_openapi_describes_every_api_route(harness: Harness) -> None:
+    doc = (await harness.http.get("/openapi.json")).json()
+    for path in (
+        "/oauth/token",
+        "/oauth/introspect",
+        "/oauth/revoke",
+        "/oauth/authorize",
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/jwks.json",
+        "/oauth/auth",
+        "/v2/tpay/access-token",
+        "/o/token/",
+    ):
+        assert path in doc["paths"], path

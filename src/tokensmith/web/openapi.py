@@ -68,6 +68,29 @@ def _post(summary: str, form: dict[str, Any], ok: dict[str, Any], **extra: Any) 
     return op
 
 
+def _authorize() -> dict[str, Any]:
+    """RFC 6749 §4.1.1 with PKCE (RFC 7636) and the RFC 9207 ``iss`` response parameter."""
+    names = [
+        ("response_type", True),
+        ("client_id", True),
+        ("redirect_uri", False),
+        ("scope", False),
+        ("state", False),
+        ("code_challenge", False),
+        ("code_challenge_method", False),
+        ("prompt", False),
+    ]
+    return {
+        "summary": "RFC 6749 authorization endpoint (login and consent pages)",
+        "parameters": [{"name": n, "in": "query", "required": r, "schema": _S} for n, r in names],
+        "responses": {
+            "200": {"description": "login or consent page", "content": {"text/html": {}}},
+            "303": {"description": "redirect to the client with code, state and iss, or error"},
+            "400": {"description": "unknown client or unregistered redirect_uri (no redirect)"},
+        },
+    }
+
+
 def _dialect_paths(enabled: dict[str, str]) -> dict[str, Any]:
     creds = _obj({"client_id": _S, "client_secret": _S}, ["client_id", "client_secret"])
     paths: dict[str, Any] = {}
@@ -103,6 +126,7 @@ def openapi_document(issuer: str, enabled: dict[str, str]) -> dict[str, Any]:
             )
         },
         "/oauth/revoke": {"post": _post("RFC 7009 revocation", token_form, {})},
+        "/oauth/authorize": {"get": _authorize()},
         "/.well-known/oauth-authorization-server": {
             "get": {"summary": "RFC 8414 metadata", "responses": {"200": {"description": "ok"}}}
         },
