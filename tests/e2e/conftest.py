@@ -73,10 +73,14 @@ class Server:
 
     def clients(self, *specs: list[str]) -> list[tuple[str, str]]:
         """``tokensmith clients create SPEC`` for each spec, run side by side."""
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            made = list(pool.map(lambda spec: self.cli("clients", "create", *spec), specs))
+        made = self.cli_parallel(*(["clients", "create", *spec] for spec in specs))
         self.secrets_seen.extend(data["client_secret"] for data in made)
         return [(data["client_id"], data["client_secret"]) for data in made]
+
+    def cli_parallel(self, *commands: list[str]) -> list[Any]:
+        """Several CLI commands at once (each is a Python start-up: seconds, not millis)."""
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            return list(pool.map(lambda args: self.cli(*args), commands))
 
 
 def cli(env: dict[str, str], cwd: Path, *args: str) -> Any:
@@ -94,16 +98,21 @@ def cli(env: dict[str, str], cwd: Path, *args: str) -> Any:
 
 
 def start_server(
-    workdir: Path, database_url: str, *args: str, env: dict[str, str] | None = None
+    workdir: Path,
+    database_url: str,
+    *args: str,
+    extra_env: dict[str, str] | None = None,
+    wait: bool = True,
 ) -> Server:
-    """Start ``tokensmith serve`` and wait until ``/healthz`` answers 200."""
+    """Start ``tokensmith serve`` and (unless told not to) wait until it is healthy."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    env = env or base_env(
+    env = base_env(
         # every test runs from 127.0.0.1, and some poll with refused credentials; throttling
         # itself is tested in-process (tests/web/test_rate_limiting.py)
         TOKENSMITH_FAILURES_PER_ADDRESS="10000",
         TOKENSMITH_FAILURES_PER_CLIENT="10000",
+        **(extra_env or {}),
     )
     log_path = workdir / f"server-{port}.log"
     with log_path.open("wb") as log:
@@ -116,13 +125,21 @@ def start_server(
             start_new_session=True,  # its own process group, workers included
         )
     server = Server(f"http://127.0.0.1:{port}", database_url, workdir, env, proc, log_path)
+    if wait:
+        wait_healthy(server)
+    return server
+
+
+def wait_healthy(server: Server) -> None:
+    """Wait until ``/healthz`` answers 200; fail with the server's output if it does not."""
+    proc = server.proc
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError(f"server exited with {proc.returncode}:\n{server.log()}")
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(server.base_url + "/healthz", timeout=1).status_code == 200:
-                return server
+                return
         time.sleep(0.1)
     stop_server(server)
     raise AssertionError(f"server did not come up in {START_TIMEOUT}s:\n{server.log()}")

@@ -19,7 +19,7 @@ import jwt
 import pytest
 
 from tests.conftest import PG_URL, _create_pg_database, _drop_pg_database
-from tests.e2e.conftest import Server, running_server
+from tests.e2e.conftest import Server, running_server, wait_healthy
 
 pytestmark = [
     pytest.mark.e2e,
@@ -48,15 +48,17 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
     url, name = asyncio.run(_create_pg_database())
     workdir = tmp_path_factory.mktemp("multi")
     try:
+        # A first, so that it alone makes the first signing key; B starts while the CLI works
         with (
             running_server(workdir / "a", url, "--issuer", ISSUER) as a,
-            running_server(workdir / "b", url, "--issuer", ISSUER) as b,
+            running_server(workdir / "b", url, "--issuer", ISSUER, wait=False) as b,
         ):
             shared, auditor, doomed = a.clients(
                 ["--name", "shared", "--scope", "read"],
                 ["--name", "auditor", "--scope", "introspection"],
                 ["--name", "to revoke", "--scope", "read"],
             )
+            wait_healthy(b)
             yield Pair(a, b, shared, auditor, doomed)
     finally:
         asyncio.run(_drop_pg_database(name))

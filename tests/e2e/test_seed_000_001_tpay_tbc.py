@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from typing import Any
 
 import jwt
 import pytest
@@ -20,16 +21,32 @@ PROBLEM_KEYS = {"type", "title", "status", "detail", "systemCode", "code"}
 
 
 @pytest.fixture(scope="module")
-def merchant(server: Server) -> tuple[str, str]:
-    """An Open API key made as the Merchant Panel would: read scope."""
-    return server.client("--name", "tpay merchant", "--scope", "read")
+def made(server: Server) -> dict[str, Any]:
+    """A merchant's Open API key (read scope, as the Merchant Panel makes them), a developer
+    app key, and a second app key that is revoked."""
+    client, app, doomed = server.cli_parallel(
+        ["clients", "create", "--name", "tpay merchant", "--scope", "read"],
+        ["apikeys", "create", "--name", "developer app"],
+        ["apikeys", "create", "--name", "short-lived app"],
+    )
+    server.cli("apikeys", "revoke", doomed["key_id"])
+    server.secrets_seen.extend([client["client_secret"], app["apikey"], doomed["apikey"]])
+    return {
+        "merchant": (client["client_id"], client["client_secret"]),
+        "apikey": app["apikey"],
+        "revoked_apikey": doomed["apikey"],
+    }
 
 
 @pytest.fixture(scope="module")
-def apikey(server: Server) -> str:
-    data = server.cli("apikeys", "create", "--name", "developer app")
-    server.secrets_seen.append(data["apikey"])
-    return str(data["apikey"])
+def merchant(made: dict[str, Any]) -> tuple[str, str]:
+    creds: tuple[str, str] = made["merchant"]
+    return creds
+
+
+@pytest.fixture(scope="module")
+def apikey(made: dict[str, Any]) -> str:
+    return str(made["apikey"])
 
 
 # -- seed 000: tpay ----------------------------------------------------------------------
@@ -182,11 +199,11 @@ def test_tbc_missing_or_wrong_apikey_is_401_problem_json(
     assert_problem(r, 401, "tpay-access-token.401.001")
 
 
-def test_tbc_revoked_apikey_is_refused(server: Server, merchant: tuple[str, str]) -> None:
-    data = server.cli("apikeys", "create", "--name", "short-lived app")
-    server.cli("apikeys", "revoke", data["key_id"])
+def test_tbc_revoked_apikey_is_refused(
+    server: Server, merchant: tuple[str, str], made: dict[str, Any]
+) -> None:
     form = {"client_id": merchant[0], "client_secret": merchant[1]}
     r = requests.post(
-        server.base_url + TBC, headers={"apikey": data["apikey"]}, data=form, timeout=10
+        server.base_url + TBC, headers={"apikey": made["revoked_apikey"]}, data=form, timeout=10
     )
     assert_problem(r, 401, "tpay-access-token.401.001")

@@ -30,8 +30,16 @@ def metadata(server: Server) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def creds(server: Server) -> tuple[str, str]:
-    return server.client("--name", "authlib partner", "--scope", "read write")
+def two(server: Server) -> list[tuple[str, str]]:
+    return server.clients(
+        ["--name", "authlib partner", "--scope", "read write"],
+        ["--name", "other partner", "--scope", "read"],
+    )
+
+
+@pytest.fixture(scope="module")
+def creds(two: list[tuple[str, str]]) -> tuple[str, str]:
+    return two[0]
 
 
 def test_discovery_metadata_names_every_endpoint(server: Server, metadata: dict[str, Any]) -> None:
@@ -117,9 +125,9 @@ def test_introspection_then_revocation_makes_the_jwt_inactive(
 
 
 def test_another_clients_token_is_not_introspectable(
-    server: Server, metadata: dict[str, Any], creds: tuple[str, str]
+    server: Server, metadata: dict[str, Any], two: list[tuple[str, str]]
 ) -> None:
-    other = server.client("--name", "other partner", "--scope", "read")
+    creds, other = two
     with OAuth2Client(*creds) as mine, OAuth2Client(*other) as theirs:
         token = theirs.fetch_token(metadata["token_endpoint"], grant_type="client_credentials")
         server.secrets_seen.append(token["access_token"])

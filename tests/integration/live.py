@@ -58,7 +58,7 @@ class LiveServer:
     """A running ``tokensmith serve``: its base URL (= issuer) and the CLI beside it."""
 
     base: str
-    env: dict[str, str]
+    env: dict[str, str] = field(repr=False)
     log: Path
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
@@ -71,7 +71,9 @@ class LiveServer:
 
         The command runs in this process (an interpreter start costs seconds) with the
         server's environment; it reaches the server only through the shared database."""
-        result = CliRunner().invoke(main, [*args, "--json"], input=stdin, env=self.env)
+        env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("TOKENSMITH_")}
+        env.update(self.env)
+        result = CliRunner().invoke(main, [*args, "--json"], input=stdin, env=env)
         if result.exit_code != 0:
             raise AssertionError(
                 f"tokensmith {' '.join(args)} failed ({result.exit_code}):\n{result.output}"

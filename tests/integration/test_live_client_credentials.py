@@ -357,6 +357,7 @@ def test_guard_follows_a_key_rotation(server: LiveServer, accounts: Accounts) ->
     tc = TokenClient.from_issuer(server.issuer, accounts.client_id, accounts.secret, "read")
     with serve_asgi(app) as base, tc, httpx.Client(base_url=base, auth=tc) as http:
         assert http.get("/payments/").status_code == 200
+        fetched_at = time.monotonic()
         old = tc.get_token()
         assert validator.jwks_fetches == 1
 
@@ -369,6 +370,9 @@ def test_guard_follows_a_key_rotation(server: LiveServer, accounts: Accounts) ->
             time.sleep(0.05)
             new = tc.refresh()
         assert jose_header(new.access_token)["kid"] == rotated["kid"]
+        # The guard fetches at most once a second: a rotation is seen a second after a fetch
+        # at the latest (not jwks_refetch_interval, 30 s, later).
+        time.sleep(max(0.0, fetched_at + 1.1 - time.monotonic()))
 
         with ThreadPoolExecutor(16) as pool:
             responses = list(pool.map(lambda _: http.get("/payments/"), range(32)))
