@@ -39,7 +39,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--quiet-wait",
         type=int,
-        default=300,
+        default=120,
         metavar="S",
         help="longest wait for other processes to leave the CPU before a run",
     )

@@ -39,7 +39,7 @@ class Settings:
     smoke: bool = False
     install: bool = True
     out_dir: Path = RESULTS_DIR
-    quiet_wait: int = 300
+    quiet_wait: int = 120
     argv: tuple[str, ...] = field(default_factory=lambda: tuple(sys.argv[1:]))
 
 

@@ -94,4 +94,5 @@ class Result:
     rss_total_mb: float = 0.0
     processes: int = 0
     other_cores: float = 0.0
+    error_sample: str = ""
     sample: str = ""

@@ -191,6 +191,8 @@ def _row(r: dict[str, Any]) -> str:
     status = "ok" if r["status"] == "ok" else f"{r['status']}: {r['reason'][:160]}"
     if r["status"] == "ok" and r["other_cores"] > CONTENDED_CORES:
         status = f"ok, but other processes used {r['other_cores']:.2f} cores"
+    if r["status"] == "ok" and r["error_sample"]:
+        status += f"; first non-2xx: {r['error_sample'][:100]}"
     status = status.replace("|", "/").replace("\n", " ")
     if r["status"] != "ok":
         return (

@@ -91,6 +91,7 @@ def _measure(
     result.rps, result.requests = stats.rps, stats.requests
     result.p50_ms, result.p99_ms = stats.p50_ms, stats.p99_ms
     result.non2xx, result.socket_errors = stats.non2xx, stats.socket_errors
+    result.error_sample = stats.error_sample
     result.cpu_s = usage.cpu_s
     result.cpu_ms_per_req = 1000 * usage.cpu_s / stats.requests if stats.requests else 0.0
     result.rss_worker_mb, result.rss_total_mb = usage.rss_worker_mb, usage.rss_total_mb

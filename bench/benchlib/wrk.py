@@ -13,6 +13,7 @@ from .config import CONNECTIONS, LUA_DIR, THREADS, WRK_TIMEOUT_S
 from .model import LoadPlan
 
 MARKER = "BENCH_JSON "
+ERR_MARKER = "BENCH_ERR "
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class WrkStats:
     p99_ms: float
     non2xx: int
     socket_errors: int
+    error_sample: str = ""
 
     @property
     def rps(self) -> float:
@@ -82,4 +84,11 @@ def parse(output: str) -> WrkStats:
         p99_ms=data["p99_us"] / 1000,
         non2xx=data["status"],
         socket_errors=data["connect"] + data["read"] + data["write"] + data["timeout"],
+        error_sample=_error_sample(output),
     )
+
+
+def _error_sample(output: str) -> str:
+    """The first failed answer a script recorded (refresh.lua does), if any."""
+    lines = [ln[len(ERR_MARKER) :] for ln in output.splitlines() if ln.startswith(ERR_MARKER)]
+    return lines[0][:200] if lines else ""

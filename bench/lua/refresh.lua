@@ -6,10 +6,14 @@
 dofile(os.getenv("BENCH_LUA_DIR") .. "/report.lua")
 
 local next_id = 0
+bench_threads = {}  -- report.lua prints each thread's first failed answer
 function setup(thread)
   thread:set("tid", next_id)
   next_id = next_id + 1
+  table.insert(bench_threads, thread)
 end
+
+first_error = ""
 
 local pool = {}
 local last = ""
@@ -39,6 +43,9 @@ function request()
 end
 
 function response(status, hdrs, body)
+  if status >= 300 and first_error == "" then
+    first_error = status .. " " .. body:sub(1, 200):gsub("%s+", " ")
+  end
   local token = body:match('"refresh_token"%s*:%s*"([^"]+)"')
   if token then table.insert(pool, token) end
 end

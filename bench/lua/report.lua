@@ -8,4 +8,8 @@ function done(summary, latency, requests)
     summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write,
     e.status, e.timeout, latency:percentile(50), latency:percentile(90),
     latency:percentile(99), latency:percentile(99.9), latency.max, latency.mean))
+  for _, thread in ipairs(bench_threads or {}) do
+    local err = thread:get("first_error")
+    if err and err ~= "" then io.write("BENCH_ERR " .. err .. "\n") end
+  end
 end

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -237,7 +236,9 @@ def test_a_merchant_adds_copies_uses_rotates_and_revokes_a_key(
     assert page.url == reveal_url and secret not in page.content()
 
     assert server.token(client_id, secret).status_code == 200
-    tpay = httpx.post(server.base + "/oauth/auth", data={"client_id": client_id, "client_secret": secret})
+    tpay = httpx.post(
+        server.base + "/oauth/auth", data={"client_id": client_id, "client_secret": secret}
+    )
     assert tpay.status_code == 200 and tpay.json()["token_type"] == "Bearer"
 
     # rotate with an hour's overlap: both secrets work
@@ -364,6 +365,26 @@ def test_screenshots_of_every_page(server: Server, accounts: Accounts, browser: 
     page.goto(server.base + "/panel/users")
     _shoot(page, "users")
     page.context.close()
+
+    phone = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+    phone.goto(server.base + "/panel/keys")
+    phone.get_by_label("E-mail address").fill("ann@acme.test")
+    phone.get_by_label("Password").fill(PASSWORD)
+    phone.get_by_role("button", name="Sign in").click()
+    phone.wait_for_url("**/panel/keys")
+    _shoot(phone, "keys-mobile")
+    phone.context.close()
+
+    server.cli(
+        "users", "create", "--email", "ops@platform.test", "--password-stdin", "--role", "operator",
+        stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    ops = _page(browser, server, "ops@platform.test")
+    ops.get_by_label("Show merchant").select_option(label="Globex")  # submits by itself
+    ops.wait_for_url("**/panel/keys?done=merchant-switched")
+    assert ops.get_by_role("link", name="Globex ERP").is_visible()
+    _shoot(ops, "operator")
+    ops.context.close()
 
     member = _page(browser, server, "bob@acme.test")
     assert member.get_by_role("link", name="Add new key").count() == 0

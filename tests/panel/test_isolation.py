@@ -33,7 +33,6 @@ ROUTES = [
 ]
 #: Ids that name nothing and must not upset the database either.
 ODD_IDS = ["%00", "a%00b", "x" * 300, "..%2F..%2Fetc", "%E2%80%AE", "'%20OR%201=1--"]
-STATUS = {"reveal": 410}
 
 
 @dataclass
