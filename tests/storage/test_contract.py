@@ -175,3 +175,12 @@ async def test_merchants_by_id_and_name(store: Store) -> None:
     assert await store.list_merchants() == [m]
     with pytest.raises(Exception):
         await store.add_merchant(Merchant("m2", "Shop", 2.0))
+
+
+async def test_first_signing_key_is_inserted_once_under_concurrency(store: Store) -> None:
+    keys = [
+        SigningKeyRecord(f"k{i}", "ES256", b"enc", f'{{"kid":"k{i}"}}', 1.0 + i) for i in range(8)
+    ]
+    results = await asyncio.gather(*(store.add_first_signing_key(k) for k in keys))
+    assert sum(results) == 1
+    assert len(await store.list_signing_keys()) == 1

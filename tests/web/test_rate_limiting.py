@@ -272,3 +272,20 @@ async def test_redis_window_expires(tmp_path: Path, clock: FrozenClock) -> None:
         )
         await asyncio.sleep(1.2)
         assert (await b.attempt("/oauth/token", client.client_id, secret)).status_code == 200
+
+
+async def test_unreachable_redis_falls_back_to_local_counts(clock: FrozenClock) -> None:
+    """An outage of the counter store neither stops issuance nor lifts the limit."""
+    import redis.asyncio as aioredis
+
+    from tokensmith.core.limits import Limit
+    from tokensmith.storage.ratelimit import MemoryLimiter, RedisLimiter
+
+    dead = aioredis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    limiter = RedisLimiter(dead, fallback=MemoryLimiter(clock))
+    limit = Limit(failures=3, window=60)
+    assert await limiter.retry_after("client:x", limit) is None
+    for _ in range(3):
+        await limiter.record_failure("client:x", limit)
+    assert await limiter.retry_after("client:x", limit) == 60
+    await dead.aclose()

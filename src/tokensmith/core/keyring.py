@@ -56,9 +56,12 @@ class KeyRing:
         self._loaded_at = now
 
     async def ensure(self, alg: str) -> None:
-        """Create the first key if there is none that signs."""
+        """Create the first key if there is none that signs. Instances starting together on
+        an empty database agree on one key: the store inserts only the first."""
         if _signing_key(await self._keys.list_signing_keys(), self._clock.now()) is None:
-            await self.rotate(alg, publish_old_for=0)
+            record = generate_signing_key(alg, self._sealer, self._rand, self._clock.now())
+            await self._keys.add_first_signing_key(record)
+        await self.reload()
 
     async def rotate(self, alg: str, publish_old_for: int) -> SigningKeyRecord:
         """A new key signs from now on; the others stay published ``publish_old_for`` seconds,

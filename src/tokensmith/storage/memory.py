@@ -104,6 +104,12 @@ class MemoryStore(PanelMemoryMixin):
     async def list_signing_keys(self) -> list[SigningKeyRecord]:
         return sorted(self.keys.values(), key=lambda k: k.created_at)
 
+    async def add_first_signing_key(self, key: SigningKeyRecord) -> bool:
+        if any(k.retired_at is None for k in self.keys.values()):
+            return False
+        self.keys[key.kid] = key
+        return True
+
     async def add_signing_key(self, key: SigningKeyRecord, retire_others_at: float | None) -> None:
         if retire_others_at is not None:
             for kid, k in self.keys.items():

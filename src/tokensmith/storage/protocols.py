@@ -86,6 +86,10 @@ class KeyStore(Protocol):
         """Store ``key``; if ``retire_others_at`` is set, the others stop signing then."""
         ...
 
+    async def add_first_signing_key(self, key: SigningKeyRecord) -> bool:
+        """Store ``key`` only if no key signs yet; atomic against concurrent callers."""
+        ...
+
     async def set_publish_until(self, kid: str, until: float) -> None: ...
 
 

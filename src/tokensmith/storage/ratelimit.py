@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from tokensmith.core.clock import Clock
-from tokensmith.core.limits import Limit
+from tokensmith.core.limits import FailureLimiter, Limit
+
+log = logging.getLogger("tokensmith.ratelimit")
 
 __all__ = ["MemoryLimiter", "RedisLimiter"]
 
@@ -41,13 +47,43 @@ class MemoryLimiter:
 
 
 class RedisLimiter:
-    """``INCR`` + ``EXPIRE`` per key and window, so every instance shares the counts."""
+    """``INCR`` + ``EXPIRE`` per key and window, so every instance shares the counts.
 
-    def __init__(self, redis: Any, prefix: str = "tokensmith:fail:") -> None:
+    When Redis cannot be reached, counting goes on in ``fallback`` (this process only) and a
+    warning is logged at most once a minute: an outage of the counter store must not stop
+    token issuance.
+    """
+
+    def __init__(
+        self, redis: Any, prefix: str = "tokensmith:fail:", fallback: FailureLimiter | None = None
+    ) -> None:
         self._redis = redis
         self._prefix = prefix
+        self._fallback = fallback
+        self._warned_at = float("-inf")
+
+    def _degraded(self, exc: Exception) -> FailureLimiter:
+        now = time.monotonic()
+        if now - self._warned_at >= 60:
+            self._warned_at = now
+            log.warning("Redis unavailable for failure counters (%s); counting locally", exc)
+        if self._fallback is None:
+            raise exc
+        return self._fallback
 
     async def retry_after(self, key: str, limit: Limit) -> int | None:
+        try:
+            return await self._retry_after(key, limit)
+        except (RedisError, OSError) as exc:
+            return await self._degraded(exc).retry_after(key, limit)
+
+    async def record_failure(self, key: str, limit: Limit) -> None:
+        try:
+            await self._record_failure(key, limit)
+        except (RedisError, OSError) as exc:
+            await self._degraded(exc).record_failure(key, limit)
+
+    async def _retry_after(self, key: str, limit: Limit) -> int | None:
         rkey = self._prefix + key
         count = await self._redis.get(rkey)
         if count is None or int(count) < limit.failures:
@@ -57,7 +93,7 @@ class RedisLimiter:
             return None
         return max(1, ttl)
 
-    async def record_failure(self, key: str, limit: Limit) -> None:
+    async def _record_failure(self, key: str, limit: Limit) -> None:
         rkey = self._prefix + key
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.incr(rkey)

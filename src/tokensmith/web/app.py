@@ -87,7 +87,9 @@ def grant_table(partner: PartnerPolicy | None = None) -> dict[str, Grant]:
 def _limiter(settings: Settings, clock: Clock, redis: Any) -> FailureLimiter:
     if redis is None:
         return MemoryLimiter(clock)
-    return RedisLimiter(redis, prefix=settings.redis_prefix + "fail:")
+    return RedisLimiter(
+        redis, prefix=settings.redis_prefix + "fail:", fallback=MemoryLimiter(clock)
+    )
 
 
 async def build_context(

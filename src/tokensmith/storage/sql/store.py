@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, insert, or_, select, update
+from sqlalchemy import Row, and_, delete, exists, insert, literal, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -263,6 +263,19 @@ class SqlStore(PanelSqlMixin):
         async with self.engine.connect() as conn:
             rows = await conn.execute(select(signing_keys).order_by(signing_keys.c.created_at))
             return [SigningKeyRecord(**r._mapping) for r in rows]
+
+    async def add_first_signing_key(self, key: SigningKeyRecord) -> bool:
+        """One statement, ``INSERT ... WHERE NOT EXISTS``, serialized by a transaction-level
+        advisory lock on PostgreSQL and by the database write lock on SQLite."""
+        values = {c.name: getattr(key, c.name) for c in signing_keys.columns}
+        source = select(*(literal(v, c.type).label(c.name) for c, v in _pairs(values))).where(
+            ~exists().where(signing_keys.c.retired_at.is_(None))
+        )
+        async with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _KEY_LOCK})
+            result = await conn.execute(insert(signing_keys).from_select(list(values), source))
+            return bool(result.rowcount)
 
     async def add_signing_key(self, key: SigningKeyRecord, retire_others_at: float | None) -> None:
         async with self.engine.begin() as conn:
@@ -672,6 +685,13 @@ class SqlStore(PanelSqlMixin):
                 delete(sessions).where(s.session_hash.in_(ids.scalar_subquery()))
             )
             return int(result.rowcount)
+
+
+_KEY_LOCK = 0x6B657973  # "keys"
+
+
+def _pairs(values: dict[str, Any]) -> list[tuple[Any, Any]]:
+    return [(signing_keys.c[name], value) for name, value in values.items()]
 
 
 def _token_values(r: AccessTokenRecord) -> dict[str, Any]:
