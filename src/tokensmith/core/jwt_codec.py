@@ -5,13 +5,25 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import base64
+from collections import OrderedDict
+
 import jwt
+import orjson
+from jwt.algorithms import Algorithm, get_default_algorithms
 
 from tokensmith.core.keys import LoadedKey
 
 __all__ = ["JwtCodec", "looks_like_jwt"]
 
 _JWT_TYPE = "at+jwt"
+_ALGORITHMS: dict[str, Algorithm] = get_default_algorithms()
+#: Verified tokens remembered per codec (a codec lives until the next key reload).
+_VERIFIED_CACHE_SIZE = 10_000
+
+
+def _b64(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
 
 
 def looks_like_jwt(token: str) -> bool:
@@ -27,7 +39,10 @@ class JwtCodec:
         self._by_kid[signing.kid] = signing
         self._public = {k.kid: k.private_key.public_key() for k in self._by_kid.values()}
         self._issuer = issuer
-        self._header = {"typ": _JWT_TYPE, "kid": signing.kid}
+        header = {"alg": signing.alg, "typ": _JWT_TYPE, "kid": signing.kid}
+        self._header_b64 = _b64(orjson.dumps(header)) + b"."
+        self._sign_alg = _ALGORITHMS[signing.alg]
+        self._verified: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     @property
     def signing_kid(self) -> str:
@@ -38,20 +53,34 @@ class JwtCodec:
         return {"keys": [k.public_jwk for k in self._by_kid.values()]}
 
     def encode(self, claims: Mapping[str, Any]) -> str:
-        """Sign ``claims`` with header ``typ: at+jwt`` (RFC 9068 §2.1)."""
-        return jwt.encode(
-            dict(claims),
-            self._signing.private_key,
-            algorithm=self._signing.alg,
-            headers=self._header,
-        )
+        """RFC 7515 §7.1 compact serialization of ``claims`` with header ``typ: at+jwt``
+        (RFC 9068 §2.1). The header segment is encoded once per key; PyJWT's algorithm
+        object signs (and converts ECDSA signatures to the JWS R||S form, RFC 7518 §3.4)."""
+        signing_input = self._header_b64 + _b64(orjson.dumps(claims))
+        signature = self._sign_alg.sign(signing_input, self._signing.private_key)
+        return (signing_input + b"." + _b64(signature)).decode("ascii")
 
     def decode(self, token: str, now: float) -> dict[str, Any] | None:
         """Verify a token this server signed; ``None`` if it is not one, or it expired.
 
         RFC 9068 §4: checks ``typ``, the signature with the key named by ``kid``,
-        ``iss`` and ``exp``.
+        ``iss`` and ``exp``. A token verified before is not verified again (the keys of a
+        codec never change); its expiry is checked every time.
         """
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._verify(token)
+            if claims is None:
+                return None
+            self._verified[token] = claims
+            if len(self._verified) > _VERIFIED_CACHE_SIZE:
+                self._verified.popitem(last=False)
+        exp = claims.get("exp")
+        if not isinstance(exp, int | float) or now >= exp:
+            return None
+        return claims
+
+    def _verify(self, token: str) -> dict[str, Any] | None:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -68,8 +97,5 @@ class JwtCodec:
                 options={"verify_exp": False, "verify_aud": False, "verify_iat": False},
             )
         except (jwt.PyJWTError, ValueError):
-            return None
-        exp = claims.get("exp")
-        if not isinstance(exp, int | float) or now >= exp:
             return None
         return claims

@@ -33,6 +33,7 @@ class KeyRing:
         self._interval = reload_interval
         self._codec: JwtCodec | None = None
         self._loaded_at = float("-inf")
+        self._fingerprint: tuple[str, ...] = ()
 
     async def codec(self) -> JwtCodec:
         """The codec, reloaded when older than the interval."""
@@ -42,17 +43,22 @@ class KeyRing:
         return self._codec
 
     async def reload(self) -> None:
+        """Read the keys; build a new codec only when they changed (it caches verifications)."""
         now = self._clock.now()
         records = await self._keys.list_signing_keys()
         signing = _signing_key(records, now)
         if signing is None:
             raise LookupError("no signing key: run the server once or `tokensmith keys rotate`")
-        published = [
-            load_key(r, self._sealer)
+        live = [
+            r
             for r in records
             if r.kid != signing.kid and (r.publish_until is None or r.publish_until > now)
         ]
-        self._codec = JwtCodec(load_key(signing, self._sealer), published, self._issuer)
+        fingerprint = (signing.kid, *sorted(r.kid for r in live))
+        if self._codec is None or fingerprint != self._fingerprint:
+            published = [load_key(r, self._sealer) for r in live]
+            self._codec = JwtCodec(load_key(signing, self._sealer), published, self._issuer)
+            self._fingerprint = fingerprint
         self._loaded_at = now
 
     async def ensure(self, alg: str) -> None:

@@ -39,6 +39,7 @@ from tokensmith.web.dialects.compat import DIALECT_PATHS, dialects
 from tokensmith.web.endpoints import discovery, tokens_admin
 from tokensmith.web.endpoints.token import TokenEndpoint
 from tokensmith.web.errors import LastResortMiddleware, http_exception
+from tokensmith.web.fastpath import TokensmithApp
 from tokensmith.web.observe import LatencyMiddleware, Observer
 from tokensmith.web.panel import install_panel, panel_routes, start_activity, stop_activity
 from tokensmith.web.partner import (
@@ -191,15 +192,16 @@ def create_app(
             if store is None:
                 await ctx.store.close()
 
-    app = Starlette(
-        routes=routes(settings),
-        lifespan=lifespan,
-        exception_handlers={HTTPException: http_exception},
-    )
-
     def observer() -> Observer | None:
         ctx = getattr(app.state, "ctx", None)
         return ctx.observer if ctx is not None else None
+
+    app = TokensmithApp(
+        routes=routes(settings),
+        observer=observer,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_exception},
+    )
 
     app.user_middleware.insert(0, Middleware(LatencyMiddleware, observer=observer))
     app.user_middleware.insert(1, Middleware(LastResortMiddleware))

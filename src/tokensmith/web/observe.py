@@ -6,7 +6,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from prometheus_client import (
     CollectorRegistry,
@@ -63,6 +63,7 @@ class Observer:
             ["grant", "dialect", "reason"],
             registry=self.registry,
         )
+        self._issued: dict[tuple[str, str], Any] = {}
         self.latency = Histogram(
             "tokensmith_request_seconds",
             "Request latency by route",
@@ -74,7 +75,10 @@ class Observer:
     def issued(
         self, dialect: str, grant: str, client_id: str, scope: str, source: str, jti: str
     ) -> None:
-        self.issued_total.labels(grant, dialect).inc()
+        counter = self._issued.get((grant, dialect))
+        if counter is None:
+            counter = self._issued[(grant, dialect)] = self.issued_total.labels(grant, dialect)
+        counter.inc()
         if self.recorder is not None:
             self.recorder.issued(client_id)
         audit_log.info(

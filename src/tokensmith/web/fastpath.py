@@ -1,0 +1,71 @@
+"""The hot path: POSTs to the token, introspection and revocation endpoints skip Starlette's
+router and exception layers.
+
+They keep everything that matters to a client: the same handlers, the latency metric and
+the last-resort ``server_error`` answer. Every other request, a GET to a token endpoint
+included, goes through the full Starlette stack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
+
+from tokensmith.web.errors import LastResortMiddleware
+from tokensmith.web.observe import LatencyMiddleware, Observer
+
+__all__ = ["FAST_PATHS", "TokensmithApp"]
+
+#: Endpoints served on the hot path (POST only).
+FAST_PATHS = frozenset(
+    {
+        "/oauth/token",
+        "/oauth/introspect",
+        "/oauth/revoke",
+        "/oauth/auth",
+        "/v2/tpay/access-token",
+        "/o/token/",
+    }
+)
+
+
+class _Endpoints:
+    """Calls the route's request handler directly."""
+
+    def __init__(self, routes: dict[str, Route]) -> None:
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = self.routes[scope["path"]]
+        scope["route"] = route
+        response = await route.endpoint(Request(scope, receive))
+        await response(scope, receive, send)
+
+
+class TokensmithApp(Starlette):
+    """A Starlette application with a direct path for the token endpoints."""
+
+    def __init__(
+        self, *, routes: Iterable[BaseRoute], observer: Callable[[], Observer | None], **kw: Any
+    ) -> None:
+        routes = list(routes)
+        super().__init__(routes=routes, **kw)
+        fast = {r.path: r for r in routes if isinstance(r, Route) and r.path in FAST_PATHS}
+        self._fast_paths = frozenset(fast)
+        self._fast = LatencyMiddleware(LastResortMiddleware(_Endpoints(fast)), observer)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and scope["path"] in self._fast_paths
+        ):
+            scope["app"] = self
+            await self._fast(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
