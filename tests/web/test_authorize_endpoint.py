@@ -3,6 +3,7 @@ RFC 9700 §2.1 and §4.1)."""
 
 from __future__ import annotations
 
+import jwt
 import pytest
 
 from tests.conftest import Harness
@@ -314,7 +315,7 @@ async def test_login_never_redirects_off_site(partner: Partner, target: str) -> 
             "next": target,
         },
     )
-    assert r.status_code == 303 and r.headers["location"] == "/account/apps"
+    assert r.status_code == 303 and r.headers["location"] == "/panel"
 
 
 async def test_session_expires_when_idle(partner: Partner, harness: Harness) -> None:
@@ -375,3 +376,18 @@ async def test_purge_job_runs_in_the_lifespan(harness: Harness) -> None:
     import asyncio
 
     assert any(t.get_name() == "tokensmith-purge" for t in asyncio.all_tasks())
+
+
+async def test_any_merchants_user_may_authorize_an_app_another_merchant_registered(
+    partner: Partner,
+) -> None:
+    """A marketplace app belongs to the company that registered it; the token acts for the
+    merchant whose user approved it."""
+    from tokensmith.core.admin import create_merchant
+
+    ctx = partner.h.ctx
+    owner = await create_merchant(ctx.store, partner.h.clock, ctx.rand, "App Maker")
+    await partner.h.ctx.clients.update_client(partner.app.evolve(merchant_id=owner.merchant_id))
+    tokens = await partner.tokens()
+    claims = jwt.decode(tokens["access_token"], options={"verify_signature": False})
+    assert claims["sub"] == partner.merchant.merchant_id != owner.merchant_id

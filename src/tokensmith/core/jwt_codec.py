@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
-
 import base64
 from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import jwt
 import orjson

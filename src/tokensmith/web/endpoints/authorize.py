@@ -119,11 +119,11 @@ async def _validate(
 
 
 async def _merchant_refusal(ctx: AppContext, user: User, req: AuthorizationRequest) -> str | None:
-    """Why this user cannot authorize this app, if they cannot."""
+    """Why this user cannot authorize this app, if they cannot. A partner app may belong to
+    one merchant (the company that registered it) and be authorized by any other: the
+    tokens then act for the authorizing merchant (their ``sub``)."""
     if user.merchant_id is None:
         return "only a merchant's user can authorize an app"
-    if req.client.merchant_id not in (None, user.merchant_id):
-        return "this app belongs to another merchant"
     return None
 
 

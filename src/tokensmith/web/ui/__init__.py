@@ -74,7 +74,7 @@ __all__ = [
     "ui_of",
 ]
 
-DEFAULT_LANDING = "/account/apps"
+DEFAULT_LANDING = "/panel"
 
 
 @dataclass(slots=True)
