@@ -68,7 +68,7 @@ def main(src: str, out: str) -> None:
     handles = [plt.Rectangle((0, 0), 1, 1, color=COLORS.get(f, "#444444")) for f in families]
     fig.legend(handles, families, loc="lower center", ncol=len(families), fontsize=8)
     fig.suptitle(f"tokensmith benchmark {doc['date']} (wrk, 32 connections)", fontsize=11)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    fig.tight_layout(rect=(0, 0.05, 1, 0.97))
     fig.savefig(out, dpi=110)
 
 
