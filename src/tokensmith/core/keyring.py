@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from tokensmith.core.clock import Clock
 from tokensmith.core.jwt_codec import JwtCodec
 from tokensmith.core.keys import KeySealer, generate_signing_key, load_key
@@ -34,13 +36,23 @@ class KeyRing:
         self._codec: JwtCodec | None = None
         self._loaded_at = float("-inf")
         self._fingerprint: tuple[str, ...] = ()
+        self._reloading: asyncio.Future[None] | None = None
 
     async def codec(self) -> JwtCodec:
-        """The codec, reloaded when older than the interval."""
-        if self._codec is None or self._clock.now() - self._loaded_at >= self._interval:
+        """The codec. Once older than the interval it is reloaded in the background while
+        requests go on with the current one, so no request waits for the database."""
+        if self._codec is None:
             await self.reload()
+        elif self._clock.now() - self._loaded_at >= self._interval and self._reloading is None:
+            self._reloading = asyncio.ensure_future(self.reload())
+            self._reloading.add_done_callback(self._reloaded)
         assert self._codec is not None
         return self._codec
+
+    def _reloaded(self, task: asyncio.Future[None]) -> None:
+        self._reloading = None
+        if not task.cancelled() and task.exception() is not None:
+            self._loaded_at = self._clock.now()  # retry after another interval
 
     async def reload(self) -> None:
         """Read the keys; build a new codec only when they changed (it caches verifications)."""
