@@ -49,6 +49,13 @@ def _text(value: Any) -> str:
 
 
 def configure_logging(json_logs: bool, level: str = "INFO") -> None:
+    """One handler on the ``tokensmith`` loggers. Records skip the caller lookup and the
+    thread and process fields (the "Optimization" section of the logging docs): an audit
+    record is written for every token, so it has to be cheap."""
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         JsonFormatter()

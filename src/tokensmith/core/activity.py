@@ -46,6 +46,9 @@ class ActivityRecorder:
         self._max_keys = max_keys
         self._max_failures = max_failures
         self._counts: dict[tuple[str, int], TokenCount] = {}
+        #: (client, hour) -> [tokens, last issued at]: the hot path's plain counters,
+        #: folded into ``_counts`` when read.
+        self._issued: dict[tuple[str, int], list[float]] = {}
         self._failures: list[AuthFailure] = []
         self.dropped = 0
 
@@ -61,7 +64,20 @@ class ActivityRecorder:
 
     def issued(self, client_id: str) -> None:
         now = self._clock.now()
-        self._add(TokenCount(clean_field(client_id) or "", hour_of(now), 1, 0, now))
+        key = (client_id, hour_of(now))
+        slot = self._issued.get(key)
+        if slot is not None:
+            slot[0] += 1
+            slot[1] = now
+        elif key in self._counts or len(self._issued) + len(self._counts) < self._max_keys:
+            self._issued[key] = [1, now]
+        else:
+            self.dropped += 1
+
+    def _fold(self) -> None:
+        issued, self._issued = self._issued, {}
+        for (client_id, hour), (n, last) in issued.items():
+            self._add(TokenCount(clean_field(client_id) or "", hour, int(n), 0, last))
 
     def refused(self, client_id: str | None, reason: str, source: str, dialect: str) -> None:
         """Count a refusal of a named client; keep it as a failure if it was authentication."""
@@ -78,9 +94,11 @@ class ActivityRecorder:
 
     def pending(self) -> list[TokenCount]:
         """What this instance has counted and not yet written (for an up-to-date page)."""
+        self._fold()
         return list(self._counts.values())
 
     def drain(self) -> ActivityBatch:
+        self._fold()
         batch = ActivityBatch(list(self._counts.values()), self._failures)
         self._counts = {}
         self._failures = []

@@ -19,7 +19,7 @@ from tokensmith.web.dialects.oauth import json_response
 from tokensmith.web.endpoints.token import MethodNotAllowed
 from tokensmith.web.observe import method_label, route_label
 
-__all__ = ["LastResortMiddleware", "http_exception"]
+__all__ = ["LastResortMiddleware", "http_exception", "server_error"]
 
 log = logging.getLogger("tokensmith.web")
 
@@ -53,6 +53,19 @@ async def http_exception(request: Request, exc: Exception) -> Response:
     return json_response(body, status, headers)
 
 
+def server_error(scope: Scope) -> Response:
+    """Log the exception being handled and answer RFC 6749 ``server_error`` without details."""
+    log.exception(
+        "unhandled error",
+        extra={"event": "server.error", "route": route_label(scope), "method": method_label(scope)},
+    )
+    return json_response(
+        {"error": "server_error", "error_description": "internal error"},
+        500,
+        {"cache-control": "no-store"},
+    )
+
+
 class LastResortMiddleware:
     """Turns an unhandled exception into an RFC 6749 ``server_error`` and logs it.
 
@@ -79,19 +92,7 @@ class LastResortMiddleware:
         except ClientDisconnect:
             return  # the client left; there is no one to answer
         except Exception:
-            log.exception(
-                "unhandled error",
-                extra={
-                    "event": "server.error",
-                    "route": route_label(scope),
-                    "method": method_label(scope),
-                },
-            )
             if started:
+                log.exception("unhandled error after the response started")
                 raise
-            response = json_response(
-                {"error": "server_error", "error_description": "internal error"},
-                500,
-                {"cache-control": "no-store"},
-            )
-            await response(scope, receive, send)
+            await server_error(scope)(scope, receive, send)

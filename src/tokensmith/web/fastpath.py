@@ -8,16 +8,17 @@ included, goes through the full Starlette stack.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from tokensmith.web.errors import LastResortMiddleware
-from tokensmith.web.observe import LatencyMiddleware, Observer
+from tokensmith.web.errors import server_error
+from tokensmith.web.observe import Observer
 
 __all__ = ["FAST_PATHS", "TokensmithApp"]
 
@@ -35,16 +36,26 @@ FAST_PATHS = frozenset(
 
 
 class _Endpoints:
-    """Calls the route's request handler directly."""
+    """Calls the route's request handler directly, timing it, with the last-resort answer."""
 
-    def __init__(self, routes: dict[str, Route]) -> None:
+    def __init__(self, routes: dict[str, Route], observer: Callable[[], Observer | None]):
         self.routes = routes
+        self._observer = observer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start = time.perf_counter()
         route = self.routes[scope["path"]]
         scope["route"] = route
-        response = await route.endpoint(Request(scope, receive))
+        try:
+            response = await route.endpoint(Request(scope, receive))
+        except ClientDisconnect:
+            return
+        except Exception:
+            response = server_error(scope)
         await response(scope, receive, send)
+        obs = self._observer()
+        if obs is not None:
+            obs.observe_latency(route.path, "POST", time.perf_counter() - start)
 
 
 class TokensmithApp(Starlette):
@@ -57,7 +68,7 @@ class TokensmithApp(Starlette):
         super().__init__(routes=routes, **kw)
         fast = {r.path: r for r in routes if isinstance(r, Route) and r.path in FAST_PATHS}
         self._fast_paths = frozenset(fast)
-        self._fast = LatencyMiddleware(LastResortMiddleware(_Endpoints(fast)), observer)
+        self._fast = _Endpoints(fast, observer)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (

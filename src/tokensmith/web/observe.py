@@ -64,6 +64,7 @@ class Observer:
             registry=self.registry,
         )
         self._issued: dict[tuple[str, str], Any] = {}
+        self._latency: dict[tuple[str, str], Any] = {}
         self.latency = Histogram(
             "tokensmith_request_seconds",
             "Request latency by route",
@@ -112,6 +113,12 @@ class Observer:
             },
         )
 
+    def observe_latency(self, route: str, method: str, seconds: float) -> None:
+        child = self._latency.get((route, method))
+        if child is None:
+            child = self._latency[(route, method)] = self.latency.labels(route, method)
+        child.observe(seconds)
+
     def exposition(self) -> bytes:
         """Prometheus text; in multi-worker mode, summed over every worker."""
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -139,4 +146,4 @@ class LatencyMiddleware:
             obs = self._observer()
             if obs is not None:
                 elapsed = time.perf_counter() - start
-                obs.latency.labels(route_label(scope), method_label(scope)).observe(elapsed)
+                obs.observe_latency(route_label(scope), method_label(scope), elapsed)
