@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     #: How long a client record is cached: the bound on revocation delay across instances.
     client_cache_ttl: float = 2.0
     key_reload_interval: float = 5.0
+    #: Seconds before a JWT revoked on another instance is inactive at this one's introspection.
+    revocation_sync_interval: float = 1.0
     failures_per_client: int = 10
     failures_per_address: int = 30
     failure_window: int = 60

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from tokensmith.core.authn import ClientAuthenticator
 from tokensmith.core.clock import Clock
@@ -27,6 +27,13 @@ __all__ = ["INTROSPECTION_SCOPE", "TokenService"]
 
 #: A client holding this scope may introspect tokens issued to other clients.
 INTROSPECTION_SCOPE = "introspection"
+
+
+class RevocationLookup(Protocol):
+    """When a JWT was revoked (:class:`tokensmith.storage.revocations.RevocationView`)."""
+
+    async def revoked_at(self, jti: str) -> float | None: ...
+
 
 #: Looks up a token another way (refresh tokens); returns its claims or ``None``.
 Introspector = Callable[[str, Client], Awaitable[dict[str, Any] | None]]
@@ -62,6 +69,8 @@ class TokenService:
         self.clock = clock
         self.rand = rand
         self.grants = grants
+        #: Answers "is this JWT revoked?" from memory; without it, the store is asked.
+        self.revocations: RevocationLookup | None = None
         self.introspectors: list[Introspector] = []
         self.revokers: list[Revoker] = []
 
@@ -83,14 +92,21 @@ class TokenService:
             claims = (await self.keyring.codec()).decode(token, now)
             if claims is None:
                 return None
-            stored = await self.store.find_access_token_by_jti(str(claims.get("jti", "")))
+            jti = str(claims.get("jti", ""))
+            if self.revocations is not None:
+                # The token's fields are in its signed claims; only revocation is looked up.
+                stored, revoked_at = None, await self.revocations.revoked_at(jti)
+            else:
+                stored = await self.store.find_access_token_by_jti(jti)
+                revoked_at = None
             record = stored or AccessTokenRecord(
-                jti=str(claims.get("jti", "")),
+                jti=jti,
                 client_id=str(claims.get("client_id", "")),
                 subject=str(claims.get("sub", "")),
                 scope=str(claims.get("scope", "")),
                 issued_at=float(claims.get("iat", 0)),
                 expires_at=float(claims["exp"]),
+                revoked_at=revoked_at,
             )
             return _Found(record, claims)
         opaque = await self.store.find_access_token(hash_secret(token))

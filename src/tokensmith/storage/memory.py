@@ -90,6 +90,18 @@ class MemoryStore(PanelMemoryMixin):
     async def find_access_token_by_jti(self, jti: str) -> AccessTokenRecord | None:
         return self.tokens.get(jti)
 
+    @property
+    def revocation_generation(self) -> int:
+        # Every change to ``tokens`` may be a revocation: a cheap, always-correct count.
+        return sum(1 for t in self.tokens.values() if t.revoked_at is not None)
+
+    async def revoked_since(self, since: float, now: float) -> list[tuple[str, float, float]]:
+        return [
+            (t.jti, t.revoked_at, t.expires_at)
+            for t in self.tokens.values()
+            if t.revoked_at is not None and t.revoked_at >= since and t.expires_at > now
+        ]
+
     async def revoke_access_token(self, record: AccessTokenRecord, at: float) -> None:
         current = self.tokens.get(record.jti, record)
         if current.revoked_at is None:

@@ -70,6 +70,16 @@ class TokenStore(Protocol):
 
     async def find_access_token_by_jti(self, jti: str) -> AccessTokenRecord | None: ...
 
+    @property
+    def revocation_generation(self) -> int:
+        """Counts the access-token revocations made through this store object."""
+        ...
+
+    async def revoked_since(self, since: float, now: float) -> list[tuple[str, float, float]]:
+        """``(jti, revoked_at, expires_at)`` of tokens revoked at or after ``since`` that
+        are unexpired at ``now``."""
+        ...
+
     async def revoke_access_token(self, record: AccessTokenRecord, at: float) -> None:
         """Mark ``record`` revoked, inserting it as a tombstone if it is not stored (a JWT)."""
         ...

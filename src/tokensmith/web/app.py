@@ -33,6 +33,7 @@ from tokensmith.settings import Settings
 from tokensmith.storage.cache import CachingClientStore
 from tokensmith.storage.protocols import Store
 from tokensmith.storage.ratelimit import MemoryLimiter, RedisLimiter
+from tokensmith.storage.revocations import RevocationView
 from tokensmith.storage.sql import SqlStore, make_engine, migrate
 from tokensmith.web.context import AppContext
 from tokensmith.web.dialects.compat import DIALECT_PATHS, dialects
@@ -130,6 +131,7 @@ async def build_context(
     service = TokenService(
         store, clients, authenticator, minter, keyring, clock, rand, grant_table(partner)
     )
+    service.revocations = RevocationView(store, clock, settings.revocation_sync_interval)
     standard = IssuePolicy(settings.default_token_format, settings.access_token_ttl)
     ctx = AppContext(
         settings=settings,

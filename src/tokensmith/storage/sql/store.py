@@ -112,6 +112,21 @@ class SqlStore(PanelSqlMixin):
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._revocations = 0
+
+    @property
+    def revocation_generation(self) -> int:
+        return self._revocations
+
+    async def revoked_since(self, since: float, now: float) -> list[tuple[str, float, float]]:
+        t = access_tokens.c
+        query = select(t.jti, t.revoked_at, t.expires_at).where(
+            t.revoked_at.is_not(None), t.expires_at > now
+        )
+        if since != float("-inf"):
+            query = query.where(t.revoked_at >= since)
+        async with self.engine.connect() as conn:
+            return [(r.jti, r.revoked_at, r.expires_at) for r in await conn.execute(query)]
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -234,6 +249,12 @@ class SqlStore(PanelSqlMixin):
         return None if row is None else _token(row)
 
     async def revoke_access_token(self, record: AccessTokenRecord, at: float) -> None:
+        try:
+            await self._revoke_access_token(record, at)
+        finally:
+            self._revocations += 1
+
+    async def _revoke_access_token(self, record: AccessTokenRecord, at: float) -> None:
         async with self.engine.begin() as conn:
             result = await conn.execute(
                 update(access_tokens)
@@ -549,6 +570,12 @@ class SqlStore(PanelSqlMixin):
         return True
 
     async def revoke_family(self, family_id: str, at: float) -> bool:
+        try:
+            return await self._revoke_family(family_id, at)
+        finally:
+            self._revocations += 1
+
+    async def _revoke_family(self, family_id: str, at: float) -> bool:
         async with self.engine.begin() as conn:
             result = await conn.execute(
                 update(token_families)
