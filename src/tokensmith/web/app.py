@@ -143,7 +143,6 @@ async def build_context(
         clock=clock,
         rand=rand,
         redis=redis,
-        extras={},
     )
     install_partner_apps(ctx, limiter, partner)
     install_panel(ctx)

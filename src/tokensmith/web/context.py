@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -36,7 +36,7 @@ class AppContext:
     clock: Clock
     rand: Randomness
     redis: Any = None
-    extras: dict[str, Any] | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
     #: Login, sessions and pages (:mod:`tokensmith.web.ui`), set by ``build_context``.
     ui: UiServices | None = None
 

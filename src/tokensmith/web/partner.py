@@ -78,21 +78,20 @@ def install_partner_apps(ctx: AppContext, limiter: FailureLimiter, partner: Part
     )
     login = LoginService(ctx.store, ctx.store, Passwords(), limiter, limits)
     ctx.ui = UiServices(sessions, login, make_environment(), partner)
-    if ctx.extras is not None:
-        ctx.extras.setdefault("metadata", {}).update(
-            {
-                "authorization_endpoint": s.issuer_url + "/oauth/authorize",
-                "response_types_supported": ["code"],
-                "response_modes_supported": ["query"],
-                "code_challenge_methods_supported": ["S256"],
-                "authorization_response_iss_parameter_supported": True,
-                "token_endpoint_auth_methods_supported": [
-                    "client_secret_basic",
-                    "client_secret_post",
-                    "none",
-                ],
-            }
-        )
+    ctx.extras.setdefault("metadata", {}).update(
+        {
+            "authorization_endpoint": s.issuer_url + "/oauth/authorize",
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "code_challenge_methods_supported": ["S256"],
+            "authorization_response_iss_parameter_supported": True,
+            "token_endpoint_auth_methods_supported": [
+                "client_secret_basic",
+                "client_secret_post",
+                "none",
+            ],
+        }
+    )
 
 
 def partner_routes() -> list[BaseRoute]:

@@ -33,8 +33,7 @@ def server_metadata(ctx: AppContext) -> dict[str, Any]:
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "service_documentation": iss + "/openapi.json",
     }
-    if ctx.extras and "metadata" in ctx.extras:
-        body.update(ctx.extras["metadata"])
+    body.update(ctx.extras.get("metadata", {}))
     return body
 
 

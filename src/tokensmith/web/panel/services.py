@@ -45,8 +45,6 @@ def install_panel(ctx: AppContext, passwords: Passwords | None = None) -> PanelS
     )
     flusher = ActivityFlusher(recorder, ctx.store, ctx.clients, ctx.clock, retention)
     services = PanelServices(recorder, flusher, passwords or Passwords(), s.panel_scopes)
-    if ctx.extras is None:
-        ctx.extras = {}
     ctx.extras["panel"] = services
     if ctx.ui is not None:
         install_filters(ctx.ui.templates)
@@ -58,7 +56,7 @@ def panel_of(request: Request) -> PanelServices:
 
 
 def services_of(ctx: AppContext) -> PanelServices:
-    found = (ctx.extras or {}).get("panel")
+    found = ctx.extras.get("panel")
     assert isinstance(found, PanelServices), "build_context calls install_panel"
     return found
 
