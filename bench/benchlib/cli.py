@@ -10,9 +10,9 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from . import install, report, runner, wrk
+from . import install, report, runner, stability, wrk
 from .config import RESULTS_DIR, WORK_DIR, Settings
-from .model import Result
+from .model import Result, StabilityRun
 from .servers import Target, all_targets, smoke_targets
 
 
@@ -43,6 +43,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         metavar="S",
         help="longest wait for other processes to leave the CPU before a run",
     )
+    p.add_argument(
+        "--stability",
+        type=int,
+        default=0,
+        metavar="S",
+        help="instead of the usual runs: load each selected server for S seconds "
+        "in 10 s segments and check that the rate holds (e.g. 120)",
+    )
     p.add_argument("--no-install", action="store_true", help="use what .work already holds")
     p.add_argument("--list", action="store_true", help="list servers and scenarios")
     return p.parse_args(argv)
@@ -60,6 +68,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         install=not args.no_install,
         quiet_wait=0 if args.smoke else args.quiet_wait,
         out_dir=args.out or (WORK_DIR / "smoke" if args.smoke else RESULTS_DIR),
+        stability=0 if args.smoke else args.stability,
     )
 
 
@@ -87,6 +96,8 @@ def results_name(args: argparse.Namespace, settings: Settings) -> str:
     stem = date.today().isoformat()
     if settings.smoke:
         return stem + "-smoke"
+    if settings.stability:
+        return stem + "-stability"
     return stem + ("-quick" if args.quick else "") + ("-partial" if settings.only else "")
 
 
@@ -118,19 +129,26 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if settings.install and not settings.smoke:
         install_all(targets)
-    results = runner.run_matrix(targets, settings)
-    return finish(results, settings, args)
+    if settings.stability:
+        return finish([], settings, args, stability.run_matrix(targets, settings))
+    return finish(runner.run_matrix(targets, settings), settings, args)
 
 
-def finish(results: list[Result], settings: Settings, args: argparse.Namespace) -> int:
+def finish(
+    results: list[Result],
+    settings: Settings,
+    args: argparse.Namespace,
+    steady: list[StabilityRun] | None = None,
+) -> int:
     command = "python bench/run.py " + shlex.join(sys.argv[1:] if args else [])
-    doc = report.build(results, settings, command.strip())
+    doc = report.build(results, settings, command.strip(), steady or [])
     md = report.write(doc, settings.out_dir, results_name(args, settings))
-    if not settings.smoke:
+    drawn = bool(results) and not settings.smoke
+    if drawn:
         chart(md.with_suffix(".json"))
-    print(f"\nwrote {md} (+ .json{'' if settings.smoke else ', .png'})")
-    failed = [r for r in results if r.status == "failed"]
-    return 1 if failed else 0
+    print(f"\nwrote {md} (+ .json{', .png' if drawn else ''})")
+    statuses = [r.status for r in results] + [r.status for r in steady or []]
+    return 1 if "failed" in statuses else 0
 
 
 def list_targets(targets: list[Target]) -> int:

@@ -40,6 +40,7 @@ class Settings:
     install: bool = True
     out_dir: Path = RESULTS_DIR
     quiet_wait: int = 120
+    stability: int = 0  # seconds of the stability run (--stability); 0: the usual runs
     argv: tuple[str, ...] = field(default_factory=lambda: tuple(sys.argv[1:]))
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
@@ -57,7 +57,10 @@ class ServerSpec:
 
 @dataclass(frozen=True)
 class LoadPlan:
-    """The request wrk sends, or for refresh the seeded tokens it starts from."""
+    """The request wrk sends, or for refresh the seeded tokens it starts from.
+
+    With ``introspect_path``, the measured run's access tokens are logged and all of
+    them introspected afterwards (the "nothing lost" check, ``benchlib/audit.py``)."""
 
     path: str
     auth: str
@@ -66,6 +69,7 @@ class LoadPlan:
     run_seeds: Path | None = None
     check_body: str = ""
     expect: str = "access_token"
+    introspect_path: str = ""
 
     @property
     def is_refresh(self) -> bool:
@@ -96,3 +100,50 @@ class Result:
     other_cores: float = 0.0
     error_sample: str = ""
     sample: str = ""
+    # "nothing lost" check (None when the run has none): access tokens of 200 answers
+    # logged by wrk, wrk's own count of answers below 400, and how many introspect active
+    tokens_logged: int | None = None
+    wrk_answered: int | None = None
+    tokens_active: int | None = None
+    tokens_lost: int | None = None
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One back-to-back wrk run of a stability run."""
+
+    index: int
+    rps: float
+    p99_ms: float
+    requests: int
+    non2xx: int
+    socket_errors: int
+    rss_worker_mb: float  # resident memory (VmRSS) of the largest worker at the end
+    other_cores: float
+
+
+@dataclass
+class StabilityRun:
+    """One server started once and loaded for ``seconds`` in segments."""
+
+    scenario: str
+    server: str
+    family: str
+    token: str
+    db: str
+    workers: int
+    seconds: int
+    segment_s: int
+    status: str = "ok"
+    reason: str = ""
+    sample: str = ""
+    segments: list[Segment] = field(default_factory=list)
+    first_rps: float = 0.0
+    last_rps: float = 0.0
+    min_rps: float = 0.0
+    max_rps: float = 0.0
+    median_rps: float = 0.0
+    max_deviation_pct: float = 0.0  # largest distance of a segment from the median
+    peak_rss_worker_mb: float = 0.0  # VmHWM of the largest worker over the whole run
+    rate_holds: bool = False
+    rss_ok: bool = False

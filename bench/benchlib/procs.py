@@ -113,8 +113,16 @@ def cpu_seconds(pid: int) -> float:
 
 
 def peak_rss_mb(pid: int) -> float:
+    return _status_mb(pid, "VmHWM:")
+
+
+def rss_mb(pid: int) -> float:
+    return _status_mb(pid, "VmRSS:")
+
+
+def _status_mb(pid: int, key: str) -> float:
     for line in _read(f"/proc/{pid}/status").splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(key):
             return int(line.split()[1]) / 1024
     return 0.0
 
@@ -155,6 +163,21 @@ class UsageMeter:
         )
 
 
+def largest_worker_rss(root: int) -> tuple[float, float]:
+    """Resident memory now and at its peak (VmHWM), in MB, of the largest worker."""
+    workers = _worker_pids(process_tree(root))
+    now = max((rss_mb(pid) for pid in workers), default=0.0)
+    return now, max((peak_rss_mb(pid) for pid in workers), default=0.0)
+
+
+def reset_peak_rss(root: int) -> None:
+    """Start VmHWM afresh (Linux clear_refs "5") for every process of the server, so that
+    the peak covers what follows and not, say, a password hash done while seeding."""
+    for pid in process_tree(root):
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/clear_refs", "w") as fh:
+            fh.write("5")
+
+
 def _worker_pids(pids: list[int]) -> list[int]:
     """Processes that serve requests: the leaves of the tree, minus helpers."""
     parents = _parent_map()
@@ -172,6 +195,41 @@ def machine_busy_seconds() -> float:
 def children_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def backend_cpu_seconds(database: str) -> float:
+    """CPU seconds of the PostgreSQL backends connected to ``database`` (their command
+    line reads ``postgres: ... USER DATABASE HOST(PORT) STATE``); 0 without a database."""
+    if not database:
+        return 0.0
+    marker = f" {database} "
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            cmdline = _read(f"/proc/{entry}/cmdline").replace("\0", " ")
+            if cmdline.startswith("postgres: ") and marker in cmdline:
+                total += cpu_seconds(int(entry))
+    return total
+
+
+class OtherLoad:
+    """Cores the rest of the machine used meanwhile: all busy time minus the server's
+    processes, its database's backends, and this harness's children (wrk)."""
+
+    def __init__(self, root: int, database: str = "") -> None:
+        self.root, self.database = root, database
+        self.before = 0.0
+
+    def _ours(self) -> float:
+        server = tree_cpu_seconds(self.root) + backend_cpu_seconds(self.database)
+        return server + children_cpu_seconds()
+
+    def start(self) -> None:
+        self.before = machine_busy_seconds() - self._ours()
+
+    def stop(self, seconds: float) -> float:
+        other = machine_busy_seconds() - self._ours() - self.before
+        return max(0.0, other / seconds) if seconds else 0.0
 
 
 def busy_cores(seconds: float = 1.0) -> float:

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from .config import CONNECTIONS, PEERS_DIR, THREADS, Settings
-from .model import MEMORY, NO_DB, SCENARIO_TITLES, Result, Scenario
+from .model import MEMORY, NO_DB, SCENARIO_TITLES, Result, Scenario, StabilityRun
+from .stability import RATE_TOLERANCE_PCT, RSS_LIMIT_MB
 
 # (scenario, peer server, minimum tokensmith/peer req/s ratio) the project aims for.
 GOALS = [
@@ -108,6 +109,7 @@ def goals(results: list[Result], ratio_rows: list[dict[str, Any]]) -> list[dict[
         for r in results
         if r.server == "tokensmith-jwt" and r.status == "ok" and r.scenario == Scenario.CC_JWT
     ]
+    rows += [_lost_goal(r) for r in results if r.status == "ok" and r.tokens_logged is not None]
     return rows
 
 
@@ -121,7 +123,26 @@ def _p99_goal(r: Result) -> dict[str, Any]:
     return {"goal": goal, "measured": f"{r.p99_ms:.2f} ms", "met": r.p99_ms < P99_GOAL_MS}
 
 
-def build(results: list[Result], settings: Settings, command: str) -> dict[str, Any]:
+def _lost_goal(r: Result) -> dict[str, Any]:
+    goal = f"{r.server} {r.scenario} {r.db} {r.workers}w nothing lost"
+    return {
+        "goal": goal,
+        "measured": lost_text(r.tokens_lost, r.tokens_logged),
+        "met": r.tokens_lost == 0,
+    }
+
+
+def lost_text(lost: int | None, logged: int | None) -> str:
+    """``lost: 0 of 45,123``; a loss in capitals so that it cannot be missed."""
+    if lost is None or logged is None:
+        return ""
+    word = "lost" if lost == 0 else "LOST"
+    return f"{word}: {lost:,} of {logged:,}"
+
+
+def build(
+    results: list[Result], settings: Settings, command: str, steady: list[StabilityRun]
+) -> dict[str, Any]:
     ratio_rows = ratios(results)
     return {
         "date": datetime.now().strftime("%Y-%m-%d %H:%M"),
@@ -133,11 +154,13 @@ def build(results: list[Result], settings: Settings, command: str) -> dict[str, 
             "threads": THREADS,
             "workers": list(settings.workers),
             "dbs": list(settings.dbs),
+            "stability_s": settings.stability,
         },
         "environment": environment(),
         "results": [asdict(r) for r in results],
         "ratios": ratio_rows,
-        "goals": goals(results, ratio_rows),
+        "goals": goals(results, ratio_rows) + stability_goals(steady),
+        "stability": [asdict(run) for run in steady],
     }
 
 
@@ -155,7 +178,16 @@ def markdown(doc: dict[str, Any], chart: str) -> str:
         rows = [r for r in doc["results"] if r["scenario"] == scenario.value]
         if rows:
             parts.append(_scenario_table(scenario, rows))
-    parts += [_ratio_table(doc["ratios"]), _goal_table(doc["goals"]), f"![chart]({chart})\n"]
+    audited = [r for r in doc["results"] if r.get("tokens_logged") is not None]
+    if audited:
+        parts.append(_lost_table(audited))
+    if doc.get("stability"):
+        parts.append(stability_section(doc["stability"]))
+    if doc["results"]:
+        parts.append(_ratio_table(doc["ratios"]))
+    parts.append(_goal_table(doc["goals"]))
+    if doc["results"]:
+        parts.append(f"![chart]({chart})\n")
     return "\n".join(parts)
 
 
@@ -167,7 +199,7 @@ def _header(doc: dict[str, Any]) -> str:
         f"Command: `{doc['command']}`",
         "",
         f"Load: wrk, {s['threads']} threads, {s['connections']} keep-alive connections, "
-        f"{s['warmup_s']} s warm-up then {s['duration_s']} s measured; one server at a time.",
+        f"{s['warmup_s']} s warm-up then {_measured(s)}; one server at a time.",
         "CPU s: user+system seconds of all the server's processes during the measured run. "
         "RSS: peak (VmHWM) of the largest worker process. A run is flagged when processes "
         "other than the server and wrk used the CPU meanwhile (2 cores are shared by all).",
@@ -177,17 +209,27 @@ def _header(doc: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _measured(s: dict[str, Any]) -> str:
+    if s.get("stability_s"):
+        return f"{s['stability_s']} s in back-to-back segments (stability run)"
+    return f"{s['duration_s']} s measured"
+
+
 def _scenario_table(scenario: Scenario, rows: list[dict[str, Any]]) -> str:
+    audited = any(r.get("tokens_logged") is not None for r in rows)
     head = (
         "| server | token | db | workers | req/s | p50 ms | p99 ms | non-2xx | socket err "
-        "| CPU s | CPU ms/req | RSS/worker MB | status |"
+        "| CPU s | CPU ms/req | RSS/worker MB |"
+        + (" tokens lost |" if audited else "")
+        + " status |"
     )
-    lines = [f"## {scenario.value}: {SCENARIO_TITLES[scenario]}", "", head, "|" + "---|" * 13]
-    lines += [_row(r) for r in rows]
+    columns = 14 if audited else 13
+    lines = [f"## {scenario.value}: {SCENARIO_TITLES[scenario]}", "", head, "|" + "---|" * columns]
+    lines += [_row(r, audited) for r in rows]
     return "\n".join(lines) + "\n"
 
 
-def _row(r: dict[str, Any]) -> str:
+def _row(r: dict[str, Any], audited: bool = False) -> str:
     status = "ok" if r["status"] == "ok" else f"{r['status']}: {r['reason'][:160]}"
     if r["status"] == "ok" and r["other_cores"] > CONTENDED_CORES:
         status = f"ok, but other processes used {r['other_cores']:.2f} cores"
@@ -197,21 +239,49 @@ def _row(r: dict[str, Any]) -> str:
     if r["status"] != "ok":
         return (
             f"| {r['server']} | {r['token']} | {r['db']} | {r['workers']} |"
-            + " |" * 8
+            + " |" * (9 if audited else 8)
             + f" {status} |"
         )
+    lost = f" {_lost_cell(r)} |" if audited else ""
     return (
         f"| {r['server']} | {r['token']} | {r['db']} | {r['workers']} | {r['rps']:,.0f} "
         f"| {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['non2xx']} | {r['socket_errors']} "
-        f"| {r['cpu_s']:.1f} | {r['cpu_ms_per_req']:.2f} | {r['rss_worker_mb']:.0f} "
-        f"| {status} |"
+        f"| {r['cpu_s']:.1f} | {r['cpu_ms_per_req']:.2f} | {r['rss_worker_mb']:.0f} |{lost}"
+        f" {status} |"
     )
+
+
+def _lost_cell(r: dict[str, Any]) -> str:
+    text = lost_text(r.get("tokens_lost"), r.get("tokens_logged"))
+    return f"**{text}**" if r.get("tokens_lost") else text
+
+
+def _lost_table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "## Nothing lost: every access token received, introspected afterwards",
+        "",
+        "wrk logs the access token of every 200 answer of the measured run; each is then "
+        "introspected by the client that got it. *wrk answers* is wrk's own count of answers "
+        "below 400: it should equal the tokens logged.",
+        "",
+        "| scenario | server | db | workers | tokens logged | wrk answers | counts agree "
+        "| active | lost |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['scenario']} | {r['server']} | {r['db']} | {r['workers']} "
+        f"| {r['tokens_logged']:,} | {r['wrk_answered']:,} "
+        f"| {'yes' if r['tokens_logged'] == r['wrk_answered'] else 'no'} "
+        f"| {r['tokens_active']:,} | {_lost_cell(r)} |"
+        for r in rows
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def _ratio_table(rows: list[dict[str, Any]]) -> str:
     lines = ["## tokensmith / peer (req/s)", ""]
     if not rows:
-        return "\n".join([*lines, "No tokensmith run completed.", ""])
+        return "\n".join([*lines, "No tokensmith run with a comparable peer run.", ""])
     lines += [
         "| scenario | workers | tokensmith | db | peer | peer db | ratio |",
         "|---|---|---|---|---|---|---|",
@@ -231,3 +301,83 @@ def _goal_table(rows: list[dict[str, Any]]) -> str:
     lines += ["| goal | measured | met |", "|---|---|---|"]
     lines += [f"| {r['goal']} | {r['measured']} | {'yes' if r['met'] else 'no'} |" for r in rows]
     return "\n".join(lines) + "\n"
+
+
+def stability_goals(runs: list[StabilityRun]) -> list[dict[str, Any]]:
+    rows = []
+    for run in (r for r in runs if r.status == "ok"):
+        name = f"{run.server} {run.scenario} {run.db} {run.workers}w over {run.seconds} s"
+        rows.append(
+            {
+                "goal": f"{name}: req/s within {RATE_TOLERANCE_PCT:.0f} % of the median",
+                "measured": f"{run.max_deviation_pct:.1f} %",
+                "met": run.rate_holds,
+            }
+        )
+        rows.append(
+            {
+                "goal": f"{name}: peak RSS/worker < {RSS_LIMIT_MB:.0f} MB",
+                "measured": f"{run.peak_rss_worker_mb:.0f} MB",
+                "met": run.rss_ok,
+            }
+        )
+    return rows
+
+
+def stability_section(runs: list[dict[str, Any]]) -> str:
+    lines = [
+        "## Stability: one server, loaded without a break",
+        "",
+        "The server is started once, warmed up, then loaded by back-to-back wrk runs "
+        "(segments) with the scenario's usual load; the refresh scenario carries its unused "
+        "tokens from one segment to the next. Deviation: the segment furthest from the "
+        "median req/s. RSS: resident memory of the largest worker after each segment; "
+        "peak: its VmHWM from the end of the warm-up (reset then) to the last segment's end. "
+        f"Goal: every segment within {RATE_TOLERANCE_PCT:.0f} % of the median, "
+        f"peak under {RSS_LIMIT_MB:.0f} MB per worker.",
+        "",
+        "| scenario | server | db | workers | seconds | first req/s | last req/s | min | max "
+        "| largest deviation | peak RSS/worker MB | rate holds | memory | status |",
+        "|" + "---|" * 14,
+    ]
+    lines += [_stability_row(run) for run in runs]
+    for run in (r for r in runs if r["segments"]):
+        lines += ["", *_segment_table(run)]
+    return "\n".join(lines) + "\n"
+
+
+def _stability_row(r: dict[str, Any]) -> str:
+    head = f"| {r['scenario']} | {r['server']} | {r['db']} | {r['workers']} | {r['seconds']} "
+    if r["status"] != "ok":
+        reason = r["reason"][:160].replace("|", "/").replace("\n", " ")
+        return head + "|" * 9 + f" {r['status']}: {reason} |"
+    busy = max((s["other_cores"] for s in r["segments"]), default=0.0)
+    status = "ok" if busy <= CONTENDED_CORES else f"ok, but other processes used {busy:.2f} cores"
+    return (
+        head + f"| {r['first_rps']:,.0f} | {r['last_rps']:,.0f} | {r['min_rps']:,.0f} "
+        f"| {r['max_rps']:,.0f} | {r['max_deviation_pct']:.1f} % "
+        f"| {r['peak_rss_worker_mb']:.0f} | {_verdict(r['rate_holds'])} "
+        f"| {_verdict(r['rss_ok'])} | {status} |"
+    )
+
+
+def _verdict(met: bool) -> str:
+    return "yes" if met else "**NO**"
+
+
+def _segment_table(r: dict[str, Any]) -> list[str]:
+    lines = [
+        f"{r['server']} {r['scenario']} {r['db']} {r['workers']}w, segments of {r['segment_s']} s:",
+        "",
+        "| segment | req/s | vs median | p99 ms | non-2xx | socket err | RSS/worker MB "
+        "| other load (cores) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    median = r["median_rps"] or 1.0
+    lines += [
+        f"| {s['index'] + 1} | {s['rps']:,.0f} | {(s['rps'] / median - 1) * 100:+.1f} % "
+        f"| {s['p99_ms']:.2f} | {s['non2xx']} | {s['socket_errors']} "
+        f"| {s['rss_worker_mb']:.0f} | {s['other_cores']:.2f} |"
+        for s in r["segments"]
+    ]
+    return lines

@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import shutil
+import time
 import traceback
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Protocol
 
-from . import http, postgres, wrk
+from . import audit, http, postgres, wrk
 from .config import WORK_DIR, Settings
 from .model import LoadPlan, Result, RunContext, Scenario, Skip
 from .procs import (
+    OtherLoad,
     Server,
     UsageMeter,
-    children_cpu_seconds,
     free_port,
-    machine_busy_seconds,
     wait_idle,
     wait_port,
     wait_quiet,
 )
 from .servers import Target
+from .servers.base import pg_name
 
 STARTUP_TIMEOUT_S = 90
 QUIET_CORES = 0.25  # other processes' load tolerated before a run starts
@@ -41,30 +45,50 @@ def precondition(target: Target, db: str, pg_status: str) -> str:
     return target.unavailable() or (pg_status if db == "postgres" else "")
 
 
+class Outcome(Protocol):
+    """What a run reports whatever it measures: a Result, or a StabilityRun."""
+
+    status: str
+    reason: str
+    sample: str
+
+
+Work = Callable[[Server, LoadPlan], None]
+
+
 def run_one(target: Target, ctx: RunContext, settings: Settings, result: Result) -> Result:
+    def work(server: Server, plan: LoadPlan) -> None:
+        _measure(target, server, ctx, plan, settings, result)
+
+    guarded(target, ctx, result, work)
+    return result
+
+
+def guarded(target: Target, ctx: RunContext, outcome: Outcome, work: Work) -> None:
+    """Start the server in a fresh run folder, check it, run ``work``, stop and clean up;
+    a skip or a failure goes into ``outcome`` instead of stopping the other runs."""
     if ctx.run_dir.exists():
         shutil.rmtree(ctx.run_dir)
     ctx.run_dir.mkdir(parents=True)
     try:
-        _start_and_measure(target, ctx, settings, result)
+        _start_and(target, ctx, outcome, work)
     except Skip as skip:
-        result.status, result.reason = "skipped", str(skip)
+        outcome.status, outcome.reason = "skipped", str(skip)
     except Exception as err:  # a broken peer must not stop the other runs
-        result.status, result.reason = "failed", f"{type(err).__name__}: {err}"
+        outcome.status, outcome.reason = "failed", f"{type(err).__name__}: {err}"
         traceback.print_exc()
     finally:
         target.cleanup(ctx)
-    return result
 
 
-def _start_and_measure(target: Target, ctx: RunContext, settings: Settings, result: Result) -> None:
+def _start_and(target: Target, ctx: RunContext, outcome: Outcome, work: Work) -> None:
     server = Server(target.prepare(ctx), ctx.run_dir / "server.log")
     try:
         wait_port(ctx.port, STARTUP_TIMEOUT_S, server.proc)
         plan = target.plan(ctx)
-        result.sample = http.check(ctx.base_url, plan)
-        print(f"    check: 200 {result.sample[:150]}", flush=True)
-        _measure(server, ctx, plan, settings, result)
+        outcome.sample = http.check(ctx.base_url, plan)
+        print(f"    check: 200 {outcome.sample[:150]}", flush=True)
+        work(server, plan)
     except Exception as err:
         if not isinstance(err, Skip):
             print(f"    server log tail:\n{server.log_tail()}", flush=True)
@@ -73,21 +97,38 @@ def _start_and_measure(target: Target, ctx: RunContext, settings: Settings, resu
         server.stop()
 
 
-def _measure(
-    server: Server, ctx: RunContext, plan: LoadPlan, settings: Settings, result: Result
-) -> None:
+def warm_up(server: Server, ctx: RunContext, plan: LoadPlan, settings: Settings) -> None:
+    """Wait for a quiet machine, warm the server up, and let it drain."""
     wait_quiet(QUIET_CORES, settings.quiet_wait)
     if settings.warmup:
         wrk.run(ctx.base_url, plan, settings.warmup, plan.warmup_seeds)
         wait_idle(server.pid, DRAIN_WAIT_S)
+
+
+def backends(target: Target, ctx: RunContext) -> str:
+    """The run's PostgreSQL database, whose backends work for the server."""
+    return pg_name(target, ctx) if ctx.db == "postgres" else ""
+
+
+def _measure(
+    target: Target,
+    server: Server,
+    ctx: RunContext,
+    plan: LoadPlan,
+    settings: Settings,
+    result: Result,
+) -> None:
+    warm_up(server, ctx, plan, settings)
     meter = UsageMeter(server.pid)
-    machine, children = machine_busy_seconds(), children_cpu_seconds()
+    other = OtherLoad(server.pid, backends(target, ctx))
+    token_log = _token_log(ctx, plan)
     meter.start()
-    stats = wrk.run(ctx.base_url, plan, settings.duration, plan.run_seeds)
+    other.start()
+    stats = wrk.run(
+        ctx.base_url, plan, settings.duration, plan.run_seeds, wrk.Extras(token_log=token_log)
+    )
     usage = meter.stop()
-    machine, children = machine_busy_seconds() - machine, children_cpu_seconds() - children
-    other = machine - usage.cpu_s - children
-    result.other_cores = max(0.0, other / stats.duration_s) if stats.duration_s else 0.0
+    result.other_cores = other.stop(stats.duration_s)
     result.rps, result.requests = stats.rps, stats.requests
     result.p50_ms, result.p99_ms = stats.p50_ms, stats.p99_ms
     result.non2xx, result.socket_errors = stats.non2xx, stats.socket_errors
@@ -96,31 +137,68 @@ def _measure(
     result.cpu_ms_per_req = 1000 * usage.cpu_s / stats.requests if stats.requests else 0.0
     result.rss_worker_mb, result.rss_total_mb = usage.rss_worker_mb, usage.rss_total_mb
     result.processes = usage.processes
+    if token_log is not None:
+        _audit(ctx, plan, token_log, stats.requests - stats.non2xx, result)
 
 
-def run_matrix(targets: list[Target], settings: Settings) -> list[Result]:
-    pg_status = postgres.available() if "postgres" in settings.dbs else ""
-    results = []
+def _token_log(ctx: RunContext, plan: LoadPlan) -> Path | None:
+    if not plan.introspect_path:
+        return None
+    folder = ctx.run_dir / "tokens"
+    folder.mkdir()
+    return folder
+
+
+def _audit(ctx: RunContext, plan: LoadPlan, folder: Path, answered: int, result: Result) -> None:
+    print("    introspecting every token the run received ...", flush=True)
+    started = time.monotonic()
+    found = audit.audit(ctx.base_url, plan.introspect_path, plan.auth, folder, answered)
+    result.tokens_logged, result.wrk_answered = found.logged, found.answered
+    result.tokens_active, result.tokens_lost = found.active, found.lost
+    took = time.monotonic() - started
+    print(
+        f"    tokens lost: {found.lost} of {found.logged:,} "
+        f"(wrk answers: {answered:,}; introspected in {took:.1f} s)",
+        flush=True,
+    )
+
+
+Cell = tuple[Target, Scenario, str, int]
+
+
+def cells(targets: list[Target], settings: Settings) -> Iterator[Cell]:
+    """Every (server, scenario, database, workers) the settings select, in report order."""
     for scenario in Scenario:
         for target in (t for t in targets if scenario in t.scenarios):
             for db in target.dbs(settings.dbs):
                 for workers in settings.workers:
-                    results.append(_one(target, scenario, db, workers, settings, pg_status))
-    return results
+                    yield target, scenario, db, workers
 
 
-def _one(
-    target: Target, scenario: Scenario, db: str, workers: int, settings: Settings, pg_status: str
-) -> Result:
+def context(cell: Cell, prefix: str = "") -> RunContext:
+    target, scenario, db, workers = cell
+    slug = f"{prefix}{scenario.value}-{target.name}-{db}-{workers}w"
+    return RunContext(scenario, db, workers, free_port(), RUNS_DIR / slug)
+
+
+def pg_status(settings: Settings) -> str:
+    return postgres.available() if "postgres" in settings.dbs else ""
+
+
+def run_matrix(targets: list[Target], settings: Settings) -> list[Result]:
+    pg = pg_status(settings)
+    return [_one(cell, settings, pg) for cell in cells(targets, settings)]
+
+
+def _one(cell: Cell, settings: Settings, pg: str) -> Result:
+    target, scenario, db, workers = cell
     result = new_result(target, scenario, db, workers)
     print(f"== {scenario.value} | {target.name} | db={db} | workers={workers}", flush=True)
-    reason = precondition(target, db, pg_status)
+    reason = precondition(target, db, pg)
     if reason:
         result.status, result.reason = "skipped", reason
     else:
-        slug = f"{scenario.value}-{target.name}-{db}-{workers}w"
-        ctx = RunContext(scenario, db, workers, free_port(), RUNS_DIR / slug)
-        run_one(target, ctx, settings, result)
+        run_one(target, context(cell), settings, result)
     print(f"    -> {_line(result)}", flush=True)
     return result
 

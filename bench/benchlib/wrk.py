@@ -35,7 +35,18 @@ def have_wrk() -> bool:
     return shutil.which("wrk") is not None
 
 
-def run(base_url: str, plan: LoadPlan, seconds: int, seeds: Path | None) -> WrkStats:
+@dataclass(frozen=True)
+class Extras:
+    """Optional outputs of a wrk run: the folder for the token log (report.lua) and the
+    file for the refresh pool left at the end (refresh.lua)."""
+
+    token_log: Path | None = None
+    pool_out: Path | None = None
+
+
+def run(
+    base_url: str, plan: LoadPlan, seconds: int, seeds: Path | None, extras: Extras = Extras()
+) -> WrkStats:
     script = "refresh.lua" if plan.is_refresh else "post.lua"
     argv = [
         "wrk",
@@ -47,7 +58,7 @@ def run(base_url: str, plan: LoadPlan, seconds: int, seeds: Path | None) -> WrkS
         str(LUA_DIR / script),
         base_url,
     ]
-    env = {**os.environ, **_env(plan, seeds)}
+    env = {**os.environ, **_env(plan, seeds, extras)}
     done = subprocess.run(
         argv,
         env=env,
@@ -59,7 +70,7 @@ def run(base_url: str, plan: LoadPlan, seconds: int, seeds: Path | None) -> WrkS
     return parse(done.stdout + done.stderr)
 
 
-def _env(plan: LoadPlan, seeds: Path | None) -> dict[str, str]:
+def _env(plan: LoadPlan, seeds: Path | None, extras: Extras) -> dict[str, str]:
     env = {
         "BENCH_LUA_DIR": str(LUA_DIR),
         "BENCH_PATH": plan.path,
@@ -69,6 +80,10 @@ def _env(plan: LoadPlan, seeds: Path | None) -> dict[str, str]:
     }
     if seeds is not None:
         env["BENCH_SEED_FILE"] = str(seeds)
+    if extras.token_log is not None:
+        env["BENCH_TOKEN_LOG"] = str(extras.token_log)
+    if extras.pool_out is not None:
+        env["BENCH_POOL_OUT"] = str(extras.pool_out)
     return env
 
 

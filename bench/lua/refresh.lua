@@ -2,20 +2,15 @@
 -- Each thread takes its share of the seeded tokens (one per line of BENCH_SEED_FILE)
 -- and keeps a pool; a token is never sent twice unless the pool ran dry, in which
 -- case the server rejects the reuse and wrk counts a non-2xx response.
--- Env: BENCH_PATH, BENCH_AUTH, BENCH_SEED_FILE, BENCH_THREADS, BENCH_LUA_DIR.
+-- With BENCH_POOL_OUT set, the tokens still unused at the end are written there, one a
+-- line, so that the next run (a stability segment) goes on with them.
+-- Env: BENCH_PATH, BENCH_AUTH, BENCH_SEED_FILE, BENCH_THREADS, BENCH_LUA_DIR, and
+-- BENCH_TOKEN_LOG, BENCH_POOL_OUT (optional).
 dofile(os.getenv("BENCH_LUA_DIR") .. "/report.lua")
 
-local next_id = 0
-bench_threads = {}  -- report.lua prints each thread's first failed answer
-function setup(thread)
-  thread:set("tid", next_id)
-  next_id = next_id + 1
-  table.insert(bench_threads, thread)
-end
-
 first_error = ""
+pool = {}  -- global: done() copies it out of each thread
 
-local pool = {}
 local last = ""
 local headers = {
   ["Content-Type"] = "application/x-www-form-urlencoded",
@@ -48,4 +43,15 @@ function response(status, hdrs, body)
   end
   local token = body:match('"refresh_token"%s*:%s*"([^"]+)"')
   if token then table.insert(pool, token) end
+  if bench_logging then log_token(status, body) end
+end
+
+function bench_done()
+  local out = os.getenv("BENCH_POOL_OUT") or ""
+  if out == "" then return end
+  local file = assert(io.open(out, "w"))
+  for _, thread in ipairs(bench_threads) do
+    for _, token in ipairs(thread:get("pool") or {}) do file:write(token, "\n") end
+  end
+  file:close()
 end

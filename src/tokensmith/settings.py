@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     #: ``aud`` of JWT access tokens (RFC 9068 §2.2). Defaults to the issuer.
     audience: str = ""
     database_url: str = Field(default="sqlite:///tokensmith.db", repr=False)
+    #: Database connections each worker keeps open; requests beyond it wait for one.
+    database_pool_size: int = Field(default=20, ge=1)
     redis_url: str | None = Field(default=None, repr=False)
     #: Prefix of every Redis key, so deployments (and test runs) can share one Redis.
     redis_prefix: str = "tokensmith:"

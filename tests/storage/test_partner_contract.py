@@ -251,3 +251,75 @@ async def test_migrations_match_the_table_definitions(db_url: str) -> None:
     finally:
         await engine.dispose()
     assert diff == []
+
+
+async def _families(store: Store, n: int) -> None:
+    """Families ``f0``..``f{n-1}``, each with its first refresh token ``{i:064d}``."""
+    await _seed(store)
+    for i in range(n):
+        code = f"{i:063d}c"
+        await store.add_code(_code(code, family_id=f"f{i}"))
+        assert await store.redeem_code(code, 150.0, _family(f"f{i}"), _rt(f"{i:064d}", f"f{i}"))
+
+
+def _access(jti: str, fid: str) -> AccessTokenRecord:
+    return AccessTokenRecord(jti, "app", "m1", "read", 200.0, 7400.0, family_id=fid)
+
+
+async def test_redeeming_a_code_stores_its_access_token_with_it(store: Store) -> None:
+    await _seed(store)
+    await store.add_code(_code())
+    assert await store.redeem_code("c" * 64, 150.0, _family(), None, _access("ja", "f1"))
+    assert not await store.redeem_code("c" * 64, 151.0, _family("f2"), None, _access("jb", "f2"))
+    assert await store.find_access_token_by_jti("ja") == _access("ja", "f1")
+    assert await store.find_access_token_by_jti("jb") is None
+
+
+async def test_parallel_rotations_across_families_each_succeed_once(store: Store) -> None:
+    """Each family's token is presented twice at once, all families together: one
+    exchange per family wins, and only the winners' tokens are stored."""
+    await _families(store, 12)
+    calls = [
+        store.rotate_refresh_token(
+            f"{i:064d}", _rt(f"{i:062d}{k}n", f"f{i}"), 200.0, _access(f"j{i}-{k}", f"f{i}")
+        )
+        for k in range(2)
+        for i in range(12)
+    ]
+    results = await asyncio.gather(*calls)
+    for i in range(12):
+        won = [k for k in range(2) if results[k * 12 + i]]
+        assert len(won) == 1, (i, results)
+        lost = 1 - won[0]
+        assert await store.find_refresh_token(f"{i:062d}{won[0]}n") is not None
+        assert await store.find_refresh_token(f"{i:062d}{lost}n") is None
+        assert await store.find_access_token_by_jti(f"j{i}-{won[0]}") is not None
+        assert await store.find_access_token_by_jti(f"j{i}-{lost}") is None
+
+
+async def test_rotations_in_flight_with_a_revoked_family_fail_only_there(store: Store) -> None:
+    await _families(store, 3)
+    assert await store.revoke_family("f1", 190.0)
+    results = await asyncio.gather(
+        *(
+            store.rotate_refresh_token(f"{i:064d}", _rt(f"{i:063d}n", f"f{i}"), 200.0)
+            for i in range(3)
+        )
+    )
+    assert results == [True, False, True]
+    assert await store.find_refresh_token(f"{1:063d}n") is None
+
+
+async def test_find_refresh_grant_reads_token_family_and_merchant(store: Store) -> None:
+    await _families(store, 5)
+    await store.disable_merchant("m1", 160.0)
+    found = await asyncio.gather(
+        *(store.find_refresh_grant(f"{i:064d}") for i in range(5)),
+        store.find_refresh_grant("9" * 64),
+    )
+    assert found[-1] is None
+    for i, grant in enumerate(found[:-1]):
+        assert grant is not None
+        assert grant.token == _rt(f"{i:064d}", f"f{i}")
+        assert grant.family == _family(f"f{i}")
+        assert grant.merchant == Merchant("m1", "Shop", 1.0, disabled_at=160.0)

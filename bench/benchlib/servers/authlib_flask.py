@@ -10,13 +10,12 @@ from ..http import post_form
 from ..model import LoadPlan, RunContext, Scenario, ServerSpec, Skip
 from .base import (
     CC_BODY,
-    REFRESH_SEEDS,
     Target,
     client_auth,
     fresh_db_url,
     refresh_plan,
     run_tool,
-    seed_files,
+    seed_all,
 )
 
 APP_DIR = PEERS_DIR / "authlib_app"
@@ -63,11 +62,12 @@ class AuthlibTarget(Target):
     def _tool(self, python: Path, args: list[str]) -> None:
         run_tool([str(python), "app.py", *args], APP_DIR, self.env)
 
+    def seed_refresh(self, ctx: RunContext, count: int, path: Path) -> None:
+        self._tool(install.authlib_python(), ["seed", str(count), str(path)])
+
     def plan(self, ctx: RunContext) -> LoadPlan:
         if ctx.scenario == Scenario.REFRESH:
-            python = install.authlib_python()
-            for path, count in zip(seed_files(ctx), (1, REFRESH_SEEDS, REFRESH_SEEDS), strict=True):
-                self._tool(python, ["seed", str(count), str(path)])
+            seed_all(self, ctx)
             return refresh_plan("/oauth/token", ctx)
         if ctx.scenario == Scenario.INTROSPECT:
             return introspect_plan(ctx.base_url, "/oauth/token", "/oauth/introspect")

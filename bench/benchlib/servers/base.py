@@ -11,7 +11,7 @@ from pathlib import Path
 from .. import postgres
 from ..config import CLIENT_ID, CLIENT_SECRET, SCOPE
 from ..http import basic_auth
-from ..model import NO_DB, LoadPlan, RunContext, Scenario, ServerSpec
+from ..model import NO_DB, LoadPlan, RunContext, Scenario, ServerSpec, Skip
 
 CC_BODY = "grant_type=client_credentials&scope=" + SCOPE.replace(" ", "%20")
 REFRESH_SEEDS = 128  # per phase: four tokens per connection keeps every pool non-empty
@@ -45,6 +45,11 @@ class Target(ABC):
     def plan(self, ctx: RunContext) -> LoadPlan:
         """With the server up: the request to load it with."""
 
+    def seed_refresh(self, ctx: RunContext, count: int, path: Path) -> None:
+        """With the server up: write ``count`` unused refresh tokens to ``path``, one a line
+        (the refresh scenario's starting pool, and its top-ups in a stability run)."""
+        raise Skip(f"{self.name} has no way to seed refresh tokens")
+
     def cleanup(self, ctx: RunContext) -> None:
         if ctx.db == "postgres":
             postgres.drop_database(pg_name(self, ctx))
@@ -67,12 +72,13 @@ def client_auth() -> str:
     return basic_auth(CLIENT_ID, CLIENT_SECRET)
 
 
-def run_tool(argv: list[str], cwd: Path, env: Mapping[str, str]) -> str:
+def run_tool(argv: list[str], cwd: Path, env: Mapping[str, str], stdin: str | None = None) -> str:
     """Run a set-up command of a peer; raise with its output when it fails."""
     done = subprocess.run(
         argv,
         cwd=cwd,
         env={**os.environ, **env},
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=300,
@@ -87,6 +93,12 @@ def seed_files(ctx: RunContext) -> tuple[Path, Path, Path]:
     """Paths for the check, warm-up and measured-run refresh tokens."""
     folder = ctx.run_dir
     return folder / "seeds-check.txt", folder / "seeds-warmup.txt", folder / "seeds-run.txt"
+
+
+def seed_all(target: Target, ctx: RunContext) -> None:
+    """One token for the check, then a pool each for the warm-up and the measured run."""
+    for path, count in zip(seed_files(ctx), (1, REFRESH_SEEDS, REFRESH_SEEDS), strict=True):
+        target.seed_refresh(ctx, count, path)
 
 
 def refresh_plan(path: str, ctx: RunContext) -> LoadPlan:

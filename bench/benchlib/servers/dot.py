@@ -10,13 +10,12 @@ from ..model import LoadPlan, RunContext, Scenario, ServerSpec
 from .authlib_flask import introspect_plan
 from .base import (
     CC_BODY,
-    REFRESH_SEEDS,
     Target,
     client_auth,
     pg_name,
     refresh_plan,
     run_tool,
-    seed_files,
+    seed_all,
 )
 
 PROJECT_DIR = PEERS_DIR / "dot_project"
@@ -62,11 +61,12 @@ class DotTarget(Target):
     def _tool(self, python: Path, args: list[str]) -> None:
         run_tool([str(python), "tools.py", *args], PROJECT_DIR, self.env)
 
+    def seed_refresh(self, ctx: RunContext, count: int, path: Path) -> None:
+        self._tool(install.dot_python(), ["seed", str(count), str(path)])
+
     def plan(self, ctx: RunContext) -> LoadPlan:
         if ctx.scenario == Scenario.REFRESH:
-            python = install.dot_python()
-            for path, count in zip(seed_files(ctx), (1, REFRESH_SEEDS, REFRESH_SEEDS), strict=True):
-                self._tool(python, ["seed", str(count), str(path)])
+            seed_all(self, ctx)
             return refresh_plan("/o/token/", ctx)
         if ctx.scenario == Scenario.INTROSPECT:
             return introspect_plan(ctx.base_url, "/o/token/", "/o/introspect/")

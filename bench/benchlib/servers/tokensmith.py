@@ -1,9 +1,11 @@
 """tokensmith itself, driven through its CLI from the project venv.
 
-The adapter only uses the public CLI and HTTP endpoints:
-``tokensmith clients create ... --json`` and ``tokensmith serve``; the refresh scenario
-runs once the server answers ``grant_type=refresh_token`` with something other than
-``unsupported_grant_type`` and issues refresh tokens it can start from.
+The adapter only uses the public CLI and HTTP endpoints: ``tokensmith clients create
+... --json`` and ``tokensmith serve``. For the refresh scenario it also creates a merchant
+and an admin user of it, and a client allowed ``authorization_code`` and
+``refresh_token``; its refresh tokens come from the code flow over HTTP (log in, allow
+once with "remember", then one authorization and code exchange per token, see
+``benchlib/authcode.py``).
 """
 
 from __future__ import annotations
@@ -12,14 +14,18 @@ import json
 import subprocess
 from pathlib import Path
 
+from .. import authcode
 from ..config import PROJECT_VENV, SCOPE, TOKENSMITH_SECRET_KEY
 from ..http import basic_auth, post_form
 from ..model import LoadPlan, RunContext, Scenario, ServerSpec, Skip
-from .base import CC_BODY, REFRESH_SEEDS, Target, fresh_db_url, run_tool, seed_files
+from .base import CC_BODY, Target, fresh_db_url, run_tool, seed_all, seed_files
 
 CLI = PROJECT_VENV / "bin" / "tokensmith"
 TOKEN_PATH = "/oauth/token"
 INTROSPECT_PATH = "/oauth/introspect"
+REDIRECT_URI = "http://127.0.0.1:9/cb"  # never visited: the code is read from Location
+USER_EMAIL = "bench@bench.test"
+USER_PASSWORD = "bench-user-password-4e8d2a"
 
 
 class TokensmithTarget(Target):
@@ -36,6 +42,8 @@ class TokensmithTarget(Target):
             self.scenarios = frozenset({Scenario.CC_OPAQUE, Scenario.REFRESH})
         self.auth = ""
         self.env: dict[str, str] = {}
+        self.app: authcode.PartnerApp | None = None
+        self.browser: authcode.Browser | None = None
 
     def unavailable(self) -> str:
         if not CLI.exists():
@@ -50,6 +58,9 @@ class TokensmithTarget(Target):
         self.env = {"TOKENSMITH_DATABASE_URL": url, "TOKENSMITH_SECRET_KEY": TOKENSMITH_SECRET_KEY}
         client = self._create_client(ctx)
         self.auth = basic_auth(client["client_id"], client["client_secret"])
+        refresh = ctx.scenario == Scenario.REFRESH
+        self.app = self._partner_app(client["client_id"]) if refresh else None
+        self.browser = None
         argv = [
             str(CLI),
             "serve",
@@ -66,30 +77,44 @@ class TokensmithTarget(Target):
         ]
         return ServerSpec(argv=argv, env=self.env, cwd=ctx.run_dir)
 
+    def _cli(self, ctx: RunContext, args: list[str], stdin: str | None = None) -> dict[str, str]:
+        data = json.loads(run_tool([str(CLI), *args, "--json"], ctx.run_dir, self.env, stdin))
+        return {key: str(value) for key, value in data.items()}
+
     def _create_client(self, ctx: RunContext) -> dict[str, str]:
-        argv = [
-            str(CLI),
-            "clients",
-            "create",
-            "--name",
-            "bench",
-            "--scope",
-            SCOPE,
-            "--token-format",
-            self.format,
-            "--json",
-        ]
+        """The client (for refresh: with the merchant and user that authorize it)."""
+        args = ["clients", "create", "--name", "bench", "--scope", SCOPE]
+        args += ["--token-format", self.format]
         if ctx.scenario == Scenario.REFRESH:
-            argv += ["--grant-type", "client_credentials", "--grant-type", "refresh_token"]
-        data = json.loads(run_tool(argv, ctx.run_dir, self.env))
+            merchant = self._create_merchant_and_user(ctx)
+            args += ["--grant-type", "authorization_code", "--grant-type", "refresh_token"]
+            args += ["--redirect-uri", REDIRECT_URI, "--merchant", merchant]
+        data = self._cli(ctx, args)
         return {"client_id": data["client_id"], "client_secret": data["client_secret"]}
+
+    def _create_merchant_and_user(self, ctx: RunContext) -> str:
+        merchant = self._cli(ctx, ["merchants", "create", "--name", "Bench"])["merchant_id"]
+        user = ["users", "create", "--merchant", merchant, "--email", USER_EMAIL]
+        self._cli(ctx, [*user, "--password-stdin", "--role", "admin"], USER_PASSWORD + "\n")
+        return merchant
+
+    def _partner_app(self, client_id: str) -> authcode.PartnerApp:
+        return authcode.PartnerApp(
+            client_id=client_id,
+            auth=self.auth,
+            redirect_uri=REDIRECT_URI,
+            scope=SCOPE,
+            email=USER_EMAIL,
+            password=USER_PASSWORD,
+        )
 
     def plan(self, ctx: RunContext) -> LoadPlan:
         if ctx.scenario == Scenario.REFRESH:
             return self._refresh_plan(ctx)
         if ctx.scenario == Scenario.INTROSPECT:
             return self._introspect_plan(ctx)
-        return LoadPlan(path=TOKEN_PATH, auth=self.auth, body=CC_BODY)
+        audited = INTROSPECT_PATH if self.format == "opaque" else ""
+        return LoadPlan(path=TOKEN_PATH, auth=self.auth, body=CC_BODY, introspect_path=audited)
 
     def _introspect_plan(self, ctx: RunContext) -> LoadPlan:
         status, data = post_form(ctx.base_url + TOKEN_PATH, self.auth, CC_BODY)
@@ -103,26 +128,32 @@ class TokensmithTarget(Target):
         _, data = post_form(ctx.base_url + TOKEN_PATH, self.auth, probe)
         if data.get("error") == "unsupported_grant_type":
             raise Skip("refresh_token grant not implemented yet (unsupported_grant_type)")
-        paths = seed_files(ctx)
-        for path, count in zip(paths, (1, REFRESH_SEEDS, REFRESH_SEEDS), strict=True):
-            self._seed_refresh_tokens(ctx, count, path)
-        first = paths[0].read_text().split()[0]
+        seed_all(self, ctx)
+        check, warmup, run = seed_files(ctx)
+        first = check.read_text().split()[0]
         return LoadPlan(
             path=TOKEN_PATH,
             auth=self.auth,
-            warmup_seeds=paths[1],
-            run_seeds=paths[2],
+            warmup_seeds=warmup,
+            run_seeds=run,
             check_body=f"grant_type=refresh_token&refresh_token={first}",
             expect="refresh_token",
+            introspect_path=INTROSPECT_PATH,
         )
 
-    def _seed_refresh_tokens(self, ctx: RunContext, count: int, path: Path) -> None:
-        """Collect refresh tokens from client_credentials answers (the seeding path
-        to adapt if tokensmith only issues them through authorization_code)."""
-        tokens = []
-        for _ in range(count):
-            status, data = post_form(ctx.base_url + TOKEN_PATH, self.auth, CC_BODY)
-            if status != 200 or "refresh_token" not in data:
-                raise Skip("no refresh_token in client_credentials answers to start from")
-            tokens.append(str(data["refresh_token"]))
+    def seed_refresh(self, ctx: RunContext, count: int, path: Path) -> None:
+        """Refresh tokens from the authorization-code flow, over one keep-alive connection
+        whose login session and remembered consent serve every authorization after the
+        first."""
+        if self.app is None:
+            raise Skip("the refresh client was not created")
+        if self.browser is None:
+            self.browser = authcode.Browser(ctx.base_url)
+        tokens = authcode.refresh_tokens(self.browser, self.app, count)
         path.write_text("\n".join(tokens) + "\n")
+
+    def cleanup(self, ctx: RunContext) -> None:
+        if self.browser is not None:
+            self.browser.close()
+            self.browser = None
+        super().cleanup(ctx)

@@ -14,6 +14,7 @@ __all__ = [
     "Consent",
     "IssuedToken",
     "Merchant",
+    "RefreshGrant",
     "RefreshTokenRecord",
     "Role",
     "Session",
@@ -239,6 +240,16 @@ class RefreshTokenRecord:
     replaced_by: str | None = field(default=None, repr=False)
     replayed_at: float | None = None
     revoked_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshGrant:
+    """What a refresh-token exchange checks, read together: the token, its family and the
+    merchant that authorized it (``None`` where the row is gone)."""
+
+    token: RefreshTokenRecord
+    family: TokenFamily | None
+    merchant: Merchant | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,11 +60,29 @@ class TokenMinter:
         policy: IssuePolicy,
         family_id: str | None = None,
     ) -> IssuedToken:
-        """Mint one access token (RFC 6749 §5.1 fields, RFC 9068 claims)."""
+        """Mint one access token (RFC 6749 §5.1 fields, RFC 9068 claims) and store its record
+        if it has one."""
+        issued, record = self.prepare(client, subject, scopes, policy, family_id)
+        if record is not None:
+            await self._tokens.add_access_token(record)
+        return issued
+
+    def prepare(
+        self,
+        client: Client,
+        subject: str,
+        scopes: tuple[str, ...],
+        policy: IssuePolicy,
+        family_id: str | None = None,
+    ) -> tuple[IssuedToken, AccessTokenRecord | None]:
+        """The token and the record to store with it, written by the caller (in the same
+        transaction as a refresh-token rotation, say).  A JWT outside a family has no record:
+        it is not written anywhere."""
         now = int(self._clock.now())
         ttl = policy.ttl_for(client)
         scope = format_scope(scopes)
         jti = self._jti()
+        token_hash: str | None = None
         if policy.format_for(client) == "jwt":
             token = self.codec.encode(
                 {
@@ -78,24 +96,22 @@ class TokenMinter:
                     "jti": jti,
                 }
             )
-            token_hash = None
         else:
             token = new_secret(self._rand)
             token_hash = hash_secret(token)
+        record = None
         if token_hash is not None or family_id is not None:
-            await self._tokens.add_access_token(
-                AccessTokenRecord(
-                    jti=jti,
-                    client_id=client.client_id,
-                    subject=subject,
-                    scope=scope,
-                    issued_at=now,
-                    expires_at=now + ttl,
-                    token_hash=token_hash,
-                    family_id=family_id,
-                )
+            record = AccessTokenRecord(
+                jti=jti,
+                client_id=client.client_id,
+                subject=subject,
+                scope=scope,
+                issued_at=now,
+                expires_at=now + ttl,
+                token_hash=token_hash,
+                family_id=family_id,
             )
-        return IssuedToken(
+        issued = IssuedToken(
             access_token=token,
             expires_in=ttl,
             scope=scope,
@@ -104,3 +120,4 @@ class TokenMinter:
             client_id=client.client_id,
             subject=subject,
         )
+        return issued, record

@@ -12,6 +12,7 @@ from tokensmith.core.models import (
     ClientSecret,
     Consent,
     Merchant,
+    RefreshGrant,
     RefreshTokenRecord,
     Session,
     SigningKeyRecord,
@@ -201,7 +202,12 @@ class MemoryStore(PanelMemoryMixin):
         return self.codes.get(code_hash)
 
     async def redeem_code(
-        self, code_hash: str, at: float, family: TokenFamily, first: RefreshTokenRecord | None
+        self,
+        code_hash: str,
+        at: float,
+        family: TokenFamily,
+        first: RefreshTokenRecord | None,
+        access: AccessTokenRecord | None = None,
     ) -> bool:
         code = self.codes.get(code_hash)
         if code is None or code.used_at is not None:
@@ -210,7 +216,12 @@ class MemoryStore(PanelMemoryMixin):
         self.families[family.family_id] = family
         if first is not None:
             self.refresh_tokens[first.token_hash] = first
+        self._keep(access)
         return True
+
+    def _keep(self, access: AccessTokenRecord | None) -> None:
+        if access is not None:
+            self.tokens[access.jti] = access
 
     async def purge_codes(self, before: float, batch: int) -> int:
         old = [h for h, c in self.codes.items() if c.expires_at < before][:batch]
@@ -225,6 +236,14 @@ class MemoryStore(PanelMemoryMixin):
     async def get_family(self, family_id: str) -> TokenFamily | None:
         return self.families.get(family_id)
 
+    async def find_refresh_grant(self, token_hash: str) -> RefreshGrant | None:
+        token = self.refresh_tokens.get(token_hash)
+        if token is None:
+            return None
+        family = self.families.get(token.family_id)
+        merchant = None if family is None else self.merchants.get(family.merchant_id)
+        return RefreshGrant(token, family, merchant)
+
     def _usable(self, token_hash: str) -> RefreshTokenRecord | None:
         t = self.refresh_tokens.get(token_hash)
         if t is None or t.spent_at is not None or t.revoked_at is not None:
@@ -237,7 +256,13 @@ class MemoryStore(PanelMemoryMixin):
         fam = self.families[new.family_id]
         self.families[fam.family_id] = dataclasses.replace(fam, expires_at=new.expires_at)
 
-    async def rotate_refresh_token(self, old_hash: str, new: RefreshTokenRecord, at: float) -> bool:
+    async def rotate_refresh_token(
+        self,
+        old_hash: str,
+        new: RefreshTokenRecord,
+        at: float,
+        access: AccessTokenRecord | None = None,
+    ) -> bool:
         old = self._usable(old_hash)
         if old is None:
             return False
@@ -245,10 +270,16 @@ class MemoryStore(PanelMemoryMixin):
             old, spent_at=at, spent_reason="rotated", replaced_by=new.token_hash
         )
         self._store_new(new)
+        self._keep(access)
         return True
 
     async def replay_refresh_token(
-        self, old_hash: str, successor_hash: str, new: RefreshTokenRecord, at: float
+        self,
+        old_hash: str,
+        successor_hash: str,
+        new: RefreshTokenRecord,
+        at: float,
+        access: AccessTokenRecord | None = None,
     ) -> bool:
         old = self.refresh_tokens.get(old_hash)
         successor = self._usable(successor_hash)
@@ -265,6 +296,7 @@ class MemoryStore(PanelMemoryMixin):
             successor, spent_at=at, spent_reason="superseded", replaced_by=new.token_hash
         )
         self._store_new(new)
+        self._keep(access)
         return True
 
     async def revoke_family(self, family_id: str, at: float) -> bool:

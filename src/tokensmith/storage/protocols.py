@@ -18,6 +18,7 @@ from tokensmith.core.models import (
     ClientSecret,
     Consent,
     Merchant,
+    RefreshGrant,
     RefreshTokenRecord,
     Session,
     SigningKeyRecord,
@@ -147,11 +148,16 @@ class AuthorizationCodeStore(Protocol):
     async def find_code(self, code_hash: str) -> AuthorizationCode | None: ...
 
     async def redeem_code(
-        self, code_hash: str, at: float, family: TokenFamily, first: RefreshTokenRecord | None
+        self,
+        code_hash: str,
+        at: float,
+        family: TokenFamily,
+        first: RefreshTokenRecord | None,
+        access: AccessTokenRecord | None = None,
     ) -> bool:
         """In one transaction: mark the code used if it is unused (a conditional UPDATE), and
-        store the family and its first refresh token (if any). False, and nothing written, if
-        the code was already used."""
+        store the family, its first refresh token (if any) and ``access``, the access token
+        issued with them. False, and nothing written, if the code was already used."""
         ...
 
     async def purge_codes(self, before: float, batch: int) -> int:
@@ -162,20 +168,37 @@ class AuthorizationCodeStore(Protocol):
 class RefreshTokenStore(Protocol):
     async def find_refresh_token(self, token_hash: str) -> RefreshTokenRecord | None: ...
 
+    async def find_refresh_grant(self, token_hash: str) -> RefreshGrant | None:
+        """The token with its family and the family's merchant, in one read."""
+        ...
+
     async def get_family(self, family_id: str) -> TokenFamily | None: ...
 
-    async def rotate_refresh_token(self, old_hash: str, new: RefreshTokenRecord, at: float) -> bool:
+    async def rotate_refresh_token(
+        self,
+        old_hash: str,
+        new: RefreshTokenRecord,
+        at: float,
+        access: AccessTokenRecord | None = None,
+    ) -> bool:
         """In one transaction: spend ``old_hash`` (``rotated``) only if it is unspent and
-        unrevoked and its family is live, store ``new``, and move the family's idle expiry
-        to ``new.expires_at``. False, and nothing written, otherwise."""
+        unrevoked and its family is live, store ``new`` (and ``access``, the access token
+        issued with it), and move the family's idle expiry to ``new.expires_at``. False, and
+        nothing written, otherwise."""
         ...
 
     async def replay_refresh_token(
-        self, old_hash: str, successor_hash: str, new: RefreshTokenRecord, at: float
+        self,
+        old_hash: str,
+        successor_hash: str,
+        new: RefreshTokenRecord,
+        at: float,
+        access: AccessTokenRecord | None = None,
     ) -> bool:
         """The grace-window replay, in one transaction: mark ``old_hash`` replayed (only if it
         was ``rotated`` into ``successor_hash`` and never replayed), spend ``successor_hash``
-        as ``superseded`` (only if unspent and unrevoked), store ``new``. All or nothing."""
+        as ``superseded`` (only if unspent and unrevoked), store ``new`` and ``access``. All
+        or nothing."""
         ...
 
     async def revoke_family(self, family_id: str, at: float) -> bool:

@@ -105,7 +105,7 @@ async def build_context(
     clock = clock or SystemClock()
     rand = rand or SystemRandomness()
     if store is None:
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, settings.database_pool_size)
         if settings.auto_migrate:
             await migrate(engine)
         store = SqlStore(engine)

@@ -8,7 +8,7 @@ from tokensmith.core.credentials import hash_secret
 from tokensmith.core.errors import InvalidGrant, InvalidRequest
 from tokensmith.core.families import PartnerPolicy, new_refresh
 from tokensmith.core.grants import GrantContext
-from tokensmith.core.grants.refresh_token import merchant_live, mint_in_family, withdraw
+from tokensmith.core.grants.refresh_token import merchant_live, prepare_in_family
 from tokensmith.core.models import (
     REFRESH_TOKEN,
     AuthorizationCode,
@@ -37,15 +37,16 @@ class AuthorizationCodeGrant:
         if not await merchant_live(ctx, code.merchant_id):
             raise InvalidGrant("the merchant that authorized this app is disabled")
         family = self._family(ctx, code)
-        issued = await mint_in_family(ctx, client, family, parse_scope(code.scope), self.policy)
+        issued, access = prepare_in_family(
+            ctx, client, family, parse_scope(code.scope), self.policy
+        )
         refresh: str | None = None
         first: RefreshTokenRecord | None = None
         if REFRESH_TOKEN in client.grant_types:
             refresh, first = new_refresh(
                 ctx.rand, family, family.created_at, self.policy, issued.jti
             )
-        if not await ctx.store.redeem_code(code.code_hash, ctx.clock.now(), family, first):
-            await withdraw(ctx, issued)
+        if not await ctx.store.redeem_code(code.code_hash, ctx.clock.now(), family, first, access):
             await ctx.store.revoke_family(code.family_id, ctx.clock.now())
             raise InvalidGrant("the authorization code was already used", reason="code_reused")
         return dataclasses.replace(issued, refresh_token=refresh)

@@ -14,12 +14,19 @@ from tokensmith.core.credentials import hash_secret
 from tokensmith.core.errors import InvalidGrant, InvalidRequest, InvalidScope
 from tokensmith.core.families import PartnerPolicy, new_refresh
 from tokensmith.core.grants import GrantContext
-from tokensmith.core.models import Client, IssuedToken, RefreshTokenRecord, TokenFamily
+from tokensmith.core.models import (
+    AccessTokenRecord,
+    Client,
+    IssuedToken,
+    RefreshGrant,
+    RefreshTokenRecord,
+    TokenFamily,
+)
 from tokensmith.core.requests import TokenRequest
 from tokensmith.core.scopes import parse_scope
 from tokensmith.core.tokens import IssuePolicy
 
-__all__ = ["RefreshTokenGrant", "merchant_live", "mint_in_family", "withdraw"]
+__all__ = ["RefreshTokenGrant", "merchant_live", "prepare_in_family"]
 
 
 async def merchant_live(ctx: GrantContext, merchant_id: str) -> bool:
@@ -27,24 +34,20 @@ async def merchant_live(ctx: GrantContext, merchant_id: str) -> bool:
     return merchant is not None and merchant.disabled_at is None
 
 
-async def mint_in_family(
+def prepare_in_family(
     ctx: GrantContext,
     client: Client,
     family: TokenFamily,
     scopes: tuple[str, ...],
     policy: PartnerPolicy,
-) -> IssuedToken:
-    """An access token recorded with the family, so revoking the family deactivates it.
-    Its ``sub`` is the merchant."""
+) -> tuple[IssuedToken, AccessTokenRecord]:
+    """An access token recorded with the family, so revoking the family deactivates it;
+    the caller stores the record in the transaction that spends the code or refresh token,
+    so a token is stored exactly when it is answered.  Its ``sub`` is the merchant."""
     issue = IssuePolicy(ctx.policy.token_format, policy.access_token_ttl)
-    return await ctx.minter.mint(client, family.merchant_id, scopes, issue, family.family_id)
-
-
-async def withdraw(ctx: GrantContext, issued: IssuedToken) -> None:
-    """Revoke an access token minted for a response that will not be sent."""
-    record = await ctx.store.find_access_token_by_jti(issued.jti)
-    if record is not None:
-        await ctx.store.revoke_access_token(record, ctx.clock.now())
+    issued, record = ctx.minter.prepare(client, family.merchant_id, scopes, issue, family.family_id)
+    assert record is not None  # a token in a family always has a record
+    return issued, record
 
 
 def narrow_scope(requested: str | None, family: TokenFamily, client: Client) -> tuple[str, ...]:
@@ -72,10 +75,11 @@ class RefreshTokenGrant:
         raw = req.params.get("refresh_token")
         if not raw:
             raise InvalidRequest("refresh_token is required")
-        record = await ctx.store.find_refresh_token(hash_secret(raw))
-        if record is None or record.client_id != client.client_id:
+        found = await ctx.store.find_refresh_grant(hash_secret(raw))
+        if found is None or found.token.client_id != client.client_id:
             raise InvalidGrant("the refresh token is not valid", reason="unknown_refresh_token")
-        family = await self._family(ctx, record)
+        record = found.token
+        family = self._family(ctx, found)
         requested = req.params.get("scope")
         if record.spent_at is None:
             scopes = narrow_scope(requested, family, client)
@@ -85,8 +89,9 @@ class RefreshTokenGrant:
             record = await ctx.store.find_refresh_token(record.token_hash) or record
         return await self._replay(ctx, client, family, record, requested)
 
-    async def _family(self, ctx: GrantContext, record: RefreshTokenRecord) -> TokenFamily:
-        family = await ctx.store.get_family(record.family_id)
+    @staticmethod
+    def _family(ctx: GrantContext, found: RefreshGrant) -> TokenFamily:
+        record, family, merchant = found.token, found.family, found.merchant
         now = ctx.clock.now()
         if family is None or family.revoked_at is not None or record.revoked_at is not None:
             raise InvalidGrant("the refresh token was revoked", reason="revoked_refresh_token")
@@ -94,7 +99,7 @@ class RefreshTokenGrant:
             raise InvalidGrant("the refresh token has expired", reason="expired_refresh_token")
         if now >= family.absolute_expires_at:
             raise InvalidGrant("the refresh token has expired", reason="expired_refresh_token")
-        if not await merchant_live(ctx, family.merchant_id):
+        if merchant is None or merchant.disabled_at is not None:
             raise InvalidGrant("the merchant that authorized this app is disabled")
         return family
 
@@ -107,12 +112,11 @@ class RefreshTokenGrant:
         scopes: tuple[str, ...],
     ) -> IssuedToken | None:
         """Spend ``record`` and store its successor atomically; ``None`` if it lost a race."""
-        issued = await mint_in_family(ctx, client, family, scopes, self.policy)
+        issued, access = prepare_in_family(ctx, client, family, scopes, self.policy)
         now = ctx.clock.now()
         plain, new = new_refresh(ctx.rand, family, now, self.policy, issued.jti)
-        if await ctx.store.rotate_refresh_token(record.token_hash, new, now):
+        if await ctx.store.rotate_refresh_token(record.token_hash, new, now, access):
             return dataclasses.replace(issued, refresh_token=plain)
-        await withdraw(ctx, issued)
         return None
 
     def _may_replay(self, record: RefreshTokenRecord, now: float) -> bool:
@@ -142,14 +146,13 @@ class RefreshTokenGrant:
             successor = await ctx.store.find_refresh_token(record.replaced_by)
             if successor is not None and successor.spent_at is None:
                 scopes = narrow_scope(requested, family, client)
-                issued = await mint_in_family(ctx, client, family, scopes, self.policy)
+                issued, access = prepare_in_family(ctx, client, family, scopes, self.policy)
                 plain, new = new_refresh(ctx.rand, family, now, self.policy, issued.jti)
                 if await ctx.store.replay_refresh_token(
-                    record.token_hash, successor.token_hash, new, now
+                    record.token_hash, successor.token_hash, new, now, access
                 ):
                     await self._revoke_access(ctx, successor.access_jti)
                     return dataclasses.replace(issued, refresh_token=plain)
-                await withdraw(ctx, issued)
         await ctx.store.revoke_family(family.family_id, now)
         raise InvalidGrant(
             "the refresh token was already used; every token of this grant is revoked",

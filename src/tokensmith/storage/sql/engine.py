@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-__all__ = ["is_sqlite", "make_engine", "normalize_url"]
+__all__ = ["WriteLock", "is_sqlite", "make_engine", "normalize_url", "write_lock"]
 
 
 def normalize_url(url: str) -> str:
@@ -37,13 +41,58 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
-    """An async engine; SQLite runs in WAL mode so readers never block the writer."""
+def make_engine(url: str, pool_size: int = 20) -> AsyncEngine:
+    """An async engine; SQLite runs in WAL mode so readers never block the writer.
+
+    The pool has no overflow: under load, connections opened beyond the pool would be
+    closed as soon as they are returned, so every request would pay for a new connection.
+    A request that finds the pool busy waits for a connection instead."""
     url = normalize_url(url)
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=0)
     if is_sqlite(url):
-        engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False
-    )
+    return engine
+
+
+class WriteLock:
+    """Serializes SQLite writers across worker processes with ``flock(2)``.
+
+    SQLite lets one process write at a time; a process that finds the database locked
+    polls with sleeps of up to 100 ms (its busy handler), so under load the workers take
+    turns badly and the slowest requests wait a second.  Taking this lock around a write
+    transaction makes the waiting process sleep in the kernel until the lock is free."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._fd: int | None = None
+        self._local = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def hold(self) -> AsyncIterator[None]:
+        import fcntl
+
+        async with self._local:
+            if self._fd is None:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = self._fd
+            acquire = asyncio.ensure_future(asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX))
+            try:
+                await asyncio.shield(acquire)
+            except asyncio.CancelledError:  # release once the thread has it
+                acquire.add_done_callback(lambda _: fcntl.flock(fd, fcntl.LOCK_UN))
+                raise
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def write_lock(engine: AsyncEngine) -> WriteLock | None:
+    """A :class:`WriteLock` next to a SQLite database file (``<file>-writer``); none for
+    PostgreSQL, for in-memory SQLite, or where ``flock`` does not exist."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    if os.name != "posix":
+        return None
+    return WriteLock(database + "-writer")

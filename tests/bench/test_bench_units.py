@@ -1,0 +1,147 @@
+"""The benchmark harness's pieces that need no server: forms, cookies, the token log,
+the stability summary and how the report shows a lost token."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "bench"))
+
+from benchlib import audit, authcode, report, stability  # noqa: E402
+from benchlib.model import Segment, StabilityRun  # noqa: E402
+
+LOGIN = """
+<form method="post" action="/login" class="stack" novalidate>
+  <input type="hidden" name="csrf_token" value="c5rf">
+  <input type="hidden" name="next" value="/oauth/authorize?client_id=a&amp;scope=read">
+  <input id="email" name="email" type="email" required value="" autofocus>
+  <input id="password" name="password" type="password" required>
+  <button type="submit" class="button primary wide">Sign in</button>
+</form>
+"""
+
+CONSENT = """
+<form method="post" action="/elsewhere"><input type="hidden" name="x" value="1"></form>
+<form method="post" action="/oauth/authorize/decision" class="stack">
+  <input type="hidden" name="csrf_token" value="c5rf">
+  <input type="hidden" name="client_id" value="app">
+  <input type="checkbox" id="remember" name="remember" value="yes" checked>
+  <input type="checkbox" name="unticked" value="yes">
+  <button type="submit" name="decision" value="deny">Deny</button>
+  <button type="submit" name="decision" value="allow">Allow</button>
+</form>
+"""
+
+
+def test_login_form_fields_as_a_browser_sends_them() -> None:
+    fields = authcode.form_fields(LOGIN, "/login")
+    assert fields == {
+        "csrf_token": "c5rf",
+        "next": "/oauth/authorize?client_id=a&scope=read",
+        "email": "",
+        "password": "",
+    }
+    assert authcode.form_fields(LOGIN, "/oauth/authorize/decision") is None
+
+
+def test_consent_form_keeps_the_checked_box_only() -> None:
+    fields = authcode.form_fields(CONSENT, "/oauth/authorize/decision")
+    assert fields == {"csrf_token": "c5rf", "client_id": "app", "remember": "yes"}
+
+
+def test_browser_keeps_and_drops_cookies() -> None:
+    browser = authcode.Browser("http://127.0.0.1:9")
+    browser._keep(["ts_session=abc; Path=/; HttpOnly; SameSite=lax", "other=1; Path=/"])
+    assert browser.cookies == {"ts_session": "abc", "other": "1"}
+    browser._keep(['ts_session=""; Max-Age=0; Path=/'])
+    assert browser.cookies == {"other": "1"}
+
+
+def test_pkce_challenge_is_s256_of_the_verifier() -> None:
+    verifier, challenge = authcode.pkce_pair()
+    assert 43 <= len(verifier) <= 128 and "=" not in challenge and len(challenge) == 43
+
+
+def test_token_log_is_read_from_every_thread_file(tmp_path: Path) -> None:
+    (tmp_path / "tokens-0.txt").write_text("a\nb\n")
+    (tmp_path / "tokens-1.txt").write_text("c\n")
+    (tmp_path / "other.txt").write_text("d\n")
+    assert sorted(audit.read_log(tmp_path)) == ["a", "b", "c"]
+    assert audit.Audit(logged=3, answered=3, active=2).lost == 1
+
+
+def test_lost_tokens_are_impossible_to_miss() -> None:
+    assert report.lost_text(0, 45123) == "lost: 0 of 45,123"
+    assert report.lost_text(2, 45123) == "LOST: 2 of 45,123"
+    assert report.lost_text(None, None) == ""
+
+
+def _run(rates: list[float], peak: float) -> StabilityRun:
+    run = StabilityRun(
+        "cc_opaque", "tokensmith-opaque", "tokensmith", "opaque", "postgres", 2, 40, 10
+    )
+    run.segments = [Segment(i, r, 5.0, int(r * 10), 0, 0, 90.0, 0.0) for i, r in enumerate(rates)]
+    run.peak_rss_worker_mb = peak
+    stability.summarize(run)
+    return run
+
+
+def test_stability_summary_and_verdicts() -> None:
+    run = _run([1000, 1050, 980, 1000], 100.0)
+    assert (run.first_rps, run.last_rps, run.min_rps, run.max_rps) == (1000, 1000, 980, 1050)
+    assert run.median_rps == 1000 and run.max_deviation_pct == 5.0
+    assert run.rate_holds and run.rss_ok
+
+    slowing = _run([1000, 950, 900, 800], 130.0)
+    assert slowing.max_deviation_pct > 10 and not slowing.rate_holds and not slowing.rss_ok
+    assert stability.segment_plan(120) == (10, 12)
+    assert stability.segment_plan(5) == (5, 1)
+
+
+def test_report_shows_lost_tokens_and_the_stability_section() -> None:
+    row = {
+        "scenario": "cc_opaque",
+        "server": "tokensmith-opaque",
+        "token": "opaque, stored",
+        "db": "sqlite",
+        "workers": 1,
+        "status": "ok",
+        "reason": "",
+        "rps": 2000.0,
+        "p50_ms": 1.0,
+        "p99_ms": 2.0,
+        "non2xx": 0,
+        "socket_errors": 0,
+        "cpu_s": 1.0,
+        "cpu_ms_per_req": 0.5,
+        "rss_worker_mb": 100.0,
+        "other_cores": 0.0,
+        "error_sample": "",
+        "tokens_logged": 6000,
+        "wrk_answered": 6000,
+        "tokens_active": 5999,
+        "tokens_lost": 1,
+    }
+    doc = {
+        "date": "today",
+        "command": "python bench/run.py",
+        "settings": {
+            "threads": 2,
+            "connections": 32,
+            "warmup_s": 1,
+            "duration_s": 3,
+            "stability_s": 0,
+        },
+        "environment": {},
+        "results": [row],
+        "ratios": [],
+        "goals": [],
+        "stability": [asdict(_run([1000, 1050, 980, 1000], 100.0))],
+    }
+    md = report.markdown(doc, "x.png")
+    assert "| **LOST: 1 of 6,000** |" in md
+    assert "## Nothing lost" in md and "## Stability" in md
+    assert "| 1,000 | 1,000 | 980 | 1,050 | 5.0 % | 100 | yes | yes | ok |" in md
