@@ -144,6 +144,7 @@ class StabilityRun:
     max_rps: float = 0.0
     median_rps: float = 0.0
     max_deviation_pct: float = 0.0  # largest distance of a segment from the median
+    drift_pct: float = 0.0  # mean of the last third of segments against the first third
     peak_rss_worker_mb: float = 0.0  # VmHWM of the largest worker over the whole run
     rate_holds: bool = False
     rss_ok: bool = False

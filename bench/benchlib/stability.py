@@ -143,8 +143,20 @@ def summarize(run: StabilityRun) -> None:
     run.first_rps, run.last_rps = rates[0], rates[-1]
     run.min_rps, run.max_rps, run.median_rps = min(rates), max(rates), median
     run.max_deviation_pct = max(abs(r - median) for r in rates) / median * 100 if median else 0.0
-    run.rate_holds = median > 0 and run.max_deviation_pct <= RATE_TOLERANCE_PCT
+    run.drift_pct = drift_pct(rates)
+    run.rate_holds = median > 0 and abs(run.drift_pct) <= RATE_TOLERANCE_PCT
     run.rss_ok = 0 < run.peak_rss_worker_mb < RSS_LIMIT_MB
+
+
+def drift_pct(rates: list[float]) -> float:
+    """How far the rate moved over the run: the mean of the last third of the segments
+    against the mean of the first third, in percent (negative: it slowed down).  Thirds,
+    not single segments, because one 10 s segment on a shared 2-core machine varies by
+    about 10 % on its own, even for a server that keeps no state."""
+    third = max(1, len(rates) // 3)
+    first = statistics.fmean(rates[:third])
+    last = statistics.fmean(rates[-third:])
+    return (last - first) / first * 100 if first else 0.0
 
 
 def _line(run: StabilityRun) -> str:
@@ -152,6 +164,7 @@ def _line(run: StabilityRun) -> str:
         return f"{run.status}: {run.reason}"
     return (
         f"{run.first_rps:,.0f} -> {run.last_rps:,.0f} req/s (min {run.min_rps:,.0f}, "
-        f"max {run.max_rps:,.0f}, largest deviation {run.max_deviation_pct:.1f} %)  "
+        f"max {run.max_rps:,.0f}, largest deviation {run.max_deviation_pct:.1f} %, "
+        f"drift {run.drift_pct:+.1f} %)  "
         f"peak rss/worker {run.peak_rss_worker_mb:.0f} MB"
     )

@@ -96,7 +96,12 @@ def test_stability_summary_and_verdicts() -> None:
     assert run.rate_holds and run.rss_ok
 
     slowing = _run([1000, 950, 900, 800], 130.0)
+    assert slowing.drift_pct == -20.0
     assert slowing.max_deviation_pct > 10 and not slowing.rate_holds and not slowing.rss_ok
+
+    # One noisy segment is not a slowdown: the thirds' means hold.
+    noisy = _run([1000, 1000, 1000, 870, 1000, 1000, 1000, 1000, 1000], 100.0)
+    assert noisy.max_deviation_pct == 13.0 and noisy.drift_pct == 0.0 and noisy.rate_holds
     assert stability.segment_plan(120) == (10, 12)
     assert stability.segment_plan(5) == (5, 1)
 
@@ -144,4 +149,4 @@ def test_report_shows_lost_tokens_and_the_stability_section() -> None:
     md = report.markdown(doc, "x.png")
     assert "| **LOST: 1 of 6,000** |" in md
     assert "## Nothing lost" in md and "## Stability" in md
-    assert "| 1,000 | 1,000 | 980 | 1,050 | 5.0 % | 100 | yes | yes | ok |" in md
+    assert "| 1,000 | 1,000 | 980 | 1,050 | +0.0 % | 5.0 % | 100 | yes | yes | ok |" in md
