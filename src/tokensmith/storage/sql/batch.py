@@ -14,10 +14,11 @@ own, so one bad write (a duplicate key) fails only its own caller.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tokensmith.storage.sql.engine import WriteLock
 
@@ -29,27 +30,29 @@ R = TypeVar("R")
 #: Runs a batch of writes on an open transaction; returns one result per write.
 BatchWriter = Callable[[AsyncConnection, Sequence[T]], Awaitable[Sequence[R]]]
 
+#: Opens the connection a batch runs on: ``engine.begin`` for writes (one transaction),
+#: ``engine.connect`` on an AUTOCOMMIT engine for lookups.
+Connect = Callable[[], contextlib.AbstractAsyncContextManager[AsyncConnection]]
+
 
 class GroupCommit(Generic[T, R]):
     """Queues writes and commits them in batches of up to ``max_batch``, in up to ``lanes``
     transactions at once (PostgreSQL runs them in parallel; SQLite has one writer, so one
     lane), each taken under ``lock`` if one is given.
 
-    With ``read_only``, the same for lookups: concurrent reads of one kind go out as one
-    query (``WHERE key IN (...)``) on a connection without a transaction."""
+    Given ``engine.connect`` of an AUTOCOMMIT engine, the same serves lookups: concurrent
+    reads of one kind go out as one query (``WHERE key IN (...)``)."""
 
     def __init__(
         self,
-        engine: AsyncEngine,
+        connect: Connect,
         writer: BatchWriter[T, R],
         *,
         lanes: int = 1,
         lock: WriteLock | None = None,
         max_batch: int = 256,
-        read_only: bool = False,
     ) -> None:
-        self._engine = engine
-        self._read_only = read_only
+        self._connect = connect
         self._writer = writer
         self._lanes = lanes
         self._lock = lock
@@ -93,16 +96,8 @@ class GroupCommit(Generic[T, R]):
             _settle(future, result=result)
 
     async def _write(self, items: Sequence[T]) -> Sequence[R]:
-        if self._lock is None:
-            return await self._transaction(items)
-        async with self._lock.hold():
-            return await self._transaction(items)
-
-    async def _transaction(self, items: Sequence[T]) -> Sequence[R]:
-        if self._read_only:
-            async with self._engine.connect() as conn:
-                return await self._writer(conn, items)
-        async with self._engine.begin() as conn:
+        held = self._lock.hold() if self._lock is not None else contextlib.nullcontext()
+        async with held, self._connect() as conn:
             return await self._writer(conn, items)
 
 

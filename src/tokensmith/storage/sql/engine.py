@@ -86,6 +86,12 @@ class WriteLock:
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
 
+    def close(self) -> None:
+        """Close the lock file (a lock held by this process is released with it)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
 
 def write_lock(engine: AsyncEngine) -> WriteLock | None:
     """A :class:`WriteLock` next to a SQLite database file (``<file>-writer``); none for

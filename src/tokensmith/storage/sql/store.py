@@ -130,21 +130,21 @@ class SqlStore(PanelSqlMixin):
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        #: Reads are single statements: no BEGIN, no ROLLBACK, one round trip each.
+        #: Reads run without a transaction: no BEGIN and no ROLLBACK round trips.
         self._read = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._revocations = 0
-        lock = write_lock(engine)
+        self._lock = lock = write_lock(engine)
         #: SQLite has one writer; on PostgreSQL two transactions in flight keep the
         #: connection busy while the next batch gathers (more measured no faster).
         lanes = 1 if engine.dialect.name == "sqlite" else 2
         self._token_writes: GroupCommit[AccessTokenRecord, None] = GroupCommit(
-            engine, _insert_access_tokens, lanes=lanes, lock=lock
+            engine.begin, _insert_access_tokens, lanes=lanes, lock=lock
         )
         self._rotations: GroupCommit[_Rotation, bool] = GroupCommit(
-            engine, _rotate, lanes=lanes, lock=lock
+            engine.begin, _rotate, lanes=lanes, lock=lock
         )
         self._grant_reads: GroupCommit[str, RefreshGrant | None] = GroupCommit(
-            self._read, _find_grants, lanes=4, read_only=True
+            self._read.connect, _find_grants, lanes=4
         )
 
     @property
@@ -162,6 +162,8 @@ class SqlStore(PanelSqlMixin):
             return [(r.jti, r.revoked_at, r.expires_at) for r in await conn.execute(query)]
 
     async def close(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
         await self.engine.dispose()
 
     async def ping(self) -> None:
@@ -565,7 +567,9 @@ class SqlStore(PanelSqlMixin):
         rt = refresh_tokens.c
         try:
             async with self.engine.begin() as conn:
-                _one(await _lock_family(conn, new.family_id))
+                replay = _Rotation(old_hash, new, at, access)
+                if not await _lock_families(conn, [replay]):
+                    raise _Abort
                 _one(
                     await conn.execute(
                         update(refresh_tokens)
@@ -589,7 +593,7 @@ class SqlStore(PanelSqlMixin):
                         .values(spent_at=at, spent_reason="superseded", replaced_by=new.token_hash)
                     )
                 )
-                await _store_successors(conn, [_Rotation(old_hash, new, at, access)])
+                await _store_successors(conn, [replay])
         except _Abort:
             return False
         return True
@@ -806,12 +810,6 @@ class _Rotation:
     access: AccessTokenRecord | None
 
 
-_LOCK_FAMILY = (
-    update(token_families)
-    .where(token_families.c.family_id == bindparam("fid"), token_families.c.revoked_at.is_(None))
-    .values(revoked_at=None)
-)
-
 _LOCK_FAMILIES = (
     update(token_families)
     .where(
@@ -829,18 +827,13 @@ _ADVANCE = (
 )
 
 
-async def _lock_family(conn: AsyncConnection, family_id: str) -> Any:
-    """A write that changes nothing, to lock the live family row before anything else:
-    rotation and revocation serialize on it (a revocation that commits first makes this
-    match no row; one that comes later waits, then sees the new refresh token).  Being a
-    write, it also takes SQLite's write lock at the start of the transaction."""
-    return await conn.execute(_LOCK_FAMILY, {"fid": family_id})
-
-
 async def _lock_families(conn: AsyncConnection, batch: Sequence[_Rotation]) -> set[str]:
-    """:func:`_lock_family` for a whole batch, in one statement; returns the live ones.
-    PostgreSQL locks them in index order, the same in every batch, so two processes'
-    batches do not deadlock on each other."""
+    """Lock the live families of ``batch`` before anything else, with a write that changes
+    nothing; return the live ones.  Rotation and revocation serialize on the family row: a
+    revocation that commits first makes a family drop out here, one that comes later waits,
+    then sees the new refresh token.  Being a write, it also takes SQLite's write lock at
+    the start of the transaction.  PostgreSQL locks the rows in index order, the same in
+    every batch, so two processes' batches do not deadlock on each other."""
     fids = sorted({r.new.family_id for r in batch})
     return set((await conn.execute(_LOCK_FAMILIES, {"fids": fids})).scalars())
 
