@@ -7,7 +7,7 @@ import binascii
 import re
 from urllib.parse import parse_qsl, unquote_plus
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from tokensmith.core.errors import InvalidRequest, OAuthError
 from tokensmith.core.requests import ClientCredentials
@@ -41,11 +41,7 @@ async def read_form(request: Request, max_bytes: int) -> dict[str, str]:
             raise InvalidRequest("the Content-Length header is not a number")
         if int(declared) > max_bytes:
             raise BodyTooLarge(f"the body is larger than {max_bytes} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > max_bytes:
-            raise BodyTooLarge(f"the body is larger than {max_bytes} bytes")
+    body = await _body(request, max_bytes)
     try:
         pairs = parse_qsl(
             body.decode("ascii"),
@@ -61,6 +57,22 @@ async def read_form(request: Request, max_bytes: int) -> dict[str, str]:
             raise InvalidRequest(f"parameter {name!r} is repeated")
         form[name] = value
     return form
+
+
+async def _body(request: Request, max_bytes: int) -> bytes:
+    """The request body from the ASGI ``receive`` channel, refused once it passes
+    ``max_bytes`` (read directly: Starlette's stream generator costs more than the read)."""
+    body: bytes = b""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        chunk: bytes = message.get("body", b"")
+        body += chunk
+        if len(body) > max_bytes:
+            raise BodyTooLarge(f"the body is larger than {max_bytes} bytes")
+        if not message.get("more_body", False):
+            return body
 
 
 def _basic(header: str) -> ClientCredentials:

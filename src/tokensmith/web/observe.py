@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from collections.abc import Callable
@@ -17,9 +16,9 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["LatencyMiddleware", "Observer", "method_label", "route_label"]
+from tokensmith.logs import AuditLog
 
-audit_log = logging.getLogger("tokensmith.audit")
+__all__ = ["LatencyMiddleware", "Observer", "method_label", "route_label"]
 
 #: Methods that get their own metrics label; any other is counted as ``other``.
 KNOWN_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
@@ -50,6 +49,7 @@ class Observer:
 
     def __init__(self, recorder: ActivitySink | None = None) -> None:
         self.recorder = recorder
+        self.audit = AuditLog()
         self.registry = CollectorRegistry()
         self.issued_total = Counter(
             "tokensmith_tokens_issued",
@@ -82,9 +82,9 @@ class Observer:
         counter.inc()
         if self.recorder is not None:
             self.recorder.issued(client_id)
-        audit_log.info(
+        self.audit.event(
             "token issued",
-            extra={
+            {
                 "event": "token.issued",
                 "dialect": dialect,
                 "grant": grant,
@@ -101,9 +101,9 @@ class Observer:
         self.refused_total.labels(grant or "-", dialect, reason).inc()
         if self.recorder is not None:
             self.recorder.refused(client_id, reason, source, dialect)
-        audit_log.info(
+        self.audit.event(
             "token refused",
-            extra={
+            {
                 "event": "token.refused",
                 "dialect": dialect,
                 "grant": grant,
