@@ -120,6 +120,8 @@ class Segment:
     socket_errors: int
     rss_worker_mb: float  # resident memory (VmRSS) of the largest worker at the end
     other_cores: float
+    #: CPU of the server's processes and its database's backends, per request
+    cpu_ms_per_req: float = 0.0
 
 
 @dataclass
@@ -145,6 +147,7 @@ class StabilityRun:
     median_rps: float = 0.0
     max_deviation_pct: float = 0.0  # largest distance of a segment from the median
     drift_pct: float = 0.0  # mean of the last third of segments against the first third
+    cpu_drift_pct: float = 0.0  # the same for CPU per request (positive: costlier)
     peak_rss_worker_mb: float = 0.0  # VmHWM of the largest worker over the whole run
     rate_holds: bool = False
     rss_ok: bool = False

@@ -16,7 +16,14 @@ from pathlib import Path
 from . import wrk
 from .config import Settings
 from .model import LoadPlan, RunContext, Segment, StabilityRun
-from .procs import OtherLoad, Server, largest_worker_rss, reset_peak_rss
+from .procs import (
+    OtherLoad,
+    Server,
+    backend_cpu_seconds,
+    largest_worker_rss,
+    reset_peak_rss,
+    tree_cpu_seconds,
+)
 from .runner import (
     Cell,
     backends,
@@ -78,9 +85,12 @@ class Drive:
     plan: LoadPlan
 
     def segment(self, index: int, seconds: int, seeds: Path | None, pool: Path | None) -> Segment:
-        other = OtherLoad(self.server.pid, backends(self.target, self.ctx))
+        database = backends(self.target, self.ctx)
+        other = OtherLoad(self.server.pid, database)
         other.start()
+        cpu_before = self._cpu(database)
         stats = wrk.run(self.ctx.base_url, self.plan, seconds, seeds, wrk.Extras(pool_out=pool))
+        cpu = self._cpu(database) - cpu_before
         return Segment(
             index=index,
             rps=stats.rps,
@@ -90,7 +100,12 @@ class Drive:
             socket_errors=stats.socket_errors,
             rss_worker_mb=largest_worker_rss(self.server.pid)[0],
             other_cores=other.stop(stats.duration_s),
+            cpu_ms_per_req=1000 * cpu / stats.requests if stats.requests else 0.0,
         )
+
+    def _cpu(self, database: str) -> float:
+        """CPU seconds of the server's processes and of its database's backends."""
+        return tree_cpu_seconds(self.server.pid) + backend_cpu_seconds(database)
 
 
 def _run(target: Target, ctx: RunContext, settings: Settings, run: StabilityRun) -> None:
@@ -113,6 +128,7 @@ def _segments(drive: Drive, run: StabilityRun) -> None:
         print(
             f"    segment {index + 1}/{count}: {segment.rps:,.0f} req/s  "
             f"p99 {segment.p99_ms:.2f} ms  non-2xx {segment.non2xx}  "
+            f"cpu {segment.cpu_ms_per_req:.3f} ms/req  "
             f"rss/worker {segment.rss_worker_mb:.0f} MB  other load {segment.other_cores:.2f}",
             flush=True,
         )
@@ -144,6 +160,8 @@ def summarize(run: StabilityRun) -> None:
     run.min_rps, run.max_rps, run.median_rps = min(rates), max(rates), median
     run.max_deviation_pct = max(abs(r - median) for r in rates) / median * 100 if median else 0.0
     run.drift_pct = drift_pct(rates)
+    costs = [s.cpu_ms_per_req for s in run.segments]
+    run.cpu_drift_pct = drift_pct(costs) if all(costs) else 0.0
     run.rate_holds = median > 0 and abs(run.drift_pct) <= RATE_TOLERANCE_PCT
     run.rss_ok = 0 < run.peak_rss_worker_mb < RSS_LIMIT_MB
 
@@ -165,6 +183,6 @@ def _line(run: StabilityRun) -> str:
     return (
         f"{run.first_rps:,.0f} -> {run.last_rps:,.0f} req/s (min {run.min_rps:,.0f}, "
         f"max {run.max_rps:,.0f}, largest deviation {run.max_deviation_pct:.1f} %, "
-        f"drift {run.drift_pct:+.1f} %)  "
+        f"drift {run.drift_pct:+.1f} %, cpu/req drift {run.cpu_drift_pct:+.1f} %)  "
         f"peak rss/worker {run.peak_rss_worker_mb:.0f} MB"
     )

@@ -7,6 +7,8 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "bench"))
 
@@ -106,6 +108,24 @@ def test_stability_summary_and_verdicts() -> None:
     assert stability.segment_plan(5) == (5, 1)
 
 
+def test_cpu_per_request_drift_tells_costlier_work_from_a_slower_machine() -> None:
+    def run_with(costs: list[float]) -> StabilityRun:
+        run = StabilityRun(
+            "refresh", "tokensmith-opaque", "tokensmith", "opaque", "sqlite", 2, 30, 10
+        )
+        run.segments = [
+            Segment(i, 1000.0 - 100 * i, 5.0, 10_000, 0, 0, 90.0, 0.0, cpu_ms_per_req=c)
+            for i, c in enumerate(costs)
+        ]
+        stability.summarize(run)
+        return run
+
+    # the rate fell by 20 % either way; only the first server does more work per request
+    assert run_with([0.5, 0.55, 0.6]).cpu_drift_pct == pytest.approx(20.0)
+    assert run_with([0.5, 0.5, 0.5]).cpu_drift_pct == 0.0
+    assert run_with([0.5, 0.0, 0.5]).cpu_drift_pct == 0.0  # a segment without a reading
+
+
 def test_report_shows_lost_tokens_and_the_stability_section() -> None:
     row = {
         "scenario": "cc_opaque",
@@ -149,4 +169,4 @@ def test_report_shows_lost_tokens_and_the_stability_section() -> None:
     md = report.markdown(doc, "x.png")
     assert "| **LOST: 1 of 6,000** |" in md
     assert "## Nothing lost" in md and "## Stability" in md
-    assert "| 1,000 | 1,000 | 980 | 1,050 | +0.0 % | 5.0 % | 100 | yes | yes | ok |" in md
+    assert "| 1,000 | 1,000 | 980 | 1,050 | +0.0 % | 5.0 % | +0.0 % | 100 | yes | yes | ok |" in md
