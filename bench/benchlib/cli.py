@@ -52,6 +52,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "in 10 s segments and check that the rate holds (e.g. 120)",
     )
     p.add_argument("--no-install", action="store_true", help="use what .work already holds")
+    p.add_argument(
+        "--report-from",
+        type=Path,
+        metavar="JSON",
+        help="measure nothing: recompute the ratios and goals of a saved report's .json "
+        "with this version of the harness and write its .json and .md again",
+    )
     p.add_argument("--list", action="store_true", help="list servers and scenarios")
     return p.parse_args(argv)
 
@@ -124,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     targets = select(smoke_targets() if settings.smoke else all_targets(), settings.only)
     if args.list:
         return list_targets(targets)
+    if args.report_from:
+        print(f"wrote {report.rerender(args.report_from)}")
+        return 0
     if not wrk.have_wrk():
         print("wrk is not installed: apt-get install -y wrk", file=sys.stderr)
         return 2

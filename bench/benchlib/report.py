@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import CONNECTIONS, PEERS_DIR, THREADS, Settings
-from .model import MEMORY, NO_DB, SCENARIO_TITLES, Result, Scenario, StabilityRun
+from .model import MEMORY, NO_DB, SCENARIO_TITLES, Result, Scenario, Segment, StabilityRun
 from .stability import RATE_TOLERANCE_PCT, RSS_LIMIT_MB
 
 # (scenario, peer server, minimum tokensmith/peer req/s ratio) the project aims for.
@@ -22,6 +22,16 @@ GOALS = [
     (Scenario.CC_JWT, "authlib-jwt", 15.0),
 ]
 P99_GOAL_MS = 10.0
+#: (scenario, db or None for any, minimum req/s of tokensmith's server for it)
+RATE_GOALS = [
+    (Scenario.CC_OPAQUE, "postgres", 1500.0),
+    (Scenario.CC_OPAQUE, "sqlite", 1000.0),
+    (Scenario.REFRESH, "postgres", 1500.0),
+    (Scenario.REFRESH, "sqlite", 1000.0),
+    (Scenario.INTROSPECT, None, 5000.0),
+]
+#: tokensmith's JWTs against a peer's tokens of another scenario: (ours, theirs, peer)
+AHEAD_GOALS = [(Scenario.CC_JWT, Scenario.CC_OPAQUE, "node-oidc-opaque")]
 CONTENDED_CORES = 0.2  # load from other processes during a run that makes it unreliable
 TS = "tokensmith"
 
@@ -110,6 +120,38 @@ def goals(results: list[Result], ratio_rows: list[dict[str, Any]]) -> list[dict[
         if r.server == "tokensmith-jwt" and r.status == "ok" and r.scenario == Scenario.CC_JWT
     ]
     rows += [_lost_goal(r) for r in results if r.status == "ok" and r.tokens_logged is not None]
+    rows += _rate_goals(results) + _ahead_goals(results)
+    return rows
+
+
+def _rate_goals(results: list[Result]) -> list[dict[str, Any]]:
+    return [
+        _rate_goal(r, minimum)
+        for scenario, db, minimum in RATE_GOALS
+        for r in results
+        if r.family == TS
+        and r.status == "ok"
+        and r.scenario == scenario.value
+        and (db is None or r.db == db)
+    ]
+
+
+def _rate_goal(r: Result, minimum: float) -> dict[str, Any]:
+    goal = f"{r.server} {r.scenario} {r.db} {r.workers}w >= {minimum:,.0f} req/s"
+    return {"goal": goal, "measured": f"{r.rps:,.0f}", "met": r.rps >= minimum}
+
+
+def _ahead_goals(results: list[Result]) -> list[dict[str, Any]]:
+    """tokensmith ahead of a peer on another scenario (its JWTs against in-memory tokens)."""
+    ok = [r for r in results if r.status == "ok" and r.rps > 0]
+    rows = []
+    for ours, theirs, peer in AHEAD_GOALS:
+        for ts in (r for r in ok if r.family == TS and r.scenario == ours.value):
+            for p in ok:
+                if p.server == peer and p.scenario == theirs.value and p.workers == ts.workers:
+                    ratio = round(ts.rps / p.rps, 2)
+                    goal = f"{ts.server} {ours.value} {ts.db} {ts.workers}w ahead of {peer}"
+                    rows.append({"goal": goal, "measured": f"{ratio}x", "met": ratio > 1.0})
     return rows
 
 
@@ -162,6 +204,22 @@ def build(
         "goals": goals(results, ratio_rows) + stability_goals(steady),
         "stability": [asdict(run) for run in steady],
     }
+
+
+def rerender(json_path: Path) -> Path:
+    """Recompute the ratios and goals of a saved report with this code, and write its
+    ``.json`` and ``.md`` again (the measurements are kept as they are)."""
+    doc = json.loads(json_path.read_text())
+    results = [Result(**r) for r in doc["results"]]
+    steady = [_stability_run(r) for r in doc.get("stability", [])]
+    doc["ratios"] = ratios(results)
+    doc["goals"] = goals(results, doc["ratios"]) + stability_goals(steady)
+    return write(doc, json_path.parent, json_path.stem)
+
+
+def _stability_run(data: dict[str, Any]) -> StabilityRun:
+    segments = [Segment(**s) for s in data["segments"]]
+    return StabilityRun(**{**data, "segments": segments})
 
 
 def write(doc: dict[str, Any], out_dir: Path, name: str) -> Path:

@@ -4,9 +4,11 @@ sessions): one contract for the in-memory store and SQLAlchemy on SQLite and Pos
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
+from tests.conftest import PG_URL, fresh_database
 from tokensmith.core.models import (
     AccessTokenRecord,
     AuthorizationCode,
@@ -323,3 +325,56 @@ async def test_find_refresh_grant_reads_token_family_and_merchant(store: Store) 
         assert grant.token == _rt(f"{i:064d}", f"f{i}")
         assert grant.family == _family(f"f{i}")
         assert grant.merchant == Merchant("m1", "Shop", 1.0, disabled_at=160.0)
+
+
+def _hash(family: int, step: int) -> str:
+    """The refresh token of family ``f{family}`` after ``step`` rotations."""
+    return f"{family:064d}" if step == 0 else f"r{family}s{step}".ljust(64, "x")
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not PG_URL, reason="TOKENSMITH_TEST_POSTGRES_URL not set")
+async def test_rotations_rewrite_no_index_entry_of_their_family(tmp_path: Path) -> None:
+    """Every rotation moves its family's idle expiry; on PostgreSQL that must be an in-place
+    (HOT) update, which adds no index entries, or the family's indexes grow at every
+    rotation and each later one gets slower (migration 0004)."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import NullPool
+
+    from tokensmith.storage.sql import SqlStore, migrate
+    from tokensmith.storage.sql.engine import normalize_url
+
+    async with fresh_database("postgres", tmp_path) as url:
+        # without a pool every connection ends with its batch, and a backend that ends
+        # reports its table statistics
+        store = SqlStore(create_async_engine(normalize_url(url), poolclass=NullPool))
+        await migrate(store.engine)
+        await _families(store, 3)
+        for step in range(1, 6):
+            rotations = [
+                store.rotate_refresh_token(
+                    _hash(i, step - 1),
+                    _rt(_hash(i, step), f"f{i}", issued_at=200.0 + step, expires_at=1000.0 + step),
+                    200.0 + step,
+                )
+                for i in range(3)
+            ]
+            assert await asyncio.gather(*rotations) == [True] * 3
+        async with store.engine.connect() as conn:
+            for _ in range(50):
+                row = (
+                    await conn.execute(
+                        text(
+                            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables "
+                            "WHERE relname = 'token_families'"
+                        )
+                    )
+                ).one()
+                if row.n_tup_upd >= 15:
+                    break
+                await asyncio.sleep(0.1)
+                await conn.rollback()
+        await store.close()
+    assert row.n_tup_upd >= 15
+    assert row.n_tup_hot_upd == row.n_tup_upd

@@ -820,6 +820,16 @@ _LOCK_FAMILIES = (
     .returning(token_families.c.family_id)
 )
 
+_LOCK_FAMILIES_FOR_UPDATE = (
+    select(token_families.c.family_id)
+    .where(
+        token_families.c.family_id.in_(bindparam("fids", expanding=True)),
+        token_families.c.revoked_at.is_(None),
+    )
+    .order_by(token_families.c.family_id)
+    .with_for_update(key_share=True)
+)
+
 _ADVANCE = (
     update(token_families)
     .where(token_families.c.family_id == bindparam("fid"))
@@ -828,14 +838,17 @@ _ADVANCE = (
 
 
 async def _lock_families(conn: AsyncConnection, batch: Sequence[_Rotation]) -> set[str]:
-    """Lock the live families of ``batch`` before anything else, with a write that changes
-    nothing; return the live ones.  Rotation and revocation serialize on the family row: a
-    revocation that commits first makes a family drop out here, one that comes later waits,
-    then sees the new refresh token.  Being a write, it also takes SQLite's write lock at
-    the start of the transaction.  PostgreSQL locks the rows in index order, the same in
-    every batch, so two processes' batches do not deadlock on each other."""
+    """Lock the live families of ``batch`` before anything else; return the live ones.
+    Rotation and revocation serialize on the family row: a revocation that commits first
+    makes a family drop out here, one that comes later waits, then sees the new refresh
+    token.  PostgreSQL: ``SELECT ... FOR NO KEY UPDATE`` in family-id order, the same in
+    every batch, so two processes' batches do not deadlock on each other.  It is the lock
+    an ``UPDATE`` takes (the foreign-key checks of new refresh tokens still pass it) but
+    writes no new row version.  SQLite: a write that changes nothing, which takes its
+    write lock at the start of the transaction."""
     fids = sorted({r.new.family_id for r in batch})
-    return set((await conn.execute(_LOCK_FAMILIES, {"fids": fids})).scalars())
+    lock = _LOCK_FAMILIES if conn.dialect.name == "sqlite" else _LOCK_FAMILIES_FOR_UPDATE
+    return set((await conn.execute(lock, {"fids": fids})).scalars())
 
 
 _UNSPENT = select(refresh_tokens.c.token_hash).where(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -10,21 +11,34 @@ from starlette.responses import Response
 from tokensmith.core.errors import InvalidClient, OAuthError, RateLimited
 from tokensmith.core.models import IssuedToken
 
-__all__ = ["NO_STORE", "json_response", "render_error", "render_token"]
+__all__ = ["NO_STORE", "JsonResponse", "json_response", "render_error", "render_token"]
 
 #: RFC 6749 §5.1: token responses must not be cached.
 NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
 
 
+class JsonResponse(Response):
+    """A JSON answer whose header list is built directly: the same headers Starlette's
+    ``Response`` would send, without its general-purpose header handling (every token
+    answer is one of these)."""
+
+    def __init__(self, body: Any, status: int, headers: Mapping[str, str] | None, media: str):
+        self.status_code = status
+        self.background = None
+        self.media_type = media
+        self.body = orjson.dumps(body)
+        raw = [
+            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()
+        ]
+        raw.append((b"content-length", b"%d" % len(self.body)))
+        raw.append((b"content-type", media.encode("latin-1")))
+        self.raw_headers = raw
+
+
 def json_response(
-    body: Any, status: int = 200, headers: dict[str, str] | None = None, media: str = ""
+    body: Any, status: int = 200, headers: Mapping[str, str] | None = None, media: str = ""
 ) -> Response:
-    return Response(
-        orjson.dumps(body),
-        status_code=status,
-        headers=headers,
-        media_type=media or "application/json",
-    )
+    return JsonResponse(body, status, headers, media or "application/json")
 
 
 def error_headers(exc: OAuthError) -> dict[str, str]:
