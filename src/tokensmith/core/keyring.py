@@ -49,6 +49,12 @@ class KeyRing:
         assert self._codec is not None
         return self._codec
 
+    async def aclose(self) -> None:
+        """Wait for a background reload still reading the keys (at shutdown, before the
+        store closes)."""
+        if self._reloading is not None:
+            await asyncio.gather(self._reloading, return_exceptions=True)
+
     def _reloaded(self, task: asyncio.Future[None]) -> None:
         self._reloading = None
         if not task.cancelled() and task.exception() is not None:

@@ -65,6 +65,11 @@ class CachingClientStore:
             self._entries[client_id] = (started, client)
         return client
 
+    async def aclose(self) -> None:
+        """Wait for the reads still in flight, background refreshes included (at shutdown,
+        before the store closes)."""
+        await asyncio.gather(*self._inflight.values(), *self._background, return_exceptions=True)
+
     def _refresh_in_background(self, client_id: str) -> None:
         task = self._load(client_id)
         self._background.add(task)

@@ -42,6 +42,11 @@ class RevocationView:
         hit = self._revoked.get(jti)
         return None if hit is None else hit[0]
 
+    async def aclose(self) -> None:
+        """Wait for a background read still in flight (at shutdown, before the store closes)."""
+        if self._sync is not None:
+            await asyncio.gather(self._sync, return_exceptions=True)
+
     def _synced(self, task: asyncio.Task[None]) -> None:
         self._sync = None
         if not task.cancelled():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -188,6 +189,7 @@ def create_app(
         finally:
             await stop_purger(purger)
             await stop_activity(ctx, activity)
+            await _settle(ctx)
             if ctx.redis is not None:
                 await ctx.redis.aclose()
             if store is None:
@@ -207,6 +209,15 @@ def create_app(
     app.user_middleware.insert(0, Middleware(LatencyMiddleware, observer=observer))
     app.user_middleware.insert(1, Middleware(LastResortMiddleware))
     return app
+
+
+async def _settle(ctx: AppContext) -> None:
+    """Let the background reads of the caches finish, so that none holds a connection when
+    the store closes."""
+    views = [ctx.service.revocations] if isinstance(ctx.service.revocations, RevocationView) else []
+    await asyncio.gather(
+        ctx.clients.aclose(), ctx.service.keyring.aclose(), *(v.aclose() for v in views)
+    )
 
 
 def app_from_environ() -> Starlette:
