@@ -1,37 +1,71 @@
-"""The ``tokensmith`` command."""
+"""The ``tokensmith`` command.
+
+Subcommands are imported when they run, not when the program starts: ``tokensmith token``
+in a shell script loads the client library only, not the server, SQLAlchemy and Alembic.
+"""
 
 from __future__ import annotations
+
+import importlib
 
 import click
 
 from tokensmith import __version__
-from tokensmith.cli.accounts import merchants, users
-from tokensmith.cli.apikeys import apikeys
-from tokensmith.cli.clients import clients
-from tokensmith.cli.keys import keys
-from tokensmith.cli.purge import purge
-from tokensmith.cli.serve import serve
 
-__all__ = ["main"]
+__all__ = ["COMMANDS", "main"]
+
+#: name -> (module, attribute, the one-line help ``tokensmith --help`` shows)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "apikeys": ("tokensmith.cli.apikeys", "apikeys", "Create, list and revoke developer app keys."),
+    "clients": (
+        "tokensmith.cli.clients",
+        "clients",
+        "Create, list, show, revoke clients and rotate their secrets.",
+    ),
+    "keys": ("tokensmith.cli.keys", "keys", "List and rotate signing keys."),
+    "merchants": ("tokensmith.cli.accounts", "merchants", "Create, list and disable merchants."),
+    "purge": (
+        "tokensmith.cli.purge",
+        "purge",
+        "Delete expired access tokens, ended refresh token families, expired authorization codes "
+        "and sessions, in batches; print the counts.",
+    ),
+    "serve": ("tokensmith.cli.serve", "serve", "Start the server."),
+    "token": (
+        "tokensmith.client.cli",
+        "token",
+        "Obtain an access token (client_credentials, RFC 6749 §4.4) and print it.",
+    ),
+    "users": (
+        "tokensmith.cli.accounts",
+        "users",
+        "Create, list and disable the people who log in.",
+    ),
+}
 
 
-@click.group()
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use (click's "lazily loading
+    subcommands" pattern); ``--help`` lists them from :data:`COMMANDS` without importing."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, attr, _ = COMMANDS[cmd_name]
+        command = getattr(importlib.import_module(module), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup)
 @click.version_option(__version__, prog_name="tokensmith")
 def main() -> None:
     """tokensmith: an OAuth 2.0 authorization server for merchant and partner APIs."""
-
-
-main.add_command(serve)
-main.add_command(clients)
-main.add_command(apikeys)
-main.add_command(keys)
-main.add_command(merchants)
-main.add_command(users)
-main.add_command(purge)
-
-try:  # the client library's command, when present
-    from tokensmith.client.cli import token
-
-    main.add_command(token)
-except ImportError:  # pragma: no cover
-    pass
