@@ -1,0 +1,175 @@
+"""CPU time per token request of the ASGI application alone, without an HTTP server.
+
+``python bench/app_cpu.py [--app tokensmith|floor] [-n 20000] [--profile]``, from the
+project venv (``.venv/bin/python bench/app_cpu.py``). The app is called in-process with
+the same ``client_credentials`` form and Basic header the benchmark's wrk script sends,
+one request after another, and the process CPU time is divided by the count. This leaves
+out the HTTP server, the load generator and the other processes that share the machine,
+which is why its figures move by a few percent where a wrk run's move by 20: use it to
+compare two versions of the application code. tokensmith runs on a fresh SQLite database
+in a temporary folder with a JWT client (``--opaque`` for stored opaque tokens), its
+audit log going to a file there. ``--profile`` prints the 40 costliest functions
+(cProfile, which inflates small calls).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import cProfile
+import os
+import pstats
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import Any
+
+Message = MutableMapping[str, Any]
+App = Callable[..., Awaitable[None]]
+
+BODY = b"grant_type=client_credentials&scope=read"
+
+
+def _scope(auth: bytes) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "server": ("127.0.0.1", 8000),
+        "client": ("127.0.0.1", 50000),
+        "scheme": "http",
+        "method": "POST",
+        "root_path": "",
+        "path": "/oauth/token",
+        "raw_path": b"/oauth/token",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"127.0.0.1:8000"),
+            (b"authorization", auth),
+            (b"content-type", b"application/x-www-form-urlencoded"),
+            (b"content-length", str(len(BODY)).encode()),
+        ],
+        "state": {},
+    }
+
+
+async def _lifespan(app: App) -> Callable[[], Awaitable[None]]:
+    """Start the app's lifespan; return what ends it."""
+    inbox: asyncio.Queue[Message] = asyncio.Queue()
+    started, done = asyncio.Event(), asyncio.Event()
+
+    async def send(message: Message) -> None:
+        if message["type"].startswith("lifespan.startup"):
+            started.set()
+        if message["type"].startswith("lifespan.shutdown"):
+            done.set()
+
+    task = asyncio.ensure_future(app({"type": "lifespan", "state": {}}, inbox.get, send))
+    await inbox.put({"type": "lifespan.startup"})
+    await started.wait()
+
+    async def stop() -> None:
+        await inbox.put({"type": "lifespan.shutdown"})
+        await done.wait()
+        await task
+
+    return stop
+
+
+async def _tokensmith(folder: Path, opaque: bool) -> tuple[App, bytes, Callable[[], Any]]:
+    from tokensmith.core.admin import ClientSpec, create_client
+    from tokensmith.logs import configure_logging
+    from tokensmith.settings import Settings
+    from tokensmith.web.app import create_app
+
+    configure_logging(False)  # to stderr, which main() points at a file
+    settings = Settings(
+        database_url=f"sqlite:///{folder / 'app.db'}",
+        secret_key="app-cpu-" + "k" * 32,
+        issuer="http://127.0.0.1:8000",
+        secret_key_file=str(folder / "secret.key"),
+    )
+    app = create_app(settings)
+    stop = await _lifespan(app)
+    ctx = app.state.ctx
+    spec = ClientSpec(name="bench", scope="read write", token_format="opaque" if opaque else "jwt")
+    client, secret = await create_client(ctx.store, ctx.clock, ctx.rand, spec, 86400)
+    auth = base64.b64encode(f"{client.client_id}:{secret}".encode())
+    return app, b"Basic " + auth, stop
+
+
+async def run(folder: Path, app_name: str, n: int, profile: bool, opaque: bool) -> float:
+    if app_name == "floor":
+        app, auth, stop = _floor_app(folder)
+    else:
+        app, auth, stop = await _tokensmith(folder, opaque)
+    base = _scope(auth)
+    statuses: set[int] = set()
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": BODY, "more_body": False}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            statuses.add(message["status"])
+
+    for _ in range(min(n, 500)):  # warm-up: caches, the key ring, the first inserts
+        await app(dict(base), receive, send)
+    profiler = cProfile.Profile() if profile else None
+    if profiler:
+        profiler.enable()
+    start = time.process_time()
+    for _ in range(n):
+        await app(dict(base), receive, send)
+    spent = time.process_time() - start
+    if profiler:
+        profiler.disable()
+        pstats.Stats(profiler, stream=sys.__stdout__).sort_stats("cumulative").print_stats(40)
+    await stop()
+    if statuses != {200}:
+        raise SystemExit(f"answers other than 200: {sorted(statuses)}")
+    return spent / n * 1e6
+
+
+def _floor_app(folder: Path) -> tuple[App, bytes, Callable[[], Any]]:
+    """The floor reference app (``floor_app.py``) with the key main() made and a secret."""
+    os.environ.update(FLOOR_KEY_FILE=str(folder / "floor.pem"), FLOOR_CLIENT_SECRET="floor-secret")
+    sys.path.insert(0, str(Path(__file__).parent))
+    import floor_app
+
+    async def stop() -> None:
+        return None
+
+    return floor_app.app, b"Basic " + base64.b64encode(b"bench-client:floor-secret"), stop
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--app", choices=("tokensmith", "floor"), default="tokensmith")
+    p.add_argument("-n", type=int, default=20_000, help="measured requests (default 20,000)")
+    p.add_argument("--opaque", action="store_true", help="a client with stored opaque tokens")
+    p.add_argument("--profile", action="store_true", help="print the costliest functions")
+    args = p.parse_args()
+    import uvloop
+
+    with tempfile.TemporaryDirectory(prefix="app-cpu-") as tmp, open(Path(tmp) / "log", "w") as log:
+        folder = Path(tmp)
+        floor = Path(__file__).with_name("floor_app.py")
+        subprocess.run(
+            [sys.executable, str(floor), "--gen-key", str(folder / "floor.pem")], check=True
+        )
+        sys.stderr = log  # the audit log, as a server writes it to its log file
+        try:
+            per_request = uvloop.run(run(folder, args.app, args.n, args.profile, args.opaque))
+        finally:
+            sys.stderr = sys.__stderr__
+    kind = "opaque" if args.opaque and args.app == "tokensmith" else "jwt"
+    print(f"{args.app} {kind}: {per_request:.1f} µs CPU per request", file=sys.__stdout__)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+"""``bench/app_cpu.py`` keeps working: both apps answer 200 in-process and it prints a
+figure (the figure itself is a measurement, not checked)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "app_cpu.py"
+
+
+@pytest.mark.parametrize(
+    "args", [["--app", "floor"], [], ["--opaque"]], ids=["floor", "jwt", "opaque"]
+)
+def test_app_cpu_measures_an_in_process_app(args: list[str]) -> None:
+    out = subprocess.run(
+        [sys.executable, str(SCRIPT), "-n", "50", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert re.search(r"^(floor|tokensmith) (jwt|opaque): \d+\.\d µs CPU per request$", out, re.M)
