@@ -176,4 +176,4 @@ class LoginService:
         if user.merchant_id is None:
             return True
         merchant = await self._merchants.get_merchant(user.merchant_id)
-        return merchant is not None and merchant.disabled_at is None
+        return merchant is not None and merchant.active

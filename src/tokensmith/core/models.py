@@ -92,6 +92,10 @@ class Merchant:
     created_at: float
     disabled_at: float | None = None
 
+    @property
+    def active(self) -> bool:
+        return self.disabled_at is None
+
 
 @dataclass(frozen=True, slots=True)
 class ApiKey:

@@ -31,7 +31,7 @@ __all__ = ["RefreshTokenGrant", "merchant_live", "prepare_in_family"]
 
 async def merchant_live(ctx: GrantContext, merchant_id: str) -> bool:
     merchant = await ctx.store.get_merchant(merchant_id)
-    return merchant is not None and merchant.disabled_at is None
+    return merchant is not None and merchant.active
 
 
 def prepare_in_family(
@@ -99,7 +99,7 @@ class RefreshTokenGrant:
             raise InvalidGrant("the refresh token has expired", reason="expired_refresh_token")
         if now >= family.absolute_expires_at:
             raise InvalidGrant("the refresh token has expired", reason="expired_refresh_token")
-        if merchant is None or merchant.disabled_at is not None:
+        if merchant is None or not merchant.active:
             raise InvalidGrant("the merchant that authorized this app is disabled")
         return family
 

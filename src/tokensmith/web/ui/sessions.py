@@ -142,7 +142,7 @@ async def _active(m: SessionManager, user: User) -> bool:
     if user.merchant_id is None:
         return True
     merchant = await m.merchants.get_merchant(user.merchant_id)
-    return merchant is not None and merchant.disabled_at is None
+    return merchant is not None and merchant.active
 
 
 async def csrf_token(request: Request) -> str:
