@@ -34,6 +34,10 @@ class RevocationLookup(Protocol):
 
     async def revoked_at(self, jti: str) -> float | None: ...
 
+    async def aclose(self) -> None:
+        """Wait for any read still in flight (at shutdown, before the store closes)."""
+        ...
+
 
 #: Looks up a token another way (refresh tokens); returns its claims or ``None``.
 Introspector = Callable[[str, Client], Awaitable[dict[str, Any] | None]]

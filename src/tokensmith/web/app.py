@@ -214,10 +214,10 @@ def create_app(
 async def _settle(ctx: AppContext) -> None:
     """Let the background reads of the caches finish, so that none holds a connection when
     the store closes."""
-    views = [ctx.service.revocations] if isinstance(ctx.service.revocations, RevocationView) else []
-    await asyncio.gather(
-        ctx.clients.aclose(), ctx.service.keyring.aclose(), *(v.aclose() for v in views)
-    )
+    closing = [ctx.clients.aclose(), ctx.service.keyring.aclose()]
+    if ctx.service.revocations is not None:
+        closing.append(ctx.service.revocations.aclose())
+    await asyncio.gather(*closing)
 
 
 def app_from_environ() -> Starlette:

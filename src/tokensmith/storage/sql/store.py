@@ -509,7 +509,8 @@ class SqlStore(PanelSqlMixin):
                 await conn.execute(insert(token_families).values(**_values(family)))
                 if first is not None:
                     await conn.execute(insert(refresh_tokens).values(**_values(first)))
-                await _insert_access(conn, access)
+                if access is not None:
+                    await _insert_access_tokens(conn, [access])
         except _Abort:
             return False
         return True
@@ -534,7 +535,8 @@ class SqlStore(PanelSqlMixin):
         return None if row is None else RefreshTokenRecord(**row._mapping)
 
     async def find_refresh_grant(self, token_hash: str) -> RefreshGrant | None:
-        """Concurrent lookups share one query (:class:`GroupCommit` with ``read_only``)."""
+        """Concurrent lookups share one query (:class:`GroupCommit` on the AUTOCOMMIT
+        engine)."""
         return await self._grant_reads.submit(token_hash)
 
     async def get_family(self, family_id: str) -> TokenFamily | None:
@@ -755,11 +757,6 @@ async def _insert_access_tokens(
 ) -> list[None]:
     await conn.execute(insert(access_tokens), [_token_values(r) for r in records])
     return [None] * len(records)
-
-
-async def _insert_access(conn: AsyncConnection, record: AccessTokenRecord | None) -> None:
-    if record is not None:
-        await conn.execute(insert(access_tokens).values(**_token_values(record)))
 
 
 _GRANT_QUERY = (
