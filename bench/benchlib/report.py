@@ -138,40 +138,46 @@ def _rate_goals(results: list[Result]) -> list[dict[str, Any]]:
 
 def _rate_goal(r: Result, minimum: float) -> dict[str, Any]:
     goal = f"{r.server} {r.scenario} {r.db} {r.workers}w >= {minimum:,.0f} req/s"
-    return {"goal": goal, "measured": f"{r.rps:,.0f}", "met": r.rps >= minimum}
+    return _goal(goal, f"{r.rps:,.0f}", r.rps >= minimum)
 
 
 def _ahead_goals(results: list[Result]) -> list[dict[str, Any]]:
     """tokensmith ahead of a peer on another scenario (its JWTs against in-memory tokens)."""
     ok = [r for r in results if r.status == "ok" and r.rps > 0]
-    rows = []
-    for ours, theirs, peer in AHEAD_GOALS:
-        for ts in (r for r in ok if r.family == TS and r.scenario == ours.value):
-            for p in ok:
-                if p.server == peer and p.scenario == theirs.value and p.workers == ts.workers:
-                    ratio = round(ts.rps / p.rps, 2)
-                    goal = f"{ts.server} {ours.value} {ts.db} {ts.workers}w ahead of {peer}"
-                    rows.append({"goal": goal, "measured": f"{ratio}x", "met": ratio > 1.0})
-    return rows
+    return [
+        _ahead_goal(ts, p)
+        for ours, theirs, peer in AHEAD_GOALS
+        for ts in ok
+        if ts.family == TS and ts.scenario == ours.value
+        for p in ok
+        if p.server == peer and p.scenario == theirs.value and p.workers == ts.workers
+    ]
+
+
+def _ahead_goal(ts: Result, peer: Result) -> dict[str, Any]:
+    ratio = round(ts.rps / peer.rps, 2)
+    goal = f"{ts.server} {ts.scenario} {ts.db} {ts.workers}w ahead of {peer.server}"
+    return _goal(goal, f"{ratio}x", ratio > 1.0)
 
 
 def _ratio_goal(row: dict[str, Any], peer: str, minimum: float) -> dict[str, Any]:
     goal = f"{row['tokensmith']} {row['db']} {row['workers']}w >= {minimum}x {peer}"
-    return {"goal": goal, "measured": f"{row['ratio']}x", "met": row["ratio"] >= minimum}
+    return _goal(goal, f"{row['ratio']}x", row["ratio"] >= minimum)
 
 
 def _p99_goal(r: Result) -> dict[str, Any]:
     goal = f"{r.server} {r.db} {r.workers}w p99 < {P99_GOAL_MS} ms"
-    return {"goal": goal, "measured": f"{r.p99_ms:.2f} ms", "met": r.p99_ms < P99_GOAL_MS}
+    return _goal(goal, f"{r.p99_ms:.2f} ms", r.p99_ms < P99_GOAL_MS)
 
 
 def _lost_goal(r: Result) -> dict[str, Any]:
     goal = f"{r.server} {r.scenario} {r.db} {r.workers}w nothing lost"
-    return {
-        "goal": goal,
-        "measured": lost_text(r.tokens_lost, r.tokens_logged),
-        "met": r.tokens_lost == 0,
-    }
+    return _goal(goal, lost_text(r.tokens_lost, r.tokens_logged), r.tokens_lost == 0)
+
+
+def _goal(goal: str, measured: str, met: bool) -> dict[str, Any]:
+    """One row of the goals table (and of the JSON's ``goals``)."""
+    return {"goal": goal, "measured": measured, "met": met}
 
 
 def lost_text(lost: int | None, logged: int | None) -> str:
@@ -366,19 +372,19 @@ def stability_goals(runs: list[StabilityRun]) -> list[dict[str, Any]]:
     for run in (r for r in runs if r.status == "ok"):
         name = f"{run.server} {run.scenario} {run.db} {run.workers}w over {run.seconds} s"
         rows.append(
-            {
-                "goal": f"{name}: last third's req/s within {RATE_TOLERANCE_PCT:.0f} % "
+            _goal(
+                f"{name}: last third's req/s within {RATE_TOLERANCE_PCT:.0f} % "
                 "of the first third's",
-                "measured": f"{run.drift_pct:+.1f} %",
-                "met": run.rate_holds,
-            }
+                f"{run.drift_pct:+.1f} %",
+                run.rate_holds,
+            )
         )
         rows.append(
-            {
-                "goal": f"{name}: peak RSS/worker < {RSS_LIMIT_MB:.0f} MB",
-                "measured": f"{run.peak_rss_worker_mb:.0f} MB",
-                "met": run.rss_ok,
-            }
+            _goal(
+                f"{name}: peak RSS/worker < {RSS_LIMIT_MB:.0f} MB",
+                f"{run.peak_rss_worker_mb:.0f} MB",
+                run.rss_ok,
+            )
         )
     return rows
 

@@ -7,7 +7,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from . import audit, http, postgres, wrk
 from .config import WORK_DIR, Settings
@@ -30,15 +30,20 @@ DRAIN_WAIT_S = 120  # a slow server may still work through the warm-up's queued 
 RUNS_DIR = WORK_DIR / "runs"
 
 
+def identity(target: Target, scenario: Scenario, db: str, workers: int) -> dict[str, Any]:
+    """The fields that name a run, shared by :class:`Result` and :class:`StabilityRun`."""
+    return {
+        "scenario": scenario.value,
+        "server": target.name,
+        "family": target.family,
+        "token": target.token,
+        "db": db,
+        "workers": workers,
+    }
+
+
 def new_result(target: Target, scenario: Scenario, db: str, workers: int) -> Result:
-    return Result(
-        scenario=scenario.value,
-        server=target.name,
-        family=target.family,
-        token=target.token,
-        db=db,
-        workers=workers,
-    )
+    return Result(**identity(target, scenario, db, workers))
 
 
 def precondition(target: Target, db: str, pg_status: str) -> str:

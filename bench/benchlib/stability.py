@@ -30,6 +30,7 @@ from .runner import (
     cells,
     context,
     guarded,
+    identity,
     pg_status,
     precondition,
     warm_up,
@@ -56,12 +57,7 @@ def run_matrix(targets: list[Target], settings: Settings) -> list[StabilityRun]:
 def _one(cell: Cell, settings: Settings, pg: str) -> StabilityRun:
     target, scenario, db, workers = cell
     run = StabilityRun(
-        scenario=scenario.value,
-        server=target.name,
-        family=target.family,
-        token=target.token,
-        db=db,
-        workers=workers,
+        **identity(target, scenario, db, workers),
         seconds=settings.stability,
         segment_s=segment_plan(settings.stability)[0],
     )
