@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     # -- merchant panel (docs/panel.md) --------------------------------------------------
     #: Scopes a merchant may give its API keys and partner apps in the panel.
     panel_scopes: Annotated[tuple[str, ...], NoDecode] = ("read", "write", "admin")
+    #: Seconds between moves of a worker's request counts into its Prometheus metrics: how
+    #: far behind ``/metrics`` may show the other workers (0: only at scrapes and shutdown).
+    metrics_flush_interval: float = Field(default=1.0, ge=0)
     #: Seconds between writes of the per-key token counters (0: only at shutdown).
     activity_flush_interval: float = Field(default=10.0, ge=0)
     #: Days of hourly token counts kept (the activity chart shows 7).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -29,13 +30,17 @@ def workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "2",
         "--compat",
         "dot",
-        extra_env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},
+        extra_env={
+            "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+            "TOKENSMITH_METRICS_FLUSH_INTERVAL": "0.1",
+        },
     ) as server:
         yield server
 
 
 def serving_pids(server: Server) -> set[str]:
-    """Workers that have counted something: each keeps its counters in a file named by pid."""
+    """Workers that have counted something: each flushes its counters to a file named by
+    pid, every ``metrics_flush_interval`` seconds."""
     return {f.stem.rsplit("_", 1)[1] for f in (server.workdir / "metrics").glob("counter_*.db")}
 
 
@@ -61,12 +66,19 @@ def test_two_workers_issue_and_introspect_tokens_from_one_sqlite_file(workers: S
             r = http.post("/oauth/introspect", data={"token": t}, auth=creds)
             assert r.json()["active"] is True
 
-    # the workers' counters are summed in /metrics, whichever worker serves the scrape
-    metrics = httpx.get(workers.base_url + "/metrics").text
-    issued = sum(
+    # the workers' counters are summed in /metrics, whichever worker serves the scrape: its
+    # own at once, the other's after its next flush (0.1 s here)
+    deadline = time.monotonic() + 2
+    while (issued := issued_by_dot(workers)) != len(responses) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert issued == len(responses)
+
+
+def issued_by_dot(server: Server) -> float:
+    metrics = httpx.get(server.base_url + "/metrics").text
+    return sum(
         s.value
         for f in text_string_to_metric_families(metrics)
         for s in f.samples
         if s.name == "tokensmith_tokens_issued_total" and s.labels.get("dialect") == "dot"
     )
-    assert issued == len(responses)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
+from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Harness
 from tokensmith.core.admin import create_api_key
+from tokensmith.web.observe import LATENCY_BUCKETS, Observer
 
 TBC = "/v2/tpay/access-token"
 
@@ -115,3 +119,88 @@ async def test_metrics_endpoint_is_prometheus_text(harness: Harness) -> None:
         "tokensmith_tokens_refused",
         "tokensmith_request_seconds",
     } <= names
+
+
+# -- counts are taken in memory and flushed into the Prometheus metrics ------------------
+
+LATENCIES = [0.0, 0.0004, 0.0005, 0.0005001, 0.001, 0.003, 0.01, 0.2, 1.0, 1.5, 42.0]
+
+
+def histogram_samples(registry: CollectorRegistry) -> dict[tuple[str, str], float]:
+    return {
+        (s.name, s.labels.get("le", "")): s.value
+        for family in registry.collect()
+        if family.name == "tokensmith_request_seconds"
+        for s in family.samples
+        if not s.name.endswith("_created")
+    }
+
+
+def test_flushed_latency_equals_observing_each_request() -> None:
+    """Bucket edges included: a bound holds the requests that took exactly that long."""
+    tallied = Observer()
+    for seconds in LATENCIES:
+        tallied.observe_latency("/oauth/token", "POST", seconds)
+    tallied.flush()
+    reference = CollectorRegistry()
+    histogram = Histogram(
+        "tokensmith_request_seconds",
+        "Request latency by route",
+        ["route", "method"],
+        registry=reference,
+        buckets=LATENCY_BUCKETS,
+    )
+    for seconds in LATENCIES:
+        histogram.labels("/oauth/token", "POST").observe(seconds)
+    assert histogram_samples(tallied.registry) == histogram_samples(reference)
+    assert histogram_samples(reference)[("tokensmith_request_seconds_count", "")] == 11
+
+
+def issued_count(observer: Observer) -> float | None:
+    labels = {"grant": "client_credentials", "dialect": "oauth"}
+    return observer.registry.get_sample_value("tokensmith_tokens_issued_total", labels)
+
+
+def issue(observer: Observer, n: int) -> None:
+    for i in range(n):
+        observer.issued("oauth", "client_credentials", "c1", "read", "127.0.0.1", f"j{i}")
+
+
+async def test_background_flush_moves_counts_into_the_metrics() -> None:
+    observer = Observer()
+    observer.start(0.01)
+    try:
+        issue(observer, 3)
+        assert issued_count(observer) is None  # not yet flushed
+        for _ in range(200):
+            if issued_count(observer) is not None:
+                break
+            await asyncio.sleep(0.01)
+        assert issued_count(observer) == 3
+        issue(observer, 2)
+        await asyncio.sleep(0.05)
+        assert issued_count(observer) == 5
+    finally:
+        await observer.aclose()
+
+
+async def test_closing_flushes_what_is_left() -> None:
+    """A stopping worker's last counts reach its metrics files (multi-process mode)."""
+    observer = Observer()
+    observer.start(3600)
+    issue(observer, 4)
+    observer.refused("oauth", "client_credentials", "bad_secret", "c1", "127.0.0.1")
+    await observer.aclose()
+    assert issued_count(observer) == 4
+    refused = {"grant": "client_credentials", "dialect": "oauth", "reason": "bad_secret"}
+    assert observer.registry.get_sample_value("tokensmith_tokens_refused_total", refused) == 1
+
+
+async def test_a_scrape_shows_its_own_counts_without_waiting(harness: Harness) -> None:
+    """The harness app flushes every second; a scrape flushes this worker's counts first."""
+    client, secret = await harness.client()
+    for _ in range(3):
+        assert (await harness.token(client.client_id, secret)).status_code == 200
+    m = await scrape(harness)
+    cc = "client_credentials"
+    assert sample(m, "tokensmith_tokens_issued_total", grant=cc, dialect="oauth") == 3

@@ -182,6 +182,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         ctx = await build_context(settings, clock=clock, rand=rand, store=store)
         app.state.ctx = ctx
+        ctx.observer.start(settings.metrics_flush_interval)
         purger = start_purger(ctx)
         activity = start_activity(ctx)
         try:
@@ -189,6 +190,7 @@ def create_app(
         finally:
             await stop_purger(purger)
             await stop_activity(ctx, activity)
+            await ctx.observer.aclose()
             await _settle(ctx)
             if ctx.redis is not None:
                 await ctx.redis.aclose()

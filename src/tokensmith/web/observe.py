@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import bisect
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -18,7 +21,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tokensmith.logs import AuditLog
 
-__all__ = ["LatencyMiddleware", "Observer", "method_label", "route_label"]
+__all__ = ["LATENCY_BUCKETS", "LatencyMiddleware", "Observer", "method_label", "route_label"]
+
+#: Upper bounds (seconds) of the request latency histogram; ``+Inf`` follows.
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
 #: Methods that get their own metrics label; any other is counted as ``other``.
 KNOWN_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
@@ -45,7 +51,15 @@ class ActivitySink(Protocol):
 
 class Observer:
     """Counts and logs; holds its own registry (no process-wide singletons). An injected
-    ``recorder`` also counts per client, for the merchant panel's activity page."""
+    ``recorder`` also counts per client, for the merchant panel's activity page.
+
+    A request adds to plain counters in memory; :meth:`flush` moves them into the
+    Prometheus metrics every ``metrics_flush_interval`` seconds (:meth:`start`), before
+    each exposition and at :meth:`aclose`. In multi-process mode every ``inc`` or
+    ``observe`` of a Prometheus metric writes a memory-mapped file under a lock, three
+    writes a token request; a flush writes once per label set. So a scrape sees its own
+    worker's counts at once and the other workers' within the interval.
+    """
 
     def __init__(self, recorder: ActivitySink | None = None) -> None:
         self.recorder = recorder
@@ -63,23 +77,24 @@ class Observer:
             ["grant", "dialect", "reason"],
             registry=self.registry,
         )
-        self._issued: dict[tuple[str, str], Any] = {}
-        self._latency: dict[tuple[str, str], Any] = {}
         self.latency = Histogram(
             "tokensmith_request_seconds",
             "Request latency by route",
             ["route", "method"],
             registry=self.registry,
-            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+            buckets=LATENCY_BUCKETS,
         )
+        self._issued: dict[tuple[str, str], int] = {}
+        self._refused: dict[tuple[str, str, str], int] = {}
+        #: per (route, method): a count per bucket (the last one ``+Inf``), then the sum
+        self._latency: dict[tuple[str, str], list[float]] = {}
+        self._flusher: asyncio.Task[None] | None = None
 
     def issued(
         self, dialect: str, grant: str, client_id: str, scope: str, source: str, jti: str
     ) -> None:
-        counter = self._issued.get((grant, dialect))
-        if counter is None:
-            counter = self._issued[(grant, dialect)] = self.issued_total.labels(grant, dialect)
-        counter.inc()
+        key = (grant, dialect)
+        self._issued[key] = self._issued.get(key, 0) + 1
         if self.recorder is not None:
             self.recorder.issued(client_id)
         self.audit.event(
@@ -98,7 +113,8 @@ class Observer:
     def refused(
         self, dialect: str, grant: str, reason: str, client_id: str | None, source: str
     ) -> None:
-        self.refused_total.labels(grant or "-", dialect, reason).inc()
+        key = (grant or "-", dialect, reason)
+        self._refused[key] = self._refused.get(key, 0) + 1
         if self.recorder is not None:
             self.recorder.refused(client_id, reason, source, dialect)
         self.audit.event(
@@ -114,18 +130,70 @@ class Observer:
         )
 
     def observe_latency(self, route: str, method: str, seconds: float) -> None:
-        child = self._latency.get((route, method))
-        if child is None:
-            child = self._latency[(route, method)] = self.latency.labels(route, method)
-        child.observe(seconds)
+        counts = self._latency.get((route, method))
+        if counts is None:
+            counts = self._latency[(route, method)] = [0.0] * (len(LATENCY_BUCKETS) + 2)
+        # Prometheus buckets are "less than or equal": the first bound >= seconds
+        counts[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        counts[-1] += seconds
+
+    def flush(self) -> None:
+        """Add the counts taken since the last flush to the Prometheus metrics."""
+        issued, self._issued = self._issued, {}
+        for labels, n in issued.items():
+            self.issued_total.labels(*labels).inc(n)
+        refused, self._refused = self._refused, {}
+        for labels3, n in refused.items():
+            self.refused_total.labels(*labels3).inc(n)
+        latency, self._latency = self._latency, {}
+        for labels, counts in latency.items():
+            _add_observations(self.latency.labels(*labels), counts)
+
+    def start(self, interval: float) -> None:
+        """Flush every ``interval`` seconds in the background (0: only at scrapes and
+        :meth:`aclose`)."""
+        if interval > 0 and self._flusher is None:
+            self._flusher = asyncio.create_task(
+                self._flush_every(interval), name="tokensmith-metrics"
+            )
+
+    async def _flush_every(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            self.flush()
+
+    async def aclose(self) -> None:
+        """Stop the background flush and flush what is left, so a stopping worker's counts
+        reach the multi-process files."""
+        task, self._flusher = self._flusher, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.flush()
 
     def exposition(self) -> bytes:
         """Prometheus text; in multi-worker mode, summed over every worker."""
+        self.flush()
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             return bytes(generate_latest(registry))
         return bytes(generate_latest(self.registry))
+
+
+def _add_observations(child: Any, counts: list[float]) -> None:
+    """Add many observations to a histogram at once: a count per bucket, then their sum.
+
+    prometheus_client has no public call for this. A histogram's labelled child keeps one
+    value per bucket (``_buckets``, not cumulative) and one for the sum (``_sum``), whose
+    ``inc`` is what ``observe`` calls, in either mode. ``tests/web/test_metrics.py`` checks
+    the exposition this gives against ``observe`` called once per request."""
+    *per_bucket, total = counts
+    child._sum.inc(total)
+    for value, n in zip(child._buckets, per_bucket, strict=True):
+        if n:
+            value.inc(n)
 
 
 class LatencyMiddleware:
