@@ -7,8 +7,6 @@ import math
 import time
 from typing import Any
 
-from redis.exceptions import RedisError
-
 from tokensmith.core.clock import Clock
 from tokensmith.core.limits import FailureLimiter, Limit
 
@@ -61,6 +59,10 @@ class RedisLimiter:
         self._prefix = prefix
         self._fallback = fallback
         self._warned_at = float("-inf")
+        # imported here: a server without Redis does not load the client (6 MB a worker)
+        from redis.exceptions import RedisError
+
+        self._errors: tuple[type[Exception], ...] = (RedisError, OSError)
 
     def _degraded(self, exc: Exception) -> FailureLimiter:
         now = time.monotonic()
@@ -74,13 +76,13 @@ class RedisLimiter:
     async def retry_after(self, key: str, limit: Limit) -> int | None:
         try:
             return await self._retry_after(key, limit)
-        except (RedisError, OSError) as exc:
+        except self._errors as exc:
             return await self._degraded(exc).retry_after(key, limit)
 
     async def record_failure(self, key: str, limit: Limit) -> None:
         try:
             await self._record_failure(key, limit)
-        except (RedisError, OSError) as exc:
+        except self._errors as exc:
             await self._degraded(exc).record_failure(key, limit)
 
     async def _retry_after(self, key: str, limit: Limit) -> int | None:
