@@ -51,6 +51,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="instead of the usual runs: load each selected server for S seconds "
         "in 10 s segments and check that the rate holds (e.g. 120)",
     )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run the whole selection N times, one round after another, and report each "
+        "measurement's median round with the range of all (default 1)",
+    )
     p.add_argument("--no-install", action="store_true", help="use what .work already holds")
     p.add_argument(
         "--report-from",
@@ -76,6 +84,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         quiet_wait=0 if args.smoke else args.quiet_wait,
         out_dir=args.out or (WORK_DIR / "smoke" if args.smoke else RESULTS_DIR),
         stability=0 if args.smoke else args.stability,
+        rounds=1 if args.smoke else max(1, args.rounds),
     )
 
 

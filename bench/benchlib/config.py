@@ -41,6 +41,7 @@ class Settings:
     out_dir: Path = RESULTS_DIR
     quiet_wait: int = 120
     stability: int = 0  # seconds of the stability run (--stability); 0: the usual runs
+    rounds: int = 1  # the whole matrix this many times; each cell reports its median run
     argv: tuple[str, ...] = field(default_factory=lambda: tuple(sys.argv[1:]))
 
 

@@ -106,6 +106,8 @@ class Result:
     wrk_answered: int | None = None
     tokens_active: int | None = None
     tokens_lost: int | None = None
+    # with --rounds: req/s of every round in run order; the fields above are the median's
+    round_rps: list[float] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

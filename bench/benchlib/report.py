@@ -121,6 +121,7 @@ def goals(results: list[Result], ratio_rows: list[dict[str, Any]]) -> list[dict[
     ]
     rows += [_lost_goal(r) for r in results if r.status == "ok" and r.tokens_logged is not None]
     rows += _rate_goals(results) + _ahead_goals(results)
+    rows += [_rss_goal(r) for r in results if r.family == TS and r.status == "ok"]
     return rows
 
 
@@ -170,6 +171,12 @@ def _p99_goal(r: Result) -> dict[str, Any]:
     return _goal(goal, f"{r.p99_ms:.2f} ms", r.p99_ms < P99_GOAL_MS)
 
 
+def _rss_goal(r: Result) -> dict[str, Any]:
+    """Peak memory (VmHWM) of the largest worker over the whole run, seeding included."""
+    goal = f"{r.server} {r.scenario} {r.db} {r.workers}w peak RSS/worker < {RSS_LIMIT_MB:.0f} MB"
+    return _goal(goal, f"{r.rss_worker_mb:.0f} MB", 0 < r.rss_worker_mb < RSS_LIMIT_MB)
+
+
 def _lost_goal(r: Result) -> dict[str, Any]:
     goal = f"{r.server} {r.scenario} {r.db} {r.workers}w nothing lost"
     return _goal(goal, lost_text(r.tokens_lost, r.tokens_logged), r.tokens_lost == 0)
@@ -203,6 +210,7 @@ def build(
             "workers": list(settings.workers),
             "dbs": list(settings.dbs),
             "stability_s": settings.stability,
+            "rounds": settings.rounds,
         },
         "environment": environment(),
         "results": [asdict(r) for r in results],
@@ -276,6 +284,12 @@ def _header(doc: dict[str, Any]) -> str:
 def _measured(s: dict[str, Any]) -> str:
     if s.get("stability_s"):
         return f"{s['stability_s']} s in back-to-back segments (stability run)"
+    rounds = s.get("rounds", 1)
+    if rounds > 1:
+        return (
+            f"{s['duration_s']} s measured, in {rounds} rounds: each row is its median "
+            "round, with the range of all rounds' req/s in brackets"
+        )
     return f"{s['duration_s']} s measured"
 
 
@@ -308,11 +322,18 @@ def _row(r: dict[str, Any], audited: bool = False) -> str:
         )
     lost = f" {_lost_cell(r)} |" if audited else ""
     return (
-        f"| {r['server']} | {r['token']} | {r['db']} | {r['workers']} | {r['rps']:,.0f} "
+        f"| {r['server']} | {r['token']} | {r['db']} | {r['workers']} | {_rps_cell(r)} "
         f"| {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['non2xx']} | {r['socket_errors']} "
         f"| {r['cpu_s']:.1f} | {r['cpu_ms_per_req']:.2f} | {r['rss_worker_mb']:.0f} |{lost}"
         f" {status} |"
     )
+
+
+def _rps_cell(r: dict[str, Any]) -> str:
+    rounds = r.get("round_rps") or []
+    if len(rounds) < 2:
+        return f"{r['rps']:,.0f}"
+    return f"{r['rps']:,.0f} ({min(rounds):,.0f}-{max(rounds):,.0f})"
 
 
 def _lost_cell(r: dict[str, Any]) -> str:

@@ -191,19 +191,41 @@ def pg_status(settings: Settings) -> str:
 
 
 def run_matrix(targets: list[Target], settings: Settings) -> list[Result]:
+    """Every cell once per round, a round after another, so that a slow spell of the
+    machine falls on all servers alike; each cell reports its median round."""
     pg = pg_status(settings)
-    return [_one(cell, settings, pg) for cell in cells(targets, settings)]
+    grid = list(cells(targets, settings))
+    rounds = [[_one(cell, settings, pg, n) for cell in grid] for n in range(settings.rounds)]
+    return [median_round(list(runs)) for runs in zip(*rounds, strict=True)]
 
 
-def _one(cell: Cell, settings: Settings, pg: str) -> Result:
+def median_round(runs: list[Result]) -> Result:
+    """The run with the median req/s (the lower one of an even count), carrying the req/s
+    of every round. A round that did not succeed is reported instead: a failure is never
+    hidden behind the rounds that passed."""
+    if len(runs) == 1:
+        return runs[0]
+    failed = [r for r in runs if r.status != "ok"]
+    chosen = failed[0] if failed else sorted(runs, key=lambda r: r.rps)[(len(runs) - 1) // 2]
+    chosen.round_rps = [r.rps for r in runs]
+    return chosen
+
+
+def _one(cell: Cell, settings: Settings, pg: str, round_: int = 0) -> Result:
     target, scenario, db, workers = cell
     result = new_result(target, scenario, db, workers)
-    print(f"== {scenario.value} | {target.name} | db={db} | workers={workers}", flush=True)
+    of = f" | round {round_ + 1}/{settings.rounds}" if settings.rounds > 1 else ""
+    print(f"== {scenario.value} | {target.name} | db={db} | workers={workers}{of}", flush=True)
     reason = precondition(target, db, pg)
     if reason:
         result.status, result.reason = "skipped", reason
     else:
-        run_one(target, context(cell), settings, result)
+        run_one(
+            target,
+            context(cell, f"r{round_ + 1}-" if settings.rounds > 1 else ""),
+            settings,
+            result,
+        )
     print(f"    -> {_line(result)}", flush=True)
     return result
 

@@ -12,8 +12,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "bench"))
 
-from benchlib import audit, authcode, report, stability  # noqa: E402
-from benchlib.model import Segment, StabilityRun  # noqa: E402
+from benchlib import audit, authcode, report, runner, stability  # noqa: E402
+from benchlib.model import Result, Segment, StabilityRun  # noqa: E402
 
 LOGIN = """
 <form method="post" action="/login" class="stack" novalidate>
@@ -170,3 +170,28 @@ def test_report_shows_lost_tokens_and_the_stability_section() -> None:
     assert "| **LOST: 1 of 6,000** |" in md
     assert "## Nothing lost" in md and "## Stability" in md
     assert "| 1,000 | 1,000 | 980 | 1,050 | +0.0 % | 5.0 % | +0.0 % | 100 | yes | yes | ok |" in md
+
+
+def _result(rps: float, status: str = "ok") -> Result:
+    return Result("cc_jwt", "floor", "floor", "jwt ES256", "none", 2, status=status, rps=rps)
+
+
+def test_rounds_report_the_median_run_with_every_rounds_rate() -> None:
+    runs = [_result(5200), _result(4100), _result(6000)]
+    chosen = runner.median_round(runs)
+    assert chosen is runs[0]
+    assert chosen.round_rps == [5200, 4100, 6000]
+    even = runner.median_round([_result(2), _result(4), _result(3), _result(1)])
+    assert even.rps == 2  # the lower middle: never flatters
+
+
+def test_a_failed_round_is_reported_not_hidden_by_the_median() -> None:
+    runs = [_result(5200), _result(0, status="failed"), _result(6000)]
+    assert runner.median_round(runs).status == "failed"
+
+
+def test_a_single_round_report_is_unchanged() -> None:
+    assert runner.median_round([_result(5200)]).round_rps == []
+    assert report._rps_cell(asdict(_result(5200))) == "5,200"
+    many = asdict(runner.median_round([_result(5200), _result(4100), _result(6000)]))
+    assert report._rps_cell(many) == "5,200 (4,100-6,000)"
