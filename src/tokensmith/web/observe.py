@@ -143,8 +143,8 @@ class Observer:
         for labels, n in issued.items():
             self.issued_total.labels(*labels).inc(n)
         refused, self._refused = self._refused, {}
-        for labels3, n in refused.items():
-            self.refused_total.labels(*labels3).inc(n)
+        for why, n in refused.items():
+            self.refused_total.labels(*why).inc(n)
         latency, self._latency = self._latency, {}
         for labels, counts in latency.items():
             _add_observations(self.latency.labels(*labels), counts)
