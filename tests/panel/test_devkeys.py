@@ -45,3 +45,18 @@ async def test_a_developer_app_key_needs_a_name(
     r = await admin.post("/panel/devkeys", {"name": name})
     assert r.status_code == 400 and "Give the key a name" in r.text
     assert await harness.ctx.store.list_api_keys(shop.merchant.merchant_id) == []
+
+
+async def test_a_key_revoked_by_another_instance_is_refused_within_the_cache_ttl(
+    harness: Harness, shop: Shop, admin: Browser
+) -> None:
+    """The token path reads a warm key from memory; a revocation made elsewhere (another
+    instance, ``tokensmith apikeys revoke``) counts within ``client_cache_ttl``, as for
+    clients."""
+    client_id, secret = await admin.create_key()
+    key_id, apikey, _ = await admin.reveal(await admin.post("/panel/devkeys", {"name": "App"}))
+    assert await _tbc(harness, apikey, client_id, secret) == 200
+    await harness.ctx.store.revoke_api_key(key_id, harness.clock.now())  # not through ctx
+    assert await _tbc(harness, apikey, client_id, secret) == 200  # still cached
+    harness.clock.advance(harness.ctx.settings.client_cache_ttl)
+    assert await _tbc(harness, apikey, client_id, secret) == 401

@@ -1,4 +1,5 @@
-"""A read-through cache of client records, so the token path needs no database round trip.
+"""Read-through caches of client records and API keys, so the token path needs no
+database round trip.
 
 A change made through this instance is seen at once; one made through another
 instance is seen within ``ttl`` seconds (the documented revocation delay). Under load an
@@ -9,12 +10,87 @@ misses share one query, so requests do not queue behind the database.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
 
 from tokensmith.core.clock import Clock
 from tokensmith.core.models import Client, ClientSecret
 from tokensmith.storage.protocols import ClientStore
 
-__all__ = ["CachingClientStore"]
+__all__ = ["CachingClientStore", "ReadThrough"]
+
+V = TypeVar("V")
+
+
+class ReadThrough(Generic[V]):
+    """Caches what ``load`` returns for a key, found or not, for ``ttl`` seconds."""
+
+    def __init__(
+        self,
+        load: Callable[[str], Awaitable[V | None]],
+        clock: Clock,
+        ttl: float,
+        max_entries: int = 100_000,
+    ) -> None:
+        self._load_one = load
+        self._clock = clock
+        self._ttl = ttl
+        self._max = max_entries
+        #: key -> (time the record was read, record or None)
+        self._entries: dict[str, tuple[float, V | None]] = {}
+        self._inflight: dict[str, asyncio.Task[V | None]] = {}
+        self._background: set[asyncio.Task[V | None]] = set()
+        self._generation = 0
+
+    def invalidate(self, key: str | None = None) -> None:
+        """Forget ``key``, or every entry."""
+        self._generation += 1  # a read that began before this must not be stored
+        if key is None:
+            self._entries.clear()
+        else:
+            self._entries.pop(key, None)
+
+    async def get(self, key: str) -> V | None:
+        hit = self._entries.get(key)
+        if hit is not None:
+            age = self._clock.now() - hit[0]
+            if age < self._ttl:
+                if age >= self._ttl / 2 and key not in self._inflight:
+                    self._refresh_in_background(key)
+                return hit[1]
+        return await asyncio.shield(self._load(key))
+
+    def _load(self, key: str) -> asyncio.Task[V | None]:
+        task = self._inflight.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._read(key))
+            self._inflight[key] = task
+            task.add_done_callback(lambda _: self._inflight.pop(key, None))
+        return task
+
+    async def _read(self, key: str) -> V | None:
+        started, generation = self._clock.now(), self._generation
+        value = await self._load_one(key)
+        if generation == self._generation:
+            if len(self._entries) >= self._max:
+                self._entries.clear()
+            self._entries[key] = (started, value)
+        return value
+
+    async def aclose(self) -> None:
+        """Wait for the reads still in flight, background refreshes included (at shutdown,
+        before the store closes)."""
+        await asyncio.gather(*self._inflight.values(), *self._background, return_exceptions=True)
+
+    def _refresh_in_background(self, key: str) -> None:
+        task = self._load(key)
+        self._background.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[V | None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled():
+            task.exception()  # a failed refresh is retried by the next request
 
 
 class CachingClientStore:
@@ -22,63 +98,17 @@ class CachingClientStore:
 
     def __init__(self, inner: ClientStore, clock: Clock, ttl: float, max_entries: int = 100_000):
         self._inner = inner
-        self._clock = clock
-        self._ttl = ttl
-        self._max = max_entries
-        #: client_id -> (time the record was read, record or None)
-        self._entries: dict[str, tuple[float, Client | None]] = {}
-        self._inflight: dict[str, asyncio.Task[Client | None]] = {}
-        self._background: set[asyncio.Task[Client | None]] = set()
-        self._generation = 0
+        self._cache = ReadThrough(inner.get_client, clock, ttl, max_entries)
 
     def invalidate(self, client_id: str | None = None) -> None:
-        self._generation += 1  # a read that began before this must not be stored
-        if client_id is None:
-            self._entries.clear()
-        else:
-            self._entries.pop(client_id, None)
+        self._cache.invalidate(client_id)
 
     async def get_client(self, client_id: str) -> Client | None:
-        hit = self._entries.get(client_id)
-        if hit is not None:
-            age = self._clock.now() - hit[0]
-            if age < self._ttl:
-                if age >= self._ttl / 2 and client_id not in self._inflight:
-                    self._refresh_in_background(client_id)
-                return hit[1]
-        return await asyncio.shield(self._load(client_id))
-
-    def _load(self, client_id: str) -> asyncio.Task[Client | None]:
-        task = self._inflight.get(client_id)
-        if task is None:
-            task = asyncio.ensure_future(self._read(client_id))
-            self._inflight[client_id] = task
-            task.add_done_callback(lambda _: self._inflight.pop(client_id, None))
-        return task
-
-    async def _read(self, client_id: str) -> Client | None:
-        started, generation = self._clock.now(), self._generation
-        client = await self._inner.get_client(client_id)
-        if generation == self._generation:
-            if len(self._entries) >= self._max:
-                self._entries.clear()
-            self._entries[client_id] = (started, client)
-        return client
+        return await self._cache.get(client_id)
 
     async def aclose(self) -> None:
-        """Wait for the reads still in flight, background refreshes included (at shutdown,
-        before the store closes)."""
-        await asyncio.gather(*self._inflight.values(), *self._background, return_exceptions=True)
-
-    def _refresh_in_background(self, client_id: str) -> None:
-        task = self._load(client_id)
-        self._background.add(task)
-        task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task[Client | None]) -> None:
-        self._background.discard(task)
-        if not task.cancelled():
-            task.exception()  # a failed refresh is retried by the next request
+        """Wait for the reads still in flight (at shutdown, before the store closes)."""
+        await self._cache.aclose()
 
     async def add_client(self, client: Client) -> None:
         await self._inner.add_client(client)

@@ -31,7 +31,7 @@ from tokensmith.core.randomness import Randomness, SystemRandomness
 from tokensmith.core.service import TokenService
 from tokensmith.core.tokens import IssuePolicy, TokenMinter
 from tokensmith.settings import Settings
-from tokensmith.storage.cache import CachingClientStore
+from tokensmith.storage.cache import CachingClientStore, ReadThrough
 from tokensmith.storage.protocols import Store
 from tokensmith.storage.ratelimit import MemoryLimiter, RedisLimiter
 from tokensmith.storage.revocations import RevocationView
@@ -138,6 +138,7 @@ async def build_context(
         settings=settings,
         store=store,
         clients=clients,
+        api_keys=ReadThrough(store.find_api_key, clock, settings.client_cache_ttl),
         service=service,
         observer=Observer(),
         dialects=dialects(standard),
@@ -216,7 +217,7 @@ def create_app(
 async def _settle(ctx: AppContext) -> None:
     """Let the background reads of the caches finish, so that none holds a connection when
     the store closes."""
-    closing = [ctx.clients.aclose(), ctx.service.keyring.aclose()]
+    closing = [ctx.clients.aclose(), ctx.api_keys.aclose(), ctx.service.keyring.aclose()]
     if ctx.service.revocations is not None:
         closing.append(ctx.service.revocations.aclose())
     await asyncio.gather(*closing)

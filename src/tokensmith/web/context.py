@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 
 from tokensmith.core.clock import Clock
+from tokensmith.core.models import ApiKey
 from tokensmith.core.randomness import Randomness
 from tokensmith.core.service import TokenService
 from tokensmith.settings import Settings
-from tokensmith.storage.cache import CachingClientStore
+from tokensmith.storage.cache import CachingClientStore, ReadThrough
 from tokensmith.storage.protocols import Store
 from tokensmith.web.dialects import Dialect
 from tokensmith.web.observe import Observer
@@ -30,6 +31,9 @@ class AppContext:
     settings: Settings
     store: Store
     clients: CachingClientStore
+    #: developer app keys of the ``tbc`` dialect by the SHA-256 of the key, cached like
+    #: clients; whatever revokes one here calls ``api_keys.invalidate()``
+    api_keys: ReadThrough[ApiKey]
     service: TokenService
     observer: Observer
     dialects: dict[str, Dialect]

@@ -75,10 +75,11 @@ def _grant_type(form: dict[str, str], dialect: Dialect) -> str:
 
 
 async def _check_apikey(ctx: AppContext, request: Request) -> None:
-    """The TBC document's ``apikey`` header: a live developer app key."""
+    """The TBC document's ``apikey`` header: a live developer app key (read through
+    ``ctx.api_keys``, so a warm key costs no database round trip)."""
     presented = request.headers.get("apikey")
     if not presented:
         raise ApiKeyRejected("the apikey header is required", reason="missing_apikey")
-    key = await ctx.store.find_api_key(hash_secret(presented))
+    key = await ctx.api_keys.get(hash_secret(presented))
     if key is None or key.revoked_at is not None:
         raise ApiKeyRejected("the apikey is not valid", reason="invalid_apikey")

@@ -125,6 +125,7 @@ async def revoke_devkey(request: Request, tenant: Tenant, form: dict[str, str]) 
     if key is None:
         return await not_found(request, tenant)
     await ctx.store.revoke_api_key(key.key_id, ctx.clock.now())
+    ctx.api_keys.invalidate()  # cached by hash, which the panel does not keep
     return redirect(request, "/panel/devkeys?done=devkey-revoked")
 
 
