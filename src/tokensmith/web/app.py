@@ -49,8 +49,8 @@ from tokensmith.web.partner import (
     partner_policy,
     partner_routes,
     start_purger,
-    stop_purger,
 )
+from tokensmith.web.tasks import stop_task
 
 __all__ = ["build_context", "create_app", "resolve_secret_keys"]
 
@@ -189,7 +189,7 @@ def create_app(
         try:
             yield
         finally:
-            await stop_purger(purger)
+            await stop_task(purger)
             await stop_activity(ctx, activity)
             await ctx.observer.aclose()
             await _settle(ctx)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from prometheus_client import (
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tokensmith.logs import AuditLog
+from tokensmith.web.tasks import stop_task
 
 __all__ = ["LATENCY_BUCKETS", "LatencyMiddleware", "Observer", "method_label", "route_label"]
 
@@ -166,10 +166,7 @@ class Observer:
         """Stop the background flush and flush what is left, so a stopping worker's counts
         reach the multi-process files."""
         task, self._flusher = self._flusher, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_task(task)
         self.flush()
 
     def exposition(self) -> bytes:

@@ -8,7 +8,6 @@ consent pages get their services, and the purge job runs in the lifespan.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -33,7 +32,6 @@ __all__ = [
     "partner_policy",
     "partner_routes",
     "start_purger",
-    "stop_purger",
 ]
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -111,11 +109,3 @@ def start_purger(ctx: AppContext) -> asyncio.Task[None] | None:
         ctx.store, ctx.clock, s.purge_interval, s.purge_batch_size, s.session_idle_ttl
     )
     return asyncio.create_task(job, name="tokensmith-purge")
-
-
-async def stop_purger(task: asyncio.Task[None] | None) -> None:
-    if task is None:
-        return
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task

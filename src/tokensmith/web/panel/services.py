@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -14,6 +13,7 @@ from tokensmith.core.panel_models import DAY
 from tokensmith.core.passwords import Passwords
 from tokensmith.web.context import AppContext, ctx_of
 from tokensmith.web.panel.format import install_filters
+from tokensmith.web.tasks import stop_task
 
 __all__ = ["PanelServices", "install_panel", "panel_of", "start_activity", "stop_activity"]
 
@@ -72,10 +72,7 @@ def start_activity(ctx: AppContext) -> asyncio.Task[None] | None:
 
 async def stop_activity(ctx: AppContext, task: asyncio.Task[None] | None) -> None:
     """Stop the background flush and write what is left."""
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await stop_task(task)
     try:
         await services_of(ctx).flusher.flush()
     except Exception:  # shutting down: logged by the flusher, nothing else to do
