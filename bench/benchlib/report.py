@@ -12,7 +12,7 @@ from typing import Any
 
 from .config import CONNECTIONS, PEERS_DIR, THREADS, Settings
 from .model import MEMORY, NO_DB, SCENARIO_TITLES, Result, Scenario, Segment, StabilityRun
-from .stability import RATE_TOLERANCE_PCT, RSS_LIMIT_MB
+from .stability import RATE_TOLERANCE_PCT, RSS_LIMIT_MB, rss_within_limit
 
 # (scenario, peer server, minimum tokensmith/peer req/s ratio) the project aims for.
 GOALS = [
@@ -174,7 +174,7 @@ def _p99_goal(r: Result) -> dict[str, Any]:
 def _rss_goal(r: Result) -> dict[str, Any]:
     """Peak memory (VmHWM) of the largest worker over the whole run, seeding included."""
     goal = f"{r.server} {r.scenario} {r.db} {r.workers}w peak RSS/worker < {RSS_LIMIT_MB:.0f} MB"
-    return _goal(goal, f"{r.rss_worker_mb:.0f} MB", 0 < r.rss_worker_mb < RSS_LIMIT_MB)
+    return _goal(goal, f"{r.rss_worker_mb:.0f} MB", rss_within_limit(r.rss_worker_mb))
 
 
 def _lost_goal(r: Result) -> dict[str, Any]:

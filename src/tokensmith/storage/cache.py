@@ -32,7 +32,7 @@ class ReadThrough(Generic[V]):
         ttl: float,
         max_entries: int = 100_000,
     ) -> None:
-        self._load_one = load
+        self._fetch = load
         self._clock = clock
         self._ttl = ttl
         self._max = max_entries
@@ -70,7 +70,7 @@ class ReadThrough(Generic[V]):
 
     async def _read(self, key: str) -> V | None:
         started, generation = self._clock.now(), self._generation
-        value = await self._load_one(key)
+        value = await self._fetch(key)
         if generation == self._generation:
             if len(self._entries) >= self._max:
                 self._entries.clear()
