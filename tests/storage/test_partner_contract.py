@@ -378,3 +378,70 @@ async def test_rotations_rewrite_no_index_entry_of_their_family(tmp_path: Path) 
         await store.close()
     assert row.n_tup_upd >= 15
     assert row.n_tup_hot_upd == row.n_tup_upd
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not PG_URL, reason="TOKENSMITH_TEST_POSTGRES_URL not set")
+async def test_postgres_connections_plan_each_statement_for_its_values() -> None:
+    """asyncpg prepares a statement once per connection, and PostgreSQL may then keep one
+    plan for it, made for the table sizes of that moment; token tables grow from empty
+    under load, so every run is planned for the table as it is (``make_engine``)."""
+    from sqlalchemy import text
+
+    from tokensmith.storage.sql.engine import make_engine
+
+    engine = make_engine(PG_URL or "", pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            mode = (await conn.execute(text("SHOW plan_cache_mode"))).scalar_one()
+    finally:
+        await engine.dispose()
+    assert mode == "force_custom_plan"
+
+
+def _second_instance(store: Store) -> Store:
+    """Another instance on the same database (as another process would be): its own
+    batches, so its statements run beside the first one's."""
+    from tokensmith.storage.sql import SqlStore
+
+    if not isinstance(store, SqlStore):
+        pytest.skip("an in-memory store has no second instance")
+    return SqlStore(store.engine)
+
+
+async def test_parallel_rotations_from_two_instances_succeed_once(store: Store) -> None:
+    other = _second_instance(store)
+    await _families(store, 8)
+    calls = [
+        s.rotate_refresh_token(
+            f"{i:064d}", _rt(f"{i:062d}{k}n", f"f{i}", expires_at=1500.0 + k), 200.0
+        )
+        for k, s in enumerate((store, other))
+        for i in range(8)
+    ]
+    results = await asyncio.gather(*calls)
+    for i in range(8):
+        won = [k for k in range(2) if results[k * 8 + i]]
+        assert len(won) == 1, (i, results)
+        assert await store.find_refresh_token(f"{i:062d}{won[0]}n") is not None
+        assert await store.find_refresh_token(f"{i:062d}{1 - won[0]}n") is None
+        family = await store.get_family(f"f{i}")
+        assert family is not None and family.expires_at == 1500.0 + won[0]
+
+
+async def test_a_revocation_racing_rotations_leaves_no_live_token(store: Store) -> None:
+    """Whichever commits first, a revoked family keeps no unrevoked refresh token: a
+    rotation after the revocation fails, one before it has its new token revoked."""
+    other = _second_instance(store)
+    await _families(store, 8)
+    rotations = [
+        store.rotate_refresh_token(f"{i:064d}", _rt(f"{i:063d}n", f"f{i}"), 200.0) for i in range(8)
+    ]
+    revocations = [other.revoke_family(f"f{i}", 200.0) for i in range(0, 8, 2)]
+    await asyncio.gather(*rotations, *revocations)
+    for i in range(0, 8, 2):
+        new = await store.find_refresh_token(f"{i:063d}n")
+        assert new is None or new.revoked_at is not None, i
+    for i in range(1, 8, 2):
+        new = await store.find_refresh_token(f"{i:063d}n")
+        assert new is not None and new.revoked_at is None, i

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -42,6 +41,13 @@ from tokensmith.core.models import (
 from tokensmith.storage.sql.batch import GroupCommit
 from tokensmith.storage.sql.engine import write_lock
 from tokensmith.storage.sql.panel import PanelSqlMixin
+from tokensmith.storage.sql.rotation import (
+    Rotation,
+    lock_families,
+    rotate,
+    rotate_in_one_statement,
+    store_successors,
+)
 from tokensmith.storage.sql.tables import (
     access_tokens,
     api_keys,
@@ -140,8 +146,11 @@ class SqlStore(PanelSqlMixin):
         self._token_writes: GroupCommit[AccessTokenRecord, None] = GroupCommit(
             engine.begin, _insert_access_tokens, lanes=lanes, lock=lock
         )
-        self._rotations: GroupCommit[_Rotation, bool] = GroupCommit(
-            engine.begin, _rotate, lanes=lanes, lock=lock
+        #: PostgreSQL rotates a batch in one statement, its own transaction (autocommit).
+        self._rotations: GroupCommit[Rotation, bool] = (
+            GroupCommit(engine.begin, rotate, lanes=lanes, lock=lock)
+            if engine.dialect.name == "sqlite"
+            else GroupCommit(self._read.connect, rotate_in_one_statement, lanes=lanes)
         )
         self._grant_reads: GroupCommit[str, RefreshGrant | None] = GroupCommit(
             self._read.connect, _find_grants, lanes=4
@@ -555,8 +564,9 @@ class SqlStore(PanelSqlMixin):
         at: float,
         access: AccessTokenRecord | None = None,
     ) -> bool:
-        """Committed by group commit with the other rotations in flight (:func:`_rotate`)."""
-        return await self._rotations.submit(_Rotation(old_hash, new, at, access))
+        """Committed by group commit with the other rotations in flight
+        (:mod:`tokensmith.storage.sql.rotation`)."""
+        return await self._rotations.submit(Rotation(old_hash, new, at, access))
 
     async def replay_refresh_token(
         self,
@@ -569,8 +579,8 @@ class SqlStore(PanelSqlMixin):
         rt = refresh_tokens.c
         try:
             async with self.engine.begin() as conn:
-                replay = _Rotation(old_hash, new, at, access)
-                if not await _lock_families(conn, [replay]):
+                replay = Rotation(old_hash, new, at, access)
+                if not await lock_families(conn, [replay]):
                     raise _Abort
                 _one(
                     await conn.execute(
@@ -595,7 +605,7 @@ class SqlStore(PanelSqlMixin):
                         .values(spent_at=at, spent_reason="superseded", replaced_by=new.token_hash)
                     )
                 )
-                await _store_successors(conn, [replay])
+                await store_successors(conn, [replay])
         except _Abort:
             return False
         return True
@@ -795,122 +805,6 @@ def _refresh_grant(m: Any) -> RefreshGrant:
         None if family["family_id"] is None else TokenFamily(**family),
         None if merchant["merchant_id"] is None else Merchant(**merchant),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class _Rotation:
-    """One refresh-token rotation waiting for its transaction."""
-
-    old_hash: str
-    new: RefreshTokenRecord
-    at: float
-    access: AccessTokenRecord | None
-
-
-_LOCK_FAMILIES = (
-    update(token_families)
-    .where(
-        token_families.c.family_id.in_(bindparam("fids", expanding=True)),
-        token_families.c.revoked_at.is_(None),
-    )
-    .values(revoked_at=None)
-    .returning(token_families.c.family_id)
-)
-
-_LOCK_FAMILIES_FOR_UPDATE = (
-    select(token_families.c.family_id)
-    .where(
-        token_families.c.family_id.in_(bindparam("fids", expanding=True)),
-        token_families.c.revoked_at.is_(None),
-    )
-    .order_by(token_families.c.family_id)
-    .with_for_update(key_share=True)
-)
-
-_ADVANCE = (
-    update(token_families)
-    .where(token_families.c.family_id == bindparam("fid"))
-    .values(expires_at=bindparam("idle_until"))
-)
-
-
-async def _lock_families(conn: AsyncConnection, batch: Sequence[_Rotation]) -> set[str]:
-    """Lock the live families of ``batch`` before anything else; return the live ones.
-    Rotation and revocation serialize on the family row: a revocation that commits first
-    makes a family drop out here, one that comes later waits, then sees the new refresh
-    token.  PostgreSQL: ``SELECT ... FOR NO KEY UPDATE`` in family-id order, the same in
-    every batch, so two processes' batches do not deadlock on each other.  It is the lock
-    an ``UPDATE`` takes (the foreign-key checks of new refresh tokens still pass it) but
-    writes no new row version.  SQLite: a write that changes nothing, which takes its
-    write lock at the start of the transaction."""
-    fids = sorted({r.new.family_id for r in batch})
-    lock = _LOCK_FAMILIES if conn.dialect.name == "sqlite" else _LOCK_FAMILIES_FOR_UPDATE
-    return set((await conn.execute(lock, {"fids": fids})).scalars())
-
-
-_UNSPENT = select(refresh_tokens.c.token_hash).where(
-    refresh_tokens.c.token_hash.in_(bindparam("olds", expanding=True)),
-    refresh_tokens.c.family_id.in_(bindparam("fids", expanding=True)),
-    refresh_tokens.c.spent_at.is_(None),
-    refresh_tokens.c.revoked_at.is_(None),
-)
-
-_SPEND = (
-    update(refresh_tokens)
-    .where(refresh_tokens.c.token_hash == bindparam("old"))
-    .values(spent_at=bindparam("at"), spent_reason="rotated", replaced_by=bindparam("new"))
-)
-
-
-async def _spend(conn: AsyncConnection, batch: Sequence[_Rotation]) -> set[str]:
-    """Spend every old token of ``batch`` that is unspent and unrevoked; return those.
-    Their families are locked by this transaction, so what the ``SELECT`` finds cannot
-    change before the ``UPDATE``."""
-    params = {
-        "olds": sorted(r.old_hash for r in batch),
-        "fids": sorted({r.new.family_id for r in batch}),
-    }
-    unspent = set((await conn.execute(_UNSPENT, params)).scalars())
-    if unspent:
-        await conn.execute(
-            _SPEND,
-            [
-                {"old": r.old_hash, "at": r.at, "new": r.new.token_hash}
-                for r in batch
-                if r.old_hash in unspent
-            ],
-        )
-    return unspent
-
-
-async def _store_successors(conn: AsyncConnection, won: Sequence[_Rotation]) -> None:
-    """The new refresh tokens, their access tokens and the families' new idle expiry."""
-    await conn.execute(insert(refresh_tokens), [_values(r.new) for r in won])
-    access = [_token_values(r.access) for r in won if r.access is not None]
-    if access:
-        await conn.execute(insert(access_tokens), access)
-    await conn.execute(
-        _ADVANCE, [{"fid": r.new.family_id, "idle_until": r.new.expires_at} for r in won]
-    )
-
-
-async def _rotate(conn: AsyncConnection, batch: Sequence[_Rotation]) -> list[bool]:
-    """Rotations in one transaction, a fixed number of statements for the whole batch.
-
-    Lock the live families first; then no other transaction can spend or revoke their
-    tokens until this one ends (every such write locks the family first), so spending
-    the old tokens decides each rotation.  A token presented twice in one batch is spent
-    by the first, and the second loses as it would in a later transaction."""
-    live = await _lock_families(conn, batch)
-    first: dict[str, _Rotation] = {}
-    for r in batch:
-        if r.new.family_id in live:
-            first.setdefault(r.old_hash, r)
-    spent = await _spend(conn, list(first.values())) if first else set()
-    won = [r for r in first.values() if r.old_hash in spent]
-    if won:
-        await _store_successors(conn, won)
-    return [r.old_hash in spent and first[r.old_hash] is r for r in batch]
 
 
 def _token_values(r: AccessTokenRecord) -> dict[str, Any]:
