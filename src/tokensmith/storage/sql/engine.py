@@ -56,13 +56,14 @@ def make_engine(url: str, pool_size: int = 20) -> AsyncEngine:
     (``bench/rotation_cpu.py``): 890 µs of PostgreSQL CPU per refresh rotation with
     cached plans, 200 µs with plans made for each run."""
     url = normalize_url(url)
-    connect_args: dict[str, Any] = {}
-    if not is_sqlite(url):
-        connect_args["server_settings"] = {"plan_cache_mode": "force_custom_plan"}
+    sqlite = is_sqlite(url)
+    connect_args: dict[str, Any] = (
+        {} if sqlite else {"server_settings": {"plan_cache_mode": "force_custom_plan"}}
+    )
     engine = create_async_engine(
         url, pool_size=pool_size, max_overflow=0, connect_args=connect_args
     )
-    if is_sqlite(url):
+    if sqlite:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
 

@@ -6,8 +6,8 @@ in flight; each decides which of them win and stores the winners' successors.
 - :func:`rotate` (SQLite, and the fallback): a fixed number of statements in one
   transaction for the whole batch.
 - :func:`rotate_in_one_statement` (PostgreSQL): the same work as one statement, which is
-  its own transaction, with the batch passed as arrays.  It replaces seven round trips
-  (``BEGIN``, four statements, ``COMMIT``, and a row at a time for the updates) by one.
+  its own transaction, with the batch passed as arrays: one round trip instead of eight
+  (``BEGIN``, six statements of which four run a row at a time, ``COMMIT``).
 
 Both lock the live families first; no other transaction can then spend or revoke their
 tokens until this one ends (every such write locks the family first), so spending the
@@ -18,7 +18,7 @@ first, and the second loses as it would in a later transaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Table, bindparam, insert, select, text, update
@@ -26,7 +26,7 @@ from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tokensmith.core.models import AccessTokenRecord, RefreshTokenRecord
-from tokensmith.storage.sql.tables import access_tokens, refresh_tokens, token_families
+from tokensmith.storage.sql.tables import access_tokens, refresh_tokens, row_of, token_families
 
 __all__ = [
     "Rotation",
@@ -45,10 +45,6 @@ class Rotation:
     new: RefreshTokenRecord
     at: float
     access: AccessTokenRecord | None
-
-
-def _row(record: Any) -> dict[str, Any]:
-    return {f.name: getattr(record, f.name) for f in fields(record)}
 
 
 def _first_of_each(batch: Sequence[Rotation], live: set[str] | None = None) -> list[Rotation]:
@@ -144,8 +140,8 @@ async def _spend(conn: AsyncConnection, batch: Sequence[Rotation]) -> set[str]:
 
 async def store_successors(conn: AsyncConnection, won: Sequence[Rotation]) -> None:
     """The new refresh tokens, their access tokens and the families' new idle expiry."""
-    await conn.execute(insert(refresh_tokens), [_row(r.new) for r in won])
-    access = [_row(r.access) for r in won if r.access is not None]
+    await conn.execute(insert(refresh_tokens), [row_of(r.new) for r in won])
+    access = [row_of(r.access) for r in won if r.access is not None]
     if access:
         await conn.execute(insert(access_tokens), access)
     await conn.execute(

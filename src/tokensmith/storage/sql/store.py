@@ -57,6 +57,7 @@ from tokensmith.storage.sql.tables import (
     consents,
     merchants,
     refresh_tokens,
+    row_of,
     sessions,
     signing_keys,
     token_families,
@@ -119,10 +120,6 @@ def _token(row: Row[Any]) -> AccessTokenRecord:
 
 class _Abort(Exception):
     """Rolls back a transaction whose conditional UPDATE matched no row."""
-
-
-def _values(record: Any) -> dict[str, Any]:
-    return {f: getattr(record, f) for f in record.__dataclass_fields__}
 
 
 def _one(result: Any) -> None:
@@ -452,7 +449,7 @@ class SqlStore(PanelSqlMixin):
     async def add_user(self, user: User) -> None:
         try:
             async with self.engine.begin() as conn:
-                await conn.execute(insert(users).values(**_values(user)))
+                await conn.execute(insert(users).values(**row_of(user)))
         except IntegrityError as exc:
             raise KeyError(user.email) from exc
 
@@ -486,7 +483,7 @@ class SqlStore(PanelSqlMixin):
     # -- authorization codes ---------------------------------------------------------------
     async def add_code(self, code: AuthorizationCode) -> None:
         async with self.engine.begin() as conn:
-            await conn.execute(insert(authorization_codes).values(**_values(code)))
+            await conn.execute(insert(authorization_codes).values(**row_of(code)))
 
     async def find_code(self, code_hash: str) -> AuthorizationCode | None:
         async with self._read.connect() as conn:
@@ -515,9 +512,9 @@ class SqlStore(PanelSqlMixin):
                         .values(used_at=at)
                     )
                 )
-                await conn.execute(insert(token_families).values(**_values(family)))
+                await conn.execute(insert(token_families).values(**row_of(family)))
                 if first is not None:
-                    await conn.execute(insert(refresh_tokens).values(**_values(first)))
+                    await conn.execute(insert(refresh_tokens).values(**row_of(first)))
                 if access is not None:
                     await _insert_access_tokens(conn, [access])
         except _Abort:
@@ -692,7 +689,7 @@ class SqlStore(PanelSqlMixin):
                     consents.c.client_id == consent.client_id,
                 )
             )
-            await conn.execute(insert(consents).values(**_values(consent)))
+            await conn.execute(insert(consents).values(**row_of(consent)))
 
     async def delete_consent(self, user_id: str, client_id: str) -> bool:
         async with self.engine.begin() as conn:
@@ -715,7 +712,7 @@ class SqlStore(PanelSqlMixin):
     # -- sessions --------------------------------------------------------------------------
     async def add_session(self, session: Session) -> None:
         async with self.engine.begin() as conn:
-            await conn.execute(insert(sessions).values(**_values(session)))
+            await conn.execute(insert(sessions).values(**row_of(session)))
 
     async def get_session(self, session_hash: str) -> Session | None:
         async with self._read.connect() as conn:

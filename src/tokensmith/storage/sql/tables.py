@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -16,6 +19,13 @@ from sqlalchemy import (
     Table,
     Text,
 )
+
+
+def row_of(record: Any) -> dict[str, Any]:
+    """A record (a dataclass of :mod:`tokensmith.core.models`) as the row of its table:
+    its field names are the column names."""
+    return {f.name: getattr(record, f.name) for f in fields(record)}
+
 
 metadata = MetaData(
     naming_convention={
