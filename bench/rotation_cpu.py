@@ -1,7 +1,8 @@
 """CPU per refresh-token rotation in the store alone, in this process and in PostgreSQL.
 
 ``.venv/bin/python bench/rotation_cpu.py [--url postgresql://postgres@127.0.0.1/test]
-[--concurrency 32] [--families 128] [--rotations 16000] [--plans custom|auto]``
+[--concurrency 32] [--families 128] [--rotations 16000] [--plans custom|auto]
+[--keys ordered|random]``
 
 Creates a new database ``bench_rotation`` next to the one in ``--url`` (or uses the SQLite
 file given), seeds ``--families`` token families, then rotates their refresh tokens
@@ -10,6 +11,8 @@ file given), seeds ``--families`` token families, then rotates their refresh tok
 this process and of all PostgreSQL backends per rotation, and rotations per second.
 ``--plans auto`` connects with PostgreSQL's default plan caching instead of the plans
 made for each run that ``make_engine`` asks for, to show what that setting is worth.
+``--keys random`` stores tokens under random keys and ids, as the server did before they
+began with their issue time (``core/credentials.py``).
 """
 
 from __future__ import annotations
@@ -25,10 +28,14 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from tokensmith.core.credentials import new_token, new_token_id, token_key
 from tokensmith.core.models import AccessTokenRecord, Merchant, RefreshTokenRecord
+from tokensmith.core.randomness import SystemRandomness
 from tokensmith.storage.sql import SqlStore, make_engine, migrate
 from tokensmith.storage.sql.engine import normalize_url
 from tokensmith.storage.sql.tables import refresh_tokens, token_families
+
+RAND = SystemRandomness()
 
 DB = "bench_rotation"
 
@@ -85,11 +92,23 @@ async def _seed(store: SqlStore, families: int, now: float) -> dict[str, str]:
     return live
 
 
-async def _rotate(store: SqlStore, live: dict[str, str], fid: str) -> None:
-    old, new, at, jti = live[fid], secrets.token_hex(32), time.time(), secrets.token_hex(16)
+def _keys(at: float, ordered: bool) -> tuple[str, str, str]:
+    """A refresh token's key, an access token's id and its key."""
+    if ordered:
+        return (
+            token_key(new_token(RAND, at)),
+            new_token_id(RAND, at),
+            token_key(new_token(RAND, at)),
+        )
+    return secrets.token_hex(32), secrets.token_hex(16), secrets.token_hex(32)
+
+
+async def _rotate(store: SqlStore, live: dict[str, str], fid: str, ordered: bool) -> None:
+    at = time.time()
+    old, (new, jti, access_key) = live[fid], _keys(at, ordered)
     assert await store.find_refresh_grant(old) is not None
     record = RefreshTokenRecord(new, fid, "c", "read", at, at + 1e6, access_jti=jti)
-    access = AccessTokenRecord(jti, "c", "m1", "read", at, at + 3600, secrets.token_hex(32), fid)
+    access = AccessTokenRecord(jti, "c", "m1", "read", at, at + 3600, access_key, fid)
     assert await store.rotate_refresh_token(old, record, at, access)
     live[fid] = new
 
@@ -104,7 +123,8 @@ async def main(args: argparse.Namespace) -> None:
 
     async def lane(k: int, count: int) -> None:
         for r in range(count):
-            await _rotate(store, live, fids[k + args.concurrency * (r % per_lane)])
+            fid = fids[k + args.concurrency * (r % per_lane)]
+            await _rotate(store, live, fid, args.keys == "ordered")
 
     rounds = args.rotations // args.concurrency
     await asyncio.gather(*(lane(k, max(1, rounds // 10)) for k in range(args.concurrency)))
@@ -127,6 +147,7 @@ if __name__ == "__main__":
     parser.add_argument("--families", type=int, default=128)
     parser.add_argument("--rotations", type=int, default=16000)
     parser.add_argument("--plans", choices=("custom", "auto"), default="custom")
+    parser.add_argument("--keys", choices=("ordered", "random"), default="ordered")
     arguments = parser.parse_args()
     if arguments.families % arguments.concurrency:
         parser.error("--families must be a multiple of --concurrency")

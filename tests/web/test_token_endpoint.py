@@ -68,11 +68,12 @@ async def test_opaque_token_is_stored_only_as_hash(harness: Harness) -> None:
     client, secret = await harness.client(token_format="opaque")
     token = (await harness.token(client.client_id, secret)).json()["access_token"]
     assert token.count(".") == 0 and len(token) >= 43
-    from tokensmith.core.credentials import hash_secret
+    from tokensmith.core.credentials import ORDER_DIGITS, token_key
 
-    record = await harness.ctx.store.find_access_token(hash_secret(token))
+    record = await harness.ctx.store.find_access_token(token_key(token))
     assert record is not None and record.client_id == client.client_id
     assert token not in repr(record)
+    assert token[ORDER_DIGITS:] not in repr(record)  # nothing of the random part in clear
 
 
 async def test_scope_omitted_grants_default_scopes(harness: Harness) -> None:

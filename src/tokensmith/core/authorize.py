@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from tokensmith.core.clock import Clock
-from tokensmith.core.credentials import hash_secret, new_secret
+from tokensmith.core.credentials import new_token, token_key
 from tokensmith.core.errors import (
     InvalidClient,
     InvalidRequest,
@@ -191,11 +191,11 @@ async def issue_code(
     URI, PKCE challenge, merchant, user and scope; valid ``policy.code_ttl`` seconds."""
     if user.merchant_id is None:
         raise ValueError("only a merchant's user can authorize an app")
-    plain = new_secret(rand)
     now = clock.now()
+    plain = new_token(rand, now)
     await store.add_code(
         AuthorizationCode(
-            code_hash=hash_secret(plain),
+            code_hash=token_key(plain),
             client_id=request.client.client_id,
             redirect_uri=request.target.redirect_uri,
             redirect_uri_sent=request.target.redirect_uri_sent,

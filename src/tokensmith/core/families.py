@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tokensmith.core.clock import Clock
-from tokensmith.core.credentials import hash_secret, new_secret
+from tokensmith.core.credentials import new_token, token_key
 from tokensmith.core.errors import UnauthorizedClient
 from tokensmith.core.models import Client, RefreshTokenRecord, TokenFamily
 from tokensmith.core.randomness import Randomness
@@ -60,11 +60,11 @@ def new_refresh(
     policy: PartnerPolicy,
     access_jti: str | None,
 ) -> tuple[str, RefreshTokenRecord]:
-    """A refresh token (256 random bits) and its record; idle expiry capped by the family's
-    absolute expiry."""
-    plain = new_secret(rand)
+    """A refresh token (:func:`~tokensmith.core.credentials.new_token`) and its record;
+    idle expiry capped by the family's absolute expiry."""
+    plain = new_token(rand, now)
     record = RefreshTokenRecord(
-        token_hash=hash_secret(plain),
+        token_hash=token_key(plain),
         family_id=family.family_id,
         client_id=family.client_id,
         scope=family.scope,
@@ -101,7 +101,7 @@ class RefreshTokens:
         """RFC 7662 §2.2 for a refresh token; ``None`` if it is not one of ours."""
         from tokensmith.core.service import INTROSPECTION_SCOPE
 
-        record = await self._store.find_refresh_token(hash_secret(token))
+        record = await self._store.find_refresh_token(token_key(token))
         if record is None:
             return None
         may_see = caller.client_id == record.client_id or INTROSPECTION_SCOPE in caller.scopes
@@ -122,7 +122,7 @@ class RefreshTokens:
     async def revoke(self, token: str, caller: Client) -> bool:
         """RFC 7009 §2.1: revoking a refresh token revokes its whole family, including the
         access tokens issued from it. Another client's token is ``unauthorized_client``."""
-        record = await self._store.find_refresh_token(hash_secret(token))
+        record = await self._store.find_refresh_token(token_key(token))
         if record is None:
             return False
         if record.client_id != caller.client_id:

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from tokensmith.core.authn import ClientAuthenticator
 from tokensmith.core.clock import Clock
-from tokensmith.core.credentials import hash_secret
+from tokensmith.core.credentials import token_key
 from tokensmith.core.errors import (
     InvalidRequest,
     UnauthorizedClient,
@@ -113,7 +113,7 @@ class TokenService:
                 revoked_at=revoked_at,
             )
             return _Found(record, claims)
-        opaque = await self.store.find_access_token(hash_secret(token))
+        opaque = await self.store.find_access_token(token_key(token))
         return _Found(opaque) if opaque is not None else None
 
     async def introspect(self, token: str, caller: Client) -> dict[str, Any]:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 
 from tokensmith.core.clock import Clock
-from tokensmith.core.credentials import hash_secret, new_secret
+from tokensmith.core.credentials import new_token, new_token_id, token_key
 from tokensmith.core.jwt_codec import JwtCodec
 from tokensmith.core.models import AccessTokenRecord, Client, IssuedToken, TokenFormat
 from tokensmith.core.randomness import Randomness
@@ -49,9 +48,6 @@ class TokenMinter:
         self.issuer = issuer
         self.audience = audience
 
-    def _jti(self) -> str:
-        return base64.urlsafe_b64encode(self._rand.token_bytes(16)).decode("ascii").rstrip("=")
-
     async def mint(
         self,
         client: Client,
@@ -78,10 +74,11 @@ class TokenMinter:
         """The token and the record to store with it, written by the caller (in the same
         transaction as a refresh-token rotation, say).  A JWT outside a family has no record:
         it is not written anywhere."""
-        now = int(self._clock.now())
+        clock_now = self._clock.now()
+        now = int(clock_now)
         ttl = policy.ttl_for(client)
         scope = format_scope(scopes)
-        jti = self._jti()
+        jti = new_token_id(self._rand, clock_now)
         token_hash: str | None = None
         if policy.format_for(client) == "jwt":
             token = self.codec.encode(
@@ -97,8 +94,8 @@ class TokenMinter:
                 }
             )
         else:
-            token = new_secret(self._rand)
-            token_hash = hash_secret(token)
+            token = new_token(self._rand, clock_now)
+            token_hash = token_key(token)
         record = None
         if token_hash is not None or family_id is not None:
             record = AccessTokenRecord(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from tokensmith.core.credentials import hash_secret
+from tokensmith.core.credentials import token_key
 from tokensmith.core.errors import InvalidGrant, InvalidRequest
 from tokensmith.core.families import PartnerPolicy, new_refresh
 from tokensmith.core.grants import GrantContext
@@ -59,7 +59,7 @@ class AuthorizationCodeGrant:
         raw = req.params.get("code")
         if not raw:
             raise InvalidRequest("code is required")
-        code = await ctx.store.find_code(hash_secret(raw))
+        code = await ctx.store.find_code(token_key(raw))
         if code is None or code.client_id != client.client_id:
             raise InvalidGrant("the authorization code is not valid", reason="unknown_code")
         now = ctx.clock.now()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from tokensmith.core.credentials import hash_secret
+from tokensmith.core.credentials import token_key
 from tokensmith.core.errors import InvalidGrant, InvalidRequest, InvalidScope
 from tokensmith.core.families import PartnerPolicy, new_refresh
 from tokensmith.core.grants import GrantContext
@@ -75,7 +75,7 @@ class RefreshTokenGrant:
         raw = req.params.get("refresh_token")
         if not raw:
             raise InvalidRequest("refresh_token is required")
-        found = await ctx.store.find_refresh_grant(hash_secret(raw))
+        found = await ctx.store.find_refresh_grant(token_key(raw))
         if found is None or found.token.client_id != client.client_id:
             raise InvalidGrant("the refresh token is not valid", reason="unknown_refresh_token")
         record = found.token
