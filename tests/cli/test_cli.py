@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -96,3 +97,22 @@ def test_keys_rotate_keeps_old_published(cli) -> None:
     assert keys[second["kid"]]["status"] == "signing" and keys[second["kid"]]["alg"] == "RS256"
     assert keys[first["kid"]]["status"] == "published"
     assert keys[first["kid"]]["publish_until"] is not None
+
+
+def test_keys_rotate_with_a_delay_publishes_the_next_key_first(cli) -> None:
+    cli("clients", "list")  # creates the schema
+    current = _json(cli("keys", "rotate", "--json"))
+    before = dt.datetime.now(dt.UTC)
+    pending = _json(cli("keys", "rotate", "--activate-after", "300", "--json"))
+    keys = {k["kid"]: k for k in _json(cli("keys", "list", "--json"))}
+    assert keys[current["kid"]]["status"] == "signing"
+    assert keys[pending["kid"]]["status"] == "next"
+    signs_from = dt.datetime.fromisoformat(pending["signs_from"].replace("Z", "+00:00"))
+    assert 299 <= (signs_from - before).total_seconds() <= 302
+    assert keys[current["kid"]]["retired_at"] == pending["signs_from"]
+
+
+def test_keys_rotate_refuses_a_negative_delay(cli) -> None:
+    result = cli("keys", "rotate", "--activate-after", "-1", ok=False)
+    assert result.exit_code == 2  # type: ignore[attr-defined]
+    assert "--activate-after" in result.output  # type: ignore[attr-defined]

@@ -8,6 +8,7 @@ import pytest
 from tests.core.conftest import POLICY_JWT, POLICY_OPAQUE, Core
 from tokensmith.core import errors
 from tokensmith.core.admin import rotate_client_secret
+from tokensmith.core.keyring import signing_key
 from tokensmith.core.randomness import SystemRandomness
 
 
@@ -148,6 +149,54 @@ async def test_rotated_secret_overlap_then_only_new(core: Core) -> None:
 async def test_unsupported_grant_is_refused_before_authentication(core: Core) -> None:
     with pytest.raises(errors.UnsupportedGrantType):
         await core.service.token(core.request("x", "y", grant_type="password"), POLICY_JWT)
+
+
+def _kid(token: str) -> str:
+    return str(jwt.get_unverified_header(token)["kid"])
+
+
+async def _kids_published(core: Core) -> set[str]:
+    await core.keyring.reload()
+    return {k["kid"] for k in (await core.keyring.codec()).jwks()["keys"]}
+
+
+async def test_delayed_rotation_publishes_the_new_key_before_it_signs(core: Core) -> None:
+    client, secret = await core.client()
+    _, before = await core.service.token(core.request(client.client_id, secret), POLICY_JWT)
+    core.clock.advance(1)  # the new key is the newer one
+    new = await core.keyring.rotate("ES256", publish_old_for=3600, activate_after=300)
+    assert await _kids_published(core) == {_kid(before.access_token), new.kid}
+    core.clock.advance(299)
+    _, still = await core.service.token(core.request(client.client_id, secret), POLICY_JWT)
+    assert _kid(still.access_token) == _kid(before.access_token)
+    core.clock.advance(1)
+    assert new.kid in await _kids_published(core)
+    _, after = await core.service.token(core.request(client.client_id, secret), POLICY_JWT)
+    assert _kid(after.access_token) == new.kid
+    assert (await core.service.introspect(still.access_token, client))["active"] is True
+    core.clock.advance(3600)  # the old key is published until its last token expires
+    assert await _kids_published(core) == {new.kid}
+
+
+async def test_rotations_in_a_row_take_over_in_order(core: Core) -> None:
+    start = core.clock.now()
+    first = signing_key(await core.store.list_signing_keys(), start)
+    assert first is not None
+    second = await core.keyring.rotate("ES256", publish_old_for=60, activate_after=300)
+    core.clock.advance(10)
+    third = await core.keyring.rotate("ES256", publish_old_for=60, activate_after=300)
+    for at, signer in [(299, first), (300, second), (309, second), (310, third)]:
+        core.clock.advance(start + at - core.clock.now())
+        current = signing_key(await core.store.list_signing_keys(), core.clock.now())
+        assert current is not None and current.kid == signer.kid, at
+
+
+async def test_rotation_without_delay_overrides_a_pending_one(core: Core) -> None:
+    await core.keyring.rotate("ES256", publish_old_for=60, activate_after=300)
+    urgent = await core.keyring.rotate("ES256", publish_old_for=60)
+    client, secret = await core.client()
+    _, issued = await core.service.token(core.request(client.client_id, secret), POLICY_JWT)
+    assert _kid(issued.access_token) == urgent.kid
 
 
 async def test_key_rotation_keeps_old_tokens_verifiable(core: Core) -> None:

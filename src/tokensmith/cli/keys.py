@@ -7,8 +7,9 @@ import json
 import click
 
 from tokensmith.cli._common import Env, db_options, emit, iso, json_option, table, with_env
-from tokensmith.core.keyring import KeyRing
+from tokensmith.core.keyring import KeyRing, signing_key
 from tokensmith.core.keys import SUPPORTED_ALGS, KeySealer
+from tokensmith.core.models import SigningKeyRecord
 from tokensmith.web.app import resolve_secret_keys
 
 
@@ -17,10 +18,14 @@ def keys() -> None:
     """List and rotate signing keys."""
 
 
-def _status(retired: float | None, publish_until: float | None, now: float) -> str:
-    if retired is None or retired > now:
+def _status(record: SigningKeyRecord, signing: str | None, now: float) -> str:
+    """``signing``; ``next``: published, signs when the signing key retires; ``published``:
+    signs no more, verifies the tokens it signed; ``expired``."""
+    if record.kid == signing:
         return "signing"
-    if publish_until is None or publish_until > now:
+    if record.retired_at is None or record.retired_at > now:
+        return "next"
+    if record.publish_until is None or record.publish_until > now:
         return "published"
     return "expired"
 
@@ -30,14 +35,15 @@ def _status(retired: float | None, publish_until: float | None, now: float) -> s
 @db_options
 @with_env
 async def list_(env: Env, as_json: bool) -> None:
-    """List keys: the one that signs, the ones still published, the expired."""
+    """List keys: the one that signs, the next, the ones still published, the expired."""
     now = env.clock.now()
     records = await env.store.list_signing_keys()
+    current = signing_key(records, now)
     data = [
         {
             "kid": r.kid,
             "alg": r.alg,
-            "status": _status(r.retired_at, r.publish_until, now),
+            "status": _status(r, current.kid if current else None, now),
             "created_at": iso(r.created_at),
             "retired_at": iso(r.retired_at),
             "publish_until": iso(r.publish_until),
@@ -51,15 +57,27 @@ async def list_(env: Env, as_json: bool) -> None:
 
 @keys.command("rotate")
 @click.option("--alg", type=click.Choice(SUPPORTED_ALGS), default=None)
+@click.option(
+    "--activate-after",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Publish the new key now, sign with it this many seconds later (300 or more lets "
+    "every verifier's cached key set know it first).",
+)
 @json_option
 @db_options
 @with_env
-async def rotate(env: Env, alg: str | None, as_json: bool) -> None:
-    """A new key signs from now; the old stay published while their tokens can live."""
+async def rotate(env: Env, alg: str | None, activate_after: float, as_json: bool) -> None:
+    """A new key signs from now, or from --activate-after seconds; the old stay published
+    while their tokens can live."""
     ring = KeyRing(env.store, KeySealer(resolve_secret_keys(env.settings)), env.clock, env.rand, "")
-    record = await ring.rotate(alg or env.settings.signing_alg, env.settings.max_access_token_ttl)
+    algorithm = alg or env.settings.signing_alg
+    ttl = env.settings.max_access_token_ttl
+    record = await ring.rotate(algorithm, ttl, activate_after=activate_after)
+    signs_from = iso(record.created_at + activate_after)
     emit(
-        {"kid": record.kid, "alg": record.alg},
+        {"kid": record.kid, "alg": record.alg, "signs_from": signs_from},
         as_json,
-        f"new signing key {record.kid} ({record.alg})",
+        f"new signing key {record.kid} ({record.alg}), signs from {signs_from}",
     )

@@ -11,7 +11,7 @@ from tokensmith.core.models import SigningKeyRecord
 from tokensmith.core.randomness import Randomness
 from tokensmith.storage.protocols import KeyStore
 
-__all__ = ["KeyRing"]
+__all__ = ["KeyRing", "signing_key"]
 
 
 class KeyRing:
@@ -64,7 +64,7 @@ class KeyRing:
         """Read the keys; build a new codec only when they changed (it caches verifications)."""
         now = self._clock.now()
         records = await self._keys.list_signing_keys()
-        signing = _signing_key(records, now)
+        signing = signing_key(records, now)
         if signing is None:
             raise LookupError("no signing key: run the server once or `tokensmith keys rotate`")
         live = [
@@ -82,24 +82,38 @@ class KeyRing:
     async def ensure(self, alg: str) -> None:
         """Create the first key if there is none that signs. Instances starting together on
         an empty database agree on one key: the store inserts only the first."""
-        if _signing_key(await self._keys.list_signing_keys(), self._clock.now()) is None:
+        if signing_key(await self._keys.list_signing_keys(), self._clock.now()) is None:
             record = generate_signing_key(alg, self._sealer, self._rand, self._clock.now())
             await self._keys.add_first_signing_key(record)
         await self.reload()
 
-    async def rotate(self, alg: str, publish_old_for: int) -> SigningKeyRecord:
-        """A new key signs from now on; the others stay published ``publish_old_for`` seconds,
-        as long as the tokens they signed can live."""
+    async def rotate(
+        self, alg: str, publish_old_for: int, activate_after: float = 0.0
+    ) -> SigningKeyRecord:
+        """A new key, published at once, that signs ``activate_after`` seconds from now;
+        the current key signs until then.  Verifiers cache the key set (the JWKS answer
+        allows 300 s), so a key published that long before it signs is known to all of
+        them by its first token (RFC 7517 §5, RFC 8414 §2 ``jwks_uri``).  The keys it
+        replaces stay published ``publish_old_for`` seconds after it takes over, as long
+        as the tokens they signed can live."""
         now = self._clock.now()
+        takes_over = now + activate_after
         record = generate_signing_key(alg, self._sealer, self._rand, now)
-        await self._keys.add_signing_key(record, retire_others_at=now)
+        await self._keys.add_signing_key(record, retire_others_at=takes_over)
         for old in await self._keys.list_signing_keys():
             if old.kid != record.kid and (old.publish_until is None or old.publish_until > now):
-                await self._keys.set_publish_until(old.kid, now + publish_old_for)
+                await self._keys.set_publish_until(old.kid, takes_over + publish_old_for)
         await self.reload()
         return record
 
 
-def _signing_key(records: list[SigningKeyRecord], now: float) -> SigningKeyRecord | None:
+def signing_key(records: list[SigningKeyRecord], now: float) -> SigningKeyRecord | None:
+    """Of the keys not retired at ``now``, the one that retires first: a key signs until
+    its retirement, when the next key, published meanwhile, takes over."""
     live = [r for r in records if r.retired_at is None or r.retired_at > now]
-    return max(live, key=lambda r: r.created_at, default=None)
+    return min(live, key=_retires, default=None)
+
+
+def _retires(record: SigningKeyRecord) -> tuple[float, float]:
+    retired = float("inf") if record.retired_at is None else record.retired_at
+    return (retired, record.created_at)
