@@ -4,6 +4,7 @@ the fields the code names."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 import time
@@ -79,15 +80,53 @@ def _text(value: Any) -> str:
 
 
 class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """The ``tokensmith`` handler; :class:`AuditLog` writes its lines here directly."""
+    """The ``tokensmith`` handler; :class:`AuditLog` writes its lines here directly.
+
+    Lines logged while an event loop runs go out together when the loop's current pass
+    ends (``call_soon``): one ``write`` for all the requests a worker answered in that
+    pass instead of one for each.  Outside a loop a line is written at once, and
+    :meth:`flush` (called by ``close`` and at exit) writes whatever waits.  Records logged
+    the usual way take the same queue, so lines keep their order."""
+
+    def __init__(self, stream: Any = None) -> None:
+        super().__init__(stream)
+        self._pending: list[str] = []
 
     def write_line(self, level: str, name: str, msg: str, fields: Mapping[str, Any]) -> None:
         formatter = self.formatter
         assert isinstance(formatter, JsonFormatter | TextFormatter)
-        text = formatter.line(time.time(), level, name, msg, fields)
+        self._put(formatter.line(time.time(), level, name, msg, fields))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = self.format(record)
+        except Exception:  # the logging module's contract: report, never raise
+            self.handleError(record)
+            return
+        self._put(text)
+
+    def _put(self, text: str) -> None:
         with self.lock:  # type: ignore[union-attr]
-            self.stream.write(text + self.terminator)
+            self._pending.append(text)
+            if len(self._pending) > 1:
+                return  # a write is already due
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
             self.flush()
+        else:
+            loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            if self._pending:
+                lines, self._pending = self._pending, []
+                self.stream.write(self.terminator.join(lines) + self.terminator)
+            super().flush()
+
+    def close(self) -> None:
+        self.flush()
+        super().close()
 
 
 class AuditLog:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 from collections.abc import Iterator
@@ -98,3 +99,57 @@ def test_a_handler_added_to_the_audit_logger_gets_records(restore_logging: None)
     AuditLog().event("token issued", FIELDS)
     assert "token issued" in extra.getvalue()
     assert "token.issued" in buf.getvalue()
+
+
+class _CountingStream(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, s: str) -> int:
+        self.writes += 1
+        return super().write(s)
+
+
+def _counting(json_logs: bool = False) -> tuple[_CountingStream, logging.Handler]:
+    configure_logging(json_logs)
+    stream = _CountingStream()
+    handler = logging.getLogger("tokensmith").handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(stream)
+    stream.writes = 0
+    return stream, handler
+
+
+async def test_lines_of_one_loop_pass_go_out_in_one_write_in_order(
+    restore_logging: None,
+) -> None:
+    stream, _ = _counting()
+    for n in range(3):
+        AuditLog().event(f"token issued {n}", FIELDS)
+    logging.getLogger("tokensmith.web").warning("a record the usual way")
+    AuditLog().event("token issued 3", FIELDS)
+    assert stream.writes == 0  # due at the end of this pass
+    await asyncio.sleep(0)
+    lines = stream.getvalue().splitlines()
+    assert stream.writes == 1 and len(lines) == 5
+    assert [line.split(" ", 4)[4].split(" ")[:3] for line in lines] == [
+        ["token", "issued", "0"],
+        ["token", "issued", "1"],
+        ["token", "issued", "2"],
+        ["a", "record", "the"],
+        ["token", "issued", "3"],
+    ]
+
+
+def test_a_line_outside_an_event_loop_is_written_at_once(restore_logging: None) -> None:
+    stream, _ = _counting()
+    AuditLog().event("token issued", FIELDS)
+    assert stream.writes == 1 and stream.getvalue().count("\n") == 1
+
+
+async def test_lines_still_waiting_are_written_at_close(restore_logging: None) -> None:
+    stream, handler = _counting(json_logs=True)
+    AuditLog().event("token issued", FIELDS)
+    handler.close()
+    assert orjson.loads(stream.getvalue())["msg"] == "token issued"
