@@ -124,6 +124,8 @@ class Segment:
     other_cores: float
     #: CPU of the server's processes and its database's backends, per request
     cpu_ms_per_req: float = 0.0
+    #: median CPU µs of the speed probe's fixed work during the segment (benchlib.probe)
+    probe_us: float = 0.0
 
 
 @dataclass
@@ -150,6 +152,7 @@ class StabilityRun:
     max_deviation_pct: float = 0.0  # largest distance of a segment from the median
     drift_pct: float = 0.0  # mean of the last third of segments against the first third
     cpu_drift_pct: float = 0.0  # the same for CPU per request (positive: costlier)
+    probe_drift_pct: float = 0.0  # the same for the speed probe (positive: machine slower)
     peak_rss_worker_mb: float = 0.0  # VmHWM of the largest worker over the whole run
     rate_holds: bool = False
     rss_ok: bool = False

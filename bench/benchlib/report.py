@@ -425,14 +425,17 @@ def stability_section(runs: list[dict[str, Any]]) -> str:
         "CPU/req: CPU seconds of the server's processes and of its database's backends per "
         "request; its drift (last third against first, positive: costlier) tells a server "
         "that does more work per request as its tables grow from a machine that lends it "
-        "fewer cycles, which moves req/s but not the work per request. "
+        "fewer cycles, which moves req/s but not the work per request. Machine drift: the "
+        "same for the CPU time of a fixed piece of Python work that the harness times once a "
+        "second (`benchlib/probe.py`; positive: the machine was slower); a CPU/req drift that "
+        "follows it is the machine's, not the server's. "
         f"Goal: drift within {RATE_TOLERANCE_PCT:.0f} %, "
         f"peak under {RSS_LIMIT_MB:.0f} MB per worker.",
         "",
         "| scenario | server | db | workers | seconds | first req/s | last req/s | min | max "
-        "| drift | largest deviation | CPU/req drift | peak RSS/worker MB | rate holds | memory "
-        "| status |",
-        "|" + "---|" * 16,
+        "| drift | largest deviation | CPU/req drift | machine drift | peak RSS/worker MB "
+        "| rate holds | memory | status |",
+        "|" + "---|" * 17,
     ]
     lines += [_stability_row(run) for run in runs]
     for run in (r for r in runs if r["segments"]):
@@ -444,16 +447,23 @@ def _stability_row(r: dict[str, Any]) -> str:
     head = f"| {r['scenario']} | {r['server']} | {r['db']} | {r['workers']} | {r['seconds']} "
     if r["status"] != "ok":
         reason = r["reason"][:160].replace("|", "/").replace("\n", " ")
-        return head + "|" * 11 + f" {r['status']}: {reason} |"
+        return head + "|" * 12 + f" {r['status']}: {reason} |"
     busy = max((s["other_cores"] for s in r["segments"]), default=0.0)
     status = "ok" if busy <= CONTENDED_CORES else f"ok, but other processes used {busy:.2f} cores"
     return (
         head + f"| {r['first_rps']:,.0f} | {r['last_rps']:,.0f} | {r['min_rps']:,.0f} "
         f"| {r['max_rps']:,.0f} | {r.get('drift_pct', 0.0):+.1f} % "
         f"| {r['max_deviation_pct']:.1f} % | {r.get('cpu_drift_pct', 0.0):+.1f} % "
-        f"| {r['peak_rss_worker_mb']:.0f} | {_verdict(r['rate_holds'])} "
+        f"| {_probe_drift(r)} | {r['peak_rss_worker_mb']:.0f} | {_verdict(r['rate_holds'])} "
         f"| {_verdict(r['rss_ok'])} | {status} |"
     )
+
+
+def _probe_drift(r: dict[str, Any]) -> str:
+    """Blank for a report saved before the probe existed."""
+    if not all(s.get("probe_us") for s in r["segments"]):
+        return ""
+    return f"{r.get('probe_drift_pct', 0.0):+.1f} %"
 
 
 def _verdict(met: bool) -> str:
@@ -465,14 +475,15 @@ def _segment_table(r: dict[str, Any]) -> list[str]:
         f"{r['server']} {r['scenario']} {r['db']} {r['workers']}w, segments of {r['segment_s']} s:",
         "",
         "| segment | req/s | vs median | p99 ms | non-2xx | socket err | CPU ms/req "
-        "| RSS/worker MB | other load (cores) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| probe µs | RSS/worker MB | other load (cores) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     median = r["median_rps"] or 1.0
     lines += [
         f"| {s['index'] + 1} | {s['rps']:,.0f} | {(s['rps'] / median - 1) * 100:+.1f} % "
         f"| {s['p99_ms']:.2f} | {s['non2xx']} | {s['socket_errors']} "
-        f"| {s.get('cpu_ms_per_req', 0.0):.3f} | {s['rss_worker_mb']:.0f} "
+        f"| {s.get('cpu_ms_per_req', 0.0):.3f} | {s.get('probe_us', 0.0):,.0f} "
+        f"| {s['rss_worker_mb']:.0f} "
         f"| {s['other_cores']:.2f} |"
         for s in r["segments"]
     ]

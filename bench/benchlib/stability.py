@@ -16,6 +16,7 @@ from pathlib import Path
 from . import wrk
 from .config import Settings
 from .model import LoadPlan, RunContext, Segment, StabilityRun
+from .probe import SpeedProbe
 from .procs import (
     OtherLoad,
     Server,
@@ -84,14 +85,17 @@ class Drive:
     server: Server
     ctx: RunContext
     plan: LoadPlan
+    probe: SpeedProbe
 
     def segment(self, index: int, seconds: int, seeds: Path | None, pool: Path | None) -> Segment:
         database = backends(self.target, self.ctx)
         other = OtherLoad(self.server.pid, database)
         other.start()
         cpu_before = self._cpu(database)
+        self.probe.take()  # what was timed before this segment
         stats = wrk.run(self.ctx.base_url, self.plan, seconds, seeds, wrk.Extras(pool_out=pool))
         cpu = self._cpu(database) - cpu_before
+        probes = self.probe.take()
         return Segment(
             index=index,
             rps=stats.rps,
@@ -102,6 +106,7 @@ class Drive:
             rss_worker_mb=largest_worker_rss(self.server.pid)[0],
             other_cores=other.stop(stats.duration_s),
             cpu_ms_per_req=1000 * cpu / stats.requests if stats.requests else 0.0,
+            probe_us=statistics.median(probes) if probes else 0.0,
         )
 
     def _cpu(self, database: str) -> float:
@@ -113,7 +118,12 @@ def _run(target: Target, ctx: RunContext, settings: Settings, run: StabilityRun)
     def work(server: Server, plan: LoadPlan) -> None:
         warm_up(server, ctx, plan, settings)
         reset_peak_rss(server.pid)
-        _segments(Drive(target, server, ctx, plan), run)
+        probe = SpeedProbe()
+        probe.start()
+        try:
+            _segments(Drive(target, server, ctx, plan, probe), run)
+        finally:
+            probe.stop()
         summarize(run)
 
     guarded(target, ctx, run, work)
@@ -129,7 +139,7 @@ def _segments(drive: Drive, run: StabilityRun) -> None:
         print(
             f"    segment {index + 1}/{count}: {segment.rps:,.0f} req/s  "
             f"p99 {segment.p99_ms:.2f} ms  non-2xx {segment.non2xx}  "
-            f"cpu {segment.cpu_ms_per_req:.3f} ms/req  "
+            f"cpu {segment.cpu_ms_per_req:.3f} ms/req  probe {segment.probe_us:,.0f} µs  "
             f"rss/worker {segment.rss_worker_mb:.0f} MB  other load {segment.other_cores:.2f}",
             flush=True,
         )
@@ -163,6 +173,8 @@ def summarize(run: StabilityRun) -> None:
     run.drift_pct = drift_pct(rates)
     costs = [s.cpu_ms_per_req for s in run.segments]
     run.cpu_drift_pct = drift_pct(costs) if all(costs) else 0.0
+    probes = [s.probe_us for s in run.segments]
+    run.probe_drift_pct = drift_pct(probes) if all(probes) else 0.0
     run.rate_holds = median > 0 and abs(run.drift_pct) <= RATE_TOLERANCE_PCT
     run.rss_ok = rss_within_limit(run.peak_rss_worker_mb)
 
@@ -184,6 +196,7 @@ def _line(run: StabilityRun) -> str:
     return (
         f"{run.first_rps:,.0f} -> {run.last_rps:,.0f} req/s (min {run.min_rps:,.0f}, "
         f"max {run.max_rps:,.0f}, largest deviation {run.max_deviation_pct:.1f} %, "
-        f"drift {run.drift_pct:+.1f} %, cpu/req drift {run.cpu_drift_pct:+.1f} %)  "
+        f"drift {run.drift_pct:+.1f} %, cpu/req drift {run.cpu_drift_pct:+.1f} %, "
+        f"machine drift {run.probe_drift_pct:+.1f} %)  "
         f"peak rss/worker {run.peak_rss_worker_mb:.0f} MB"
     )

@@ -4,7 +4,8 @@ the stability summary and how the report shows a lost token."""
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict
+import time
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from benchlib import audit, authcode, report, runner, stability  # noqa: E402
 from benchlib.model import Result, Segment, StabilityRun  # noqa: E402
+from benchlib.probe import SpeedProbe, work  # noqa: E402
 
 LOGIN = """
 <form method="post" action="/login" class="stack" novalidate>
@@ -169,7 +171,17 @@ def test_report_shows_lost_tokens_and_the_stability_section() -> None:
     md = report.markdown(doc, "x.png")
     assert "| **LOST: 1 of 6,000** |" in md
     assert "## Nothing lost" in md and "## Stability" in md
-    assert "| 1,000 | 1,000 | 980 | 1,050 | +0.0 % | 5.0 % | +0.0 % | 100 | yes | yes | ok |" in md
+    row = "| 1,000 | 1,000 | 980 | 1,050 | +0.0 % | 5.0 % | +0.0 % |  | 100 | yes | yes | ok |"
+    assert row in md  # no machine drift in a report saved before the probe
+
+    probed = _run([1000, 1000, 900, 900], 100.0)
+    probes = [3000, 3000, 3300, 3300]
+    probed.segments = [replace(s, probe_us=p) for s, p in zip(probed.segments, probes, strict=True)]
+    stability.summarize(probed)
+    assert probed.probe_drift_pct == pytest.approx(10.0)
+    md = report.markdown({**doc, "stability": [asdict(probed)]}, "x.png")
+    assert "| -10.0 % | 5.3 % | +0.0 % | +10.0 % | 100 |" in md
+    assert "| 3,300 | 90 |" in md  # the segment's probe µs, then its RSS
 
 
 def _result(rps: float, status: str = "ok") -> Result:
@@ -195,3 +207,16 @@ def test_a_single_round_report_is_unchanged() -> None:
     assert report._rps_cell(asdict(_result(5200))) == "5,200"
     many = asdict(runner.median_round([_result(5200), _result(4100), _result(6000)]))
     assert report._rps_cell(many) == "5,200 (4,100-6,000)"
+
+
+def test_speed_probe_times_the_same_work_once_an_interval() -> None:
+    probe = SpeedProbe(interval=0.01)
+    probe.start()
+    try:
+        deadline = time.monotonic() + 5
+        while len(taken := probe.take()) < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        probe.stop()
+    assert taken and all(sample > 0 for sample in taken)
+    assert work() == work()  # fixed work: the same result, so the same instructions
