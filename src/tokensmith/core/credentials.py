@@ -29,6 +29,7 @@ __all__ = [
     "new_secret",
     "new_token",
     "new_token_id",
+    "random_urlsafe",
     "token_key",
     "verify_secret",
 ]
@@ -47,14 +48,19 @@ def new_client_id(rand: Randomness) -> str:
     return base64.b32encode(rand.token_bytes(8)).decode("ascii").rstrip("=").lower()
 
 
+def random_urlsafe(rand: Randomness, nbytes: int) -> str:
+    """``nbytes`` random bytes, base64url without padding."""
+    return base64.urlsafe_b64encode(rand.token_bytes(nbytes)).decode("ascii").rstrip("=")
+
+
 def new_secret(rand: Randomness) -> str:
     """256 random bits, base64url without padding (43 characters)."""
-    return base64.urlsafe_b64encode(rand.token_bytes(SECRET_BYTES)).decode("ascii").rstrip("=")
+    return random_urlsafe(rand, SECRET_BYTES)
 
 
 #: Hex digits of the issue millisecond that start a token or token id (enough until 10889).
 ORDER_DIGITS = 12
-_TOKEN_LENGTH = ORDER_DIGITS + 43
+_TOKEN_LENGTH = ORDER_DIGITS + -(-SECRET_BYTES * 4 // 3)  # the prefix, then a new_secret
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -70,8 +76,7 @@ def new_token(rand: Randomness, now: float) -> str:
 
 def new_token_id(rand: Randomness, now: float) -> str:
     """A token id (``jti``, RFC 7519 §4.1.7): the issue millisecond, then 128 random bits."""
-    random = base64.urlsafe_b64encode(rand.token_bytes(16)).decode("ascii").rstrip("=")
-    return _order_prefix(now) + random
+    return _order_prefix(now) + random_urlsafe(rand, 16)
 
 
 def token_key(token: str) -> str:

@@ -16,12 +16,11 @@ a replay after the window, a replay of a token whose successor was used, present
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from typing import Any
 
 from tokensmith.core.clock import Clock
-from tokensmith.core.credentials import new_token, token_key
+from tokensmith.core.credentials import new_token, random_urlsafe, token_key
 from tokensmith.core.errors import UnauthorizedClient
 from tokensmith.core.models import Client, RefreshTokenRecord, TokenFamily
 from tokensmith.core.randomness import Randomness
@@ -50,7 +49,7 @@ class PartnerPolicy:
 
 
 def new_family_id(rand: Randomness) -> str:
-    return "f_" + base64.urlsafe_b64encode(rand.token_bytes(16)).decode("ascii").rstrip("=")
+    return "f_" + random_urlsafe(rand, 16)
 
 
 def new_refresh(

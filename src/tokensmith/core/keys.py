@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
+from tokensmith.core.credentials import random_urlsafe
 from tokensmith.core.models import SigningKeyRecord
 from tokensmith.core.randomness import Randomness
 
@@ -104,7 +105,7 @@ def generate_signing_key(
 ) -> SigningKeyRecord:
     """Make a new key for ``alg`` and seal its private half (RFC 7517 JWK for the public)."""
     key = _new_private_key(alg)
-    kid = base64.urlsafe_b64encode(rand.token_bytes(12)).decode("ascii")
+    kid = random_urlsafe(rand, 12)  # 16 characters, no padding to strip
     pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
