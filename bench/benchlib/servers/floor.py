@@ -9,7 +9,11 @@ from ..config import BENCH_DIR, CLIENT_SECRET, PROJECT_VENV, venv_python
 from ..model import LoadPlan, RunContext, Scenario, ServerSpec
 from .base import CC_BODY, Target, client_auth, run_tool
 
-UVICORN_FLAGS = ["--http", "httptools", "--loop", "uvloop", "--no-access-log"]
+UVICORN_FLAGS = ["--loop", "uvloop", "--no-access-log"]
+#: tokensmith's HTTP protocol (uvicorn's httptools one, a response sent in one write), so
+#: that the floor runs on the same HTTP server as tokensmith; plain httptools where the
+#: project venv is missing.
+PROJECT_HTTP = "tokensmith.web.protocol:HttpProtocol"
 
 
 def server_python() -> Path:
@@ -41,6 +45,8 @@ class FloorTarget(Target):
             "--workers",
             str(ctx.workers),
             *UVICORN_FLAGS,
+            "--http",
+            PROJECT_HTTP if python == venv_python(PROJECT_VENV) else "httptools",
         ]
         env = {
             "FLOOR_KEY_FILE": str(key),

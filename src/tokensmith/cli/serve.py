@@ -88,7 +88,7 @@ def serve(
         host=settings.host,
         port=settings.port,
         workers=settings.workers if settings.workers > 1 else None,
-        http="httptools",
+        http="tokensmith.web.protocol:HttpProtocol",
         loop="uvloop",
         access_log=False,
         log_level="warning",

@@ -1,0 +1,151 @@
+"""The HTTP protocol of ``tokensmith serve`` (:mod:`tokensmith.web.protocol`): a response
+leaves in one write, bytes keep their order, closing sends what is held.
+
+The protocol is driven the way uvicorn drives it: a transport is handed to
+``connection_made`` and request bytes to ``data_received``, on a running event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import pytest
+from uvicorn.config import Config
+from uvicorn.server import ServerState
+
+from tokensmith.web.protocol import CoalescingTransport, HttpProtocol
+
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+REQUEST = b"POST /oauth/token HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nab"
+
+
+class FakeTransport:
+    """Records what is written; enough of a transport for uvicorn's protocol."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+        self.reading = True
+        self.kept_alive = False
+
+    def write(self, data: bytes) -> None:
+        assert not self.closed, "write after close"
+        self.writes.append(bytes(data))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(
+            name, default
+        )
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+
+async def json_app(scope: Message, receive: Receive, send: Send) -> None:
+    """A small fixed answer, sent as uvicorn apps do: start, then body."""
+    await receive()
+    body = b'{"access_token":"x"}'
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"20")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def streaming_app(scope: Message, receive: Receive, send: Send) -> None:
+    """Chunks with loop passes between them, each of which must go out when made."""
+    await receive()
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    for chunk in (b"one", b"two", b"three"):
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await asyncio.sleep(0)
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def serve(app: Any, data: bytes, responses: int = 1) -> FakeTransport:
+    """Feed ``data`` to a fresh connection and wait until ``responses`` have been sent."""
+    config = Config(app=app, lifespan="off", access_log=False, server_header=False)
+    config.load()
+    transport = FakeTransport()
+    done: list[None] = []
+    protocol = HttpProtocol(config=config, server_state=ServerState(), app_state={})
+    original = protocol.on_response_complete
+
+    def counted() -> None:
+        done.append(None)
+        original()
+
+    protocol.on_response_complete = counted  # type: ignore[method-assign]
+    protocol.connection_made(transport)  # type: ignore[arg-type]
+    protocol.data_received(data)
+    for _ in range(200):
+        if len(done) >= responses and not getattr(protocol.transport, "_pending", None):
+            break
+        await asyncio.sleep(0)
+    transport.kept_alive = not transport.closed
+    protocol.connection_lost(None)
+    return transport
+
+
+async def test_response_leaves_in_one_write() -> None:
+    transport = await serve(json_app, REQUEST)
+    assert len(transport.writes) == 1
+    head, _, body = transport.writes[0].partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert body == b'{"access_token":"x"}'
+
+
+async def test_pipelined_responses_keep_their_order() -> None:
+    transport = await serve(json_app, REQUEST * 3, responses=3)
+    wire = b"".join(transport.writes)
+    assert wire.count(b"HTTP/1.1 200 OK") == 3
+    assert wire.endswith(b'{"access_token":"x"}')
+    assert transport.kept_alive
+
+
+async def test_streamed_chunks_leave_in_order_as_they_are_made() -> None:
+    transport = await serve(streaming_app, REQUEST)
+    wire = b"".join(transport.writes)
+    body = wire.partition(b"\r\n\r\n")[2]
+    assert body == b"3\r\none\r\n3\r\ntwo\r\n5\r\nthree\r\n0\r\n\r\n"
+    assert len(transport.writes) > 1, "chunks made in later loop passes were held back"
+
+
+async def test_close_sends_what_is_held_first() -> None:
+    real = FakeTransport()
+    coalescing = CoalescingTransport(real, asyncio.get_running_loop())  # type: ignore[arg-type]
+    coalescing.write(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+    coalescing.write(memoryview(b"body"))
+    coalescing.close()
+    assert real.writes == [b"HTTP/1.1 400 Bad Request\r\n\r\nbody"]
+    assert real.closed
+    await asyncio.sleep(0)
+    assert real.writes == [b"HTTP/1.1 400 Bad Request\r\n\r\nbody"], "the later flush wrote twice"
+
+
+async def test_nothing_is_written_once_the_connection_is_closing() -> None:
+    real = FakeTransport()
+    coalescing = CoalescingTransport(real, asyncio.get_running_loop())  # type: ignore[arg-type]
+    coalescing.write(b"late")
+    real.closed = True
+    await asyncio.sleep(0)
+    assert real.writes == []
+
+
+@pytest.mark.parametrize("attribute", ["is_closing", "get_extra_info", "pause_reading"])
+async def test_other_transport_calls_reach_the_real_transport(attribute: str) -> None:
+    real = FakeTransport()
+    coalescing = CoalescingTransport(real, asyncio.get_running_loop())  # type: ignore[arg-type]
+    assert getattr(coalescing, attribute).__self__ is real
