@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import base64
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jwt
 import orjson
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from jwt.algorithms import Algorithm, get_default_algorithms
 
 from tokensmith.core.keys import LoadedKey
@@ -19,10 +22,34 @@ _JWT_TYPE = "at+jwt"
 _ALGORITHMS: dict[str, Algorithm] = get_default_algorithms()
 #: Verified tokens remembered per codec (a codec lives until the next key reload).
 _VERIFIED_CACHE_SIZE = 10_000
+_ES256 = ec.ECDSA(hashes.SHA256())
 
 
 def _b64(data: bytes) -> bytes:
     return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+def _es256_signer(key: ec.EllipticCurvePrivateKey) -> Callable[[bytes], bytes]:
+    """ES256 straight through ``cryptography``: the DER signature becomes the 64-byte
+    ``R || S`` of RFC 7518 §3.4 (what PyJWT's algorithm object does, without its per-call
+    checks and objects)."""
+
+    def sign(data: bytes) -> bytes:
+        r, s = decode_dss_signature(key.sign(data, _ES256))
+        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+    return sign
+
+
+def _signer(alg: str, key: Any) -> Callable[[bytes], bytes]:
+    if (
+        alg == "ES256"
+        and isinstance(key, ec.EllipticCurvePrivateKey)
+        and isinstance(key.curve, ec.SECP256R1)
+    ):
+        return _es256_signer(key)
+    algorithm: Algorithm = _ALGORITHMS[alg]
+    return lambda data: algorithm.sign(data, key)
 
 
 def looks_like_jwt(token: str) -> bool:
@@ -40,7 +67,7 @@ class JwtCodec:
         self._issuer = issuer
         header = {"alg": signing.alg, "typ": _JWT_TYPE, "kid": signing.kid}
         self._header_b64 = _b64(orjson.dumps(header)) + b"."
-        self._sign_alg = _ALGORITHMS[signing.alg]
+        self._sign = _signer(signing.alg, signing.private_key)
         self._verified: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     @property
@@ -53,10 +80,9 @@ class JwtCodec:
 
     def encode(self, claims: Mapping[str, Any]) -> str:
         """RFC 7515 §7.1 compact serialization of ``claims`` with header ``typ: at+jwt``
-        (RFC 9068 §2.1). The header segment is encoded once per key; PyJWT's algorithm
-        object signs (and converts ECDSA signatures to the JWS R||S form, RFC 7518 §3.4)."""
+        (RFC 9068 §2.1). The header segment is encoded once per key."""
         signing_input = self._header_b64 + _b64(orjson.dumps(claims))
-        signature = self._sign_alg.sign(signing_input, self._signing.private_key)
+        signature = self._sign(signing_input)
         return (signing_input + b"." + _b64(signature)).decode("ascii")
 
     def decode(self, token: str, now: float) -> dict[str, Any] | None:
