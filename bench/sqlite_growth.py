@@ -4,7 +4,8 @@
 [--keys ordered|random]``
 
 The table is created from tokensmith's own schema (``storage/sql/tables.py``: the primary
-key on the token id, the unique token key, and the other four indexes), in
+key on the token id, the unique token key, the expiry index, and the two partial indexes
+of family and revocation, which tokens without either skip), in
 WAL mode with ``synchronous=NORMAL`` as the server opens it. Rows go in through Python's
 ``sqlite3`` in transactions of ``--batch`` rows, about what group commit writes per
 transaction under load, so the figures are SQLite's own cost and nothing of tokensmith's.

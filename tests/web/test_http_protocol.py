@@ -13,8 +13,11 @@ from typing import Any
 
 import pytest
 from uvicorn.config import Config
+from uvicorn.importer import import_from_string
 from uvicorn.server import ServerState
 
+from tokensmith.cli.serve import uvicorn_options
+from tokensmith.settings import Settings
 from tokensmith.web.protocol import CoalescingTransport, HttpProtocol
 
 Message = MutableMapping[str, Any]
@@ -140,12 +143,18 @@ async def test_nothing_is_written_once_the_connection_is_closing() -> None:
     coalescing = CoalescingTransport(real, asyncio.get_running_loop())  # type: ignore[arg-type]
     coalescing.write(b"late")
     real.closed = True
+    assert coalescing.is_closing()
     await asyncio.sleep(0)
     assert real.writes == []
 
 
-@pytest.mark.parametrize("attribute", ["is_closing", "get_extra_info", "pause_reading"])
+@pytest.mark.parametrize("attribute", ["get_extra_info", "pause_reading", "resume_reading"])
 async def test_other_transport_calls_reach_the_real_transport(attribute: str) -> None:
     real = FakeTransport()
     coalescing = CoalescingTransport(real, asyncio.get_running_loop())  # type: ignore[arg-type]
     assert getattr(coalescing, attribute).__self__ is real
+
+
+def test_serve_runs_this_protocol() -> None:
+    options = uvicorn_options(Settings(secret_key="k" * 32))
+    assert import_from_string(options["http"]) is HttpProtocol

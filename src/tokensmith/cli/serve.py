@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+from typing import Any
 
 import click
 import uvicorn
@@ -29,6 +30,24 @@ async def prepare(settings: Settings) -> list[str]:
         await ctx.store.close()
         if ctx.redis is not None:
             await ctx.redis.aclose()
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How uvicorn runs the app: uvloop, tokensmith's HTTP protocol (uvicorn's httptools
+    one, each response sent in one write: :mod:`tokensmith.web.protocol`), no access log
+    (the audit log says what matters) and no ``server`` header."""
+    return {
+        "factory": True,
+        "host": settings.host,
+        "port": settings.port,
+        "workers": settings.workers if settings.workers > 1 else None,
+        "http": "tokensmith.web.protocol:HttpProtocol",
+        "loop": "uvloop",
+        "access_log": False,
+        "log_level": "warning",
+        "proxy_headers": False,
+        "server_header": False,
+    }
 
 
 @click.command("serve")
@@ -82,16 +101,4 @@ def serve(
         f"tokensmith on {settings.issuer_url} ({settings.workers} worker(s); "
         f"dialects: {', '.join(settings.compat) or 'none'})"
     )
-    uvicorn.run(
-        "tokensmith.web.app:app_from_environ",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers if settings.workers > 1 else None,
-        http="tokensmith.web.protocol:HttpProtocol",
-        loop="uvloop",
-        access_log=False,
-        log_level="warning",
-        proxy_headers=False,
-        server_header=False,
-    )
+    uvicorn.run("tokensmith.web.app:app_from_environ", **uvicorn_options(settings))
