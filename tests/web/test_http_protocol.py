@@ -126,6 +126,27 @@ async def test_streamed_chunks_leave_in_order_as_they_are_made() -> None:
     assert len(transport.writes) > 1, "chunks made in later loop passes were held back"
 
 
+async def test_100_continue_goes_out_before_the_body_arrives() -> None:
+    """RFC 9110 §10.1.1: a client that sent ``Expect: 100-continue`` waits for the interim
+    answer before it sends the body, so that answer must not be held for the final one."""
+    head = b"POST /oauth/token HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
+    transport = FakeTransport()
+    config = Config(app=json_app, lifespan="off", access_log=False, server_header=False)
+    config.load()
+    protocol = HttpProtocol(config=config, server_state=ServerState(), app_state={})
+    protocol.connection_made(transport)  # type: ignore[arg-type]
+    protocol.data_received(head + b"Content-Length: 2\r\n\r\n")
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert transport.writes == [b"HTTP/1.1 100 Continue\r\n\r\n"]
+    protocol.data_received(b"ab")
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert transport.writes[1].startswith(b"HTTP/1.1 200 OK\r\n")
+    assert transport.writes[1].endswith(b'{"access_token":"x"}')
+    protocol.connection_lost(None)
+
+
 async def test_close_sends_what_is_held_first() -> None:
     real = FakeTransport()
     coalescing = CoalescingTransport(real, asyncio.get_running_loop())  # type: ignore[arg-type]
