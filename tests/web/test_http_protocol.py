@@ -77,13 +77,20 @@ async def streaming_app(scope: Message, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
-async def serve(app: Any, data: bytes, responses: int = 1) -> FakeTransport:
-    """Feed ``data`` to a fresh connection and wait until ``responses`` have been sent."""
+def connect(app: Any) -> tuple[HttpProtocol, FakeTransport]:
+    """The protocol serving ``app`` on a fresh connection, as uvicorn starts it."""
     config = Config(app=app, lifespan="off", access_log=False, server_header=False)
     config.load()
     transport = FakeTransport()
-    done: list[None] = []
     protocol = HttpProtocol(config=config, server_state=ServerState(), app_state={})
+    protocol.connection_made(transport)  # type: ignore[arg-type]
+    return protocol, transport
+
+
+async def serve(app: Any, data: bytes, responses: int = 1) -> FakeTransport:
+    """Feed ``data`` to a fresh connection and wait until ``responses`` have been sent."""
+    protocol, transport = connect(app)
+    done: list[None] = []
     original = protocol.on_response_complete
 
     def counted() -> None:
@@ -91,7 +98,6 @@ async def serve(app: Any, data: bytes, responses: int = 1) -> FakeTransport:
         original()
 
     protocol.on_response_complete = counted  # type: ignore[method-assign]
-    protocol.connection_made(transport)  # type: ignore[arg-type]
     protocol.data_received(data)
     for _ in range(200):
         if len(done) >= responses and not getattr(protocol.transport, "_pending", None):
@@ -130,11 +136,7 @@ async def test_100_continue_goes_out_before_the_body_arrives() -> None:
     """RFC 9110 §10.1.1: a client that sent ``Expect: 100-continue`` waits for the interim
     answer before it sends the body, so that answer must not be held for the final one."""
     head = b"POST /oauth/token HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
-    transport = FakeTransport()
-    config = Config(app=json_app, lifespan="off", access_log=False, server_header=False)
-    config.load()
-    protocol = HttpProtocol(config=config, server_state=ServerState(), app_state={})
-    protocol.connection_made(transport)  # type: ignore[arg-type]
+    protocol, transport = connect(json_app)
     protocol.data_received(head + b"Content-Length: 2\r\n\r\n")
     for _ in range(20):
         await asyncio.sleep(0)
