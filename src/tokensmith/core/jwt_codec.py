@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from jwt.algorithms import Algorithm, get_default_algorithms
 
-from tokensmith.core.keys import LoadedKey
+from tokensmith.core.keys import LoadedKey, PrivateKey
 
 __all__ = ["JwtCodec", "looks_like_jwt"]
 
@@ -41,7 +41,7 @@ def _es256_signer(key: ec.EllipticCurvePrivateKey) -> Callable[[bytes], bytes]:
     return sign
 
 
-def _signer(alg: str, key: Any) -> Callable[[bytes], bytes]:
+def _signer(alg: str, key: PrivateKey) -> Callable[[bytes], bytes]:
     if (
         alg == "ES256"
         and isinstance(key, ec.EllipticCurvePrivateKey)
