@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tokensmith.storage.sql.engine import WriteLock
 
-__all__ = ["GroupCommit"]
+__all__ = ["BatchWrite", "GroupCommit", "in_transaction"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -30,32 +30,40 @@ R = TypeVar("R")
 #: Runs a batch of writes on an open transaction; returns one result per write.
 BatchWriter = Callable[[AsyncConnection, Sequence[T]], Awaitable[Sequence[R]]]
 
+#: Writes a whole batch, transaction included; returns one result per write.
+BatchWrite = Callable[[Sequence[T]], Awaitable[Sequence[R]]]
+
 #: Opens the connection a batch runs on: ``engine.begin`` for writes (one transaction),
 #: ``engine.connect`` on an AUTOCOMMIT engine for lookups.
 Connect = Callable[[], contextlib.AbstractAsyncContextManager[AsyncConnection]]
 
 
+def in_transaction(
+    connect: Connect, writer: BatchWriter[T, R], lock: WriteLock | None = None
+) -> BatchWrite[T, R]:
+    """A batch write that runs ``writer`` on a connection from ``connect``, under ``lock``
+    if one is given."""
+
+    async def write(items: Sequence[T]) -> Sequence[R]:
+        held = lock.hold() if lock is not None else contextlib.nullcontext()
+        async with held, connect() as conn:
+            return await writer(conn, items)
+
+    return write
+
+
 class GroupCommit(Generic[T, R]):
-    """Queues writes and commits them in batches of up to ``max_batch``, in up to ``lanes``
-    transactions at once (PostgreSQL runs them in parallel; SQLite has one writer, so one
-    lane), each taken under ``lock`` if one is given.
+    """Queues writes and hands them to ``write`` in batches of up to ``max_batch``, in up
+    to ``lanes`` batches at once (PostgreSQL runs them in parallel; SQLite has one writer,
+    so one lane).
 
-    Given ``engine.connect`` of an AUTOCOMMIT engine, the same serves lookups: concurrent
-    reads of one kind go out as one query (``WHERE key IN (...)``)."""
+    Given :func:`in_transaction` over ``engine.connect`` of an AUTOCOMMIT engine, the same
+    serves lookups: concurrent reads of one kind go out as one query
+    (``WHERE key IN (...)``)."""
 
-    def __init__(
-        self,
-        connect: Connect,
-        writer: BatchWriter[T, R],
-        *,
-        lanes: int = 1,
-        lock: WriteLock | None = None,
-        max_batch: int = 256,
-    ) -> None:
-        self._connect = connect
-        self._writer = writer
+    def __init__(self, write: BatchWrite[T, R], *, lanes: int = 1, max_batch: int = 256) -> None:
+        self._write = write
         self._lanes = lanes
-        self._lock = lock
         self._max_batch = max_batch
         self._queue: list[tuple[T, asyncio.Future[R]]] = []
         self._tasks: set[asyncio.Task[None]] = set()  # the lanes now draining
@@ -94,11 +102,6 @@ class GroupCommit(Generic[T, R]):
             return
         for (_, future), result in zip(batch, results, strict=True):
             _settle(future, result=result)
-
-    async def _write(self, items: Sequence[T]) -> Sequence[R]:
-        held = self._lock.hold() if self._lock is not None else contextlib.nullcontext()
-        async with held, self._connect() as conn:
-            return await self._writer(conn, items)
 
 
 def _settle(

@@ -12,7 +12,15 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-__all__ = ["WriteLock", "is_sqlite", "make_engine", "normalize_url", "write_lock"]
+__all__ = [
+    "WriteLock",
+    "is_sqlite",
+    "lock_path",
+    "make_engine",
+    "normalize_url",
+    "sqlite_pragmas",
+    "write_lock",
+]
 
 
 def normalize_url(url: str) -> str:
@@ -32,7 +40,8 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    """WAL, so readers never block the writer; see :func:`make_engine`."""
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
@@ -64,7 +73,7 @@ def make_engine(url: str, pool_size: int = 20) -> AsyncEngine:
         url, pool_size=pool_size, max_overflow=0, connect_args=connect_args
     )
     if sqlite:
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", sqlite_pragmas)
     return engine
 
 
@@ -107,12 +116,18 @@ class WriteLock:
             self._fd = None
 
 
-def write_lock(engine: AsyncEngine) -> WriteLock | None:
-    """A :class:`WriteLock` next to a SQLite database file (``<file>-writer``); none for
+def lock_path(engine: AsyncEngine) -> str | None:
+    """The file whose ``flock`` serializes SQLite writers (``<database>-writer``); none for
     PostgreSQL, for in-memory SQLite, or where ``flock`` does not exist."""
     database = engine.url.database
     if engine.dialect.name != "sqlite" or not database or database == ":memory:":
         return None
     if os.name != "posix":
         return None
-    return WriteLock(database + "-writer")
+    return database + "-writer"
+
+
+def write_lock(engine: AsyncEngine) -> WriteLock | None:
+    """A :class:`WriteLock` on :func:`lock_path`, where there is one."""
+    path = lock_path(engine)
+    return None if path is None else WriteLock(path)

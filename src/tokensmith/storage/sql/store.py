@@ -38,7 +38,7 @@ from tokensmith.core.models import (
     TokenFamily,
     User,
 )
-from tokensmith.storage.sql.batch import GroupCommit
+from tokensmith.storage.sql.batch import BatchWrite, GroupCommit, in_transaction
 from tokensmith.storage.sql.engine import write_lock
 from tokensmith.storage.sql.panel import PanelSqlMixin
 from tokensmith.storage.sql.rotation import (
@@ -48,6 +48,7 @@ from tokensmith.storage.sql.rotation import (
     rotate_in_one_statement,
     store_successors,
 )
+from tokensmith.storage.sql.sqlite_writer import SqliteWriter, sqlite_writer
 from tokensmith.storage.sql.tables import (
     access_tokens,
     api_keys,
@@ -140,17 +141,23 @@ class SqlStore(PanelSqlMixin):
         #: SQLite has one writer; on PostgreSQL two transactions in flight keep the
         #: connection busy while the next batch gathers (more measured no faster).
         lanes = 1 if engine.dialect.name == "sqlite" else 2
+        #: A SQLite file's token inserts run whole on a thread of their own.
+        self._writer = writer = sqlite_writer(engine)
         self._token_writes: GroupCommit[AccessTokenRecord, None] = GroupCommit(
-            engine.begin, _insert_access_tokens, lanes=lanes, lock=lock
+            _thread_token_writes(writer)
+            if writer is not None
+            else in_transaction(engine.begin, _insert_access_tokens, lock),
+            lanes=lanes,
         )
         #: PostgreSQL rotates a batch in one statement, its own transaction (autocommit).
-        self._rotations: GroupCommit[Rotation, bool] = (
-            GroupCommit(engine.begin, rotate, lanes=lanes, lock=lock)
+        self._rotations: GroupCommit[Rotation, bool] = GroupCommit(
+            in_transaction(engine.begin, rotate, lock)
             if engine.dialect.name == "sqlite"
-            else GroupCommit(self._read.connect, rotate_in_one_statement, lanes=lanes)
+            else in_transaction(self._read.connect, rotate_in_one_statement),
+            lanes=lanes,
         )
         self._grant_reads: GroupCommit[str, RefreshGrant | None] = GroupCommit(
-            self._read.connect, _find_grants, lanes=4
+            in_transaction(self._read.connect, _find_grants), lanes=4
         )
 
     @property
@@ -168,6 +175,8 @@ class SqlStore(PanelSqlMixin):
             return [(r.jti, r.revoked_at, r.expires_at) for r in await conn.execute(query)]
 
     async def close(self) -> None:
+        if self._writer is not None:
+            await self._writer.close()
         if self._lock is not None:
             self._lock.close()
         await self.engine.dispose()
@@ -764,6 +773,14 @@ async def _insert_access_tokens(
 ) -> list[None]:
     await conn.execute(insert(access_tokens), [_token_values(r) for r in records])
     return [None] * len(records)
+
+
+def _thread_token_writes(writer: SqliteWriter) -> BatchWrite[AccessTokenRecord, None]:
+    async def write(records: Sequence[AccessTokenRecord]) -> list[None]:
+        await writer.insert_many(access_tokens, [_token_values(r) for r in records])
+        return [None] * len(records)
+
+    return write
 
 
 _GRANT_QUERY = (

@@ -1,0 +1,177 @@
+"""The SQLite writer (``tokensmith.storage.sql.sqlite_writer``): a batch runs whole on the
+writer's thread, under the cross-process ``flock``, in one transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tests.conftest import BACKENDS, fresh_database
+from tokensmith.core.models import AccessTokenRecord
+from tokensmith.storage.sql import SqlStore, make_engine, migrate
+from tokensmith.storage.sql.engine import WriteLock
+from tokensmith.storage.sql.sqlite_writer import SqliteWriter, sqlite_writer
+from tokensmith.storage.sql.tables import access_tokens
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[SqlStore]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    await migrate(engine)
+    store = SqlStore(engine)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+async def writer(sqlite_store: SqlStore) -> AsyncIterator[SqliteWriter]:
+    made = sqlite_writer(sqlite_store.engine)
+    assert made is not None
+    try:
+        yield made
+    finally:
+        await made.close()
+
+
+def _row(jti: str, issued_at: float = 100.0) -> dict[str, object]:
+    record = AccessTokenRecord(jti, "c1", "c1", "read", issued_at, 3700.0, token_hash="h" + jti)
+    return {c.name: getattr(record, c.name) for c in access_tokens.columns}
+
+
+async def _count(store: SqlStore) -> int:
+    async with store.engine.connect() as conn:
+        return int((await conn.execute(select(func.count()).select_from(access_tokens))).one()[0])
+
+
+def _lock_is_free(path: str) -> bool:
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return True
+    finally:
+        os.close(fd)
+
+
+async def test_work_runs_on_the_writer_thread_holding_the_lock(
+    writer: SqliteWriter, sqlite_store: SqlStore
+) -> None:
+    """Lock, transaction and statements in one call on one thread: the lock is held
+    while the work runs, and free again once ``run`` returns."""
+    path = str(sqlite_store.engine.url.database) + "-writer"
+    seen: dict[str, object] = {}
+
+    def work(conn: object) -> int:
+        seen["thread"] = threading.current_thread().name
+        seen["lock free"] = _lock_is_free(path)
+        seen["in transaction"] = getattr(conn, "in_transaction", None)
+        return 7
+
+    assert await writer.run(work) == 7
+    assert str(seen["thread"]).startswith("tokensmith-sqlite-writer")
+    assert seen["lock free"] is False
+    assert seen["in transaction"] is True
+    assert _lock_is_free(path)
+
+
+async def test_inserted_rows_are_read_back_through_the_engine(
+    writer: SqliteWriter, sqlite_store: SqlStore
+) -> None:
+    await writer.insert_many(access_tokens, [_row("a", issued_at=100), _row("b")])
+    found = await sqlite_store.find_access_token("ha")
+    assert found is not None and found.jti == "a"
+    assert isinstance(found.issued_at, float)  # Double's bind processor ran
+    assert await _count(sqlite_store) == 2
+
+
+async def test_a_failed_batch_stores_none_of_its_rows(
+    writer: SqliteWriter, sqlite_store: SqlStore
+) -> None:
+    """One transaction: a duplicate key rolls the whole batch back, raised as
+    SQLAlchemy's IntegrityError like the engine's path."""
+    await writer.insert_many(access_tokens, [_row("a")])
+    with pytest.raises(IntegrityError):
+        await writer.insert_many(access_tokens, [_row("b"), _row("a"), _row("c")])
+    assert await _count(sqlite_store) == 1
+    await writer.insert_many(access_tokens, [_row("b")])  # the connection is still usable
+    assert await _count(sqlite_store) == 2
+
+
+async def test_writer_waits_for_another_process_lock(
+    writer: SqliteWriter, sqlite_store: SqlStore
+) -> None:
+    """A :class:`WriteLock` on the same file stands for the other worker process."""
+    other = WriteLock(str(sqlite_store.engine.url.database) + "-writer")
+    order: list[str] = []
+
+    async def hold() -> None:
+        async with other.hold():
+            order.append("other in")
+            await asyncio.sleep(0.2)
+            order.append("other out")
+
+    async def write() -> None:
+        await asyncio.sleep(0.05)
+        await writer.insert_many(access_tokens, [_row("a")])
+        order.append("written")
+
+    try:
+        await asyncio.gather(hold(), write())
+    finally:
+        other.close()
+    assert order == ["other in", "other out", "written"]
+
+
+async def test_store_token_writes_go_through_the_writer(
+    sqlite_store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    writer = sqlite_store._writer
+    assert writer is not None
+    original = writer.insert_many
+
+    async def counted(table: object, rows: list[dict[str, object]]) -> None:
+        calls.append(len(rows))
+        await original(access_tokens, rows)
+
+    monkeypatch.setattr(writer, "insert_many", counted)
+    records = [AccessTokenRecord(f"j{i}", "c1", "c1", "read", 1.0, 2.0) for i in range(50)]
+    await asyncio.gather(*(sqlite_store.add_access_token(r) for r in records))
+    assert sum(calls) == 50 and len(calls) < 50  # shared transactions
+    assert await _count(sqlite_store) == 50
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_only_a_sqlite_file_gets_a_writer(backend: str, tmp_path: Path) -> None:
+    async with fresh_database(backend, tmp_path) as url:
+        engine = make_engine(url)
+        made = sqlite_writer(engine)
+        try:
+            assert (made is not None) == (backend == "sqlite")
+        finally:
+            if made is not None:
+                await made.close()
+            await engine.dispose()
+
+
+async def test_in_memory_sqlite_gets_no_writer() -> None:
+    """A second connection to ``:memory:`` would open another, empty database."""
+    engine = create_async_engine("sqlite+aiosqlite:///:memory:")
+    try:
+        assert sqlite_writer(engine) is None
+    finally:
+        await engine.dispose()
