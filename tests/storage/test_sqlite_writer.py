@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import sqlite3
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -44,6 +45,10 @@ async def writer(sqlite_store: SqlStore) -> AsyncIterator[SqliteWriter]:
         await made.close()
 
 
+async def _insert(writer: SqliteWriter, rows: list[dict[str, object]]) -> None:
+    await writer.insert_many(access_tokens, rows)
+
+
 def _row(jti: str, issued_at: float = 100.0) -> dict[str, object]:
     record = AccessTokenRecord(jti, "c1", "c1", "read", issued_at, 3700.0, token_hash="h" + jti)
     return {c.name: getattr(record, c.name) for c in access_tokens.columns}
@@ -67,6 +72,19 @@ def _lock_is_free(path: str) -> bool:
         os.close(fd)
 
 
+def _sqlite_write_lock_is_free(database: str) -> bool:
+    other = sqlite3.connect(database, timeout=0, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError:
+        return False
+    else:
+        other.execute("ROLLBACK")
+        return True
+    finally:
+        other.close()
+
+
 async def test_work_runs_on_the_writer_thread_holding_the_lock(
     writer: SqliteWriter, sqlite_store: SqlStore
 ) -> None:
@@ -75,23 +93,27 @@ async def test_work_runs_on_the_writer_thread_holding_the_lock(
     path = str(sqlite_store.engine.url.database) + "-writer"
     seen: dict[str, object] = {}
 
-    def work(conn: object) -> int:
+    def work(conn: Connection) -> int:
         seen["thread"] = threading.current_thread().name
         seen["lock free"] = _lock_is_free(path)
-        seen["in transaction"] = getattr(conn, "in_transaction", None)
+        seen["in transaction"] = conn.in_transaction()
+        seen["sqlite write lock free"] = _sqlite_write_lock_is_free(str(database))
         return 7
 
+    database = sqlite_store.engine.url.database
     assert await writer.run(work) == 7
     assert str(seen["thread"]).startswith("tokensmith-sqlite-writer")
     assert seen["lock free"] is False
     assert seen["in transaction"] is True
+    assert seen["sqlite write lock free"] is False  # BEGIN IMMEDIATE, before any write
     assert _lock_is_free(path)
+    assert _sqlite_write_lock_is_free(str(database))
 
 
 async def test_inserted_rows_are_read_back_through_the_engine(
     writer: SqliteWriter, sqlite_store: SqlStore
 ) -> None:
-    await writer.insert_many(access_tokens, [_row("a", issued_at=100), _row("b")])
+    await _insert(writer, [_row("a", issued_at=100), _row("b")])
     found = await sqlite_store.find_access_token("ha")
     assert found is not None and found.jti == "a"
     assert isinstance(found.issued_at, float)  # Double's bind processor ran
@@ -103,12 +125,24 @@ async def test_a_failed_batch_stores_none_of_its_rows(
 ) -> None:
     """One transaction: a duplicate key rolls the whole batch back, raised as
     SQLAlchemy's IntegrityError like the engine's path."""
-    await writer.insert_many(access_tokens, [_row("a")])
+    await _insert(writer, [_row("a")])
     with pytest.raises(IntegrityError):
-        await writer.insert_many(access_tokens, [_row("b"), _row("a"), _row("c")])
+        await _insert(writer, [_row("b"), _row("a"), _row("c")])
     assert await _count(sqlite_store) == 1
-    await writer.insert_many(access_tokens, [_row("b")])  # the connection is still usable
+    await _insert(writer, [_row("b")])  # the connection is still usable
     assert await _count(sqlite_store) == 2
+
+
+async def test_run_rolls_back_when_the_work_raises(
+    writer: SqliteWriter, sqlite_store: SqlStore
+) -> None:
+    def work(conn: Connection) -> None:
+        conn.execute(insert(access_tokens), [_row("a")])
+        raise RuntimeError("after the insert")
+
+    with pytest.raises(RuntimeError):
+        await writer.run(work)
+    assert await _count(sqlite_store) == 0
 
 
 async def test_writer_waits_for_another_process_lock(
@@ -126,7 +160,7 @@ async def test_writer_waits_for_another_process_lock(
 
     async def write() -> None:
         await asyncio.sleep(0.05)
-        await writer.insert_many(access_tokens, [_row("a")])
+        await _insert(writer, [_row("a")])
         order.append("written")
 
     try:
@@ -139,19 +173,19 @@ async def test_writer_waits_for_another_process_lock(
 async def test_store_token_writes_go_through_the_writer(
     sqlite_store: SqlStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls: list[int] = []
+    calls: list[str] = []
     writer = sqlite_store._writer
     assert writer is not None
-    original = writer.insert_many
+    original = writer.run
 
-    async def counted(table: object, rows: list[dict[str, object]]) -> None:
-        calls.append(len(rows))
-        await original(access_tokens, rows)
+    async def counted(work: Callable[[Connection], object]) -> object:
+        calls.append(threading.current_thread().name)
+        return await original(work)
 
-    monkeypatch.setattr(writer, "insert_many", counted)
+    monkeypatch.setattr(writer, "run", counted)
     records = [AccessTokenRecord(f"j{i}", "c1", "c1", "read", 1.0, 2.0) for i in range(50)]
     await asyncio.gather(*(sqlite_store.add_access_token(r) for r in records))
-    assert sum(calls) == 50 and len(calls) < 50  # shared transactions
+    assert 0 < len(calls) < 50  # shared transactions
     assert await _count(sqlite_store) == 50
 
 

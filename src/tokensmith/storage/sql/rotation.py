@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, text, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, text, update
 from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -89,7 +89,7 @@ _ADVANCE = (
 )
 
 
-async def lock_families(conn: AsyncConnection, batch: Sequence[Rotation]) -> set[str]:
+def lock_families(conn: Connection, batch: Sequence[Rotation]) -> set[str]:
     """Lock the live families of ``batch`` before anything else; return the live ones.
     Rotation and revocation serialize on the family row: a revocation that commits first
     makes a family drop out here, one that comes later waits, then sees the new refresh
@@ -100,7 +100,7 @@ async def lock_families(conn: AsyncConnection, batch: Sequence[Rotation]) -> set
     write lock at the start of the transaction."""
     fids = sorted({r.new.family_id for r in batch})
     lock = _LOCK_FAMILIES if conn.dialect.name == "sqlite" else _LOCK_FAMILIES_FOR_UPDATE
-    return set((await conn.execute(lock, {"fids": fids})).scalars())
+    return set(conn.execute(lock, {"fids": fids}).scalars())
 
 
 _UNSPENT = select(refresh_tokens.c.token_hash).where(
@@ -117,7 +117,7 @@ _SPEND = (
 )
 
 
-async def _spend(conn: AsyncConnection, batch: Sequence[Rotation]) -> set[str]:
+def _spend(conn: Connection, batch: Sequence[Rotation]) -> set[str]:
     """Spend every old token of ``batch`` that is unspent and unrevoked; return those.
     Their families are locked by this transaction, so what the ``SELECT`` finds cannot
     change before the ``UPDATE``."""
@@ -125,9 +125,9 @@ async def _spend(conn: AsyncConnection, batch: Sequence[Rotation]) -> set[str]:
         "olds": sorted(r.old_hash for r in batch),
         "fids": sorted({r.new.family_id for r in batch}),
     }
-    unspent = set((await conn.execute(_UNSPENT, params)).scalars())
+    unspent = set(conn.execute(_UNSPENT, params).scalars())
     if unspent:
-        await conn.execute(
+        conn.execute(
             _SPEND,
             [
                 {"old": r.old_hash, "at": r.at, "new": r.new.token_hash}
@@ -138,24 +138,23 @@ async def _spend(conn: AsyncConnection, batch: Sequence[Rotation]) -> set[str]:
     return unspent
 
 
-async def store_successors(conn: AsyncConnection, won: Sequence[Rotation]) -> None:
+def store_successors(conn: Connection, won: Sequence[Rotation]) -> None:
     """The new refresh tokens, their access tokens and the families' new idle expiry."""
-    await conn.execute(insert(refresh_tokens), [row_of(r.new) for r in won])
+    conn.execute(insert(refresh_tokens), [row_of(r.new) for r in won])
     access = [row_of(r.access) for r in won if r.access is not None]
     if access:
-        await conn.execute(insert(access_tokens), access)
-    await conn.execute(
-        _ADVANCE, [{"fid": r.new.family_id, "idle_until": r.new.expires_at} for r in won]
-    )
+        conn.execute(insert(access_tokens), access)
+    conn.execute(_ADVANCE, [{"fid": r.new.family_id, "idle_until": r.new.expires_at} for r in won])
 
 
-async def rotate(conn: AsyncConnection, batch: Sequence[Rotation]) -> list[bool]:
-    """Rotations in one transaction, a fixed number of statements for the whole batch."""
-    first = _first_of_each(batch, await lock_families(conn, batch))
-    spent = await _spend(conn, first) if first else set()
+def rotate(conn: Connection, batch: Sequence[Rotation]) -> list[bool]:
+    """Rotations in one transaction, a fixed number of statements for the whole batch
+    (synchronous: on the SQLite writer's thread, or through ``AsyncConnection.run_sync``)."""
+    first = _first_of_each(batch, lock_families(conn, batch))
+    spent = _spend(conn, first) if first else set()
     won = [r for r in first if r.old_hash in spent]
     if won:
-        await store_successors(conn, won)
+        store_successors(conn, won)
     return _outcomes(batch, {id(r) for r in won})
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     LABEL_STYLE_TABLENAME_PLUS_COL,
+    Connection,
     Row,
     and_,
     bindparam,
@@ -39,7 +40,7 @@ from tokensmith.core.models import (
     User,
 )
 from tokensmith.storage.sql.batch import BatchWrite, GroupCommit, in_transaction
-from tokensmith.storage.sql.engine import write_lock
+from tokensmith.storage.sql.engine import WriteLock, write_lock
 from tokensmith.storage.sql.panel import PanelSqlMixin
 from tokensmith.storage.sql.rotation import (
     Rotation,
@@ -66,6 +67,9 @@ from tokensmith.storage.sql.tables import (
 )
 
 __all__ = ["SqlStore"]
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def _split(value: str | None) -> tuple[str, ...]:
@@ -146,12 +150,12 @@ class SqlStore(PanelSqlMixin):
         self._token_writes: GroupCommit[AccessTokenRecord, None] = GroupCommit(
             _thread_token_writes(writer)
             if writer is not None
-            else in_transaction(engine.begin, _insert_access_tokens, lock),
+            else _sync_batches(_insert_access_tokens, None, engine, lock),
             lanes=lanes,
         )
         #: PostgreSQL rotates a batch in one statement, its own transaction (autocommit).
         self._rotations: GroupCommit[Rotation, bool] = GroupCommit(
-            in_transaction(engine.begin, rotate, lock)
+            _sync_batches(rotate, writer, engine, lock)
             if engine.dialect.name == "sqlite"
             else in_transaction(self._read.connect, rotate_in_one_statement),
             lanes=lanes,
@@ -525,7 +529,7 @@ class SqlStore(PanelSqlMixin):
                 if first is not None:
                     await conn.execute(insert(refresh_tokens).values(**row_of(first)))
                 if access is not None:
-                    await _insert_access_tokens(conn, [access])
+                    await conn.execute(insert(access_tokens).values(**_token_values(access)))
         except _Abort:
             return False
         return True
@@ -586,7 +590,7 @@ class SqlStore(PanelSqlMixin):
         try:
             async with self.engine.begin() as conn:
                 replay = Rotation(old_hash, new, at, access)
-                if not await lock_families(conn, [replay]):
+                if not await conn.run_sync(lock_families, [replay]):
                     raise _Abort
                 _one(
                     await conn.execute(
@@ -611,7 +615,7 @@ class SqlStore(PanelSqlMixin):
                         .values(spent_at=at, spent_reason="superseded", replaced_by=new.token_hash)
                     )
                 )
-                await store_successors(conn, [replay])
+                await conn.run_sync(store_successors, [replay])
         except _Abort:
             return False
         return True
@@ -768,10 +772,8 @@ def _pairs(values: dict[str, Any]) -> list[tuple[Any, Any]]:
     return [(signing_keys.c[name], value) for name, value in values.items()]
 
 
-async def _insert_access_tokens(
-    conn: AsyncConnection, records: Sequence[AccessTokenRecord]
-) -> list[None]:
-    await conn.execute(insert(access_tokens), [_token_values(r) for r in records])
+def _insert_access_tokens(conn: Connection, records: Sequence[AccessTokenRecord]) -> list[None]:
+    conn.execute(insert(access_tokens), [_token_values(r) for r in records])
     return [None] * len(records)
 
 
@@ -781,6 +783,28 @@ def _thread_token_writes(writer: SqliteWriter) -> BatchWrite[AccessTokenRecord, 
         return [None] * len(records)
 
     return write
+
+
+def _sync_batches(
+    fn: Callable[[Connection, Sequence[T]], Sequence[R]],
+    writer: SqliteWriter | None,
+    engine: AsyncEngine,
+    lock: WriteLock | None,
+) -> BatchWrite[T, R]:
+    """Batches of ``fn`` in a transaction of their own: whole on the SQLite writer's
+    thread where there is one, else on the engine through ``run_sync``."""
+    if writer is not None:
+        on_thread = writer
+
+        async def write(items: Sequence[T]) -> Sequence[R]:
+            return await on_thread.run(lambda conn: fn(conn, items))
+
+        return write
+
+    async def on_engine(conn: AsyncConnection, items: Sequence[T]) -> Sequence[R]:
+        return await conn.run_sync(fn, items)
+
+    return in_transaction(engine.begin, on_engine, lock)
 
 
 _GRANT_QUERY = (
