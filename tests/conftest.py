@@ -113,13 +113,22 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         yield url
 
 
-@pytest.fixture
-async def sql_store(db_url: str) -> AsyncIterator[SqlStore]:
-    engine = make_engine(db_url)
+@contextlib.asynccontextmanager
+async def migrated_store(url: str) -> AsyncIterator[SqlStore]:
+    """A :class:`SqlStore` on ``url`` with every migration applied, closed afterwards."""
+    engine = make_engine(url)
     await migrate(engine)
     store = SqlStore(engine)
-    yield store
-    await store.close()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+async def sql_store(db_url: str) -> AsyncIterator[SqlStore]:
+    async with migrated_store(db_url) as store:
+        yield store
 
 
 def make_settings(tmp_path: Path, db_url: str, **overrides: Any) -> Settings:

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BACKENDS, fresh_database
+from tests.conftest import BACKENDS, fresh_database, migrated_store
 from tokensmith.storage.memory import MemoryStore
 from tokensmith.storage.protocols import Store
-from tokensmith.storage.sql import SqlStore, make_engine, migrate
 
 
 @pytest.fixture(params=[pytest.param("memory", id="memory"), *BACKENDS])
@@ -18,11 +17,5 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     if request.param == "memory":
         yield MemoryStore()
         return
-    async with fresh_database(request.param, tmp_path) as url:
-        engine = make_engine(url)
-        await migrate(engine)
-        sql = SqlStore(engine)
-        try:
-            yield sql
-        finally:
-            await sql.close()
+    async with fresh_database(request.param, tmp_path) as url, migrated_store(url) as sql:
+        yield sql

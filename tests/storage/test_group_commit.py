@@ -11,22 +11,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from tests.conftest import BACKENDS, fresh_database
+from tests.conftest import BACKENDS, fresh_database, migrated_store
 from tokensmith.core.models import AccessTokenRecord
-from tokensmith.storage.sql import SqlStore, make_engine, migrate
+from tokensmith.storage.sql import SqlStore
 from tokensmith.storage.sql.engine import WriteLock
 
 
 @pytest.fixture(params=BACKENDS)
 async def sql(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlStore]:
-    async with fresh_database(request.param, tmp_path) as url:
-        engine = make_engine(url)
-        await migrate(engine)
-        store = SqlStore(engine)
-        try:
-            yield store
-        finally:
-            await store.close()
+    async with fresh_database(request.param, tmp_path) as url, migrated_store(url) as store:
+        yield store
 
 
 def _token(jti: str, token_hash: str | None = None) -> AccessTokenRecord:

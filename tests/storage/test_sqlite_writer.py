@@ -16,9 +16,9 @@ from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.conftest import BACKENDS, fresh_database
+from tests.conftest import BACKENDS, fresh_database, migrated_store
 from tokensmith.core.models import AccessTokenRecord
-from tokensmith.storage.sql import SqlStore, make_engine, migrate
+from tokensmith.storage.sql import SqlStore, make_engine
 from tokensmith.storage.sql.engine import WriteLock
 from tokensmith.storage.sql.sqlite_writer import SqliteWriter, sqlite_writer
 from tokensmith.storage.sql.tables import access_tokens
@@ -26,13 +26,8 @@ from tokensmith.storage.sql.tables import access_tokens
 
 @pytest.fixture
 async def sqlite_store(tmp_path: Path) -> AsyncIterator[SqlStore]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
-    await migrate(engine)
-    store = SqlStore(engine)
-    try:
+    async with migrated_store(f"sqlite:///{tmp_path / 'db.sqlite'}") as store:
         yield store
-    finally:
-        await store.close()
 
 
 @pytest.fixture
