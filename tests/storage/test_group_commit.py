@@ -14,7 +14,6 @@ from sqlalchemy.exc import IntegrityError
 from tests.conftest import BACKENDS, fresh_database, migrated_store
 from tokensmith.core.models import AccessTokenRecord
 from tokensmith.storage.sql import SqlStore
-from tokensmith.storage.sql.engine import WriteLock
 
 
 @pytest.fixture(params=BACKENDS)
@@ -56,19 +55,3 @@ async def test_a_write_queued_just_as_a_batch_ends_is_not_stranded(sql: SqlStore
 
     await asyncio.wait_for(asyncio.gather(*(writer(n) for n in range(3))), timeout=30)
     assert await sql.find_access_token_by_jti("w2-19") is not None
-
-
-async def test_write_locks_on_one_file_take_turns(tmp_path: Path) -> None:
-    """Two locks on one path stand for two worker processes (``flock`` is per open file)."""
-    first, second = WriteLock(str(tmp_path / "w")), WriteLock(str(tmp_path / "w"))
-    order: list[str] = []
-
-    async def hold(lock: WriteLock, name: str, delay: float) -> None:
-        await asyncio.sleep(delay)
-        async with lock.hold():
-            order.append(f"{name} in")
-            await asyncio.sleep(0.2)
-            order.append(f"{name} out")
-
-    await asyncio.gather(hold(first, "a", 0), hold(second, "b", 0.05))
-    assert order == ["a in", "a out", "b in", "b out"]

@@ -8,6 +8,7 @@ import fcntl
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -19,7 +20,6 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from tests.conftest import BACKENDS, fresh_database, migrated_store
 from tokensmith.core.models import AccessTokenRecord
 from tokensmith.storage.sql import SqlStore, make_engine
-from tokensmith.storage.sql.engine import WriteLock
 from tokensmith.storage.sql.sqlite_writer import SqliteWriter, sqlite_writer
 from tokensmith.storage.sql.tables import access_tokens
 
@@ -140,29 +140,49 @@ async def test_run_rolls_back_when_the_work_raises(
     assert await _count(sqlite_store) == 0
 
 
-async def test_writer_waits_for_another_process_lock(
+async def test_writer_waits_while_another_process_holds_the_lock_file(
     writer: SqliteWriter, sqlite_store: SqlStore
 ) -> None:
-    """A :class:`WriteLock` on the same file stands for the other worker process."""
-    other = WriteLock(str(sqlite_store.engine.url.database) + "-writer")
+    """``flock`` is per open file, so a lock taken here stands for another worker's."""
+    fd = os.open(str(sqlite_store.engine.url.database) + "-writer", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        write = asyncio.ensure_future(_insert(writer, [_row("a")]))
+        await asyncio.sleep(0.2)
+        assert not write.done()
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        await asyncio.wait_for(write, timeout=10)
+    finally:
+        os.close(fd)
+    assert await _count(sqlite_store) == 1
+
+
+async def test_writers_of_two_workers_take_turns(
+    writer: SqliteWriter, sqlite_store: SqlStore
+) -> None:
+    """A second writer on the same file stands for another worker process: its
+    transaction waits until the first one's has ended."""
+    other = sqlite_writer(sqlite_store.engine)
+    assert other is not None
     order: list[str] = []
 
-    async def hold() -> None:
-        async with other.hold():
-            order.append("other in")
-            await asyncio.sleep(0.2)
-            order.append("other out")
+    def hold(name: str) -> Callable[[Connection], None]:
+        def work(conn: Connection) -> None:
+            order.append(f"{name} in")
+            time.sleep(0.2)
+            order.append(f"{name} out")
 
-    async def write() -> None:
+        return work
+
+    async def later() -> None:
         await asyncio.sleep(0.05)
-        await _insert(writer, [_row("a")])
-        order.append("written")
+        await other.run(hold("b"))
 
     try:
-        await asyncio.gather(hold(), write())
+        await asyncio.gather(writer.run(hold("a")), later())
     finally:
-        other.close()
-    assert order == ["other in", "other out", "written"]
+        await other.close()
+    assert order == ["a in", "a out", "b in", "b out"]
 
 
 async def test_store_token_writes_go_through_the_writer(

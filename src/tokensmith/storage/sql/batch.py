@@ -20,8 +20,6 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tokensmith.storage.sql.engine import WriteLock
-
 __all__ = ["BatchWrite", "GroupCommit", "in_transaction"]
 
 T = TypeVar("T")
@@ -38,15 +36,11 @@ BatchWrite = Callable[[Sequence[T]], Awaitable[Sequence[R]]]
 Connect = Callable[[], contextlib.AbstractAsyncContextManager[AsyncConnection]]
 
 
-def in_transaction(
-    connect: Connect, writer: BatchWriter[T, R], lock: WriteLock | None = None
-) -> BatchWrite[T, R]:
-    """A batch write that runs ``writer`` on a connection from ``connect``, under ``lock``
-    if one is given."""
+def in_transaction(connect: Connect, writer: BatchWriter[T, R]) -> BatchWrite[T, R]:
+    """A batch write that runs ``writer`` on a connection from ``connect``."""
 
     async def write(items: Sequence[T]) -> Sequence[R]:
-        held = lock.hold() if lock is not None else contextlib.nullcontext()
-        async with held, connect() as conn:
+        async with connect() as conn:
             return await writer(conn, items)
 
     return write

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
-from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-__all__ = [
-    "WriteLock",
-    "is_sqlite",
-    "lock_path",
-    "make_engine",
-    "normalize_url",
-    "sqlite_pragmas",
-    "write_lock",
-]
+__all__ = ["is_sqlite", "lock_path", "make_engine", "normalize_url", "sqlite_pragmas"]
 
 
 def normalize_url(url: str) -> str:
@@ -77,57 +66,19 @@ def make_engine(url: str, pool_size: int = 20) -> AsyncEngine:
     return engine
 
 
-class WriteLock:
-    """Serializes SQLite writers across worker processes with ``flock(2)``.
+def lock_path(engine: AsyncEngine) -> str | None:
+    """The file whose ``flock`` serializes SQLite writers across worker processes
+    (``<database>-writer``); none for PostgreSQL, for in-memory SQLite, or where ``flock``
+    does not exist.
 
     SQLite lets one process write at a time; a process that finds the database locked
     polls with sleeps of up to 100 ms (its busy handler), so under load the workers take
-    turns badly and the slowest requests wait a second.  Taking this lock around a write
-    transaction makes the waiting process sleep in the kernel until the lock is free."""
-
-    def __init__(self, path: str) -> None:
-        self._path = path
-        self._fd: int | None = None
-        self._local = asyncio.Lock()
-
-    @contextlib.asynccontextmanager
-    async def hold(self) -> AsyncIterator[None]:
-        import fcntl
-
-        async with self._local:
-            if self._fd is None:
-                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-            fd = self._fd
-            acquire = asyncio.ensure_future(asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX))
-            try:
-                await asyncio.shield(acquire)
-            except asyncio.CancelledError:  # release once the thread has it
-                acquire.add_done_callback(lambda _: fcntl.flock(fd, fcntl.LOCK_UN))
-                raise
-            try:
-                yield
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-
-    def close(self) -> None:
-        """Close the lock file (a lock held by this process is released with it)."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-
-def lock_path(engine: AsyncEngine) -> str | None:
-    """The file whose ``flock`` serializes SQLite writers (``<database>-writer``); none for
-    PostgreSQL, for in-memory SQLite, or where ``flock`` does not exist."""
+    turns badly and the slowest requests wait a second.  Waiting on ``flock`` instead, a
+    process sleeps in the kernel until the lock is free
+    (:class:`~tokensmith.storage.sql.sqlite_writer.SqliteWriter`)."""
     database = engine.url.database
     if engine.dialect.name != "sqlite" or not database or database == ":memory:":
         return None
     if os.name != "posix":
         return None
     return database + "-writer"
-
-
-def write_lock(engine: AsyncEngine) -> WriteLock | None:
-    """A :class:`WriteLock` on :func:`lock_path`, where there is one."""
-    path = lock_path(engine)
-    return None if path is None else WriteLock(path)

@@ -41,8 +41,8 @@ Prepared = tuple[str, Callable[[Mapping[str, Any]], tuple[Any, ...]]]
 
 class SqliteWriter:
     """Transactions on one SQLite file, each run whole on this writer's thread under the
-    ``flock`` on ``lock_path`` (the file :class:`~tokensmith.storage.sql.engine.WriteLock`
-    uses, so the two take turns across processes and within one)."""
+    ``flock`` on ``lock_path`` (:func:`~tokensmith.storage.sql.engine.lock_path`), so the
+    writers of every worker process take turns."""
 
     def __init__(self, url: str, lock_path: str) -> None:
         self._lock_path = lock_path

@@ -40,7 +40,6 @@ from tokensmith.core.models import (
     User,
 )
 from tokensmith.storage.sql.batch import BatchWrite, GroupCommit, in_transaction
-from tokensmith.storage.sql.engine import WriteLock, write_lock
 from tokensmith.storage.sql.panel import PanelSqlMixin
 from tokensmith.storage.sql.rotation import (
     Rotation,
@@ -141,25 +140,23 @@ class SqlStore(PanelSqlMixin):
         #: Reads run without a transaction: no BEGIN and no ROLLBACK round trips.
         self._read = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._revocations = 0
-        self._lock = lock = write_lock(engine)
         #: SQLite has one writer; on PostgreSQL two transactions in flight keep the
         #: connection busy while the next batch gathers (more measured no faster).
         lanes = 1 if engine.dialect.name == "sqlite" else 2
-        #: A SQLite file's token inserts run whole on a thread of their own.
+        #: A SQLite file's writes run whole on a thread of their own, one worker at a time.
         self._writer = writer = sqlite_writer(engine)
+        token_writes = _on_engine(engine, _insert_access_tokens)
+        rotations = _on_engine(engine, rotate)
+        if writer is not None:
+            token_writes = _thread_token_writes(writer)
+            rotations = _on_writer(writer, rotate)
+        elif engine.dialect.name != "sqlite":
+            # PostgreSQL rotates a batch in one statement, its own transaction (autocommit).
+            rotations = in_transaction(self._read.connect, rotate_in_one_statement)
         self._token_writes: GroupCommit[AccessTokenRecord, None] = GroupCommit(
-            _thread_token_writes(writer)
-            if writer is not None
-            else _sync_batches(_insert_access_tokens, None, engine, lock),
-            lanes=lanes,
+            token_writes, lanes=lanes
         )
-        #: PostgreSQL rotates a batch in one statement, its own transaction (autocommit).
-        self._rotations: GroupCommit[Rotation, bool] = GroupCommit(
-            _sync_batches(rotate, writer, engine, lock)
-            if engine.dialect.name == "sqlite"
-            else in_transaction(self._read.connect, rotate_in_one_statement),
-            lanes=lanes,
-        )
+        self._rotations: GroupCommit[Rotation, bool] = GroupCommit(rotations, lanes=lanes)
         self._grant_reads: GroupCommit[str, RefreshGrant | None] = GroupCommit(
             in_transaction(self._read.connect, _find_grants), lanes=4
         )
@@ -181,8 +178,6 @@ class SqlStore(PanelSqlMixin):
     async def close(self) -> None:
         if self._writer is not None:
             await self._writer.close()
-        if self._lock is not None:
-            self._lock.close()
         await self.engine.dispose()
 
     async def ping(self) -> None:
@@ -785,26 +780,26 @@ def _thread_token_writes(writer: SqliteWriter) -> BatchWrite[AccessTokenRecord, 
     return write
 
 
-def _sync_batches(
-    fn: Callable[[Connection, Sequence[T]], Sequence[R]],
-    writer: SqliteWriter | None,
-    engine: AsyncEngine,
-    lock: WriteLock | None,
-) -> BatchWrite[T, R]:
-    """Batches of ``fn`` in a transaction of their own: whole on the SQLite writer's
-    thread where there is one, else on the engine through ``run_sync``."""
-    if writer is not None:
-        on_thread = writer
+#: A batch of writes on an open synchronous connection; one result per write.
+SyncBatch = Callable[[Connection, Sequence[T]], Sequence[R]]
 
-        async def write(items: Sequence[T]) -> Sequence[R]:
-            return await on_thread.run(lambda conn: fn(conn, items))
 
-        return write
+def _on_writer(writer: SqliteWriter, fn: SyncBatch[T, R]) -> BatchWrite[T, R]:
+    """Batches of ``fn``, each a transaction run whole on the SQLite writer's thread."""
 
-    async def on_engine(conn: AsyncConnection, items: Sequence[T]) -> Sequence[R]:
+    async def write(items: Sequence[T]) -> Sequence[R]:
+        return await writer.run(lambda conn: fn(conn, items))
+
+    return write
+
+
+def _on_engine(engine: AsyncEngine, fn: SyncBatch[T, R]) -> BatchWrite[T, R]:
+    """Batches of ``fn``, each a transaction of the async engine (``run_sync``)."""
+
+    async def on_connection(conn: AsyncConnection, items: Sequence[T]) -> Sequence[R]:
         return await conn.run_sync(fn, items)
 
-    return in_transaction(engine.begin, on_engine, lock)
+    return in_transaction(engine.begin, on_connection)
 
 
 _GRANT_QUERY = (
