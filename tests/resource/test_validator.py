@@ -260,6 +260,7 @@ async def test_opaque_token_is_introspected_with_basic_auth_and_cached_until_exp
 ):
     issuer.introspection["opaque-1"] = {
         "active": True,
+        "token_type": "Bearer",
         "scope": "read",
         "client_id": "merchant-7",
         "sub": "user-1",
@@ -283,10 +284,84 @@ async def test_opaque_token_is_introspected_with_basic_auth_and_cached_until_exp
 
 
 async def test_inactive_or_foreign_opaque_tokens_are_rejected(validator, issuer):
-    issuer.introspection["other-aud"] = {"active": True, "aud": "elsewhere"}
+    issuer.introspection["other-aud"] = {"active": True, "token_type": "Bearer", "aud": "elsewhere"}
     for token in ("never-issued", "other-aud"):
         with pytest.raises(InvalidToken, match="not active"):
             await validator.validate(token)
+
+
+#: RFC 7662 §2.2 ``token_type`` of an active answer, and whether the guard takes the token.
+TOKEN_TYPES = [
+    ("Bearer", {"token_type": "Bearer"}, True),
+    ("bearer, any case", {"token_type": "bearer"}, True),
+    ("access_token (RFC 7009 hint)", {"token_type": "access_token"}, True),
+    ("refresh_token", {"token_type": "refresh_token"}, False),
+    ("Refresh_Token, any case", {"token_type": "Refresh_Token"}, False),
+    ("another type", {"token_type": "N_A"}, False),
+    ("not a string", {"token_type": ["Bearer"]}, False),
+    ("no token_type", {}, False),
+    (
+        "Bearer, but token_use refresh_token",
+        {"token_type": "Bearer", "token_use": "refresh_token"},
+        False,
+    ),
+    ("Bearer, token_use access_token", {"token_type": "Bearer", "token_use": "access_token"}, True),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "fields", "accepted"), TOKEN_TYPES, ids=[c[0] for c in TOKEN_TYPES]
+)
+async def test_only_access_tokens_pass_introspection(keys, clock, issuer, case, fields, accepted):
+    issuer.introspection["tok"] = {"active": True, "scope": "read", "iss": ISSUER} | fields
+    sync = SyncTokenValidator(
+        ISSUER,
+        AUDIENCE,
+        http_client=issuer.sync_client(),
+        clock=clock,
+        client_id=RS_CLIENT_ID,
+        client_secret=RS_SECRET,
+    )
+    validator = TokenValidator(
+        ISSUER,
+        AUDIENCE,
+        http_client=issuer.async_client(),
+        clock=clock,
+        client_id=RS_CLIENT_ID,
+        client_secret=RS_SECRET,
+    )
+
+    async def validate_async() -> AccessToken:
+        return await validator.validate("tok")
+
+    async def validate_sync() -> AccessToken:
+        return await asyncio.to_thread(sync.validate, "tok")
+
+    for validate in (validate_async, validate_sync):
+        for _ in range(2):  # the second answer comes from the cache
+            if accepted:
+                assert (await validate()).scopes == {"read"}
+            else:
+                with pytest.raises(InvalidToken, match="not an access token"):
+                    await validate()
+    assert len(issuer.introspections) == 2  # once per validator
+
+
+async def test_untyped_answers_pass_when_the_issuer_answers_for_access_tokens_only(clock, issuer):
+    issuer.introspection["tok"] = {"active": True, "scope": "read"}
+    issuer.introspection["rt"] = {"active": True, "scope": "read", "token_type": "refresh_token"}
+    validator = TokenValidator(
+        ISSUER,
+        AUDIENCE,
+        http_client=issuer.async_client(),
+        clock=clock,
+        client_id=RS_CLIENT_ID,
+        client_secret=RS_SECRET,
+        require_token_type=False,
+    )
+    assert (await validator.validate("tok")).scopes == {"read"}
+    with pytest.raises(InvalidToken):
+        await validator.validate("rt")
 
 
 async def test_introspection_outage_is_unavailable(validator, issuer):
@@ -327,7 +402,7 @@ def test_sync_validator_accepts_rotates_and_rejects(issuer, keys, clock):
     assert issuer.jwks_fetches == 2
     with pytest.raises(InvalidToken):
         v.validate(mint(keys["RS256"], clock.now, aud="x"))
-    issuer.introspection["op"] = {"active": True, "scope": "read"}
+    issuer.introspection["op"] = {"active": True, "token_type": "Bearer", "scope": "read"}
     assert v.validate("op").scopes == {"read"}
     assert RS_SECRET not in repr(v)
 

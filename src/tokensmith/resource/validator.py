@@ -7,7 +7,11 @@
   ``typ`` ``at+jwt`` (RFC 9068 §4), ``iss``, ``aud``, ``exp``, ``nbf``, ``iat`` with a
   small leeway, and an algorithm allowlist (never ``none`` nor HMAC).
 * Anything that is not a three-part JWS is treated as opaque and sent to the RFC 7662
-  introspection endpoint; answers are cached, never beyond the token's ``exp``.
+  introspection endpoint; answers are cached, never beyond the token's ``exp``.  Only an
+  access token passes: the answer's ``token_type`` (RFC 7662 §2.2) must be ``Bearer``
+  (RFC 6750) or ``access_token`` (the RFC 7009 §2.1 hint's word), so a refresh token that
+  the issuer reports active (``token_type`` ``refresh_token``) is refused like any other
+  non-access token.
 """
 
 from __future__ import annotations
@@ -46,6 +50,10 @@ DEFAULT_ALGORITHMS: tuple[str, ...] = ("ES256", "RS256", "EdDSA")
 #: RFC 9068 §2.2 required claims.
 RFC9068_REQUIRED_CLAIMS: tuple[str, ...] = ("iss", "exp", "aud", "sub", "client_id", "iat", "jti")
 _AT_JWT_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+#: Introspection ``token_type`` values (RFC 7662 §2.2) of an access token, lower case.
+_ACCESS_TOKEN_TYPES = frozenset({"bearer", "access_token"})
+_INACTIVE = "token is not active"
+_NOT_ACCESS = "not an access token"
 _ASYMMETRIC_KTY = frozenset({"RSA", "EC", "OKP"})
 
 
@@ -147,6 +155,7 @@ class _ValidatorCore:
         verified_cache_size: int = 4096,
         realm: str | None = "api",
         discover: bool = True,
+        require_token_type: bool = True,
     ) -> None:
         algs = tuple(algorithms)
         bad = [
@@ -166,6 +175,10 @@ class _ValidatorCore:
         self.leeway = leeway
         self.required_claims = tuple(required_claims)
         self.realm = realm
+        #: Refuse introspection answers without ``token_type`` (they cannot tell an access
+        #: token from a refresh token); False only for issuers that answer for access
+        #: tokens alone.
+        self.require_token_type = require_token_type
         self._clock = clock
         self._refetch_interval = jwks_refetch_interval
         self._max_age = jwks_max_age
@@ -187,7 +200,8 @@ class _ValidatorCore:
         # naming it arrived.  Such a kid waits ``jwks_refetch_interval`` for another fetch;
         # a kid not looked for yet (the issuer just rotated) only ``_MIN_REFETCH``.
         self._missing: dict[str | None, float] = {}
-        self._intro_cache: OrderedDict[str, tuple[AccessToken | None, float]] = OrderedDict()
+        # token digest -> (the token, or why it is refused; until when the answer holds)
+        self._intro_cache: OrderedDict[str, tuple[AccessToken | str, float]] = OrderedDict()
         self.jwks_fetches = 0
         self.introspections = 0
 
@@ -398,10 +412,10 @@ class _ValidatorCore:
         self._intro_cache.move_to_end(digest)
         return result
 
-    def _remember(self, digest: str, result: AccessToken | None) -> None:
+    def _remember(self, digest: str, result: AccessToken | str) -> None:
         now = self._clock()
         until = now + self._intro_ttl
-        if result is not None and result.exp is not None:
+        if isinstance(result, AccessToken) and result.exp is not None:
             until = min(until, result.exp)
         self._intro_cache[digest] = (result, until)
         self._intro_cache.move_to_end(digest)
@@ -420,7 +434,20 @@ class _ValidatorCore:
             data["client_id"] = self.client_id
         return self.introspection_endpoint, headers, data
 
-    def _introspection_result(self, status: int, content: bytes) -> AccessToken | None:
+    def _is_access_token(self, data: Mapping[str, Any]) -> bool:
+        """Whether an active introspection answer is an access token's (RFC 7662 §2.2
+        ``token_type``: ``Bearer`` per RFC 6750, or ``access_token``, RFC 7009 §2.1's word;
+        a ``token_use`` member, where an issuer adds one, must say ``access_token``)."""
+        use = data.get("token_use")
+        if use is not None and use != "access_token":
+            return False
+        kind = data.get("token_type")
+        if kind is None:
+            return not self.require_token_type
+        return isinstance(kind, str) and kind.lower() in _ACCESS_TOKEN_TYPES
+
+    def _introspection_result(self, status: int, content: bytes) -> AccessToken | str:
+        """The token of an RFC 7662 answer, or why it is refused."""
         if status != 200:
             logger.error("introspection endpoint answered HTTP %d", status)
             raise ValidationUnavailable("token introspection failed")
@@ -431,17 +458,19 @@ class _ValidatorCore:
         if not isinstance(data, dict):
             raise ValidationUnavailable("token introspection failed")
         if data.get("active") is not True:
-            return None
+            return _INACTIVE
+        if not self._is_access_token(data):
+            return _NOT_ACCESS
         if "iss" in data and data["iss"] != self.issuer:
-            return None
+            return _INACTIVE
         if "aud" in data:
             aud = data["aud"]
             auds = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
             if not any(a in self.audiences for a in auds if isinstance(a, str)):
-                return None
+                return _INACTIVE
         exp = _num(data.get("exp"))
         if exp is not None and self._clock() >= exp + self.leeway:
-            return None
+            return _INACTIVE
         return AccessToken(
             sub=_str(data.get("sub")),
             client_id=_str(data.get("client_id")),
@@ -451,9 +480,9 @@ class _ValidatorCore:
             kind="opaque",
         )
 
-    def _check_opaque(self, result: AccessToken | None) -> AccessToken:
-        if result is None:
-            raise InvalidToken("token is not active")
+    def _check_opaque(self, result: AccessToken | str) -> AccessToken:
+        if isinstance(result, str):
+            raise InvalidToken(result)
         if result.exp is not None and self._clock() >= result.exp + self.leeway:
             raise InvalidToken("token expired")
         return result
