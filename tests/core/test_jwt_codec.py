@@ -59,3 +59,21 @@ def test_es256_signature_is_r_and_s_of_32_bytes_each() -> None:
     assert padded, "no short R or S was padded"
     for token in padded:
         assert jwt.decode(token, public, algorithms=["ES256"], issuer=ISSUER)["iss"] == ISSUER
+
+
+def test_a_token_of_another_issuer_is_not_decoded_even_with_the_same_key() -> None:
+    """Issuers sharing a database share its signing keys: only ``iss`` (RFC 9068 §4) tells
+    their tokens apart, and decode refuses a foreign one, or one without ``iss``."""
+    sealer = KeySealer(["test-secret-key-" + "x" * 32])
+    key = load_key(generate_signing_key("ES256", sealer, SystemRandomness(), time.time()), sealer)
+    ours, theirs = JwtCodec(key, [key], ISSUER), JwtCodec(key, [key], "https://other.example")
+    now = int(time.time())
+    claims = {"sub": "c", "jti": "j", "iat": now, "exp": now + 60}
+    for token, codec in (
+        (theirs.encode({"iss": "https://other.example"} | claims), ours),
+        (ours.encode({"iss": ISSUER} | claims), theirs),
+        (ours.encode(claims), ours),
+        (ours.encode({"iss": ISSUER + "/"} | claims), ours),
+    ):
+        assert codec.decode(token, now) is None
+    assert theirs.decode(theirs.encode({"iss": "https://other.example"} | claims), now)
