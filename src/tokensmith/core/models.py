@@ -122,6 +122,9 @@ class AccessTokenRecord:
     token_hash: str | None = field(default=None, repr=False)
     family_id: str | None = None
     revoked_at: float | None = None
+    #: :func:`~tokensmith.core.issuers.issuer_tag` of the issuer that issued it (None:
+    #: stored before migration 0006).
+    issuer_tag: str | None = None
 
     def active_at(self, now: float) -> bool:
         return self.revoked_at is None and now < self.expires_at
@@ -197,6 +200,8 @@ class AuthorizationCode:
     issued_at: float
     expires_at: float
     used_at: float | None = None
+    #: The issuer the code was issued by (:func:`~tokensmith.core.issuers.issuer_tag`).
+    issuer_tag: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +249,8 @@ class RefreshTokenRecord:
     replaced_by: str | None = field(default=None, repr=False)
     replayed_at: float | None = None
     revoked_at: float | None = None
+    #: The issuer the token was issued by (:func:`~tokensmith.core.issuers.issuer_tag`).
+    issuer_tag: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

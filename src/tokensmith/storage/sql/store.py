@@ -851,4 +851,5 @@ def _token_values(r: AccessTokenRecord) -> dict[str, Any]:
         "issued_at": r.issued_at,
         "expires_at": r.expires_at,
         "revoked_at": r.revoked_at,
+        "issuer_tag": r.issuer_tag,
     }

@@ -21,6 +21,12 @@ from sqlalchemy import (
 )
 
 
+def _issuer_tag() -> Column[Any]:
+    """The tag of the issuer that issued a stored token (migration 0006;
+    :mod:`tokensmith.core.issuers`), NULL in rows written before it."""
+    return Column("issuer_tag", String(16))
+
+
 def row_of(record: Any) -> dict[str, Any]:
     """A record (a dataclass of :mod:`tokensmith.core.models`) as the row of its table:
     its field names are the column names."""
@@ -91,6 +97,7 @@ access_tokens = Table(
     Column("issued_at", Double, nullable=False),
     Column("expires_at", Double, nullable=False, index=True),
     Column("revoked_at", Double),
+    _issuer_tag(),
 )
 
 
@@ -156,6 +163,7 @@ authorization_codes = Table(
     Column("issued_at", Double, nullable=False),
     Column("expires_at", Double, nullable=False, index=True),
     Column("used_at", Double),
+    _issuer_tag(),
 )
 
 token_families = Table(
@@ -198,6 +206,7 @@ refresh_tokens = Table(
     Column("replaced_by", String(64)),
     Column("replayed_at", Double),
     Column("revoked_at", Double),
+    _issuer_tag(),
     postgresql_with={"fillfactor": 85},
 )
 
