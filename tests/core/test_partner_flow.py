@@ -69,8 +69,9 @@ class Flow:
     ) -> str:
         target = AuthorizationTarget(self.app, CB, True)
         req = AuthorizationRequest(target, scope, "s", challenge)
+        tag = self.service.minter.binding.tag
         return await issue_code(
-            self.store, self.clock, SystemRandomness(), req, self.user, self.policy
+            self.store, self.clock, SystemRandomness(), req, self.user, self.policy, tag
         )
 
     async def exchange(self, code: str, **p: str) -> IssuedToken:
@@ -105,7 +106,7 @@ async def make_flow(clock: FrozenClock, **policy: object) -> Flow:
         "refresh_token": RefreshTokenGrant(pol),
     }
     service = TokenService(store, clients, auth, minter, keyring, clock, rand, grants)
-    hooks = RefreshTokens(store, clients, clock, ISSUER)
+    hooks = RefreshTokens(store, clients, clock, minter.binding)
     service.introspectors.append(hooks.introspect)
     service.revokers.append(hooks.revoke)
     merchant = await create_merchant(store, clock, rand, "Shop")

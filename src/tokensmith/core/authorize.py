@@ -186,9 +186,11 @@ async def issue_code(
     request: AuthorizationRequest,
     user: User,
     policy: PartnerPolicy,
+    issuer_tag: str,
 ) -> str:
-    """RFC 6749 §4.1.2: a single-use code, stored as a hash, bound to the client, redirect
-    URI, PKCE challenge, merchant, user and scope; valid ``policy.code_ttl`` seconds."""
+    """RFC 6749 §4.1.2: a single-use code, stored as a hash, bound to the issuer (its
+    :func:`~tokensmith.core.issuers.issuer_tag`), client, redirect URI, PKCE challenge,
+    merchant, user and scope; valid ``policy.code_ttl`` seconds."""
     if user.merchant_id is None:
         raise ValueError("only a merchant's user can authorize an app")
     now = clock.now()
@@ -206,6 +208,7 @@ async def issue_code(
             family_id=new_family_id(rand),
             issued_at=now,
             expires_at=now + policy.code_ttl,
+            issuer_tag=issuer_tag,
         )
     )
     return plain

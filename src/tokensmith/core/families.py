@@ -22,6 +22,7 @@ from typing import Any
 from tokensmith.core.clock import Clock
 from tokensmith.core.credentials import new_token, random_urlsafe, token_key
 from tokensmith.core.errors import UnauthorizedClient
+from tokensmith.core.issuers import IssuerBinding
 from tokensmith.core.models import Client, RefreshTokenRecord, TokenFamily
 from tokensmith.core.randomness import Randomness
 from tokensmith.storage.protocols import ClientStore, Store
@@ -58,9 +59,11 @@ def new_refresh(
     now: float,
     policy: PartnerPolicy,
     access_jti: str | None,
+    issuer_tag: str,
 ) -> tuple[str, RefreshTokenRecord]:
-    """A refresh token (:func:`~tokensmith.core.credentials.new_token`) and its record;
-    idle expiry capped by the family's absolute expiry."""
+    """A refresh token (:func:`~tokensmith.core.credentials.new_token`) and its record,
+    bound to the issuer of ``issuer_tag``; idle expiry capped by the family's absolute
+    expiry."""
     plain = new_token(rand, now)
     record = RefreshTokenRecord(
         token_hash=token_key(plain),
@@ -70,19 +73,29 @@ def new_refresh(
         issued_at=now,
         expires_at=min(now + policy.refresh_idle_ttl, family.absolute_expires_at),
         access_jti=access_jti,
+        issuer_tag=issuer_tag,
     )
     return plain, record
 
 
 class RefreshTokens:
     """RFC 7662 introspection and RFC 7009 revocation of refresh tokens, as
-    :class:`~tokensmith.core.service.TokenService` hooks."""
+    :class:`~tokensmith.core.service.TokenService` hooks.  A refresh token of another
+    issuer (:mod:`tokensmith.core.issuers`) is not one of ours."""
 
-    def __init__(self, store: Store, clients: ClientStore, clock: Clock, issuer: str) -> None:
+    def __init__(
+        self, store: Store, clients: ClientStore, clock: Clock, binding: IssuerBinding
+    ) -> None:
         self._store = store
         self._clients = clients
         self._clock = clock
-        self._issuer = issuer
+        self._binding = binding
+
+    async def _find(self, token: str) -> RefreshTokenRecord | None:
+        record = await self._store.find_refresh_token(token_key(token))
+        if record is None or not self._binding.issued(record.issuer_tag):
+            return None
+        return record
 
     async def _live(self, record: RefreshTokenRecord) -> TokenFamily | None:
         now = self._clock.now()
@@ -97,10 +110,12 @@ class RefreshTokens:
         return family
 
     async def introspect(self, token: str, caller: Client) -> dict[str, Any] | None:
-        """RFC 7662 §2.2 for a refresh token; ``None`` if it is not one of ours."""
+        """RFC 7662 §2.2 for a refresh token; ``None`` if it is not one of ours.  Its
+        ``token_type`` is ``refresh_token`` (the RFC 7009 §2.1 hint's word), which a
+        resource server's guard refuses (only ``Bearer`` access tokens pass)."""
         from tokensmith.core.service import INTROSPECTION_SCOPE
 
-        record = await self._store.find_refresh_token(token_key(token))
+        record = await self._find(token)
         if record is None:
             return None
         may_see = caller.client_id == record.client_id or INTROSPECTION_SCOPE in caller.scopes
@@ -115,13 +130,13 @@ class RefreshTokens:
             "sub": family.merchant_id,
             "iat": int(record.issued_at),
             "exp": int(record.expires_at),
-            "iss": self._issuer,
+            "iss": self._binding.issuer,
         }
 
     async def revoke(self, token: str, caller: Client) -> bool:
         """RFC 7009 §2.1: revoking a refresh token revokes its whole family, including the
         access tokens issued from it. Another client's token is ``unauthorized_client``."""
-        record = await self._store.find_refresh_token(token_key(token))
+        record = await self._find(token)
         if record is None:
             return False
         if record.client_id != caller.client_id:

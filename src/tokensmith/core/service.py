@@ -91,6 +91,8 @@ class TokenService:
         return client, await grant(ctx, req, client)
 
     async def _find_access_token(self, token: str) -> _Found | None:
+        """An access token of this issuer: a JWT whose signed ``iss`` is ours (RFC 9068
+        §4), or a stored opaque token bearing our issuer tag."""
         now = self.clock.now()
         if looks_like_jwt(token):
             claims = (await self.keyring.codec()).decode(token, now)
@@ -111,15 +113,20 @@ class TokenService:
                 issued_at=float(claims.get("iat", 0)),
                 expires_at=float(claims["exp"]),
                 revoked_at=revoked_at,
+                issuer_tag=self.minter.binding.tag,
             )
             return _Found(record, claims)
         opaque = await self.store.find_access_token(token_key(token))
-        return _Found(opaque) if opaque is not None else None
+        if opaque is None or not self.minter.binding.issued(opaque.issuer_tag):
+            return None  # unknown, or another issuer's (its iss is not ours to vouch for)
+        return _Found(opaque)
 
     async def introspect(self, token: str, caller: Client) -> dict[str, Any]:
-        """RFC 7662 §2.2. Inactive for expired, revoked, unknown and foreign tokens, and for
-        tokens of a revoked client. A caller sees its own tokens, and any token of this
-        server if it holds the ``introspection`` scope (§4)."""
+        """RFC 7662 §2.2. Inactive for expired, revoked, unknown and foreign tokens (another
+        issuer's too, on a shared database), and for tokens of a revoked client. A caller
+        sees its own tokens, and any token of this server if it holds the ``introspection``
+        scope (§4).  ``token_type`` says what the token is: ``Bearer`` for an access token
+        here, ``refresh_token`` from the refresh-token hook."""
         if not token:
             raise InvalidRequest("token is required")
         found = await self._find_access_token(token)

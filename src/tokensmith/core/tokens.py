@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from tokensmith.core.clock import Clock
 from tokensmith.core.credentials import new_token, new_token_id, token_key
+from tokensmith.core.issuers import IssuerBinding
 from tokensmith.core.jwt_codec import JwtCodec
 from tokensmith.core.models import AccessTokenRecord, Client, IssuedToken, TokenFormat
 from tokensmith.core.randomness import Randomness
@@ -30,7 +31,9 @@ class IssuePolicy:
 
 
 class TokenMinter:
-    """Issues access tokens. A JWT without a family is not written anywhere."""
+    """Issues access tokens. A JWT without a family is not written anywhere; a stored token
+    carries the issuer's tag (:mod:`tokensmith.core.issuers`).  ``legacy_issuer`` names
+    the issuer of the tokens stored before migration 0006."""
 
     def __init__(
         self,
@@ -40,6 +43,8 @@ class TokenMinter:
         rand: Randomness,
         issuer: str,
         audience: str,
+        *,
+        legacy_issuer: str | None = None,
     ) -> None:
         self.codec = codec
         self._tokens = tokens
@@ -47,6 +52,8 @@ class TokenMinter:
         self._rand = rand
         self.issuer = issuer
         self.audience = audience
+        #: Which stored tokens are this issuer's.
+        self.binding = IssuerBinding.of(issuer, legacy_issuer)
 
     async def mint(
         self,
@@ -107,6 +114,7 @@ class TokenMinter:
                 expires_at=now + ttl,
                 token_hash=token_hash,
                 family_id=family_id,
+                issuer_tag=self.binding.tag,
             )
         issued = IssuedToken(
             access_token=token,

@@ -126,7 +126,13 @@ async def build_context(
     keyring = KeyRing(store, sealer, clock, rand, settings.issuer_url, settings.key_reload_interval)
     await keyring.ensure(settings.signing_alg)
     minter = TokenMinter(
-        await keyring.codec(), store, clock, rand, settings.issuer_url, settings.audience_value
+        await keyring.codec(),
+        store,
+        clock,
+        rand,
+        settings.issuer_url,
+        settings.audience_value,
+        legacy_issuer=settings.legacy_token_issuer,
     )
     partner = partner_policy(settings)
     service = TokenService(

@@ -56,7 +56,7 @@ def _origin(url: str) -> str:
 def install_partner_apps(ctx: AppContext, limiter: FailureLimiter, partner: PartnerPolicy) -> None:
     """Hooks and services on a freshly built context."""
     s = ctx.settings
-    refresh = RefreshTokens(ctx.store, ctx.clients, ctx.clock, s.issuer_url)
+    refresh = RefreshTokens(ctx.store, ctx.clients, ctx.clock, ctx.service.minter.binding)
     ctx.service.introspectors.append(refresh.introspect)
     ctx.service.revokers.append(refresh.revoke)
     sessions = SessionManager(

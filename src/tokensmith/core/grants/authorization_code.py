@@ -44,7 +44,7 @@ class AuthorizationCodeGrant:
         first: RefreshTokenRecord | None = None
         if REFRESH_TOKEN in client.grant_types:
             refresh, first = new_refresh(
-                ctx.rand, family, family.created_at, self.policy, issued.jti
+                ctx.rand, family, family.created_at, self.policy, issued.jti, ctx.minter.binding.tag
             )
         if not await ctx.store.redeem_code(code.code_hash, ctx.clock.now(), family, first, access):
             await ctx.store.revoke_family(code.family_id, ctx.clock.now())
@@ -54,13 +54,17 @@ class AuthorizationCodeGrant:
     async def _code(
         self, ctx: GrantContext, req: TokenRequest, client: Client
     ) -> AuthorizationCode:
-        """§4.1.3: the code exists, was issued to this client, is unused and unexpired.
-        §4.1.2: a second use revokes every token issued from the code."""
+        """§4.1.3: the code exists, was issued by this issuer to this client, is unused and
+        unexpired. §4.1.2: a second use revokes every token issued from the code."""
         raw = req.params.get("code")
         if not raw:
             raise InvalidRequest("code is required")
         code = await ctx.store.find_code(token_key(raw))
-        if code is None or code.client_id != client.client_id:
+        if (
+            code is None
+            or code.client_id != client.client_id
+            or not ctx.minter.binding.issued(code.issuer_tag)
+        ):
             raise InvalidGrant("the authorization code is not valid", reason="unknown_code")
         now = ctx.clock.now()
         if code.used_at is not None:

@@ -1,5 +1,8 @@
 """RFC 6749 §6: the refresh token grant, with rotation and reuse detection (RFC 9700 §4.14.2).
 
+Only a refresh token this issuer issued is exchanged (:mod:`tokensmith.core.issuers`); one
+of another issuer on the same database is unknown here, and presenting it spends nothing.
+
 Each exchange spends the presented token and issues a new one in the same transaction (a
 conditional UPDATE ``... WHERE spent_at IS NULL``), so of N parallel exchanges of one
 token exactly one succeeds. A spent token presented again revokes the family, except for
@@ -76,7 +79,11 @@ class RefreshTokenGrant:
         if not raw:
             raise InvalidRequest("refresh_token is required")
         found = await ctx.store.find_refresh_grant(token_key(raw))
-        if found is None or found.token.client_id != client.client_id:
+        if (
+            found is None
+            or found.token.client_id != client.client_id
+            or not ctx.minter.binding.issued(found.token.issuer_tag)
+        ):
             raise InvalidGrant("the refresh token is not valid", reason="unknown_refresh_token")
         record = found.token
         family = self._family(ctx, found)
@@ -114,7 +121,9 @@ class RefreshTokenGrant:
         """Spend ``record`` and store its successor atomically; ``None`` if it lost a race."""
         issued, access = prepare_in_family(ctx, client, family, scopes, self.policy)
         now = ctx.clock.now()
-        plain, new = new_refresh(ctx.rand, family, now, self.policy, issued.jti)
+        plain, new = new_refresh(
+            ctx.rand, family, now, self.policy, issued.jti, ctx.minter.binding.tag
+        )
         if await ctx.store.rotate_refresh_token(record.token_hash, new, now, access):
             return dataclasses.replace(issued, refresh_token=plain)
         return None
@@ -147,7 +156,9 @@ class RefreshTokenGrant:
             if successor is not None and successor.spent_at is None:
                 scopes = narrow_scope(requested, family, client)
                 issued, access = prepare_in_family(ctx, client, family, scopes, self.policy)
-                plain, new = new_refresh(ctx.rand, family, now, self.policy, issued.jti)
+                plain, new = new_refresh(
+                    ctx.rand, family, now, self.policy, issued.jti, ctx.minter.binding.tag
+                )
                 if await ctx.store.replay_refresh_token(
                     record.token_hash, successor.token_hash, new, now, access
                 ):

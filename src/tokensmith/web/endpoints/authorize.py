@@ -130,7 +130,15 @@ async def _merchant_refusal(ctx: AppContext, user: User, req: AuthorizationReque
 async def _grant(request: Request, req: AuthorizationRequest, user: User) -> Response:
     """RFC 6749 §4.1.2: redirect with ``code``, ``state`` and ``iss``."""
     ctx = ctx_of(request)
-    code = await issue_code(ctx.store, ctx.clock, ctx.rand, req, user, ui_of(request).partner)
+    code = await issue_code(
+        ctx.store,
+        ctx.clock,
+        ctx.rand,
+        req,
+        user,
+        ui_of(request).partner,
+        ctx.service.minter.binding.tag,
+    )
     params = {"code": code, "state": req.state, "iss": ctx.settings.issuer_url}
     return redirect(request, response_uri(req.target.redirect_uri, params))
 
