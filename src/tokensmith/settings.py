@@ -74,7 +74,8 @@ class Settings(BaseSettings):
     revocation_sync_interval: float = 1.0
     #: The issuer that issued the opaque tokens, refresh tokens and codes stored before
     #: migration 0006 (which records each token's issuer); only an instance of that issuer
-    #: honours them. Empty: none does (docs/operations.md, "Issuers sharing a database").
+    #: honours them. Empty: every instance does; ``none``: none does (docs/operations.md,
+    #: "Issuers sharing a database").
     legacy_token_issuer: str = ""
     failures_per_client: int = 10
     failures_per_address: int = 30

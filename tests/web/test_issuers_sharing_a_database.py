@@ -209,11 +209,23 @@ async def test_rows_without_an_issuer_are_honoured_by_the_legacy_issuer_only(
 
 
 @pytest.mark.parametrize(("kind", "action"), LEGACY, ids=[f"{k}-{a}" for k, a in LEGACY])
-async def test_rows_without_an_issuer_are_honoured_by_no_one_by_default(
+async def test_rows_without_an_issuer_are_honoured_by_no_one_when_told_none(
     db_url: str, tmp_path: Path, clock: FrozenClock, kind: str, action: str
 ) -> None:
-    async with two_issuers(db_url, tmp_path, clock) as (a, b):
+    async with two_issuers(db_url, tmp_path, clock, legacy_token_issuer="none") as (a, b):
         issued = await issue_at(a)
         await _forget_issuers(a)
         for h in (a, b):
             assert refused(await ACTIONS[action](h, issued, kind), action)
+
+
+@pytest.mark.parametrize(("kind", "action"), LEGACY, ids=[f"{k}-{a}" for k, a in LEGACY])
+async def test_rows_without_an_issuer_survive_the_upgrade_by_default(
+    db_url: str, tmp_path: Path, clock: FrozenClock, kind: str, action: str
+) -> None:
+    """A one-issuer deployment upgraded to 0006 keeps its sessions: with the setting left
+    empty, untagged rows are honoured."""
+    async with two_issuers(db_url, tmp_path, clock) as (a, _b):
+        issued = await issue_at(a)
+        await _forget_issuers(a)
+        assert accepted(await ACTIONS[action](a, issued, kind), action)

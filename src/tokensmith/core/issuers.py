@@ -8,9 +8,11 @@ instance honours only rows with its own tag.  So its introspection (RFC 7662 §2
 vouches for another issuer's token, its refresh grant (RFC 6749 §6) never exchanges one,
 and its token endpoint never redeems another issuer's code (§4.1.3).
 
-Rows written before migration 0006 have no tag.  Nothing tells whose they are, so by
-default no instance honours them; an operator names the issuer that wrote them
-(``legacy_token_issuer``) and that issuer alone honours them until they expire.
+Rows written before migration 0006 have no tag.  Nothing tells whose they are: by default
+every instance honours them, so that an upgrade of a one-issuer deployment ends no
+session; an operator of several issuers on one database names the issuer that wrote them
+(``legacy_token_issuer``), and that issuer alone honours them until they expire, or says
+``none``.
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-__all__ = ["ISSUER_TAG_LENGTH", "IssuerBinding", "issuer_tag"]
+__all__ = ["ISSUER_TAG_LENGTH", "NO_LEGACY_ISSUER", "IssuerBinding", "issuer_tag"]
 
 #: Hex digits of an issuer tag: 64 bits, ample to tell apart the issuers an operator runs
 #: on one database, and a fixed 16 characters in every token row.
 ISSUER_TAG_LENGTH = 16
+
+#: ``legacy_token_issuer`` value under which no instance honours untagged rows.
+NO_LEGACY_ISSUER = "none"
 
 
 def issuer_tag(issuer: str) -> str:
@@ -42,11 +47,11 @@ class IssuerBinding:
 
     @classmethod
     def of(cls, issuer: str, legacy_issuer: str | None = None) -> IssuerBinding:
-        """The binding of ``issuer``; it honours untagged rows only if ``legacy_issuer``
-        names it (trailing ``/`` ignored)."""
+        """The binding of ``issuer``. Untagged rows: honoured when ``legacy_issuer`` is empty
+        or names this issuer (trailing ``/`` ignored), never when it is ``"none"``."""
         issuer = issuer.rstrip("/")
         legacy = (legacy_issuer or "").rstrip("/")
-        return cls(issuer, issuer_tag(issuer), bool(legacy) and legacy == issuer)
+        return cls(issuer, issuer_tag(issuer), legacy in ("", issuer))
 
     def issued(self, tag: str | None) -> bool:
         """Whether a stored token with ``tag`` was issued by this issuer."""
