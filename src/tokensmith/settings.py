@@ -67,10 +67,12 @@ class Settings(BaseSettings):
     default_token_format: Literal["jwt", "opaque"] = "jwt"
     access_token_ttl: int = 3600
     max_access_token_ttl: int = 86400
-    #: How long a client record is cached: the bound on revocation delay across instances.
+    #: How long a client record or ``tbc`` API key is cached: a revocation is seen within it
+    #: on every worker of every instance (docs/operations.md, "Revocation delay").
     client_cache_ttl: float = 2.0
     key_reload_interval: float = 5.0
-    #: Seconds before a JWT revoked on another instance is inactive at this one's introspection.
+    #: Seconds within which a JWT revoked anywhere is inactive at the introspection of every
+    #: worker of every instance (docs/operations.md, "Revocation delay").
     revocation_sync_interval: float = 1.0
     #: The issuer that issued the opaque tokens, refresh tokens and codes stored before
     #: migration 0006 (which records each token's issuer); only an instance of that issuer

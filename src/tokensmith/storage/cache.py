@@ -1,16 +1,19 @@
 """Read-through caches of client records and API keys, so the token path needs no
 database round trip.
 
-A change made through this instance is seen at once; one made through another
-instance is seen within ``ttl`` seconds (the documented revocation delay). Under load an
-entry is refreshed in the background once it is half as old as ``ttl``, and concurrent
-misses share one query, so requests do not queue behind the database.
+The bound: no answer rests on a read that began ``ttl`` seconds or more before the
+request, so a change made anywhere (another worker, another instance, the CLI) is seen
+within ``ttl`` seconds at every worker of every instance, busy or idle; a change made
+through this object (:meth:`ReadThrough.invalidate`) is seen at once. Under load an entry
+is refreshed in the background once it is half as old as ``ttl``, and concurrent misses
+share one query, so requests do not queue behind the database.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from tokensmith.core.clock import Clock
@@ -20,6 +23,18 @@ from tokensmith.storage.protocols import ClientStore
 __all__ = ["CachingClientStore", "ReadThrough"]
 
 V = TypeVar("V")
+
+
+@dataclass(slots=True)
+class _Entry(Generic[V]):
+    """A read of one key: its place in the order reads began, when it began by the clock,
+    the invalidation count then, and its result once it has one."""
+
+    seq: int
+    started: float
+    generation: int
+    task: asyncio.Task[V | None] | None = None
+    value: V | None = None
 
 
 class ReadThrough(Generic[V]):
@@ -36,61 +51,80 @@ class ReadThrough(Generic[V]):
         self._clock = clock
         self._ttl = ttl
         self._max = max_entries
-        #: key -> (time the record was read, record or None)
-        self._entries: dict[str, tuple[float, V | None]] = {}
-        self._inflight: dict[str, asyncio.Task[V | None]] = {}
-        self._background: set[asyncio.Task[V | None]] = set()
+        #: key -> the newest read that finished
+        self._entries: dict[str, _Entry[V]] = {}
+        #: key -> the newest read begun and still running, which requests may wait for
+        self._inflight: dict[str, _Entry[V]] = {}
+        self._running: set[asyncio.Task[V | None]] = set()
         self._generation = 0
+        self._reads = 0
 
     def invalidate(self, key: str | None = None) -> None:
         """Forget ``key``, or every entry."""
-        self._generation += 1  # a read that began before this must not be stored
+        self._generation += 1  # a read that began before this is neither stored nor joined
         if key is None:
             self._entries.clear()
         else:
             self._entries.pop(key, None)
 
     async def get(self, key: str) -> V | None:
+        """The record of ``key`` from a read begun less than ``ttl`` seconds ago."""
+        now = self._clock.now()
         hit = self._entries.get(key)
         if hit is not None:
-            age = self._clock.now() - hit[0]
-            if age < self._ttl:
+            age = now - hit.started
+            if 0.0 <= age < self._ttl:  # a read from before the clock went back proves nothing
                 if age >= self._ttl / 2 and key not in self._inflight:
-                    self._refresh_in_background(key)
-                return hit[1]
-        return await asyncio.shield(self._load(key))
+                    self._begin(key, now)  # in the background: answered from memory meanwhile
+                return hit.value
+        return await asyncio.shield(self._fresh_read(key, now))
 
-    def _load(self, key: str) -> asyncio.Task[V | None]:
-        task = self._inflight.get(key)
-        if task is None:
-            task = asyncio.ensure_future(self._read(key))
-            self._inflight[key] = task
-            task.add_done_callback(lambda _: self._inflight.pop(key, None))
-        return task
+    @staticmethod
+    def _age(read: _Entry[V], now: float) -> float:
+        """Seconds since ``read`` began; infinite if the clock went back past its start
+        (then it proves nothing about the present)."""
+        return float("inf") if now < read.started else now - read.started
 
-    async def _read(self, key: str) -> V | None:
-        started, generation = self._clock.now(), self._generation
-        value = await self._fetch(key)
-        if generation == self._generation:
+    def _fresh_read(self, key: str, now: float) -> asyncio.Task[V | None]:
+        """The read of ``key`` in flight if it began less than ``ttl`` before ``now`` and
+        after the last invalidation (requests arriving together share it), else a new one."""
+        read = self._inflight.get(key)
+        if read is None or read.generation != self._generation or self._age(read, now) >= self._ttl:
+            read = self._begin(key, now)
+        assert read.task is not None
+        return read.task
+
+    def _begin(self, key: str, now: float) -> _Entry[V]:
+        self._reads += 1
+        read: _Entry[V] = _Entry(self._reads, now, self._generation)
+        task = read.task = asyncio.ensure_future(self._read(key, read))
+        self._inflight[key] = read
+        self._running.add(task)
+        task.add_done_callback(lambda _: self._finished(key, read))
+        return read
+
+    async def _read(self, key: str, read: _Entry[V]) -> V | None:
+        read.value = await self._fetch(key)
+        current = self._entries.get(key)
+        if read.generation == self._generation and (current is None or current.seq < read.seq):
             if len(self._entries) >= self._max:
                 self._entries.clear()
-            self._entries[key] = (started, value)
-        return value
+            self._entries[key] = read
+        return read.value
+
+    def _finished(self, key: str, read: _Entry[V]) -> None:
+        assert read.task is not None
+        self._running.discard(read.task)
+        if self._inflight.get(key) is read:
+            del self._inflight[key]
+        if not read.task.cancelled():
+            read.task.exception()  # a failed refresh is retried by the next request
+        read.task = None  # a cached entry keeps its value, not the finished task
 
     async def aclose(self) -> None:
         """Wait for the reads still in flight, background refreshes included (at shutdown,
         before the store closes)."""
-        await asyncio.gather(*self._inflight.values(), *self._background, return_exceptions=True)
-
-    def _refresh_in_background(self, key: str) -> None:
-        task = self._load(key)
-        self._background.add(task)
-        task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task[V | None]) -> None:
-        self._background.discard(task)
-        if not task.cancelled():
-            task.exception()  # a failed refresh is retried by the next request
+        await asyncio.gather(*self._running, return_exceptions=True)
 
 
 class CachingClientStore:

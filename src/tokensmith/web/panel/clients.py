@@ -3,8 +3,8 @@
 Both are OAuth clients of the tenant's merchant; a partner app is one that may use the
 ``authorization_code`` grant. Reads go to the database; every change goes through
 ``ctx.clients`` (the :class:`~tokensmith.storage.cache.CachingClientStore`), so the token
-endpoint of this instance sees it at once, and other instances within
-``client_cache_ttl`` seconds.
+endpoint of the worker that made it sees it at once, and every worker of every instance
+within ``client_cache_ttl`` seconds.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """Integration > API > Developer app keys: the ``apikey`` header of the ``tbc`` dialect.
 
 Made with :func:`~tokensmith.core.admin.create_api_key` (the value is shown once and
-stored as a SHA-256 hash) and revoked with ``revoke_api_key``; the token endpoint looks
-the key up on every request, so a revocation takes effect at once.
+stored as a SHA-256 hash) and revoked with ``revoke_api_key``; the token endpoint finds
+keys through ``ctx.api_keys``, which this module invalidates, so a revocation takes effect
+at once on the worker that made it, and within ``client_cache_ttl`` on every worker of
+every instance.
 """
 
 from __future__ import annotations

@@ -1,0 +1,81 @@
+"""Two workers (or instances) on the same data, each with its own caches: what one revokes
+is refused by the other within the documented bound, however long the other sat idle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from tests.core.conftest import ISSUER, POLICY_JWT, Core
+from tests.twins import memory_twin
+from tokensmith.core.authn import ClientAuthenticator, FailureLimits
+from tokensmith.core.keyring import KeyRing
+from tokensmith.core.keys import KeySealer
+from tokensmith.core.models import Client
+from tokensmith.core.randomness import SystemRandomness
+from tokensmith.core.service import TokenService
+from tokensmith.core.tokens import TokenMinter
+from tokensmith.storage.cache import CachingClientStore
+from tokensmith.storage.ratelimit import MemoryLimiter
+from tokensmith.storage.revocations import RevocationView
+
+INTERVAL = 1.0
+CLIENT_CACHE_TTL = 2.0
+
+
+@dataclass
+class Pair:
+    here: TokenService
+    there: TokenService
+    client: Client
+    token: str
+
+
+async def _worker(core: Core) -> TokenService:
+    """A second worker: its own store object, client cache, key ring and revocation view."""
+    store, clock, rand = memory_twin(core.store), core.clock, SystemRandomness()
+    clients = CachingClientStore(store, clock, CLIENT_CACHE_TTL)
+    keyring = KeyRing(store, KeySealer(["k" * 32]), clock, rand, ISSUER)
+    minter = TokenMinter(await keyring.codec(), store, clock, rand, ISSUER, ISSUER)
+    auth = ClientAuthenticator(clients, clock, MemoryLimiter(clock), FailureLimits())
+    service = TokenService(store, clients, auth, minter, keyring, clock, rand, {})
+    service.revocations = RevocationView(store, clock, INTERVAL)
+    return service
+
+
+@pytest.fixture
+async def pair(core: Core) -> Pair:
+    core.service.revocations = RevocationView(core.store, core.clock, INTERVAL)
+    there = await _worker(core)
+    client, secret = await core.client()
+    _, issued = await core.service.token(core.request(client.client_id, secret), POLICY_JWT)
+    for service in (core.service, there):  # both warm
+        assert (await service.introspect(issued.access_token, client))["active"] is True
+    return Pair(core.service, there, client, issued.access_token)
+
+
+async def _active(service: TokenService, pair: Pair) -> bool:
+    return bool((await service.introspect(pair.token, pair.client))["active"])
+
+
+@pytest.mark.parametrize("idle", [0.0, 10.0, 1_800.0])  # the token lives an hour
+async def test_a_jwt_revoked_at_one_worker_is_inactive_at_the_other_within_the_interval(
+    pair: Pair, core: Core, idle: float
+) -> None:
+    core.clock.advance(idle)
+    await pair.here.revoke(pair.token, pair.client)
+    assert not await _active(pair.here, pair)  # at once where it was revoked
+    core.clock.advance(INTERVAL)
+    assert not await _active(pair.there, pair)  # the first answer after the interval
+
+
+@pytest.mark.parametrize("idle", [0.0, 10.0, 1_800.0])  # the token lives an hour
+async def test_a_client_revoked_at_one_worker_is_refused_at_the_other_within_the_cache_ttl(
+    pair: Pair, core: Core, idle: float
+) -> None:
+    core.clock.advance(idle)
+    await pair.here.clients.revoke_client(pair.client.client_id, core.clock.now())
+    assert not await _active(pair.here, pair)
+    core.clock.advance(CLIENT_CACHE_TTL)
+    assert not await _active(pair.there, pair)
