@@ -144,7 +144,7 @@ async def build_context(
         clients=clients,
         api_keys=ReadThrough(store.find_api_key, clock, settings.client_cache_ttl),
         service=service,
-        observer=Observer(),
+        observer=Observer(fingerprints=fingerprints),
         dialects=dialects(standard),
         clock=clock,
         rand=rand,
