@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from tokensmith.core.admin import AdminError, resolve_merchant
 from tokensmith.core.clock import Clock
@@ -191,7 +191,17 @@ class LoginService:
         ok = await self._passwords.verify(user.password_hash if user else None, password)
         if user is None or not ok or not await self._may_log_in(user):
             return None
-        return user
+        return await self._upgrade(user, password)
+
+    async def _upgrade(self, user: User, password: str) -> User:
+        """Store a hash with the current argon2 parameters if the user's was made with
+        older ones (RFC 9106 §4); the password is at hand only now, at a login."""
+        new_hash = await self._passwords.rehash(user.password_hash, password)
+        if new_hash is None:
+            return user
+        if await self._users.update_password_hash(user.user_id, user.password_hash, new_hash):
+            return replace(user, password_hash=new_hash)
+        return user  # changed meanwhile (another login upgraded it first)
 
     async def _may_log_in(self, user: User) -> bool:
         if not user.active:
