@@ -16,6 +16,9 @@ from tokensmith.storage.protocols import ClientStore
 
 __all__ = ["ClientAuthenticator", "FailureLimits"]
 
+#: Counter keys of this many existing clients are kept ready; beyond, they start over.
+MAX_REMEMBERED_IDS = 10_000
+
 
 @dataclass(frozen=True, slots=True)
 class FailureLimits:
@@ -55,6 +58,9 @@ class ClientAuthenticator:
         self._limiter = limiter
         self._limits = limits
         self._fingerprints = fingerprints or Fingerprints.ephemeral()
+        #: client_id -> its counter key, for clients that exist: the token path then hashes
+        #: nothing more (a keyed hash costs as much as the rest of the authentication).
+        self._id_keys: dict[str, str] = {}
 
     async def authenticate(self, creds: ClientCredentials | None, source: str) -> Client:
         """Return the authenticated client or raise ``InvalidClient`` / ``RateLimited``.
@@ -70,6 +76,8 @@ class ClientAuthenticator:
         client = await self._clients.get_client(creds.client_id)
         reason = self._failure(client, creds)
         found = client.client_id if client is not None else None
+        if found is not None and found not in self._id_keys:
+            self._remember(found)
         if reason is None:
             wait = await self._limiter.check(keys)
         else:
@@ -85,10 +93,16 @@ class ClientAuthenticator:
     def _keys(self, client_id: str, source: str) -> Keys:
         """The client_id is hashed: the counters may live in Redis, and a client_id that is
         no client's may be a secret sent in the wrong field."""
+        id_key = self._id_keys.get(client_id) or self._fingerprints.key(client_id)
         return (
-            (f"client:{self._fingerprints.key(client_id)}@{source}", self._limits.per_client),
+            (f"client:{id_key}@{source}", self._limits.per_client),
             (f"addr:{source}", self._limits.per_address),
         )
+
+    def _remember(self, client_id: str) -> None:
+        if len(self._id_keys) >= MAX_REMEMBERED_IDS:
+            self._id_keys.clear()
+        self._id_keys[client_id] = self._fingerprints.key(client_id)
 
     def _failure(self, client: Client | None, creds: ClientCredentials) -> str | None:
         """Why authentication fails, or ``None``. Every branch hashes, to keep timing flat."""
