@@ -44,17 +44,20 @@ async def test_tokens_issued_are_charted_per_hour_and_per_day(
 async def test_failed_authentications_are_listed_without_the_secret_tried(
     harness: Harness, shop: Shop, admin: Browser, operator: Browser
 ) -> None:
-    client_id, _ = await admin.create_key("Checkout")
+    client_id, secret = await admin.create_key("Checkout")
     tried = "my-guessed-secret-123"
     assert (await harness.token(client_id, tried)).status_code == 401
     assert (await harness.token("unknownclient", tried)).status_code == 401
+    assert (await harness.token(secret, tried)).status_code == 401  # the secret as client_id
     await flush(harness)
     page = await admin.get("/panel/activity")
     assert "Wrong secret" in page.text and client_id in page.text and "203.0.113.7" in page.text
     assert tried not in page.text and "unknownclient" not in page.text
     ops = await operator.get("/panel/activity")
-    assert "Unknown client IDs" in ops.text and "unknownclient" in ops.text
-    assert tried not in ops.text
+    assert "Unknown client IDs" in ops.text
+    fingerprint = harness.ctx.observer.fingerprints.label("unknownclient").rsplit(":", 1)[1]
+    assert "13 characters" in ops.text and fingerprint in ops.text and "43 characters" in ops.text
+    assert tried not in ops.text and "unknownclient" not in ops.text and secret not in ops.text
 
 
 async def test_a_jwt_client_credentials_token_writes_nothing_to_the_database(

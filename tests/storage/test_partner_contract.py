@@ -108,6 +108,19 @@ async def test_user_round_trips_and_emails_are_unique(store: Store) -> None:
     assert (await store.get_user("u1")).disabled_at == 5.0  # type: ignore[union-attr]
 
 
+async def test_a_password_hash_is_replaced_only_while_it_is_unchanged(store: Store) -> None:
+    await _seed(store)
+    old, new, other = "$argon2id$old", "$argon2id$new", "$argon2id$other"
+    await store.add_user(_user("u2", "b@shop.test", password_hash=old))
+    assert await store.update_password_hash("u2", old, new) is True
+    assert (await store.get_user("u2")) == _user("u2", "b@shop.test", password_hash=new)
+    # a second upgrade from the same old hash (a parallel login) changes nothing
+    assert await store.update_password_hash("u2", old, other) is False
+    assert (await store.find_user_by_email("b@shop.test")).password_hash == new  # type: ignore[union-attr]
+    assert await store.update_password_hash("nobody", old, new) is False
+    assert await store.get_user("u1") == _user()  # other users are untouched
+
+
 async def test_disable_merchant_once(store: Store) -> None:
     await _seed(store)
     assert await store.disable_merchant("m1", 9.0) is True

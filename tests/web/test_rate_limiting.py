@@ -1,8 +1,9 @@
 """Throttling of failed client authentication (RFC 6749 §10.10), in memory and in Redis.
 
-Defaults: 10 failures per client_id and 30 per source address within 60 s. The next
-attempt is refused with 429 and ``Retry-After`` in the endpoint's dialect, even with the
-right secret, until the window (opened by the first failure) has passed.
+Defaults: 10 failures per client_id and source address, and 30 per source address, within
+60 s. The next attempt from that address is refused with 429 and ``Retry-After`` in the
+endpoint's dialect, even with the right secret, until the window (opened by the first
+failure) has passed.
 """
 
 from __future__ import annotations
@@ -283,9 +284,9 @@ async def test_unreachable_redis_falls_back_to_local_counts(clock: FrozenClock) 
 
     dead = aioredis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
     limiter = RedisLimiter(dead, fallback=MemoryLimiter(clock))
-    limit = Limit(failures=3, window=60)
-    assert await limiter.retry_after("client:x", limit) is None
-    for _ in range(3):
-        await limiter.record_failure("client:x", limit)
-    assert await limiter.retry_after("client:x", limit) == 60
+    keys = [("client:x", Limit(failures=3, window=60))]
+    assert await limiter.check(keys) is None
+    assert [await limiter.fail(keys) for _ in range(4)] == [None, None, None, 60]
+    assert await limiter.check(keys) == 60
+    assert await limiter.reserve(keys) == 60
     await dead.aclose()

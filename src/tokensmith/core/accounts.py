@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import base64
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from tokensmith.core.admin import AdminError, resolve_merchant
 from tokensmith.core.clock import Clock
 from tokensmith.core.errors import RateLimited
+from tokensmith.core.fingerprints import Fingerprints
 from tokensmith.core.limits import FailureLimiter, Limit
 from tokensmith.core.models import ROLES, Merchant, Role, User
 from tokensmith.core.passwords import Passwords, check_password_policy
@@ -135,7 +136,15 @@ class LoginLimits:
 
 
 class LoginService:
-    """Checks an e-mail and password; counts failures per account and per address."""
+    """Checks an e-mail and password; limits failures per account and per address.
+
+    Passwords are chosen by people and can be guessed, so the per-account limit holds
+    whatever address the guesses come from (NIST SP 800-63B §5.2.2). Each attempt is
+    counted before its password is verified and given back if it succeeds
+    (:meth:`FailureLimiter.reserve`): a burst of parallel guesses gets no more argon2
+    verifications than ``per_account`` allows, in one process or across instances sharing
+    Redis.
+    """
 
     def __init__(
         self,
@@ -144,31 +153,55 @@ class LoginService:
         passwords: Passwords,
         limiter: FailureLimiter,
         limits: LoginLimits,
+        fingerprints: Fingerprints | None = None,
     ) -> None:
         self._users = users
         self._merchants = merchants
         self._passwords = passwords
         self._limiter = limiter
         self._limits = limits
+        self._fingerprints = fingerprints or Fingerprints.ephemeral()
 
     async def login(self, email: str, password: str, source: str) -> User:
         """The user, or :class:`LoginRefused` / :class:`RateLimited` (HTTP 429)."""
         address = email.strip().lower()[:320]
+        # the address is hashed: the counters may live in Redis, and people type passwords
+        # into e-mail fields
         keys = (
-            (f"login:{address}", self._limits.per_account),
+            (f"login:{self._fingerprints.key(address)}", self._limits.per_account),
             (f"login-addr:{source}", self._limits.per_address),
         )
-        for key, limit in keys:
-            wait = await self._limiter.retry_after(key, limit)
-            if wait is not None:
-                raise RateLimited(wait, "too many failed logins")
+        wait = await self._limiter.reserve(keys)
+        if wait is not None:
+            raise RateLimited(wait, "too many failed logins")
+        failed = False
+        try:
+            user = await self._check(address, password)
+            failed = user is None
+        finally:
+            if not failed:  # a success, or no verdict (an error): not a failure
+                await self._limiter.release(keys)
+        if user is None:
+            raise LoginRefused()
+        return user
+
+    async def _check(self, address: str, password: str) -> User | None:
+        """The user if the password is right and the account may log in, else ``None``."""
         user = await self._users.find_user_by_email(address) if _EMAIL.fullmatch(address) else None
         ok = await self._passwords.verify(user.password_hash if user else None, password)
         if user is None or not ok or not await self._may_log_in(user):
-            for key, limit in keys:
-                await self._limiter.record_failure(key, limit)
-            raise LoginRefused()
-        return user
+            return None
+        return await self._upgrade(user, password)
+
+    async def _upgrade(self, user: User, password: str) -> User:
+        """Store a hash with the current argon2 parameters if the user's was made with
+        older ones (RFC 9106 §4); the password is at hand only now, at a login."""
+        new_hash = await self._passwords.rehash(user.password_hash, password)
+        if new_hash is None:
+            return user
+        if await self._users.update_password_hash(user.user_id, user.password_hash, new_hash):
+            return replace(user, password_hash=new_hash)
+        return user  # changed meanwhile (another login upgraded it first)
 
     async def _may_log_in(self, user: User) -> bool:
         if not user.active:

@@ -8,8 +8,9 @@ hourly ``token_stats`` upsert and a bounded ``auth_failures`` table
 (:class:`tokensmith.storage.protocols.ActivityStore`). Every instance keeps its own counts;
 the upsert adds them up, so several instances and workers are counted correctly.
 
-A failed authentication is stored with the time, the client id that was presented (never
-the secret), the source address and the reason.
+A failed authentication is stored with the time, the client id (as presented if a client
+has it, else its fingerprint, :mod:`tokensmith.core.fingerprints`; never the secret), the
+source address and the reason.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
 from tokensmith.core.clock import Clock
+from tokensmith.core.fingerprints import UNKNOWN_PREFIX
 from tokensmith.core.panel_models import (
     AUTH_FAILURE_REASONS,
     DAY,
@@ -166,6 +168,7 @@ class ActivityFlusher:
     async def _write(self, batch: ActivityBatch) -> int:
         names = {c.client_id for c in batch.counts}
         names.update(f.client_id for f in batch.failures if f.client_id)
+        names = {n for n in names if not n.startswith(UNKNOWN_PREFIX)}  # no client's
         owners: dict[str, str | None] = {}
         for name in names:
             client = await self._clients.get_client(name)

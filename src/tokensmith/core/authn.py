@@ -7,23 +7,43 @@ from dataclasses import dataclass, field
 
 from tokensmith.core.clock import Clock
 from tokensmith.core.credentials import hash_secret
-from tokensmith.core.errors import InvalidClient, RateLimited
-from tokensmith.core.limits import FailureLimiter, Limit
+from tokensmith.core.errors import InvalidClient, OAuthError, RateLimited
+from tokensmith.core.fingerprints import Fingerprints
+from tokensmith.core.limits import FailureLimiter, Keys, Limit
 from tokensmith.core.models import Client
 from tokensmith.core.requests import ClientCredentials
 from tokensmith.storage.protocols import ClientStore
 
 __all__ = ["ClientAuthenticator", "FailureLimits"]
 
+#: Counter keys of this many existing clients are kept ready; beyond, they start over.
+MAX_REMEMBERED_IDS = 10_000
+
 
 @dataclass(frozen=True, slots=True)
 class FailureLimits:
+    """``per_client`` counts the failures of one client_id from one source address,
+    ``per_address`` those of one address, whatever client_id it names."""
+
     per_client: Limit = field(default_factory=lambda: Limit(failures=10, window=60))
     per_address: Limit = field(default_factory=lambda: Limit(failures=30, window=60))
 
 
 class ClientAuthenticator:
-    """Verifies client credentials; counts and limits failures per client and per address."""
+    """Verifies client credentials (RFC 6749 §2.3.1); limits failures (§10.10).
+
+    Failures count per (client_id, source address) and per source address, never per
+    client_id alone: whoever knows a client_id could otherwise lock that client out by
+    sending wrong secrets. Generated secrets carry 256 random bits
+    (:mod:`tokensmith.core.credentials`), so the guesses an attacker gets from many
+    addresses change nothing; the limits keep one address from flooding the endpoint.
+
+    A secret costs one SHA-256 to compare, so it is compared first and the limits decide
+    the answer: a failure counted over the limit answers 429, not 401, and a right secret
+    answers 429 if its counts reached a limit meanwhile (:mod:`tokensmith.core.limits`).
+    Parallel attempts thus learn no more than the same attempts one by one, and parallel
+    requests of a legitimate client never wait on each other.
+    """
 
     def __init__(
         self,
@@ -31,33 +51,58 @@ class ClientAuthenticator:
         clock: Clock,
         limiter: FailureLimiter,
         limits: FailureLimits,
+        fingerprints: Fingerprints | None = None,
     ) -> None:
         self._clients = clients
         self._clock = clock
         self._limiter = limiter
         self._limits = limits
+        self._fingerprints = fingerprints or Fingerprints.ephemeral()
+        #: client_id -> its counter key, for clients that exist: the token path then hashes
+        #: nothing more (a keyed hash costs as much as the rest of the authentication).
+        self._id_keys: dict[str, str] = {}
 
     async def authenticate(self, creds: ClientCredentials | None, source: str) -> Client:
-        """Return the authenticated client or raise ``InvalidClient`` / ``RateLimited``."""
+        """Return the authenticated client or raise ``InvalidClient`` / ``RateLimited``.
+
+        A refusal names the client in ``client_id`` once it was found to exist."""
         basic = creds is not None and creds.method == "client_secret_basic"
         if creds is None or not creds.client_id:
             raise InvalidClient("client authentication is required", reason="no_credentials")
-        keys = (
-            (f"client:{creds.client_id}", self._limits.per_client),
-            (f"addr:{source}", self._limits.per_address),
-        )
-        for key, limit in keys:
-            wait = await self._limiter.retry_after(key, limit)
-            if wait is not None:
-                raise RateLimited(wait)
+        keys = self._keys(creds.client_id, source)
+        wait = await self._limiter.check(keys)  # throttled: refused before any lookup
+        if wait is not None:
+            raise RateLimited(wait)
         client = await self._clients.get_client(creds.client_id)
         reason = self._failure(client, creds)
+        found = client.client_id if client is not None else None
+        if found is not None and found not in self._id_keys:
+            self._remember(found)
+        if reason is None:
+            wait = await self._limiter.check(keys)
+        else:
+            wait = await self._limiter.fail(keys)
+        if wait is not None:
+            raise _about(RateLimited(wait), found)
         if reason is not None:
-            for key, limit in keys:
-                await self._limiter.record_failure(key, limit)
-            raise InvalidClient("client authentication failed", reason=reason, basic=basic)
+            failed = InvalidClient("client authentication failed", reason=reason, basic=basic)
+            raise _about(failed, found)
         assert client is not None
         return client
+
+    def _keys(self, client_id: str, source: str) -> Keys:
+        """The client_id is hashed: the counters may live in Redis, and a client_id that is
+        no client's may be a secret sent in the wrong field."""
+        id_key = self._id_keys.get(client_id) or self._fingerprints.key(client_id)
+        return (
+            (f"client:{id_key}@{source}", self._limits.per_client),
+            (f"addr:{source}", self._limits.per_address),
+        )
+
+    def _remember(self, client_id: str) -> None:
+        if len(self._id_keys) >= MAX_REMEMBERED_IDS:
+            self._id_keys.clear()
+        self._id_keys[client_id] = self._fingerprints.key(client_id)
 
     def _failure(self, client: Client | None, creds: ClientCredentials) -> str | None:
         """Why authentication fails, or ``None``. Every branch hashes, to keep timing flat."""
@@ -76,3 +121,8 @@ class ClientAuthenticator:
             ok = hmac.compare_digest(presented, secret.secret_hash) and secret.valid_at(now)
             matched = matched or ok
         return None if matched else "bad_secret"
+
+
+def _about(exc: OAuthError, client_id: str | None) -> OAuthError:
+    exc.client_id = client_id
+    return exc

@@ -29,6 +29,9 @@ class OAuthError(Exception):
 
     error: str = "server_error"
     status: int = 400
+    #: The registered client the refusal concerns, once it was found; ``None`` before (a
+    #: presented ``client_id`` that names no client may be anything, a secret included).
+    client_id: str | None = None
 
     def __init__(self, description: str = "", *, reason: str | None = None) -> None:
         super().__init__(description)

@@ -71,7 +71,8 @@ class TokenCount:
 
 @dataclass(frozen=True, slots=True)
 class AuthFailure:
-    """One failed client authentication: never the secret that was tried.
+    """One failed client authentication: never the secret that was tried. ``client_id`` is
+    the presented one if a client has it, else its fingerprint (``unknown:<length>:<hex>``).
     ``merchant_id`` is the presented client's merchant, filled in when the batch is
     written (``None`` for an unknown client id)."""
 

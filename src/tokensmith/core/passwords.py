@@ -4,7 +4,8 @@ Unlike generated secrets (:mod:`tokensmith.core.credentials`), passwords are
 guessable, so they get a salted, memory-hard hash: argon2id with t=2, m=19 MiB, p=1, the
 OWASP Password Storage Cheat Sheet's configuration. argon2-cffi's default (RFC 9106 §4
 second option, m=64 MiB) would grow a worker by 64 MB at each login, half of its memory
-budget. A hash holds its own parameters, so hashes made with others still verify.
+budget. A hash holds its own parameters, so hashes made with others still verify; a
+successful login replaces such a hash with one made with these (:meth:`Passwords.rehash`).
 """
 
 from __future__ import annotations
@@ -56,4 +57,12 @@ class Passwords:
         return ok and stored_hash is not None
 
     def needs_rehash(self, stored_hash: str) -> bool:
+        """Whether ``stored_hash`` was made with other parameters than these."""
         return self._hasher.check_needs_rehash(stored_hash)
+
+    async def rehash(self, stored_hash: str, password: str) -> str | None:
+        """A hash of ``password`` with the current parameters if ``stored_hash`` was made
+        with others, else ``None``. Call it only once ``password`` has been verified."""
+        if not self.needs_rehash(stored_hash):
+            return None
+        return await self.hash(password[:MAX_PASSWORD_LENGTH])

@@ -1,26 +1,62 @@
-"""What the web layer hands the core: parsed, single-valued, and typed."""
+"""What the web layer hands the core: parsed, single-valued, and typed.
+
+Their ``repr`` shows no credential: not the secret, not the values of the parameters (a
+code, a verifier, a refresh token), and not a presented ``client_id`` long enough to be a
+secret sent in the wrong field.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 __all__ = ["AuthMethod", "ClientCredentials", "TokenRequest"]
 
 AuthMethod = Literal["client_secret_basic", "client_secret_post", "none"]
 
+#: The longest presented client_id a ``repr`` shows: generated ones have 13 characters,
+#: generated secrets and tokens 43 or more.
+SHOWN_ID_LENGTH = 32
 
-@dataclass(frozen=True, slots=True)
+#: Parameter names a ``repr`` shows (RFC 6749 §4, RFC 7636 §4.5); others are counted.
+_KNOWN_PARAMS = frozenset(
+    {
+        "grant_type",
+        "scope",
+        "code",
+        "redirect_uri",
+        "code_verifier",
+        "refresh_token",
+        "client_id",
+        "client_secret",
+        "username",
+        "password",
+        "state",
+    }
+)
+
+
+def shown_id(client_id: str) -> str:
+    """A presented client_id as a ``repr`` may show it."""
+    if len(client_id) <= SHOWN_ID_LENGTH and client_id.isprintable():
+        return repr(client_id)
+    return f"<{len(client_id)} characters>"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
 class ClientCredentials:
-    """Credentials as presented (RFC 6749 §2.3.1); the secret never reaches a repr."""
+    """Credentials as presented (RFC 6749 §2.3.1)."""
 
     client_id: str
-    client_secret: str | None = field(repr=False)
+    client_secret: str | None
     method: AuthMethod
 
+    def __repr__(self) -> str:
+        return f"ClientCredentials(client_id={shown_id(self.client_id)}, method={self.method!r})"
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, repr=False)
 class TokenRequest:
     """A token request (RFC 6749 §4): the grant type and its parameters."""
 
@@ -28,3 +64,12 @@ class TokenRequest:
     params: Mapping[str, str]
     credentials: ClientCredentials | None
     source: str = ""
+
+    def __repr__(self) -> str:
+        names = sorted(n for n in self.params if n in _KNOWN_PARAMS)
+        others = len(self.params) - len(names)
+        shown = names + ([f"+{others} other(s)"] if others else [])
+        return (
+            f"TokenRequest(grant_type={shown_id(self.grant_type)}, params=[{', '.join(shown)}], "
+            f"credentials={self.credentials!r}, source={self.source!r})"
+        )

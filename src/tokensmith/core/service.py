@@ -11,6 +11,7 @@ from tokensmith.core.clock import Clock
 from tokensmith.core.credentials import token_key
 from tokensmith.core.errors import (
     InvalidRequest,
+    OAuthError,
     UnauthorizedClient,
     UnsupportedGrantType,
 )
@@ -84,11 +85,15 @@ class TokenService:
         if grant is None:
             raise UnsupportedGrantType(f"grant_type {req.grant_type!r} is not supported")
         client = await self.authenticator.authenticate(req.credentials, req.source)
-        if req.grant_type not in client.grant_types:
-            raise UnauthorizedClient(f"client may not use grant_type {req.grant_type!r}")
-        self.minter.codec = await self.keyring.codec()
-        ctx = GrantContext(self.store, self.minter, self.clock, self.rand, policy)
-        return client, await grant(ctx, req, client)
+        try:
+            if req.grant_type not in client.grant_types:
+                raise UnauthorizedClient(f"client may not use grant_type {req.grant_type!r}")
+            self.minter.codec = await self.keyring.codec()
+            ctx = GrantContext(self.store, self.minter, self.clock, self.rand, policy)
+            return client, await grant(ctx, req, client)
+        except OAuthError as exc:
+            exc.client_id = client.client_id
+            raise
 
     async def _find_access_token(self, token: str) -> _Found | None:
         """An access token of this issuer: a JWT whose signed ``iss`` is ours (RFC 9068

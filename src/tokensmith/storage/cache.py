@@ -67,6 +67,13 @@ class ReadThrough(Generic[V]):
         else:
             self._entries.pop(key, None)
 
+    def cached(self, key: str) -> V | None:
+        """What is held for ``key`` if it is fresh, without reading it."""
+        hit = self._entries.get(key)
+        if hit is not None and self._clock.now() - hit[0] < self._ttl:
+            return hit[1]
+        return None
+
     async def get(self, key: str) -> V | None:
         """The record of ``key`` from a read begun less than ``ttl`` seconds ago."""
         now = self._clock.now()
@@ -139,6 +146,10 @@ class CachingClientStore:
 
     async def get_client(self, client_id: str) -> Client | None:
         return await self._cache.get(client_id)
+
+    def cached(self, client_id: str) -> Client | None:
+        """The client if this cache holds it, fresh; never reads the store."""
+        return self._cache.cached(client_id)
 
     async def aclose(self) -> None:
         """Wait for the reads still in flight (at shutdown, before the store closes)."""

@@ -194,6 +194,13 @@ class MemoryStore(PanelMemoryMixin):
         self.users[user_id] = dataclasses.replace(u, disabled_at=at)
         return True
 
+    async def update_password_hash(self, user_id: str, old_hash: str, new_hash: str) -> bool:
+        u = self.users.get(user_id)
+        if u is None or u.password_hash != old_hash:
+            return False
+        self.users[user_id] = dataclasses.replace(u, password_hash=new_hash)
+        return True
+
     # -- authorization codes ---------------------------------------------------------------
     async def add_code(self, code: AuthorizationCode) -> None:
         self.codes[code.code_hash] = code

@@ -141,6 +141,11 @@ class UserStore(Protocol):
 
     async def disable_user(self, user_id: str, at: float) -> bool: ...
 
+    async def update_password_hash(self, user_id: str, old_hash: str, new_hash: str) -> bool:
+        """Replace the user's password hash if it is still ``old_hash`` (a conditional
+        UPDATE: a password changed meanwhile wins); False if nothing was replaced."""
+        ...
+
 
 class AuthorizationCodeStore(Protocol):
     async def add_code(self, code: AuthorizationCode) -> None: ...

@@ -19,6 +19,7 @@ from tokensmith.core.authn import ClientAuthenticator, FailureLimits
 from tokensmith.core.clock import Clock, SystemClock
 from tokensmith.core.credentials import new_secret
 from tokensmith.core.families import PartnerPolicy
+from tokensmith.core.fingerprints import Fingerprints
 from tokensmith.core.grants import Grant
 from tokensmith.core.grants.authorization_code import AuthorizationCodeGrant
 from tokensmith.core.grants.client_credentials import client_credentials
@@ -121,8 +122,11 @@ async def build_context(
         Limit(settings.failures_per_address, settings.failure_window),
     )
     limiter = _limiter(settings, clock, redis)
-    authenticator = ClientAuthenticator(clients, clock, limiter, limits)
-    sealer = KeySealer(resolve_secret_keys(settings, rand))
+    secret_keys = resolve_secret_keys(settings, rand)
+    # from the secret key every instance shares: they then count under the same keys
+    fingerprints = Fingerprints.from_secret(secret_keys[0])
+    authenticator = ClientAuthenticator(clients, clock, limiter, limits, fingerprints)
+    sealer = KeySealer(secret_keys)
     keyring = KeyRing(store, sealer, clock, rand, settings.issuer_url, settings.key_reload_interval)
     await keyring.ensure(settings.signing_alg)
     minter = TokenMinter(
@@ -146,13 +150,13 @@ async def build_context(
         clients=clients,
         api_keys=ReadThrough(store.find_api_key, clock, settings.client_cache_ttl),
         service=service,
-        observer=Observer(),
+        observer=Observer(fingerprints=fingerprints),
         dialects=dialects(standard),
         clock=clock,
         rand=rand,
         redis=redis,
     )
-    install_partner_apps(ctx, limiter, partner)
+    install_partner_apps(ctx, limiter, partner, fingerprints)
     install_panel(ctx)
     return ctx
 

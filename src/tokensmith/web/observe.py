@@ -18,6 +18,7 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from tokensmith.core.fingerprints import Fingerprints
 from tokensmith.logs import AuditLog
 from tokensmith.web.tasks import stop_task
 
@@ -61,8 +62,12 @@ class Observer:
     worker's counts at once and the other workers' within the interval.
     """
 
-    def __init__(self, recorder: ActivitySink | None = None) -> None:
+    def __init__(
+        self, recorder: ActivitySink | None = None, fingerprints: Fingerprints | None = None
+    ) -> None:
         self.recorder = recorder
+        #: Names presented client_ids that are no known client's, in logs and tables.
+        self.fingerprints = fingerprints or Fingerprints.ephemeral()
         self.audit = AuditLog()
         self.registry = CollectorRegistry()
         self.issued_total = Counter(
@@ -111,8 +116,20 @@ class Observer:
         )
 
     def refused(
-        self, dialect: str, grant: str, reason: str, client_id: str | None, source: str
+        self,
+        dialect: str,
+        grant: str,
+        reason: str,
+        client_id: str | None,
+        source: str,
+        *,
+        known: bool = False,
     ) -> None:
+        """A refused token request. ``client_id`` as presented is written as it is only if
+        ``known`` (a client has it); otherwise as its fingerprint, since a value that names
+        no client may be anything, a secret sent in the wrong field included."""
+        if client_id is not None and not known:
+            client_id = self.fingerprints.label(client_id)
         key = (grant or "-", dialect, reason)
         self._refused[key] = self._refused.get(key, 0) + 1
         if self.recorder is not None:

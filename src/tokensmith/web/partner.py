@@ -16,6 +16,7 @@ from starlette.staticfiles import StaticFiles
 
 from tokensmith.core.accounts import LoginLimits, LoginService
 from tokensmith.core.families import PartnerPolicy, RefreshTokens
+from tokensmith.core.fingerprints import Fingerprints
 from tokensmith.core.limits import FailureLimiter, Limit
 from tokensmith.core.passwords import Passwords
 from tokensmith.core.purge import purge_forever
@@ -53,7 +54,12 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def install_partner_apps(ctx: AppContext, limiter: FailureLimiter, partner: PartnerPolicy) -> None:
+def install_partner_apps(
+    ctx: AppContext,
+    limiter: FailureLimiter,
+    partner: PartnerPolicy,
+    fingerprints: Fingerprints | None = None,
+) -> None:
     """Hooks and services on a freshly built context."""
     s = ctx.settings
     refresh = RefreshTokens(ctx.store, ctx.clients, ctx.clock, ctx.service.minter.binding)
@@ -74,7 +80,7 @@ def install_partner_apps(ctx: AppContext, limiter: FailureLimiter, partner: Part
         Limit(s.login_failures_per_account, s.login_failure_window),
         Limit(s.login_failures_per_address, s.login_failure_window),
     )
-    login = LoginService(ctx.store, ctx.store, Passwords(), limiter, limits)
+    login = LoginService(ctx.store, ctx.store, Passwords(), limiter, limits, fingerprints)
     ctx.ui = UiServices(sessions, login, make_environment(), partner)
     ctx.extras.setdefault("metadata", {}).update(
         {

@@ -18,7 +18,7 @@ first, and the second loses as it would in a later transaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, insert, select, text, update
@@ -41,7 +41,7 @@ __all__ = [
 class Rotation:
     """One refresh-token rotation waiting for its transaction."""
 
-    old_hash: str
+    old_hash: str = field(repr=False)
     new: RefreshTokenRecord
     at: float
     access: AccessTokenRecord | None

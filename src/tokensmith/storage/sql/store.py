@@ -488,6 +488,15 @@ class SqlStore(PanelSqlMixin):
             )
             return result.rowcount > 0
 
+    async def update_password_hash(self, user_id: str, old_hash: str, new_hash: str) -> bool:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(users)
+                .where(users.c.user_id == user_id, users.c.password_hash == old_hash)
+                .values(password_hash=new_hash)
+            )
+            return result.rowcount > 0
+
     # -- authorization codes ---------------------------------------------------------------
     async def add_code(self, code: AuthorizationCode) -> None:
         async with self.engine.begin() as conn:

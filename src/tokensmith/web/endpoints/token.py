@@ -50,13 +50,23 @@ class TokenEndpoint:
             )
         except OAuthError as exc:
             label = _grant_label(grant, ctx)
-            ctx.observer.refused(dialect.name, label, exc.reason, client_id, source)
+            known = _known(ctx, exc, client_id)
+            ctx.observer.refused(dialect.name, label, exc.reason, client_id, source, known=known)
             response = dialect.render_error(exc)
             if isinstance(exc, MethodNotAllowed):
                 response.headers["allow"] = "POST"
             return response
         ctx.observer.issued(dialect.name, grant, issued.client_id, issued.scope, source, issued.jti)
         return json_response(dialect.render_token(issued), 200, NO_STORE)
+
+
+def _known(ctx: AppContext, exc: OAuthError, client_id: str | None) -> bool:
+    """Whether the presented client_id is a client's: the refusal says so once the client
+    was looked up; before (throttled, a bad apikey or grant type), the client cache may
+    know it. Otherwise it is written as a fingerprint."""
+    if exc.client_id is not None:
+        return True
+    return client_id is not None and ctx.clients.cached(client_id) is not None
 
 
 def _grant_label(grant: str, ctx: AppContext) -> str:

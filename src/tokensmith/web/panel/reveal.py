@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -42,7 +42,7 @@ class Secret:
     id_label: str
     ident: str
     secret_label: str
-    secret: str
+    secret: str = field(repr=False)
     back: str
     back_label: str
     section: str
