@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
 from tokensmith.core.clock import Clock
+from tokensmith.core.errors import TemporarilyUnavailable
 from tokensmith.core.fingerprints import UNKNOWN_PREFIX
 from tokensmith.core.panel_models import (
     AUTH_FAILURE_REASONS,
@@ -130,7 +131,8 @@ class ActivityFlusher:
     """Writes a recorder's counts to an :class:`ActivityStore`; purges old rows."""
 
     #: A batch that failed this many times in a row is dropped (and logged), so one bad
-    #: row cannot hold the counters forever.
+    #: row cannot hold the counters forever. An unavailable database is no bad row: the
+    #: batch waits for it (the recorder is bounded), however long the outage.
     MAX_ATTEMPTS = 3
 
     def __init__(
@@ -156,6 +158,9 @@ class ActivityFlusher:
             return 0
         try:
             written = await self._write(batch)
+        except TemporarilyUnavailable:  # kept for the next flush; the caller logs it
+            self.recorder.restore(batch)
+            raise
         except Exception:
             self._failed += 1
             if self._failed < self.MAX_ATTEMPTS:

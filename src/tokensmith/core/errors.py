@@ -120,10 +120,24 @@ class ServerError(OAuthError):
 
 
 class TemporarilyUnavailable(OAuthError):
-    """RFC 6749 §4.1.2.1 ``temporarily_unavailable``."""
+    """RFC 6749 §4.1.2.1 ``temporarily_unavailable``: the server cannot answer now (its
+    database is unreachable), and the same request may succeed later. HTTP 503 with
+    ``Retry-After`` (RFC 9110 §15.6.4, §10.2.3), on the token endpoint's RFC 6749 §5.2
+    error response as on the others."""
 
     error = "temporarily_unavailable"
     status = 503
+
+    def __init__(
+        self,
+        description: str = "the service is temporarily unavailable",
+        *,
+        reason: str | None = None,
+        retry_after: int = 5,
+    ) -> None:
+        super().__init__(description, reason=reason)
+        #: Seconds the client should wait before it tries again.
+        self.retry_after = retry_after
 
 
 class RateLimited(OAuthError):

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 
 from tokensmith.core.clock import Clock
+from tokensmith.core.errors import TemporarilyUnavailable
 from tokensmith.storage.protocols import Store
 
 __all__ = ["PurgeCounts", "purge_forever", "purge_once"]
@@ -78,6 +79,9 @@ async def purge_forever(
         await sleep(interval)
         try:
             counts = await purge_once(store, clock, batch, session_idle_ttl)
+        except TemporarilyUnavailable:
+            log.warning("purge skipped: the database is unavailable")
+            continue
         except Exception:  # the job must outlive a database hiccup
             log.exception("purge failed")
             continue

@@ -39,7 +39,7 @@ from tokensmith.storage.revocations import RevocationView
 from tokensmith.storage.sql import SqlStore, make_engine, migrate
 from tokensmith.web.context import AppContext
 from tokensmith.web.dialects.compat import DIALECT_PATHS, dialects
-from tokensmith.web.endpoints import discovery, tokens_admin
+from tokensmith.web.endpoints import discovery, probes, tokens_admin
 from tokensmith.web.endpoints.token import TokenEndpoint
 from tokensmith.web.errors import LastResortMiddleware, http_exception
 from tokensmith.web.fastpath import TokensmithApp
@@ -169,15 +169,20 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/.well-known/oauth-authorization-server", discovery.metadata),
         Route("/.well-known/jwks.json", discovery.jwks),
         Route("/healthz", discovery.healthz),
+        Route("/livez", probes.livez),
+        Route("/readyz", probes.readyz),
         Route("/metrics", discovery.metrics),
         Route("/openapi.json", discovery.openapi),
     ]
     for name in settings.compat:
         endpoint = TokenEndpoint(name, require_apikey=name == "tbc")
         table.append(Route(DIALECT_PATHS[name], endpoint.handle, methods=_METHODS))
-    table.extend(partner_routes())
-    table.extend(panel_routes())
     return table
+
+
+def page_routes() -> list[BaseRoute]:
+    """The routes that answer HTML: login, authorization and consent, the panel."""
+    return [*partner_routes(), *panel_routes()]
 
 
 def create_app(
@@ -212,12 +217,15 @@ def create_app(
         ctx = getattr(app.state, "ctx", None)
         return ctx.observer if ctx is not None else None
 
+    pages = page_routes()
     app = TokensmithApp(
-        routes=routes(settings),
+        routes=[*routes(settings), *pages],
         observer=observer,
         lifespan=lifespan,
         exception_handlers={HTTPException: http_exception},
     )
+    #: Paths whose errors are HTML pages (:func:`tokensmith.web.errors.unavailable`).
+    app.state.page_paths = frozenset(r.path for r in pages if isinstance(r, Route))
 
     app.user_middleware.insert(0, Middleware(LatencyMiddleware, observer=observer))
     app.user_middleware.insert(1, Middleware(LastResortMiddleware))

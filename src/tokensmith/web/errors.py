@@ -1,7 +1,8 @@
-"""JSON for what no endpoint answers: unknown paths and methods, and the last-resort 500.
+"""JSON for what no endpoint answers: unknown paths and methods, the last-resort 500, and
+the 503 of a database outage.
 
-Every response of the server is JSON in a dialect; Starlette's plain-text 404/405 and
-its bare 500 never reach a client.
+Every response of the server is JSON in a dialect (or, for a page, HTML); Starlette's
+plain-text 404/405 and its bare 500 never reach a client.
 """
 
 from __future__ import annotations
@@ -13,13 +14,20 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tokensmith.core.errors import TemporarilyUnavailable
 from tokensmith.web.dialects import Dialect
 from tokensmith.web.dialects.compat import DIALECT_PATHS
-from tokensmith.web.dialects.oauth import json_response
+from tokensmith.web.dialects.oauth import json_response, render_error
 from tokensmith.web.endpoints.token import MethodNotAllowed
 from tokensmith.web.observe import method_label, route_label
+from tokensmith.web.ui.pages import make_environment, unavailable_page
 
-__all__ = ["LastResortMiddleware", "http_exception", "server_error"]
+__all__ = [
+    "LastResortMiddleware",
+    "http_exception",
+    "server_error",
+    "unavailable",
+]
 
 log = logging.getLogger("tokensmith.web")
 
@@ -53,6 +61,21 @@ async def http_exception(request: Request, exc: Exception) -> Response:
     return json_response(body, status, headers)
 
 
+def unavailable(request: Request, exc: TemporarilyUnavailable) -> Response:
+    """RFC 6749 §4.1.2.1 ``temporarily_unavailable``, 503 with ``Retry-After``, in the form
+    of what the request reached: a token endpoint's dialect, the HTML 503 page for a page
+    (``app.state.page_paths``), else RFC 6749 JSON."""
+    dialect = _dialect_of(request)
+    if dialect is not None:
+        return dialect.render_error(exc)
+    if route_label(request.scope) in getattr(request.app.state, "page_paths", ()):
+        ctx = getattr(request.app.state, "ctx", None)
+        ui = ctx.ui if ctx is not None else None
+        templates = ui.templates if ui is not None else make_environment()
+        return unavailable_page(templates, exc.retry_after)
+    return render_error(exc)
+
+
 def server_error(scope: Scope) -> Response:
     """Log the exception being handled and answer RFC 6749 ``server_error`` without details."""
     log.exception(
@@ -67,7 +90,8 @@ def server_error(scope: Scope) -> Response:
 
 
 class LastResortMiddleware:
-    """Turns an unhandled exception into an RFC 6749 ``server_error`` and logs it.
+    """Turns an unhandled exception into an RFC 6749 ``server_error`` and logs it, and a
+    database outage that got this far into its 503 (:func:`unavailable`).
 
     Nothing a client sends should get here; the fuzz tests check that it never does.
     """
@@ -91,6 +115,10 @@ class LastResortMiddleware:
             await self.app(scope, receive, send_tracking)
         except ClientDisconnect:
             return  # the client left; there is no one to answer
+        except TemporarilyUnavailable as exc:
+            if started:
+                raise
+            await unavailable(Request(scope, receive), exc)(scope, receive, send)
         except Exception:
             if started:
                 log.exception("unhandled error after the response started")

@@ -1,8 +1,9 @@
 """The hot path: POSTs to the token, introspection and revocation endpoints skip Starlette's
 router and exception layers.
 
-They keep everything that matters to a client: the same handlers, the latency metric and
-the last-resort ``server_error`` answer. Every other request, a GET to a token endpoint
+They keep everything that matters to a client: the same handlers, the latency metric,
+the 503 of a database outage in the endpoint's dialect and the last-resort
+``server_error`` answer. Every other request, a GET to a token endpoint
 included, goes through the full Starlette stack.
 """
 
@@ -17,7 +18,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from tokensmith.web.errors import server_error
+from tokensmith.core.errors import TemporarilyUnavailable
+from tokensmith.web.errors import server_error, unavailable
 from tokensmith.web.observe import Observer
 
 __all__ = ["FAST_PATHS", "TokensmithApp"]
@@ -46,10 +48,13 @@ class _Endpoints:
         start = time.perf_counter()
         route = self.routes[scope["path"]]
         scope["route"] = route
+        request = Request(scope, receive)
         try:
-            response = await route.endpoint(Request(scope, receive))
+            response = await route.endpoint(request)
         except ClientDisconnect:
             return
+        except TemporarilyUnavailable as exc:  # the handlers render it; this is the net
+            response = unavailable(request, exc)
         except Exception:
             response = server_error(scope)
         await response(scope, receive, send)

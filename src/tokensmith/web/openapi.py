@@ -52,7 +52,11 @@ def _errors(
     media: str = "application/json", schema: dict[str, Any] = _OAUTH_ERROR
 ) -> dict[str, Any]:
     resp = {"description": "error", "content": {media: {"schema": schema}}}
-    return {"400": resp, "401": resp, "429": resp}
+    unavailable = {
+        "description": "temporarily_unavailable: the database is unreachable; see Retry-After",
+        "content": {media: {"schema": schema}},
+    }
+    return {"400": resp, "401": resp, "429": resp, "503": unavailable}
 
 
 def _post(summary: str, form: dict[str, Any], ok: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -87,6 +91,7 @@ def _authorize() -> dict[str, Any]:
             "200": {"description": "login or consent page", "content": {"text/html": {}}},
             "303": {"description": "redirect to the client with code, state and iss, or error"},
             "400": {"description": "unknown client or unregistered redirect_uri (no redirect)"},
+            "503": {"description": "the database is unreachable (page, with Retry-After)"},
         },
     }
 
@@ -134,6 +139,18 @@ def openapi_document(issuer: str, enabled: dict[str, str]) -> dict[str, Any]:
             "get": {"summary": "JWK Set", "responses": {"200": {"description": "ok"}}}
         },
         "/healthz": {"get": {"summary": "health", "responses": {"200": {"description": "ok"}}}},
+        "/livez": {
+            "get": {"summary": "liveness probe", "responses": {"200": {"description": "alive"}}}
+        },
+        "/readyz": {
+            "get": {
+                "summary": "readiness probe: database reachable, migrations current",
+                "responses": {
+                    "200": {"description": "ready"},
+                    "503": {"description": "not ready; the body says what is wrong"},
+                },
+            }
+        },
         "/metrics": {
             "get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "ok"}}}
         },

@@ -8,7 +8,9 @@ returns only after the transaction holding its write has committed, so an answer
 sent for a token that is not stored.  Idle, a write goes out at once: there is no timer.
 
 If a shared transaction fails, each of its writes is retried in a transaction of its
-own, so one bad write (a duplicate key) fails only its own caller.
+own, so one bad write (a duplicate key) fails only its own caller; but when the database
+is unavailable (:class:`~tokensmith.core.errors.TemporarilyUnavailable`) every write of the
+batch fails with it at once, rather than each waiting for the same dead database again.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tokensmith.core.errors import TemporarilyUnavailable
 
 __all__ = ["BatchWrite", "GroupCommit", "in_transaction"]
 
@@ -88,8 +92,9 @@ class GroupCommit(Generic[T, R]):
         try:
             results = await self._write([item for item, _ in batch])
         except Exception as exc:  # retried one by one, or handed to its caller
-            if len(batch) == 1:
-                _settle(batch[0][1], error=exc)
+            if len(batch) == 1 or isinstance(exc, TemporarilyUnavailable):
+                for _, future in batch:
+                    _settle(future, error=exc)
                 return
             for one in batch:
                 await self._commit([one])

@@ -9,6 +9,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from tokensmith.storage.sql.outage import OutagePool, watch
+
 __all__ = ["is_sqlite", "lock_path", "make_engine", "normalize_url", "sqlite_pragmas"]
 
 
@@ -29,12 +31,17 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+#: Milliseconds a SQLite statement waits for a lock another connection holds; past it,
+#: SQLite says "database is locked" and the request is answered 503.
+BUSY_TIMEOUT_MS = 10_000
+
+
 def sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     """WAL, so readers never block the writer; see :func:`make_engine`."""
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_MS)}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
 
@@ -52,15 +59,24 @@ def make_engine(url: str, pool_size: int = 20) -> AsyncEngine:
     that moment; token tables start empty and grow by thousands of rows a second, and a
     plan made when they were nearly empty scans them whole.  Measured on a new database
     (``bench/rotation_cpu.py``): 890 µs of PostgreSQL CPU per refresh rotation with
-    cached plans, 200 µs with plans made for each run."""
+    cached plans, 200 µs with plans made for each run.
+
+    An unreachable database raises :class:`~tokensmith.core.errors.TemporarilyUnavailable`
+    (:mod:`~tokensmith.storage.sql.outage`), and the engine recovers by itself once the
+    database is back."""
     url = normalize_url(url)
     sqlite = is_sqlite(url)
     connect_args: dict[str, Any] = (
         {} if sqlite else {"server_settings": {"plan_cache_mode": "force_custom_plan"}}
     )
     engine = create_async_engine(
-        url, pool_size=pool_size, max_overflow=0, connect_args=connect_args
+        url,
+        poolclass=OutagePool,
+        pool_size=pool_size,
+        max_overflow=0,
+        connect_args=connect_args,
     )
+    watch(engine.sync_engine)
     if sqlite:
         event.listen(engine.sync_engine, "connect", sqlite_pragmas)
     return engine

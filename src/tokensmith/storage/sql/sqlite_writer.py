@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import StaticPool
 
 from tokensmith.storage.sql.engine import lock_path, sqlite_pragmas
+from tokensmith.storage.sql.outage import unavailable_or_none
 
 __all__ = ["SqliteWriter", "sqlite_writer"]
 
@@ -59,9 +60,17 @@ class SqliteWriter:
 
     async def run(self, work: Callable[[Connection], R]) -> R:
         """``work(connection)`` in one transaction on the writer's thread, committed before
-        this returns (rolled back if it raises)."""
+        this returns (rolled back if it raises). A database that cannot be written now (the
+        file locked past the busy timeout, the file or its lock file unopenable) raises
+        :class:`~tokensmith.core.errors.TemporarilyUnavailable`."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, self._transaction, work)
+        try:
+            return await loop.run_in_executor(self._thread, self._transaction, work)
+        except (OSError, exc.DBAPIError) as error:
+            outage = unavailable_or_none(error)
+            if outage is None:
+                raise
+            raise outage from error
 
     async def insert_many(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
         """``INSERT`` ``rows`` into ``table`` in one transaction, by the driver's

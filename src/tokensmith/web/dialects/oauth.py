@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from tokensmith.core.errors import InvalidClient, OAuthError, RateLimited
+from tokensmith.core.errors import InvalidClient, OAuthError, RateLimited, TemporarilyUnavailable
 from tokensmith.core.models import IssuedToken
 
 __all__ = ["NO_STORE", "JsonResponse", "json_response", "render_error", "render_token"]
@@ -42,11 +42,12 @@ def json_response(
 
 
 def error_headers(exc: OAuthError) -> dict[str, str]:
-    """``WWW-Authenticate`` after a failed Basic login (§5.2), ``Retry-After`` on 429."""
+    """``WWW-Authenticate`` after a failed Basic login (§5.2), ``Retry-After`` on 429 and
+    on 503 ``temporarily_unavailable`` (RFC 9110 §10.2.3)."""
     headers = dict(NO_STORE)
     if isinstance(exc, InvalidClient) and exc.basic:
         headers["www-authenticate"] = 'Basic realm="tokensmith", charset="UTF-8"'
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, RateLimited | TemporarilyUnavailable):
         headers["retry-after"] = str(exc.retry_after)
     return headers
 

@@ -37,6 +37,7 @@ _SEQUENCE = {
     (401, "invalid_apikey"): "001",
     (413, "invalid_request"): "001",
     (429, "slow_down"): "001",
+    (503, "temporarily_unavailable"): "001",
 }
 
 

@@ -32,7 +32,7 @@ from tokensmith.core.authorize import (
     valid_client_id,
     validate_request,
 )
-from tokensmith.core.errors import AccessDenied, InvalidRequest, OAuthError
+from tokensmith.core.errors import AccessDenied, InvalidRequest, OAuthError, TemporarilyUnavailable
 from tokensmith.core.models import User
 from tokensmith.core.scopes import parse_scope
 from tokensmith.web.context import AppContext, ctx_of
@@ -110,6 +110,8 @@ async def _validate(
     ctx = ctx_of(request)
     try:
         target = await resolve_target(ctx.clients, params)
+    except TemporarilyUnavailable:
+        raise  # the outage page, not "this link can't be used"
     except OAuthError as exc:
         raise _PageError(exc) from exc
     try:

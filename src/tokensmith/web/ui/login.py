@@ -7,7 +7,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from tokensmith.core.accounts import LoginRefused
-from tokensmith.core.errors import OAuthError, RateLimited
+from tokensmith.core.errors import OAuthError, RateLimited, TemporarilyUnavailable
 from tokensmith.web.context import ctx_of, source_address
 from tokensmith.web.ui import (
     CsrfError,
@@ -87,6 +87,8 @@ async def do_login(request: Request) -> Response:
 async def do_logout(request: Request) -> Response:
     try:
         await check_csrf(request, await read_page_form(request))
+    except TemporarilyUnavailable:
+        raise  # the outage page, not "the page expired"
     except (CsrfError, OAuthError):
         return await login_page(request, "", status=403, error="The page expired.")
     await end_session(request)

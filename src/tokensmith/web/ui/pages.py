@@ -26,7 +26,14 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from tokensmith.web.ui.sessions import apply_cookie, csrf_token, current_user
 
-__all__ = ["NavItem", "make_environment", "redirect", "render", "security_headers"]
+__all__ = [
+    "NavItem",
+    "make_environment",
+    "redirect",
+    "render",
+    "security_headers",
+    "unavailable_page",
+]
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 STATIC_URL = "/static/tokensmith.css"
@@ -101,3 +108,20 @@ def redirect(request: Request, url: str) -> Response:
     response = RedirectResponse(url, 303, headers={"cache-control": "no-store"})
     apply_cookie(request, response)
     return response
+
+
+def unavailable_page(templates: Environment, retry_after: int) -> Response:
+    """The 503 page of a database outage (RFC 6749 §4.1.2.1 ``temporarily_unavailable``),
+    with ``Retry-After`` (RFC 9110 §10.2.3). Unlike :func:`render` it reads no session:
+    there is no database to read it from, so the page has no user and sets no cookie."""
+    body = templates.get_template("error.html").render(
+        csrf_token="",
+        user=None,
+        nav=[],
+        static=STATIC_URL,
+        title="Service temporarily unavailable",
+        message="tokensmith cannot reach its database right now. "
+        f"Try again in {retry_after} seconds.",
+    )
+    headers = security_headers() | {"retry-after": str(retry_after)}
+    return HTMLResponse(body, 503, headers=headers)

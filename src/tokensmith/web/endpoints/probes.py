@@ -1,0 +1,52 @@
+"""Probes for an orchestrator: ``GET /livez`` (the process answers) and ``GET /readyz``
+(it can serve: the database answers and has every migration this version needs).
+
+A database outage makes an instance unready, never dead: restarting it would not bring the
+database back, and the instance serves again by itself once it is back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tokensmith.core.errors import TemporarilyUnavailable
+from tokensmith.storage.sql import SqlStore
+from tokensmith.storage.sql.migrate import schema_state
+from tokensmith.web.context import ctx_of
+from tokensmith.web.dialects.oauth import json_response
+
+__all__ = ["livez", "readyz"]
+
+NO_STORE = {"cache-control": "no-store"}
+
+
+async def livez(request: Request) -> Response:
+    """200 while the process serves requests; touches neither the database nor Redis."""
+    return json_response({"status": "ok"}, 200, NO_STORE)
+
+
+async def readyz(request: Request) -> Response:
+    """200 when the database answers and its schema is current; else 503 with what is wrong:
+    ``database`` is ``unavailable``, or ``migrations.state`` is ``behind`` or ``missing``."""
+    ctx = ctx_of(request)
+    body: dict[str, Any] = {"status": "ready", "database": "ok"}
+    try:
+        await ctx.store.ping()
+        if isinstance(ctx.store, SqlStore):
+            schema = await schema_state(ctx.store.engine)
+            body["migrations"] = {
+                "state": schema.state,
+                "applied": list(schema.applied),
+                "expected": list(schema.expected),
+            }
+            ready = schema.ready
+        else:
+            ready = True
+    except TemporarilyUnavailable:
+        body["database"], ready = "unavailable", False
+    if not ready:
+        body["status"] = "not_ready"
+    return json_response(body, 200 if ready else 503, NO_STORE)
