@@ -17,7 +17,13 @@ from tokensmith.settings import Settings
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 DOCS = sorted((ROOT / "docs").glob("*.md"))
-LINKED = [README, *DOCS, ROOT / "bench" / "README.md", ROOT / "CHANGELOG.md"]
+LINKED = [
+    README,
+    *DOCS,
+    ROOT / "bench" / "README.md",
+    *sorted((ROOT / "bench" / "results").glob("*.md")),
+    ROOT / "CHANGELOG.md",
+]
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 FENCED = re.compile(r"^\s*(`{3,}).*?^\s*\1\s*$", re.S | re.M)
 INLINE_CODE = re.compile(r"(`+).+?\1")
