@@ -115,5 +115,6 @@ def test_the_changelog_groups_changes_by_release() -> None:
     assert releases[0] == "Unreleased" and "0.1.0" in releases
     unreleased = text.split("\n## [")[1]
     assert "### Fixed" in unreleased
-    bullets = [line for line in text.splitlines() if line.startswith("- ")]
-    assert bullets and all(not line.startswith("  ") for line in bullets)
+    lines = text.splitlines()
+    assert [line for line in lines if line.startswith("  ")] == [], "one line per change"
+    assert [line for line in lines if "req/s" in line or "µs" in line] == [], "figures: bench/"
