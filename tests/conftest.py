@@ -10,8 +10,11 @@ The session fails if a test wrote into the work tree (``tests/tree_guard.py``).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import secrets
+import shutil
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -21,6 +24,7 @@ from typing import Any
 import httpx
 import pytest
 from hypothesis import settings as hypothesis_settings
+from hypothesis.configuration import set_hypothesis_home_dir
 from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 
@@ -52,7 +56,11 @@ BACKENDS = [
 ]
 
 
-# Hypothesis keeps no example database (it would be a .hypothesis folder in the tree).
+# Hypothesis keeps its files (the example database, the Unicode tables of st.characters)
+# in a .hypothesis folder of the working directory: here, in a temporary one.
+_HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="tokensmith-hypothesis-")
+atexit.register(shutil.rmtree, _HYPOTHESIS_HOME, True)
+set_hypothesis_home_dir(_HYPOTHESIS_HOME)
 hypothesis_settings.register_profile("tokensmith", database=None)
 hypothesis_settings.load_profile("tokensmith")
 

@@ -80,6 +80,25 @@ def test_a_test_writing_to_its_temporary_folder_passes(tmp_path: Path) -> None:
     assert "changed the work tree" not in done.stdout
 
 
+def test_hypothesis_keeps_its_files_out_of_the_tree(tmp_path: Path) -> None:
+    """Its example database and Unicode tables would be a ``.hypothesis`` folder."""
+    repo = _repo(tmp_path, "pass")
+    (repo / "tests" / "test_it.py").write_text(
+        textwrap.dedent(
+            """
+            from hypothesis import given, strategies as st
+
+            @given(st.text(alphabet=st.characters(codec="utf-8"), max_size=5))
+            def test_it(text):
+                assert isinstance(text, str)
+            """
+        )
+    )
+    done = _pytest(repo)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not (repo / ".hypothesis").exists()
+
+
 def test_tree_state_sees_content_not_only_status(tmp_path: Path) -> None:
     """A file already modified before the run and written again is still a change."""
     repo = _repo(tmp_path, "pass")
