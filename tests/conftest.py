@@ -1,14 +1,20 @@
 """Shared fixtures: clocks, databases on SQLite and PostgreSQL, and in-process apps.
 
-PostgreSQL tests run when ``TOKENSMITH_TEST_POSTGRES_URL`` is set (``.ci/run`` sets it),
-Redis tests when ``TOKENSMITH_TEST_REDIS_URL`` is; otherwise they skip.
+PostgreSQL tests run against ``TOKENSMITH_TEST_POSTGRES_URL`` and Redis tests against
+``TOKENSMITH_TEST_REDIS_URL``; when a variable is unset, against the default local address
+(127.0.0.1:5432 database ``test`` user ``postgres``; 127.0.0.1:6379) if it answers. An
+empty value, or nothing listening, skips them (``tests/services.py``).
+
+The session fails if a test wrote into the work tree (``tests/tree_guard.py``).
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
-import os
 import secrets
+import shutil
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -17,9 +23,13 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import settings as hypothesis_settings
+from hypothesis.configuration import set_hypothesis_home_dir
 from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 
+from tests.services import DEFAULT_POSTGRES_URL, DEFAULT_REDIS_URL, service_url
+from tests.tree_guard import ROOT, tree_changes, tree_state
 from tokensmith.core.admin import ClientSpec, create_client
 from tokensmith.core.clock import FrozenClock
 from tokensmith.core.models import Client
@@ -29,8 +39,8 @@ from tokensmith.storage.sql import SqlStore, make_engine, migrate
 from tokensmith.web.app import create_app
 from tokensmith.web.context import AppContext
 
-PG_URL = os.environ.get("TOKENSMITH_TEST_POSTGRES_URL")
-REDIS_URL = os.environ.get("TOKENSMITH_TEST_REDIS_URL")
+PG_URL = service_url("TOKENSMITH_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+REDIS_URL = service_url("TOKENSMITH_TEST_REDIS_URL", DEFAULT_REDIS_URL)
 SECRET_KEY = "test-secret-key-" + "x" * 32
 
 BACKENDS = [
@@ -40,10 +50,43 @@ BACKENDS = [
         id="postgres",
         marks=[
             pytest.mark.postgres,
-            pytest.mark.skipif(not PG_URL, reason="TOKENSMITH_TEST_POSTGRES_URL not set"),
+            pytest.mark.skipif(not PG_URL, reason="no PostgreSQL (TOKENSMITH_TEST_POSTGRES_URL)"),
         ],
     ),
 ]
+
+
+# Hypothesis keeps its files (the example database, the Unicode tables of st.characters)
+# in a .hypothesis folder of the working directory: here, in a temporary one.
+_HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="tokensmith-hypothesis-")
+atexit.register(shutil.rmtree, _HYPOTHESIS_HOME, True)
+set_hypothesis_home_dir(_HYPOTHESIS_HOME)
+hypothesis_settings.register_profile("tokensmith", database=None)
+hypothesis_settings.load_profile("tokensmith")
+
+_TREE = pytest.StashKey[dict[str, str] | None]()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_TREE] = tree_state(ROOT)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if a test wrote into the work tree, naming what it wrote."""
+    before = session.config.stash.get(_TREE, None)
+    after = tree_state(ROOT) if before is not None else None
+    if before is None or after is None:
+        return
+    changed = tree_changes(before, after)
+    if changed:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(
+                "the tests changed the work tree (write to a temporary folder instead): "
+                + ", ".join(changed),
+                red=True,
+            )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 BENCH_DIR = REPO / "bench"
-WORK_DIR = BENCH_DIR / ".work"
+#: Installs and per-run folders; ``BENCH_WORK_DIR`` moves them (the tests use a temporary one).
+WORK_DIR = Path(os.environ.get("BENCH_WORK_DIR") or BENCH_DIR / ".work")
 RESULTS_DIR = BENCH_DIR / "results"
 LUA_DIR = BENCH_DIR / "lua"
 PEERS_DIR = BENCH_DIR / "peers"

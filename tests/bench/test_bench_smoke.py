@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -28,7 +29,8 @@ def test_bench_smoke(tmp_path: Path) -> None:
         "--name",
         "smoke",
     ]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=90, cwd=REPO)
+    env = os.environ | {"BENCH_WORK_DIR": str(tmp_path / "work")}  # run folders out of the tree
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=90, cwd=REPO, env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
     doc = json.loads((tmp_path / "smoke.json").read_text())

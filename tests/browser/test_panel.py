@@ -3,7 +3,8 @@
 A merchant admin logs in, adds a key, copies the secret from the page (and from the
 clipboard), gets a token with it, rotates it with an overlap, revokes it and sees token
 requests fail; another merchant's ids are refused; a member sees no forms. Screenshots of
-the main pages go to ``docs/screenshots/panel-*.png``.
+the main pages go to a temporary folder, or with ``TOKENSMITH_SCREENSHOTS=docs/screenshots``
+to ``docs/screenshots/panel-*.png``.
 
 Needs Debian's ``chromium`` and Python Playwright (never ``playwright install``); skips
 cleanly without them.
@@ -27,6 +28,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.tree_guard import screenshots_dir
+
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
 CHROMIUM = "/usr/bin/chromium"
@@ -40,8 +43,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "docs" / "screenshots"
 PASSWORD = "correct horse battery staple"
 APP_REDIRECT = "https://ledger-sync.example/oauth/callback"
 
@@ -184,8 +185,7 @@ def _page(browser: Any, server: Server, email: str) -> Any:
 
 
 def _shoot(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"panel-{name}.png"), full_page=True)
+    page.screenshot(path=str(screenshots_dir() / f"panel-{name}.png"), full_page=True)
 
 
 def _read_secret(page: Any) -> tuple[str, str]:

@@ -3,7 +3,8 @@
 Accounts and the app are made with the CLI; a person logs in and approves in the browser;
 the browser lands on a local redirect listener; Authlib (an independent OAuth client)
 exchanges the code and refreshes twice; replaying an old refresh token kills the family.
-Screenshots of the pages go to ``docs/screenshots/``.
+Screenshots of the pages go to a temporary folder, or with
+``TOKENSMITH_SCREENSHOTS=docs/screenshots`` to ``docs/screenshots/``.
 
 Needs Debian's ``chromium`` and Python Playwright (never ``playwright install``); skips
 cleanly without them.
@@ -28,6 +29,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.tree_guard import screenshots_dir
+
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.e2e,
@@ -45,8 +48,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "docs" / "screenshots"
 PASSWORD = "correct horse battery staple"
 
 
@@ -187,8 +188,7 @@ def _accounts(server: Server, redirect_uri: str) -> tuple[str, str]:
 
 
 def _shoot(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / name), full_page=True)
+    page.screenshot(path=str(screenshots_dir() / name), full_page=True)
 
 
 def _log_in_and_approve(browser: Any, url: str, redirect_uri: str) -> str:
