@@ -70,8 +70,8 @@ class ReadThrough(Generic[V]):
     def cached(self, key: str) -> V | None:
         """What is held for ``key`` if it is fresh, without reading it."""
         hit = self._entries.get(key)
-        if hit is not None and self._clock.now() - hit[0] < self._ttl:
-            return hit[1]
+        if hit is not None and 0.0 <= self._clock.now() - hit.started < self._ttl:
+            return hit.value
         return None
 
     async def get(self, key: str) -> V | None:
