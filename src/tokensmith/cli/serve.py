@@ -17,19 +17,29 @@ SETTINGS_ENV = "TOKENSMITH_SETTINGS_JSON"
 
 
 async def prepare(settings: Settings) -> list[str]:
-    """Once, before workers start: schema, first signing key, demo data."""
+    """Once, before workers start: schema, first signing key, demo data. A database that
+    cannot be opened, or signing keys the secret key cannot open, raise
+    :class:`~tokensmith.config_error.ConfigError` before any worker starts."""
+    from tokensmith.cli._common import open_store, secret_key_error
+    from tokensmith.core.keys import KeyEncryptionError
     from tokensmith.demo import seed_demo
     from tokensmith.web.app import build_context
 
-    ctx = await build_context(settings)
+    store = await open_store(settings, pool_size=2)
     try:
-        if settings.demo:
-            return await seed_demo(ctx.store, ctx.clock, settings.issuer_url)
-        return []
+        try:
+            ctx = await build_context(settings, store=store)
+        except KeyEncryptionError as exc:
+            raise secret_key_error(settings) from exc
+        try:
+            if settings.demo:
+                return await seed_demo(ctx.store, ctx.clock, settings.issuer_url)
+            return []
+        finally:
+            if ctx.redis is not None:
+                await ctx.redis.aclose()
     finally:
-        await ctx.store.close()
-        if ctx.redis is not None:
-            await ctx.redis.aclose()
+        await store.close()
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
