@@ -31,7 +31,7 @@ from tokensmith.web.context import AppContext
 
 PG_URL = os.environ.get("TOKENSMITH_TEST_POSTGRES_URL")
 REDIS_URL = os.environ.get("TOKENSMITH_TEST_REDIS_URL")
-SECRET_KEY = "test-secret-key-" + "x" * 32
+SECRET_KEY = "test-secret-key-Jq7Vw2Lc9Rt4Xm8Bz1Hn5Ks3Fd6Gy0Pa"
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),

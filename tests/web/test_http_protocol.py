@@ -179,5 +179,5 @@ async def test_other_transport_calls_reach_the_real_transport(attribute: str) ->
 
 
 def test_serve_runs_this_protocol() -> None:
-    options = uvicorn_options(Settings(secret_key="k" * 32))
+    options = uvicorn_options(Settings(secret_key="protocol-Lq5Wz8Kt3Rb6Vm1Hx9Dc4Nf7Gs2Jp0Y"))
     assert import_from_string(options["http"]) is HttpProtocol
