@@ -4,6 +4,7 @@ one line on stderr, ``tokensmith: error: ...``, and exit status 2: never a trace
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -200,3 +201,16 @@ def test_the_tokensmith_command_prints_no_traceback(
     assert "Traceback" not in done.stderr
     lines = done.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("tokensmith: error: "), done.stderr
+
+
+@pytest.mark.parametrize("command", [("serve",), ("clients", "list")], ids=["serve", "clients"])
+def test_a_schema_newer_than_this_version_is_one_line(
+    env: dict[str, str], tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    import sqlite3
+
+    assert invoke(env, "clients", "list").exit_code == 0
+    with contextlib.closing(sqlite3.connect(tmp_path / "ok.db")) as db:
+        db.execute("UPDATE alembic_version SET version_num = '9999'")
+        db.commit()
+    assert "Can't locate revision identified by '9999'" in refused(invoke(env, *command))

@@ -226,3 +226,25 @@ async def test_a_request_split_across_reads_arms_one_deadline_a_part() -> None:
     # the connection's deadline covers the first headers; then a body deadline and the
     # keep-alive timer; the second request: headers, body, keep-alive
     assert await timers_for(*reads, *reads, responses=2) == 1 + 2 + 3
+
+
+@pytest.mark.parametrize(
+    ("nofile", "cap", "backlog"),
+    [(65536, 1000, 2048), (1024, 675, 225), (256, 99, 33)],
+    ids=["65536", "1024", "256"],
+)
+def test_serve_fits_the_connection_cap_under_the_open_file_limit(
+    monkeypatch: pytest.MonkeyPatch, nofile: int, cap: int, backlog: int
+) -> None:
+    """Defaults: headers 10 s, body 30 s, keep-alive 5 s, 1000 connections a worker, as
+    many as the open-file limit leaves after 64 + 3 a pooled database connection and the
+    listen backlog (a quarter of the rest, at most 2048)."""
+    monkeypatch.setattr("resource.getrlimit", lambda _: (nofile, nofile))
+    options = uvicorn_options(Settings(secret_key="protocol-Lq5Wz8Kt3Rb6Vm1Hx9Dc4Nf7Gs2Jp0Y"))
+    limits = options["http"].keywords["limits"]
+    assert (limits.header_timeout, limits.body_timeout, options["timeout_keep_alive"]) == (
+        10.0,
+        30.0,
+        5.0,
+    )
+    assert (limits.max_connections, options["backlog"]) == (cap, backlog)
