@@ -325,3 +325,17 @@ def test_the_default_cap_fits_under_the_open_file_limit(tmp_path: Path) -> None:
     """The default cap (1000) is lowered to what 256 descriptors allow: 300 idle sockets."""
     with serve(tmp_path / "default", nofile=NOFILE, http_header_timeout="60") as server:
         idle_sockets_do_not_stop_token_requests(server, idle=300, cap=NOFILE)
+
+
+def test_websocket_upgrades_do_not_use_up_the_cap(capped: Server) -> None:
+    """tokensmith has no websocket route: an upgrade is refused, and its connection is
+    not counted once it has gone."""
+    upgrade = (
+        b"GET /oauth/token HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    for _ in range(CAP + 10):
+        with connect(capped) as sock:
+            sock.sendall(upgrade)
+            seconds_until_closed(sock, limit=5)
+    healthy(capped)

@@ -149,6 +149,14 @@ class HttpProtocol(HttpToolsProtocol):
             timeout = limits.header_timeout if self._reading == _HEADERS else limits.body_timeout
             self._read_deadline = self.loop.call_later(timeout, self._read_timed_out)
 
+    def handle_websocket_upgrade(self) -> None:
+        """The connection passes to the websocket protocol (the application refuses it:
+        tokensmith has no websocket route), which closes it: this one lets go of it, or
+        its place under the cap would never be given back."""
+        self._open.pop(self, None)
+        self._cancel_read_deadline()
+        super().handle_websocket_upgrade()
+
     # parser callbacks: what the connection is reading
     def on_message_begin(self) -> None:
         self._reading = _HEADERS
