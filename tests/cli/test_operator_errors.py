@@ -8,6 +8,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -214,3 +215,18 @@ def test_a_schema_newer_than_this_version_is_one_line(
         db.execute("UPDATE alembic_version SET version_num = '9999'")
         db.commit()
     assert "Can't locate revision identified by '9999'" in refused(invoke(env, *command))
+
+
+def test_a_sqlite_file_that_cannot_be_opened_leaves_no_thread_to_fail_later(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A thread left to report the failure after the command has ended would print a
+    traceback after the one line."""
+    failures: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: failures.append(args.exc_value))
+    before = set(threading.enumerate())
+    url = f"sqlite:///{tmp_path / 'missing' / 't.db'}"
+    refused(invoke(env, "keys", "list", "--database-url", url))
+    for thread in set(threading.enumerate()) - before:
+        thread.join(timeout=5)
+    assert failures == []

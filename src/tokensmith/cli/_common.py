@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 import functools
 import json
+import sqlite3
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from tokensmith.core.models import ApiKey, Client
 from tokensmith.core.randomness import SystemRandomness
 from tokensmith.settings import Settings, load_settings
 from tokensmith.storage.sql import SqlStore, make_engine, migrate
+from tokensmith.storage.sql.engine import is_sqlite
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -81,16 +83,30 @@ def opening_database(url: str) -> Iterator[None]:
 
     try:
         yield
-    except (OSError, ValueError, SQLAlchemyError, CommandError) as exc:
+    except (OSError, ValueError, sqlite3.Error, SQLAlchemyError, CommandError) as exc:
         raise ConfigError(
             f"cannot open the database {render_url(url)}: {_reason(exc, url)}"
         ) from exc
+
+
+def _open_sqlite_file(url: str) -> None:
+    """Open a SQLite database once with the standard library. A file that cannot be opened
+    fails here; through aiosqlite its worker thread would report the failure a second
+    time, as a traceback, once the event loop has closed."""
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database
+    if database and database != ":memory:":
+        with contextlib.closing(sqlite3.connect(database)) as conn:
+            conn.execute("PRAGMA schema_version")
 
 
 async def open_store(settings: Settings, pool_size: int) -> SqlStore:
     """The store on ``settings.database_url``, connected once (and migrated when
     ``auto_migrate`` is on), so that a database that cannot be used is known now."""
     with opening_database(settings.database_url):
+        if is_sqlite(settings.database_url):
+            _open_sqlite_file(settings.database_url)
         engine = make_engine(settings.database_url, pool_size=pool_size)
         try:
             if settings.auto_migrate:
