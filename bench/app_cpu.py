@@ -89,7 +89,7 @@ async def _tokensmith(folder: Path, opaque: bool) -> tuple[App, bytes, Callable[
     configure_logging(False)  # to stderr, which main() points at a file
     settings = Settings(
         database_url=f"sqlite:///{folder / 'app.db'}",
-        secret_key="app-cpu-" + "k" * 32,
+        secret_key="app-cpu-Zt8Wk3Qm6Rb1Vx9Hd4Lc7Nf2Gs5Jp0Ye",
         issuer="http://127.0.0.1:8000",
         secret_key_file=str(folder / "secret.key"),
     )

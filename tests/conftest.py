@@ -41,7 +41,7 @@ from tokensmith.web.context import AppContext
 
 PG_URL = service_url("TOKENSMITH_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
 REDIS_URL = service_url("TOKENSMITH_TEST_REDIS_URL", DEFAULT_REDIS_URL)
-SECRET_KEY = "test-secret-key-" + "x" * 32
+SECRET_KEY = "test-secret-key-Jq7Vw2Lc9Rt4Xm8Bz1Hn5Ks3Fd6Gy0Pa"
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),

@@ -21,7 +21,6 @@ compat = ["tpay"]
 failures_per_client = 3
 client_cache_ttl = 0.5
 log_json = true
-unknown_key = "ignored"
 """
 
 
@@ -111,7 +110,7 @@ def test_cli_database_url_flag_beats_env_beats_config(
     db = {name: f"sqlite:///{tmp_path / (name + '.db')}" for name in ("flag", "env", "file")}
     config = tmp_path / "c.toml"
     config.write_text(f'database_url = "{db["file"]}"\n')
-    clean_env.setenv("TOKENSMITH_SECRET_KEY", "s" * 40)
+    clean_env.setenv("TOKENSMITH_SECRET_KEY", "precedence-Pw4Kz9Rq2Vt7Hb1Mx6Ld3Nc8Gf5Js0Y")
     runner = CliRunner()
 
     def create(name: str, *args: str) -> None:

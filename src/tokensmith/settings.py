@@ -2,17 +2,26 @@
 
 The file is named by ``--config`` or ``TOKENSMITH_CONFIG``; its keys are the field
 names below (``database_url = "postgresql://..."``).
+
+Every value is checked when the settings are read: :func:`load_settings` refuses a bad
+one, an unknown key in the file or a file it cannot read with a :class:`ConfigError`
+whose one line names the setting and where it was set (docs/operations.md, "Settings
+validation").
 """
 
 from __future__ import annotations
 
+import difflib
+import math
 import os
 import tomllib
+import urllib.parse
+from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -20,18 +29,126 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-__all__ = ["COMPAT_DIALECTS", "Settings", "load_settings"]
+from tokensmith.config_error import ConfigError
+
+__all__ = [
+    "COMPAT_DIALECTS",
+    "MIN_SECRET_KEY_BITS",
+    "MIN_SECRET_KEY_LENGTH",
+    "ConfigError",
+    "Settings",
+    "estimated_entropy_bits",
+    "load_settings",
+    "secret_key_weakness",
+]
 
 COMPAT_DIALECTS = ("tpay", "tbc", "dot")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+#: A secret key shorter than this is refused: 32 random hex digits are 128 bits.
+MIN_SECRET_KEY_LENGTH = 32
+#: A secret key whose :func:`estimated_entropy_bits` is below this is refused.
+MIN_SECRET_KEY_BITS = 80
+#: A repeat shorter than this counts as new characters in the estimate: random keys
+#: repeat three characters often enough, four rarely.
+_MIN_REPEAT = 4
+#: Characters of a key the estimate looks at (a longer key only adds to its strength).
+_ESTIMATE_SPAN = 256
+_KEY_ADVICE = "use a random key, e.g. `openssl rand -base64 32`"
+
+
+def estimated_entropy_bits(key: str) -> float:
+    """A cautious estimate of the randomness in ``key``: its characters, with each run or
+    repeat of four or more characters already seen counted as one, times log2 of the
+    number of different characters in it.
+
+    A random key scores a little under its true entropy (32 random hex digits, 128 bits:
+    about 120; ``openssl rand -base64 32``: about 200); a key made of a word and a run of
+    one letter scores under 80, a key of one repeated character 0."""
+    text = key[:_ESTIMATE_SPAN]
+    alphabet = len(set(text))
+    if alphabet < 2:
+        return 0.0
+    units, i = 0, 0
+    while i < len(text):
+        repeat = _repeat_length(text, i)
+        i += repeat if repeat >= _MIN_REPEAT else 1
+        units += 1
+    return units * math.log2(alphabet)
+
+
+def _repeat_length(text: str, i: int) -> int:
+    """The longest prefix of ``text[i:]`` that also starts somewhere before ``i``."""
+    length = 0
+    while i + length < len(text) and text.find(text[i : i + length + 1], 0, i + length) >= 0:
+        length += 1
+    return length
+
+
+def secret_key_weakness(key: str) -> str | None:
+    """Why ``key`` is too weak to seal the signing keys, or ``None`` when it is not: fewer
+    than :data:`MIN_SECRET_KEY_LENGTH` characters, or an :func:`estimated_entropy_bits`
+    under :data:`MIN_SECRET_KEY_BITS`. Never says the key itself."""
+    if len(key) < MIN_SECRET_KEY_LENGTH:
+        return f"has {len(key)} characters; it needs {MIN_SECRET_KEY_LENGTH} characters or more"
+    bits = estimated_entropy_bits(key)
+    if bits < MIN_SECRET_KEY_BITS:
+        return (
+            f"repeats itself: about {bits:.0f} bits of entropy by its estimate, "
+            f"fewer than {MIN_SECRET_KEY_BITS}"
+        )
+    return None
+
+
+def _check_database_url(url: str) -> None:
+    """A URL of a backend tokensmith runs on: SQLite (a file) or PostgreSQL."""
+    usage = "use sqlite:///PATH or postgresql://USER@HOST/DATABASE"
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError(f"not a database URL: {usage}")
+    backend = scheme.split("+", 1)[0].lower()
+    if backend == "postgres":
+        raise ValueError("the scheme is postgresql://, not postgres://")
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"database {backend!r} is not supported: {usage}")
+    if backend == "sqlite":
+        path = rest[1:].partition("?")[0] if rest.startswith("/") else ""
+        if path in ("", ":memory:"):
+            raise ValueError(
+                "a SQLite URL names a file: sqlite:///relative/path.db or "
+                "sqlite:////absolute/path.db"
+            )
+        return
+    try:
+        _ = urllib.parse.urlsplit(url).port
+    except ValueError as exc:
+        raise ValueError(f"the host or port of the database URL is not valid ({exc})") from None
+
+
+def _read_toml(path: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings file, every key of which must name a setting."""
+    try:
+        with Path(path).open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    for key in data:
+        if key not in fields:
+            wanted = key.lower().removeprefix("tokensmith_")
+            close = difflib.get_close_matches(wanted, list(fields), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"unknown setting {key!r} in {path}{hint}")
+    return data
 
 
 class _TomlSource(PydanticBaseSettingsSource):
     def __init__(self, settings_cls: type[BaseSettings], path: str | None) -> None:
         super().__init__(settings_cls)
-        self._data: dict[str, Any] = {}
-        if path:
-            with Path(path).open("rb") as fh:
-                self._data = tomllib.load(fh)
+        self._data: dict[str, Any] = _read_toml(path, settings_cls.model_fields) if path else {}
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
         return self._data.get(field_name), field_name, False
@@ -46,8 +163,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TOKENSMITH_", frozen=True, extra="ignore")
 
     host: str = "127.0.0.1"
-    port: int = 8000
-    workers: int = 1
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1)
     #: Public base URL; the ``iss`` of every token. Derived from host and port when empty.
     issuer: str = ""
     #: ``aud`` of JWT access tokens (RFC 9068 §2.2). Defaults to the issuer.
@@ -83,6 +200,17 @@ class Settings(BaseSettings):
     failures_per_address: int = 30
     failure_window: int = 60
     max_body_bytes: int = 16384
+    # -- connections (docs/operations.md, "Connections and timeouts") ------------------
+    #: Seconds a client has to send a request's line and headers, counted from the
+    #: connection's start for its first request and from the first byte for the next.
+    http_header_timeout: float = Field(default=10.0, gt=0)
+    #: Seconds a client has to send a request's whole body once its headers are in.
+    http_body_timeout: float = Field(default=30.0, gt=0)
+    #: Seconds a connection may wait for its next request after a response.
+    http_keepalive_timeout: float = Field(default=5.0, gt=0)
+    #: Connections a worker holds open; one more closes the one idle longest, or is
+    #: refused when none is idle. Never more than the open-file limit allows.
+    http_max_connections: int = Field(default=1000, ge=1)
     log_json: bool = False
     log_level: str = "INFO"
     #: Trust ``X-Forwarded-For`` from these proxy addresses for the source address.
@@ -124,6 +252,37 @@ class Settings(BaseSettings):
     #: Failed authentications are kept this many seconds, and at most this many rows.
     auth_failure_retention: int = Field(default=7 * 86400, ge=3600)
     auth_failure_max_rows: int = Field(default=100_000, ge=100)
+
+    @field_validator("secret_key")
+    @classmethod
+    def _check_secret_keys(cls, v: str) -> str:
+        keys = [k.strip() for k in v.split(",") if k.strip()]
+        for n, key in enumerate(keys, 1):
+            weakness = secret_key_weakness(key)
+            if weakness is not None:
+                which = f"key {n} of {len(keys)}" if len(keys) > 1 else "the key"
+                raise ValueError(f"{which} {weakness}: {_KEY_ADVICE}")
+        return v
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, v: str) -> str:
+        _check_database_url(v)
+        return v
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, v: str | None) -> str | None:
+        if v and urllib.parse.urlsplit(v).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("use redis://HOST:PORT/DB, rediss://... or unix:///PATH")
+        return v or None
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, v: str) -> str:
+        if v.upper() not in LOG_LEVELS:
+            raise ValueError(f"choose one of {', '.join(LOG_LEVELS)}")
+        return v.upper()
 
     @field_validator("compat", mode="before")
     @classmethod
@@ -180,9 +339,42 @@ _config_path: ContextVar[str | None] = ContextVar("tokensmith_config_path", defa
 
 
 def load_settings(config: str | None = None, **flags: Any) -> Settings:
-    """Flags (``None`` values ignored) over environment over the TOML file."""
+    """Flags (``None`` values ignored) over environment over the TOML file.
+
+    Raises :class:`ConfigError` for a value that fails its check, naming the flag,
+    variable or file key it came from, and for a config file that cannot be read or
+    holds a key that names no setting."""
+    given = {k: v for k, v in flags.items() if v is not None}
+    path = config or os.environ.get("TOKENSMITH_CONFIG") or None
     token = _config_path.set(config or None)
     try:
-        return Settings(**{k: v for k, v in flags.items() if v is not None})
+        return Settings(**given)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, given, path)) from None
     finally:
         _config_path.reset(token)
+
+
+def _describe(exc: ValidationError, flags: Mapping[str, Any], path: str | None) -> str:
+    """One line for all the values refused: where each was set, and why."""
+    parts = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else ""
+        reason = error["msg"].removeprefix("Value error, ")
+        info = Settings.model_fields.get(field)
+        if info is not None and info.repr and "input" in error:
+            reason += f" (got {error['input']!r})"
+        parts.append(f"{_source(field, flags, path)}: {reason}")
+    return "; ".join(parts)
+
+
+def _source(field: str, flags: Mapping[str, Any], path: str | None) -> str:
+    """Where ``field`` was set: a flag, an environment variable or the config file."""
+    if field in flags:
+        return "--" + field.replace("_", "-")
+    variable = "TOKENSMITH_" + field.upper()
+    if any(name.upper() == variable for name in os.environ):
+        return variable
+    if path:
+        return f"{field} in {path}"
+    return field

@@ -101,7 +101,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     db = f"sqlite:///{tmp / 'panel.db'}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOKENSMITH_")} | {
         "TOKENSMITH_DATABASE_URL": db,
-        "TOKENSMITH_SECRET_KEY": "panel-secret-" + "p" * 32,
+        "TOKENSMITH_SECRET_KEY": "panel-secret-Gm6Vt1Kq9Wz4Rb7Hd2Lx5Nc8Fs3Jp0Ye",
         "TOKENSMITH_ISSUER": f"http://127.0.0.1:{port}",
         "TOKENSMITH_PORT": str(port),
         "TOKENSMITH_COMPAT": "tpay,tbc",

@@ -17,7 +17,7 @@ PASSWORD = "correct horse battery staple"
 @pytest.fixture
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("TOKENSMITH_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
-    monkeypatch.setenv("TOKENSMITH_SECRET_KEY", "cli-test-secret-" + "y" * 32)
+    monkeypatch.setenv("TOKENSMITH_SECRET_KEY", "cli-test-secret-Nf3Qk8Wd1Zr6Tb9Hv2Lm5Xc7Js4Gp0Ye")
     runner = CliRunner()
 
     def run(*args: str, stdin: str | None = None, ok: bool = True) -> Any:

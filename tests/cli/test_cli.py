@@ -16,7 +16,7 @@ from tokensmith.core.credentials import hash_secret
 @pytest.fixture
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("TOKENSMITH_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
-    monkeypatch.setenv("TOKENSMITH_SECRET_KEY", "cli-test-secret-" + "y" * 32)
+    monkeypatch.setenv("TOKENSMITH_SECRET_KEY", "cli-test-secret-Nf3Qk8Wd1Zr6Tb9Hv2Lm5Xc7Js4Gp0Ye")
     runner = CliRunner()
 
     def run(*args: str, ok: bool = True) -> object:

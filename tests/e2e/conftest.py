@@ -26,7 +26,7 @@ import pytest
 
 BIN = Path(sys.executable).parent
 TOKENSMITH = str(BIN / "tokensmith")
-SECRET_KEY = "e2e-secret-key-" + "k" * 32
+SECRET_KEY = "e2e-secret-key-Rb5Ty1Mk8Vq3Wz6Hc9Ld2Nf7Gs4Jx0Pa"
 START_TIMEOUT = 30.0
 
 

@@ -85,7 +85,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
     port = _free_port()
     env = os.environ | {
         "TOKENSMITH_DATABASE_URL": f"sqlite:///{tmp_path / 'e2e.db'}",
-        "TOKENSMITH_SECRET_KEY": "e2e-secret-" + "z" * 32,
+        "TOKENSMITH_SECRET_KEY": "e2e-secret-Hx2Wq7Lk4Zt9Rb1Vd6Mn3Gc8Fs5Jp0Ya",
         "TOKENSMITH_ISSUER": f"http://127.0.0.1:{port}",
         "TOKENSMITH_PORT": str(port),
     }

@@ -33,7 +33,7 @@ from click.testing import CliRunner
 from tokensmith.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
-SECRET_KEY = "integration-secret-" + "k" * 32
+SECRET_KEY = "integration-secret-Kd4Wp9Zr2Tn7Vb1Hq6Lx3Mc8Fj5Gs0Y"
 #: The ``aud`` the server puts in its tokens, and the one examples/payments_api.py expects.
 AUDIENCE = "payments"
 #: Seconds in which a spent refresh token may be presented once more (T-Gate flow).

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from uvicorn.config import Config
-from uvicorn.importer import import_from_string
 from uvicorn.server import ServerState
 
 from tokensmith.cli.serve import uvicorn_options
@@ -179,5 +178,73 @@ async def test_other_transport_calls_reach_the_real_transport(attribute: str) ->
 
 
 def test_serve_runs_this_protocol() -> None:
-    options = uvicorn_options(Settings(secret_key="k" * 32))
-    assert import_from_string(options["http"]) is HttpProtocol
+    options = uvicorn_options(Settings(secret_key="protocol-Lq5Wz8Kt3Rb6Vm1Hx9Dc4Nf7Gs2Jp0Y"))
+    assert options["http"].func is HttpProtocol
+
+
+class CountingLoop:
+    """The running loop, counting the timers armed through it."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.timers = 0
+
+    def call_later(self, delay: float, callback: Any, *args: Any) -> asyncio.TimerHandle:
+        self.timers += 1
+        return self.loop.call_later(delay, callback, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.loop, name)
+
+
+async def timers_for(*reads: bytes, responses: int) -> int:
+    """Timers a fresh connection arms to take ``reads`` and send ``responses``."""
+    config = Config(app=json_app, lifespan="off", access_log=False, server_header=False)
+    config.load()
+    loop = CountingLoop(asyncio.get_running_loop())
+    protocol = HttpProtocol(config=config, server_state=ServerState(), app_state={}, _loop=loop)  # type: ignore[arg-type]
+    transport = FakeTransport()
+    protocol.connection_made(transport)  # type: ignore[arg-type]
+    for data in reads:
+        protocol.data_received(data)
+        for _ in range(50):
+            await asyncio.sleep(0)
+    assert b"".join(transport.writes).count(b"HTTP/1.1 200 OK") == responses
+    protocol.connection_lost(None)
+    return loop.timers
+
+
+async def test_a_request_in_one_read_arms_no_deadline_of_its_own() -> None:
+    """The token path's cost: one deadline for the connection's first headers, then per
+    request only uvicorn's keep-alive timer, armed as before."""
+    assert await timers_for(REQUEST, REQUEST, REQUEST, responses=3) == 1 + 3
+
+
+async def test_a_request_split_across_reads_arms_one_deadline_a_part() -> None:
+    head, _, body = REQUEST.partition(b"\r\n\r\n")
+    reads = (head[:20], head[20:] + b"\r\n\r\n" + body[:1], body[1:])
+    # the connection's deadline covers the first headers; then a body deadline and the
+    # keep-alive timer; the second request: headers, body, keep-alive
+    assert await timers_for(*reads, *reads, responses=2) == 1 + 2 + 3
+
+
+@pytest.mark.parametrize(
+    ("nofile", "cap", "backlog"),
+    [(65536, 1000, 2048), (1024, 675, 225), (256, 99, 33)],
+    ids=["65536", "1024", "256"],
+)
+def test_serve_fits_the_connection_cap_under_the_open_file_limit(
+    monkeypatch: pytest.MonkeyPatch, nofile: int, cap: int, backlog: int
+) -> None:
+    """Defaults: headers 10 s, body 30 s, keep-alive 5 s, 1000 connections a worker, as
+    many as the open-file limit leaves after 64 + 3 a pooled database connection and the
+    listen backlog (a quarter of the rest, at most 2048)."""
+    monkeypatch.setattr("resource.getrlimit", lambda _: (nofile, nofile))
+    options = uvicorn_options(Settings(secret_key="protocol-Lq5Wz8Kt3Rb6Vm1Hx9Dc4Nf7Gs2Jp0Y"))
+    limits = options["http"].keywords["limits"]
+    assert (limits.header_timeout, limits.body_timeout, options["timeout_keep_alive"]) == (
+        10.0,
+        30.0,
+        5.0,
+    )
+    assert (limits.max_connections, options["backlog"]) == (cap, backlog)

@@ -127,7 +127,11 @@ async def test_issuance_refusal_introspection_and_revocation_log_no_secret(
 
 
 def test_reprs_hold_no_secret() -> None:
-    secret, token, refresh = "s3cr3t-" + "a" * 36, "t0ken-" + "b" * 37, "r3fresh-" + "c" * 35
+    secret, token, refresh = (
+        "s3cr3t-Hq4Wz8Lk2Rt6Vb9Mx1Dc5Nf3Gs7Jp0Yab",
+        "t0ken-" + "b" * 37,
+        "r3fresh-" + "c" * 35,
+    )
     client = Client(
         client_id="abc",
         name="n",

@@ -2,6 +2,9 @@
 
 Subcommands are imported when they run, not when the program starts: ``tokensmith token``
 in a shell script loads the client library only, not the server, SQLAlchemy and Alembic.
+
+A configuration mistake found by any subcommand (:class:`~tokensmith.config_error.ConfigError`)
+ends it with one line, ``tokensmith: error: ...``, and exit status 2.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import importlib
 import click
 
 from tokensmith import __version__
+from tokensmith.cli._errors import OperatorError
+from tokensmith.config_error import ConfigError
 
 __all__ = ["COMMANDS", "main"]
 
@@ -58,6 +63,14 @@ class LazyGroup(click.Group):
         command = getattr(importlib.import_module(module), attr)
         assert isinstance(command, click.Command)
         return command
+
+    def invoke(self, ctx: click.Context) -> object:
+        """Run the subcommand; a :class:`ConfigError` it raises becomes one line on stderr
+        and exit status 2."""
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            raise OperatorError(str(exc)) from exc
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]

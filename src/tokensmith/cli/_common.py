@@ -7,19 +7,24 @@ import contextlib
 import datetime as dt
 import functools
 import json
-import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+import sqlite3
+import urllib.parse
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 import click
 
+from tokensmith.cli._errors import OperatorError
+from tokensmith.config_error import ConfigError
 from tokensmith.core.admin import AdminError
 from tokensmith.core.clock import SystemClock
+from tokensmith.core.keys import KeyEncryptionError
 from tokensmith.core.models import ApiKey, Client
 from tokensmith.core.randomness import SystemRandomness
 from tokensmith.settings import Settings, load_settings
 from tokensmith.storage.sql import SqlStore, make_engine, migrate
+from tokensmith.storage.sql.engine import is_sqlite
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -46,14 +51,97 @@ def json_option(fn: Callable[P, T]) -> Callable[P, T]:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(fn)
 
 
+def render_url(url: str) -> str:
+    """``url`` as a message may show it: its password, if any, as ``***``."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    user, colon, _ = userinfo.partition(":")
+    if not (sep and at and colon):
+        return url
+    return f"{scheme}://{user}:***@{host}"
+
+
+def _reason(exc: BaseException, url: str) -> str:
+    """What the driver said, on one line, without the URL's password."""
+    cause = getattr(exc, "orig", None) or exc
+    text = " ".join(str(cause).split()) or type(cause).__name__
+    try:
+        password = urllib.parse.urlsplit(url).password
+    except ValueError:
+        password = None
+    for shown in {password, urllib.parse.unquote(password or "")} - {None, ""}:
+        text = text.replace(str(shown), "***")
+    return text
+
+
+@contextlib.contextmanager
+def opening_database(url: str) -> Iterator[None]:
+    """Turn the failures of a first connection (refused, no such host, file or database,
+    wrong password, a schema newer than this version) into one :class:`ConfigError`."""
+    from alembic.util import CommandError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        yield
+    except (OSError, ValueError, sqlite3.Error, SQLAlchemyError, CommandError) as exc:
+        raise ConfigError(
+            f"cannot open the database {render_url(url)}: {_reason(exc, url)}"
+        ) from exc
+
+
+def _open_sqlite_file(url: str) -> None:
+    """Open a SQLite database once with the standard library. A file that cannot be opened
+    fails here; through aiosqlite its worker thread would report the failure a second
+    time, as a traceback, once the event loop has closed."""
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database
+    if database and database != ":memory:":
+        with contextlib.closing(sqlite3.connect(database)) as conn:
+            conn.execute("PRAGMA schema_version")
+
+
+async def open_store(settings: Settings, pool_size: int) -> SqlStore:
+    """The store on ``settings.database_url``, connected once (and migrated when
+    ``auto_migrate`` is on), so that a database that cannot be used is known now."""
+    with opening_database(settings.database_url):
+        if is_sqlite(settings.database_url):
+            _open_sqlite_file(settings.database_url)
+        engine = make_engine(settings.database_url, pool_size=pool_size)
+        try:
+            if settings.auto_migrate:
+                await migrate(engine)
+            else:
+                async with engine.connect():
+                    pass
+        except BaseException:
+            await engine.dispose()
+            raise
+    return SqlStore(engine)
+
+
+def secret_key_error(settings: Settings) -> ConfigError:
+    """The stored signing keys do not open with the configured secret key."""
+    where = (
+        "TOKENSMITH_SECRET_KEY"
+        if settings.secret_key
+        else f"the secret key in {settings.secret_key_file}"
+    )
+    return ConfigError(
+        f"{where} cannot decrypt the signing keys stored in the database "
+        f"{render_url(settings.database_url)}: set the key that sealed them, or put it "
+        "after the new one (NEW,OLD) to change keys"
+    )
+
+
 @contextlib.asynccontextmanager
 async def open_env(database_url: str | None, config: str | None) -> AsyncIterator[Env]:
     settings = load_settings(config, database_url=database_url)
-    engine = make_engine(settings.database_url, pool_size=2)
-    await migrate(engine)
-    store = SqlStore(engine)
+    store = await open_store(settings, pool_size=2)
     try:
         yield Env(settings, store, SystemClock(), SystemRandomness())
+    except KeyEncryptionError as exc:
+        raise secret_key_error(settings) from exc
     finally:
         await store.close()
 
@@ -63,8 +151,7 @@ def run(coro: Awaitable[T]) -> T:
     try:
         return asyncio.run(coro)  # type: ignore[arg-type]
     except AdminError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        raise OperatorError(str(exc)) from exc
 
 
 def with_env(fn: Callable[..., Awaitable[None]]) -> Callable[..., None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import click
@@ -72,6 +73,8 @@ async def rotate(env: Env, alg: str | None, activate_after: float, as_json: bool
     """A new key signs from now, or from --activate-after seconds; the old stay published
     while their tokens can live."""
     ring = KeyRing(env.store, KeySealer(resolve_secret_keys(env.settings)), env.clock, env.rand, "")
+    with contextlib.suppress(LookupError):  # no key yet: nothing to open
+        await ring.reload()  # the keys in use open with this secret, or nothing is added
     algorithm = alg or env.settings.signing_alg
     ttl = env.settings.max_access_token_ttl
     record = await ring.rotate(algorithm, ttl, activate_after=activate_after)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import resource
 import tempfile
 from typing import Any
 
@@ -12,41 +14,93 @@ import uvicorn
 
 from tokensmith.logs import configure_logging
 from tokensmith.settings import COMPAT_DIALECTS, Settings, load_settings
+from tokensmith.web.protocol import ConnectionLimits
 
 SETTINGS_ENV = "TOKENSMITH_SETTINGS_JSON"
 
+#: Descriptors a worker keeps for itself besides its database connections: the listening
+#: socket, the event loop, Redis, log and metrics files, the SQLite writer's lock.
+RESERVED_DESCRIPTORS = 64
+#: Descriptors one pooled database connection may hold (SQLite: the file, its WAL and
+#: its shared memory; PostgreSQL: one socket).
+DESCRIPTORS_PER_DATABASE_CONNECTION = 3
+#: uvicorn's listen backlog: connections the kernel holds until the worker accepts them,
+#: each of which takes a descriptor when it is accepted.
+MAX_BACKLOG = 2048
+
+log = logging.getLogger("tokensmith")
+
 
 async def prepare(settings: Settings) -> list[str]:
-    """Once, before workers start: schema, first signing key, demo data."""
+    """Once, before workers start: schema, first signing key, demo data. A database that
+    cannot be opened, or signing keys the secret key cannot open, raise
+    :class:`~tokensmith.config_error.ConfigError` before any worker starts."""
+    from tokensmith.cli._common import open_store, secret_key_error
+    from tokensmith.core.keys import KeyEncryptionError
     from tokensmith.demo import seed_demo
     from tokensmith.web.app import build_context
 
-    ctx = await build_context(settings)
+    store = await open_store(settings, pool_size=2)
     try:
-        if settings.demo:
-            return await seed_demo(ctx.store, ctx.clock, settings.issuer_url)
-        return []
+        try:
+            ctx = await build_context(settings, store=store)
+        except KeyEncryptionError as exc:
+            raise secret_key_error(settings) from exc
+        try:
+            if settings.demo:
+                return await seed_demo(ctx.store, ctx.clock, settings.issuer_url)
+            return []
+        finally:
+            if ctx.redis is not None:
+                await ctx.redis.aclose()
     finally:
-        await ctx.store.close()
-        if ctx.redis is not None:
-            await ctx.redis.aclose()
+        await store.close()
+
+
+def descriptor_budget(settings: Settings) -> int | None:
+    """Descriptors a worker may spend on connections, accepted or waiting to be: its
+    open-file limit less what it needs for itself (``None``: no limit)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return None
+    pool = settings.database_pool_size * DESCRIPTORS_PER_DATABASE_CONNECTION
+    return soft - pool - RESERVED_DESCRIPTORS
+
+
+def connection_limits(settings: Settings) -> tuple[ConnectionLimits, int]:
+    """The read deadlines and connection cap of each worker, and the listen backlog.
+
+    The cap is ``http_max_connections``, lowered when the open-file limit is too low for
+    it: open connections, plus the backlog the kernel may hand over in one burst, plus
+    the worker's own descriptors stay under the limit, so no descriptor runs out."""
+    budget = descriptor_budget(settings)
+    cap, backlog = settings.http_max_connections, MAX_BACKLOG
+    if budget is not None:
+        backlog = max(16, min(MAX_BACKLOG, budget // 4))
+        cap = max(1, min(cap, budget - backlog))
+    limits = ConnectionLimits(settings.http_header_timeout, settings.http_body_timeout, cap)
+    return limits, backlog
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """How uvicorn runs the app: uvloop, tokensmith's HTTP protocol (uvicorn's httptools
-    one, each response sent in one write: :mod:`tokensmith.web.protocol`), no access log
-    (the audit log says what matters) and no ``server`` header."""
+    one, each response sent in one write, with read deadlines and a connection cap:
+    :mod:`tokensmith.web.protocol`), no access log (the audit log says what matters) and
+    no ``server`` header."""
+    limits, backlog = connection_limits(settings)
     return {
         "factory": True,
         "host": settings.host,
         "port": settings.port,
         "workers": settings.workers if settings.workers > 1 else None,
-        "http": "tokensmith.web.protocol:HttpProtocol",
+        "http": limits.protocol(),
         "loop": "uvloop",
         "access_log": False,
         "log_level": "warning",
         "proxy_headers": False,
         "server_header": False,
+        "timeout_keep_alive": settings.http_keepalive_timeout,
+        "backlog": backlog,
     }
 
 
@@ -101,4 +155,13 @@ def serve(
         f"tokensmith on {settings.issuer_url} ({settings.workers} worker(s); "
         f"dialects: {', '.join(settings.compat) or 'none'})"
     )
-    uvicorn.run("tokensmith.web.app:app_from_environ", **uvicorn_options(settings))
+    options = uvicorn_options(settings)
+    cap = options["http"].keywords["limits"].max_connections
+    if cap < settings.http_max_connections:
+        log.warning(
+            "at most %d connections a worker (http_max_connections %d): the open-file "
+            "limit allows no more; raise it (ulimit -n) to hold more",
+            cap,
+            settings.http_max_connections,
+        )
+    uvicorn.run("tokensmith.web.app:app_from_environ", **options)

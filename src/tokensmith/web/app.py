@@ -31,7 +31,7 @@ from tokensmith.core.models import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, REFRE
 from tokensmith.core.randomness import Randomness, SystemRandomness
 from tokensmith.core.service import TokenService
 from tokensmith.core.tokens import IssuePolicy, TokenMinter
-from tokensmith.settings import Settings
+from tokensmith.settings import ConfigError, Settings, secret_key_weakness
 from tokensmith.storage.cache import CachingClientStore, ReadThrough
 from tokensmith.storage.protocols import Store
 from tokensmith.storage.ratelimit import MemoryLimiter, RedisLimiter
@@ -61,7 +61,8 @@ _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
 def resolve_secret_keys(settings: Settings, rand: Randomness | None = None) -> list[str]:
-    """The key-sealing secrets: from settings, else a file made on first start."""
+    """The key-sealing secrets: from settings (checked there), else a file made on first
+    start, whose key is checked as strictly."""
     if settings.secret_key:
         return [s.strip() for s in settings.secret_key.split(",") if s.strip()]
     path = Path(settings.secret_key_file)
@@ -75,7 +76,11 @@ def resolve_secret_keys(settings: Settings, rand: Randomness | None = None) -> l
             "database",
             path,
         )
-    return [path.read_text().strip()]
+    secret = path.read_text().strip()
+    weakness = secret_key_weakness(secret)
+    if weakness is not None:
+        raise ConfigError(f"the secret key in {path} {weakness}: use a random key")
+    return [secret]
 
 
 def grant_table(partner: PartnerPolicy | None = None) -> dict[str, Grant]:
