@@ -226,8 +226,10 @@ class Settings(BaseSettings):
     refresh_token_idle_ttl: int = Field(default=30 * 86400, ge=60)
     #: No refresh token of an authorization outlives this, however often it is exchanged.
     refresh_token_absolute_ttl: int = Field(default=180 * 86400, ge=60)
-    #: Seconds in which the refresh token spent last may be presented once more (0-60).
-    refresh_grace_seconds: int = Field(default=0, ge=0, le=60)
+    #: Seconds in which the refresh token spent last may be presented once more (0-60),
+    #: so that a client whose answer was lost (a dropped connection, a server killed after
+    #: the commit) keeps its session; 0 makes every second presentation reuse.
+    refresh_grace_seconds: int = Field(default=30, ge=0, le=60)
     #: Require PKCE from confidential clients too (public clients always need it).
     require_pkce: bool = False
     #: Browser sessions of the login page and the panel.

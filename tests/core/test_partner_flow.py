@@ -6,6 +6,7 @@ RFC 6749 §4.1 and §6, RFC 7636 (PKCE), RFC 9700 §2.1.1 and §4.14.2 (rotation
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import pytest
@@ -25,7 +26,7 @@ from tokensmith.core.authorize import (
     validate_request,
 )
 from tokensmith.core.clock import FrozenClock
-from tokensmith.core.families import PartnerPolicy, RefreshTokens
+from tokensmith.core.families import DEFAULT_REFRESH_GRACE, PartnerPolicy, RefreshTokens
 from tokensmith.core.grants.authorization_code import AuthorizationCodeGrant
 from tokensmith.core.grants.refresh_token import RefreshTokenGrant
 from tokensmith.core.keyring import KeyRing
@@ -367,7 +368,8 @@ async def test_refresh_token_absolute_expiry(clock: FrozenClock) -> None:
         await flow.refresh(token)
 
 
-async def test_reused_refresh_token_revokes_family(flow: Flow) -> None:
+async def test_reused_refresh_token_revokes_family(clock: FrozenClock) -> None:
+    flow = await make_flow(clock, refresh_grace=0)
     first = await flow.exchange(await flow.code())
     second = await flow.refresh(first.refresh_token)
     with pytest.raises(errors.InvalidGrant, match="already used"):
@@ -398,68 +400,116 @@ async def test_refresh_token_of_another_client_is_invalid_grant(flow: Flow) -> N
     assert await flow.active(first.refresh_token)  # not a reuse: nothing is revoked
 
 
-# -- the grace window ------------------------------------------------------------------------
+# -- the grace window (RFC 9700 §4.14.2) -----------------------------------------------------
+#
+# A client exchanged ``older`` for ``held`` and got the answer; it presents ``held``, the
+# exchange commits, and its answer (``lost``) never arrives.  ``held`` is the token the
+# family spent last, and the only one the client has.
 
 
-async def test_grace_zero_means_any_replay_revokes(clock: FrozenClock) -> None:
-    flow = await make_flow(clock, refresh_grace=0)
-    first = await flow.exchange(await flow.code())
-    await flow.refresh(first.refresh_token)
-    with pytest.raises(errors.InvalidGrant):
-        await flow.refresh(first.refresh_token)
+@dataclass
+class LostAnswer:
+    flow: Flow
+    older: IssuedToken
+    held: IssuedToken
+    lost: IssuedToken
 
 
-async def test_grace_allows_one_replay_of_the_last_spent_token(clock: FrozenClock) -> None:
-    flow = await make_flow(clock, refresh_grace=30)
-    first = await flow.exchange(await flow.code())
-    lost = await flow.refresh(first.refresh_token)  # the response that never arrived
-    clock.advance(30)
-    retried = await flow.refresh(first.refresh_token)
-    assert retried.refresh_token not in (lost.refresh_token, first.refresh_token)
-    assert not await flow.active(lost.refresh_token) and not await flow.active(lost.access_token)
-    assert await flow.active(retried.refresh_token) and await flow.active(retried.access_token)
-    third = await flow.refresh(retried.refresh_token)
-    assert await flow.active(third.refresh_token)
+async def lost_answer(clock: FrozenClock, **policy: object) -> LostAnswer:
+    flow = await make_flow(clock, **policy)
+    older = await flow.exchange(await flow.code())
+    held = await flow.refresh(older.refresh_token)
+    clock.advance(5)
+    lost = await flow.refresh(held.refresh_token)
+    return LostAnswer(flow, older, held, lost)
 
 
-async def test_grace_replay_after_the_window_revokes(clock: FrozenClock) -> None:
-    flow = await make_flow(clock, refresh_grace=30)
-    first = await flow.exchange(await flow.code())
-    second = await flow.refresh(first.refresh_token)
+def test_the_default_grace_window_is_thirty_seconds() -> None:
+    assert PartnerPolicy().refresh_grace == DEFAULT_REFRESH_GRACE == 30
+
+
+@pytest.mark.parametrize("after", [0, 1, 30], ids=["at-once", "1s", "at-the-edge"])
+async def test_the_token_spent_last_may_be_presented_once_more_within_the_grace(
+    clock: FrozenClock, after: float
+) -> None:
+    s = await lost_answer(clock)  # the default policy
+    clock.advance(after)
+    retried = await s.flow.refresh(s.held.refresh_token)
+    assert retried.refresh_token not in (s.lost.refresh_token, s.held.refresh_token)
+    # the unanswered pair is withdrawn with it: the family keeps one live chain
+    assert not await s.flow.active(s.lost.refresh_token)
+    assert not await s.flow.active(s.lost.access_token)
+    live = [r for r in s.flow.store.refresh_tokens.values() if r.spent_at is None]
+    assert len(live) == 1 and live[0].access_jti == retried.jti
+    assert await s.flow.active(retried.access_token)
+    again = await s.flow.refresh(retried.refresh_token)
+    assert await s.flow.active(again.refresh_token) and await s.flow.active(again.access_token)
+
+
+async def _older_than_the_last_spent(s: LostAnswer, clock: FrozenClock) -> str | None:
+    clock.advance(1)
+    return s.older.refresh_token
+
+
+async def _the_last_spent_a_second_time(s: LostAnswer, clock: FrozenClock) -> str | None:
+    await s.flow.refresh(s.held.refresh_token)
+    return s.held.refresh_token
+
+
+async def _the_last_spent_after_the_grace(s: LostAnswer, clock: FrozenClock) -> str | None:
     clock.advance(31)
+    return s.held.refresh_token
+
+
+async def _the_last_spent_once_its_successor_was_used(
+    s: LostAnswer, clock: FrozenClock
+) -> str | None:
+    await s.flow.refresh(s.lost.refresh_token)  # the answer had arrived after all
+    return s.held.refresh_token
+
+
+async def _the_superseded_successor(s: LostAnswer, clock: FrozenClock) -> str | None:
+    await s.flow.refresh(s.held.refresh_token)  # the retry: the lost pair is superseded
+    return s.lost.refresh_token
+
+
+async def _the_last_spent_with_no_grace(s: LostAnswer, clock: FrozenClock) -> str | None:
+    return s.held.refresh_token
+
+
+@pytest.mark.parametrize(
+    ("grace", "reuse"),
+    [
+        (30, _older_than_the_last_spent),
+        (30, _the_last_spent_a_second_time),
+        (30, _the_last_spent_after_the_grace),
+        (30, _the_last_spent_once_its_successor_was_used),
+        (30, _the_superseded_successor),
+        (0, _the_last_spent_with_no_grace),
+    ],
+    ids=[
+        "older-than-the-last-spent",
+        "last-spent-a-second-time",
+        "last-spent-after-the-grace",
+        "last-spent-once-its-successor-was-used",
+        "superseded-successor",
+        "last-spent-with-no-grace",
+    ],
+)
+async def test_reuse_revokes_the_whole_family(
+    clock: FrozenClock,
+    grace: int,
+    reuse: Callable[[LostAnswer, FrozenClock], Awaitable[str | None]],
+) -> None:
+    s = await lost_answer(clock, refresh_grace=grace)
+    presented = await reuse(s, clock)
     with pytest.raises(errors.InvalidGrant, match="already used"):
-        await flow.refresh(first.refresh_token)
-    assert not await flow.active(second.refresh_token)
-
-
-async def test_grace_allows_only_one_replay(clock: FrozenClock) -> None:
-    flow = await make_flow(clock, refresh_grace=30)
-    first = await flow.exchange(await flow.code())
-    await flow.refresh(first.refresh_token)
-    retried = await flow.refresh(first.refresh_token)
-    with pytest.raises(errors.InvalidGrant):
-        await flow.refresh(first.refresh_token)
-    assert not await flow.active(retried.refresh_token)
-
-
-async def test_grace_never_covers_a_token_whose_successor_was_used(clock: FrozenClock) -> None:
-    flow = await make_flow(clock, refresh_grace=30)
-    first = await flow.exchange(await flow.code())
-    second = await flow.refresh(first.refresh_token)
-    third = await flow.refresh(second.refresh_token)
-    with pytest.raises(errors.InvalidGrant):
-        await flow.refresh(first.refresh_token)  # not the token spent last
-    assert not await flow.active(third.refresh_token)
-
-
-async def test_superseded_token_presented_later_revokes(clock: FrozenClock) -> None:
-    flow = await make_flow(clock, refresh_grace=30)
-    first = await flow.exchange(await flow.code())
-    lost = await flow.refresh(first.refresh_token)
-    retried = await flow.refresh(first.refresh_token)
-    with pytest.raises(errors.InvalidGrant):
-        await flow.refresh(lost.refresh_token)
-    assert not await flow.active(retried.refresh_token)
+        await s.flow.refresh(presented)
+    store = s.flow.store
+    assert [f.revoked_at is not None for f in store.families.values()] == [True]
+    assert all(r.revoked_at is not None for r in store.refresh_tokens.values())
+    family_access = [t for t in store.tokens.values() if t.family_id is not None]
+    assert family_access and all(t.revoked_at is not None for t in family_access)
 
 
 def test_grace_window_is_capped_at_sixty_seconds() -> None:

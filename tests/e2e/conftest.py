@@ -103,10 +103,12 @@ def start_server(
     *args: str,
     extra_env: dict[str, str] | None = None,
     wait: bool = True,
+    port: int | None = None,
 ) -> Server:
-    """Start ``tokensmith serve`` and (unless told not to) wait until it is healthy."""
+    """Start ``tokensmith serve`` and (unless told not to) wait until it is healthy; on
+    ``port`` if given (a restart keeps its address, and so its default issuer)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     env = base_env(
         # every test runs from 127.0.0.1, and some poll with refused credentials; throttling
         # itself is tested in-process (tests/web/test_rate_limiting.py)

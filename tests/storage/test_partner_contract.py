@@ -1,14 +1,19 @@
 """The partner-flow storage protocols (users, codes, refresh token families, consents,
-sessions): one contract for the in-memory store and SQLAlchemy on SQLite and PostgreSQL."""
+sessions): one contract for the in-memory store and SQLAlchemy on SQLite and PostgreSQL.
+
+PostgreSQL runs it twice: with refresh tokens rotated in one statement (as it serves) and
+with the portable statements SQLite rotates with, so the two forms of the rotation rule
+(:mod:`tokensmith.storage.sql.rotation`) are held to the same outcomes."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PG_URL, fresh_database
+from tests.conftest import BACKENDS, PG_URL, fresh_database, migrated_store
 from tokensmith.core.models import (
     AccessTokenRecord,
     AuthorizationCode,
@@ -19,7 +24,37 @@ from tokensmith.core.models import (
     TokenFamily,
     User,
 )
+from tokensmith.storage.memory import MemoryStore
 from tokensmith.storage.protocols import Store
+from tokensmith.storage.sql import SqlStore, make_engine, migrate
+
+_PORTABLE_ON_POSTGRES = pytest.param(
+    "postgres-portable",
+    id="postgres-portable",
+    marks=[
+        pytest.mark.postgres,
+        pytest.mark.skipif(not PG_URL, reason="TOKENSMITH_TEST_POSTGRES_URL not set"),
+    ],
+)
+
+
+@pytest.fixture(params=[pytest.param("memory", id="memory"), *BACKENDS, _PORTABLE_ON_POSTGRES])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    if request.param == "postgres-portable":
+        async with fresh_database("postgres", tmp_path) as url:
+            engine = make_engine(url)
+            await migrate(engine)
+            portable = SqlStore(engine, portable_rotation=True)
+            try:
+                yield portable
+            finally:
+                await portable.close()
+        return
+    async with fresh_database(request.param, tmp_path) as url, migrated_store(url) as sql:
+        yield sql
 
 
 def _user(uid: str = "u1", email: str = "a@shop.test", **kw: object) -> User:
@@ -190,6 +225,118 @@ async def test_replay_spends_the_successor_as_superseded_once(store: Store) -> N
     assert await store.find_refresh_token("r4" * 32) is None
 
 
+async def test_replay_withdraws_the_unseen_successors_pair_in_its_transaction(
+    store: Store,
+) -> None:
+    """The successor's access token was answered with it (to nobody): the replay revokes it
+    together with spending the successor, so the family keeps one live chain."""
+    await _started(store)
+    await store.rotate_refresh_token("r1" * 32, _rt("r2" * 32), 200.0, _access("j-r2r2", "f1"))
+    new = _rt("r3" * 32, issued_at=210.0, expires_at=1210.0)
+    assert await store.replay_refresh_token("r1" * 32, "r2" * 32, new, 210.0, _access("j3", "f1"))
+    withdrawn = await store.find_access_token_by_jti("j-r2r2")
+    assert withdrawn is not None and withdrawn.revoked_at == 210.0
+    assert await store.find_access_token_by_jti("j3") == _access("j3", "f1")
+    assert await store.find_refresh_token("r3" * 32) == new
+    assert (await store.get_family("f1")).expires_at == 1210.0  # type: ignore[union-attr]
+
+
+async def _rotated_twice(store: Store) -> None:
+    await store.rotate_refresh_token("r2" * 32, _rt("r3" * 32), 205.0)
+
+
+async def _revoked(store: Store) -> None:
+    await store.revoke_family("f1", 205.0)
+
+
+async def _replayed(store: Store) -> None:
+    assert await store.replay_refresh_token("r1" * 32, "r2" * 32, _rt("r3" * 32), 205.0)
+
+
+@pytest.mark.parametrize(
+    ("then", "old", "successor"),
+    [
+        (None, "r2", "r2"),  # the successor itself was never spent: nothing to replay
+        (None, "r1", "r9"),  # not the token r1 was exchanged for
+        (_rotated_twice, "r1", "r2"),  # the successor was used: r1 is not the last spent
+        (_revoked, "r1", "r2"),
+        (_replayed, "r1", "r3"),  # a second replay, even naming the new successor
+        (_replayed, "r1", "r2"),
+    ],
+    ids=["unspent", "wrong-successor", "successor-used", "revoked", "replayed", "replayed-again"],
+)
+async def test_replay_is_refused_and_writes_nothing(
+    store: Store, then: object, old: str, successor: str
+) -> None:
+    await _started(store)
+    await store.rotate_refresh_token("r1" * 32, _rt("r2" * 32), 200.0)
+    if then is not None:
+        await then(store)  # type: ignore[operator]
+    before = [await store.find_refresh_token(h * 32) for h in ("r1", "r2", "r3", "r9")]
+    assert not await store.replay_refresh_token(
+        old * 32, successor * 32, _rt("r4" * 32), 210.0, _access("j4", "f1")
+    )
+    assert [await store.find_refresh_token(h * 32) for h in ("r1", "r2", "r3", "r9")] == before
+    assert await store.find_refresh_token("r4" * 32) is None
+    assert await store.find_access_token_by_jti("j4") is None
+
+
+def _both_instances(store: Store) -> tuple[Store, Store]:
+    """The store and another instance on its database (itself, in memory)."""
+    return (store, _second_instance(store)) if isinstance(store, SqlStore) else (store, store)
+
+
+async def test_parallel_replays_of_one_token_succeed_once(store: Store) -> None:
+    await _started(store)
+    await store.rotate_refresh_token("r1" * 32, _rt("r2" * 32), 200.0)
+    instances = _both_instances(store)
+    results = await asyncio.gather(
+        *(
+            instances[i % 2].replay_refresh_token(
+                "r1" * 32, "r2" * 32, _rt(f"{i:062d}rn"), 210.0, _access(f"j{i}", "f1")
+            )
+            for i in range(10)
+        )
+    )
+    assert results.count(True) == 1
+    [won] = [i for i, ok in enumerate(results) if ok]
+    successor = await store.find_refresh_token("r2" * 32)
+    assert successor is not None and successor.replaced_by == f"{won:062d}rn"
+    for i in range(10):
+        stored = await store.find_refresh_token(f"{i:062d}rn")
+        assert (stored is not None) == (i == won)
+        assert (await store.find_access_token_by_jti(f"j{i}") is not None) == (i == won)
+
+
+async def test_a_replay_racing_the_successors_rotation_leaves_one_chain(store: Store) -> None:
+    """The client that did get the successor rotates it while the spent token is replayed:
+    the family lock orders them, and whichever comes second finds the successor spent."""
+    first, second = _both_instances(store)
+    await _families(store, 6)
+    for i in range(6):
+        assert await store.rotate_refresh_token(f"{i:064d}", _rt(_hash(i, 1), f"f{i}"), 200.0)
+    calls = [
+        call
+        for i in range(6)
+        for call in (
+            first.rotate_refresh_token(_hash(i, 1), _rt(_hash(i, 2), f"f{i}"), 210.0),
+            second.replay_refresh_token(
+                f"{i:064d}", _hash(i, 1), _rt(f"r{i}replay".ljust(64, "x"), f"f{i}"), 210.0
+            ),
+        )
+    ]
+    results = await asyncio.gather(*calls)
+    for i in range(6):
+        rotated, replayed = results[2 * i], results[2 * i + 1]
+        assert rotated != replayed, (i, results)
+        usable = [
+            t
+            for t in (_hash(i, 2), f"r{i}replay".ljust(64, "x"))
+            if (r := await store.find_refresh_token(t)) is not None and r.spent_at is None
+        ]
+        assert len(usable) == 1, (i, usable)
+
+
 async def test_revoking_a_family_revokes_its_refresh_and_access_tokens(store: Store) -> None:
     await _started(store)
     await store.add_access_token(
@@ -253,7 +400,6 @@ async def test_migrations_match_the_table_definitions(db_url: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from tokensmith.storage.sql import make_engine, migrate
     from tokensmith.storage.sql.tables import metadata
 
     engine = make_engine(db_url)
@@ -355,7 +501,6 @@ async def test_rotations_rewrite_no_index_entry_of_their_family(tmp_path: Path) 
     from sqlalchemy.ext.asyncio import create_async_engine
     from sqlalchemy.pool import NullPool
 
-    from tokensmith.storage.sql import SqlStore, migrate
     from tokensmith.storage.sql.engine import normalize_url
 
     async with fresh_database("postgres", tmp_path) as url:
@@ -415,11 +560,9 @@ async def test_postgres_connections_plan_each_statement_for_its_values() -> None
 def _second_instance(store: Store) -> Store:
     """Another instance on the same database (as another process would be): its own
     batches, so its statements run beside the first one's."""
-    from tokensmith.storage.sql import SqlStore
-
     if not isinstance(store, SqlStore):
         pytest.skip("an in-memory store has no second instance")
-    return SqlStore(store.engine)
+    return SqlStore(store.engine, portable_rotation=store.portable_rotation)
 
 
 async def test_parallel_rotations_from_two_instances_succeed_once(store: Store) -> None:

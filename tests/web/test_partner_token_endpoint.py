@@ -228,28 +228,71 @@ async def test_refresh_may_narrow_scope(partner: Partner) -> None:
     assert r.json()["scope"] == "read"
 
 
-async def test_reused_refresh_token_kills_the_family(partner: Partner) -> None:
-    first = await partner.tokens()
-    second = (await partner.refresh(first["refresh_token"])).json()
-    replay = await partner.refresh(first["refresh_token"])
-    assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
-    assert (await partner.introspect(second["access_token"]))["active"] is False
-    assert (await partner.introspect(second["refresh_token"]))["active"] is False
-
-
-async def test_grace_window_with_the_injected_clock(tmp_path: Path, clock: FrozenClock) -> None:
-    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'g.db'}", refresh_grace_seconds=10)
+async def test_reused_refresh_token_kills_the_family(tmp_path: Path, clock: FrozenClock) -> None:
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'g.db'}", refresh_grace_seconds=0)
     async with running_app(settings, clock) as h:
         p = await make_partner(h)
         first = await p.tokens()
-        lost = (await p.refresh(first["refresh_token"])).json()
-        clock.advance(10)
-        retried = await p.refresh(first["refresh_token"])
+        second = (await p.refresh(first["refresh_token"])).json()
+        replay = await p.refresh(first["refresh_token"])
+        assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
+        assert (await p.introspect(second["access_token"]))["active"] is False
+        assert (await p.introspect(second["refresh_token"]))["active"] is False
+
+
+# -- the grace window: a lost answer (RFC 9700 §4.14.2) --------------------------------------
+
+
+async def _lost_answer(p: Partner, clock: FrozenClock) -> tuple[dict, dict, dict]:
+    """``older`` exchanged for ``held`` (answered), then ``held`` exchanged for ``lost``,
+    whose answer never arrives: ``held`` is the token the family spent last."""
+    older = await p.tokens()
+    held = (await p.refresh(older["refresh_token"])).json()
+    clock.advance(5)
+    lost = (await p.refresh(held["refresh_token"])).json()
+    return older, held, lost
+
+
+async def test_the_default_grace_takes_a_lost_answers_retry(harness_any: Harness) -> None:
+    p = await make_partner(harness_any)
+    _, held, lost = await _lost_answer(p, harness_any.clock)
+    assert (await p.introspect(lost["access_token"]))["active"] is True  # known as live
+    harness_any.clock.advance(30)
+    retried = await p.refresh(held["refresh_token"])
+    assert retried.status_code == 200, retried.text
+    assert (await p.introspect(lost["access_token"]))["active"] is False
+    assert (await p.introspect(lost["refresh_token"]))["active"] is False
+    again = await p.refresh(retried.json()["refresh_token"])
+    assert again.status_code == 200, again.text
+    assert (await p.introspect(again.json()["refresh_token"]))["active"] is True
+
+
+@pytest.mark.parametrize(
+    "reuse",
+    ["older-than-the-last-spent", "last-spent-a-second-time", "last-spent-after-the-grace"],
+)
+async def test_a_real_replay_still_revokes_the_family(harness_any: Harness, reuse: str) -> None:
+    p, clock = await make_partner(harness_any), harness_any.clock
+    older, held, lost = await _lost_answer(p, clock)
+    issued = [older, held, lost]
+    presented = held["refresh_token"]
+    if reuse == "older-than-the-last-spent":
+        presented = older["refresh_token"]
+    elif reuse == "last-spent-a-second-time":
+        retried = await p.refresh(presented)
         assert retried.status_code == 200
-        assert (await p.introspect(lost["access_token"]))["active"] is False
-        again = await p.refresh(first["refresh_token"])
-        assert again.status_code == 400
-        assert (await p.introspect(retried.json()["refresh_token"]))["active"] is False
+        issued.append(retried.json())
+    else:
+        clock.advance(31)
+    r = await p.refresh(presented)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_grant"
+    for pair in issued:
+        for kind in ("access_token", "refresh_token"):
+            assert (await p.introspect(pair[kind]))["active"] is False, kind
+
+
+def test_the_grace_window_setting_is_thirty_seconds_by_default() -> None:
+    assert make_settings(Path("/tmp"), "sqlite://").refresh_grace_seconds == 30
 
 
 def test_grace_window_setting_is_capped() -> None:
@@ -299,12 +342,47 @@ def _outcomes(responses: list[httpx.Response]) -> tuple[int, set[str]]:
     return wins, errors
 
 
-async def test_parallel_refresh_has_exactly_one_success(harness_any: Harness) -> None:
+async def _live_refresh_tokens(p: Partner, responses: list[httpx.Response]) -> list[str]:
+    tokens = [r.json()["refresh_token"] for r in responses if r.status_code == 200]
+    return [t for t in tokens if (await p.introspect(t))["active"]]
+
+
+async def test_parallel_refresh_without_grace_has_exactly_one_success(
+    db_url: str, tmp_path: Path, clock: FrozenClock
+) -> None:
+    settings = make_settings(tmp_path, db_url, refresh_grace_seconds=0)
+    async with running_app(settings, clock) as h:
+        p = await make_partner(h)
+        token = (await p.tokens())["refresh_token"]
+        responses = await asyncio.gather(*(p.refresh(token) for _ in range(50)))
+        wins, errors = _outcomes(list(responses))
+        assert wins == 1 and errors == {"invalid_grant"}
+
+
+async def test_parallel_refresh_within_the_grace_leaves_no_second_chain(
+    harness_any: Harness,
+) -> None:
+    """50 presentations of one token at once: one exchange, at most one replay (which
+    supersedes it), and the rest are reuse, which revokes the family."""
     p = await make_partner(harness_any)
     token = (await p.tokens())["refresh_token"]
     responses = await asyncio.gather(*(p.refresh(token) for _ in range(50)))
     wins, errors = _outcomes(list(responses))
-    assert wins == 1 and errors == {"invalid_grant"}
+    assert 1 <= wins <= 2 and errors == {"invalid_grant"}
+    assert await _live_refresh_tokens(p, list(responses)) == []
+
+
+async def test_parallel_retries_of_the_last_spent_token_leave_no_second_chain(
+    harness_any: Harness,
+) -> None:
+    """The token spent last, presented twice at once inside the grace window: one replay
+    wins, the other is a second presentation, reuse, and revokes the family."""
+    p = await make_partner(harness_any)
+    _, held, lost = await _lost_answer(p, harness_any.clock)
+    responses = list(await asyncio.gather(*(p.refresh(held["refresh_token"]) for _ in range(2))))
+    assert sorted(r.status_code for r in responses) == [200, 400]
+    assert await _live_refresh_tokens(p, responses) == []
+    assert (await p.introspect(lost["refresh_token"]))["active"] is False
 
 
 async def test_parallel_code_exchange_has_exactly_one_success(harness_any: Harness) -> None:
@@ -371,10 +449,16 @@ async def _seeded(db_url: str) -> AsyncIterator[tuple[str, str, str]]:
 
 
 @pytest.mark.e2e
-async def test_parallel_refresh_through_a_real_server(db_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("grace", [0, 30], ids=["no-grace", "default-grace"])
+async def test_parallel_refresh_through_a_real_server(
+    db_url: str, tmp_path: Path, grace: int
+) -> None:
+    """Without a grace window exactly one of 50 parallel exchanges wins; with it, the
+    exchange and at most one replay; either way the others are reuse, and no refresh token
+    answered stays live."""
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    settings = make_settings(tmp_path, db_url, issuer=base)
+    settings = make_settings(tmp_path, db_url, issuer=base, refresh_grace_seconds=grace)
     with _uvicorn(create_app(settings), port):
         async with (
             _seeded(db_url) as (client_id, secret, email),
@@ -404,5 +488,17 @@ async def test_parallel_refresh_through_a_real_server(db_url: str, tmp_path: Pat
             responses = await asyncio.gather(
                 *(http.post("/oauth/token", data=refresh, auth=auth) for _ in range(50))
             )
+            live = [
+                r.json()["refresh_token"]
+                for r in responses
+                if r.status_code == 200
+                and (
+                    await http.post(
+                        "/oauth/introspect", data={"token": r.json()["refresh_token"]}, auth=auth
+                    )
+                ).json()["active"]
+            ]
     wins, errors = _outcomes(list(responses))
-    assert wins == 1 and errors == {"invalid_grant"}
+    assert errors == {"invalid_grant"}
+    assert wins == 1 if grace == 0 else 1 <= wins <= 2
+    assert live == []  # the losers' presentations are reuse

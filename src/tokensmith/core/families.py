@@ -5,13 +5,22 @@ of refresh tokens, each spent when exchanged (rotation, RFC 9700 §4.14.2), plus
 access token minted along the way (recorded with ``family_id``). Presenting a spent
 refresh token, or a used code, revokes the family.
 
-Refresh grace window (``refresh_grace`` seconds, 0 by default, at most 60): a token that
-was *rotated* (presented and exchanged) less than ``refresh_grace`` seconds ago may be
+Refresh grace window (``refresh_grace`` seconds, 30 by default, at most 60): a token that
+was *rotated* (presented and exchanged) at most ``refresh_grace`` seconds ago may be
 presented once more, provided the token it was exchanged for is still unspent and
-unrevoked. That replay returns a fresh pair, spends the unseen successor as
-``superseded`` and revokes the successor's access token. Anything else — a second replay,
-a replay after the window, a replay of a token whose successor was used, presenting a
-``superseded`` token — is reuse and revokes the family.
+unrevoked, that is, it is the token its family spent last. That replay returns a fresh
+pair and, in the same transaction, spends the unseen successor as ``superseded`` and
+revokes the successor's access token, so the family keeps one live chain. Anything else —
+a second replay, a replay after the window, a token older than the one spent last,
+presenting a ``superseded`` token — is reuse and revokes the family (RFC 9700 §4.14.2).
+
+Why 30 seconds by default: an exchange commits before its answer is sent, so a client
+whose connection drops after the commit (a server killed and restarted, a proxy timing
+out) holds only the token it presented. With no window its retry is reuse, and the
+family dies although nothing was stolen. The window covers a restart and a client's
+backoff; a thief gains from it only a token spent within the last ``refresh_grace``
+seconds whose successor is still unused, and the legitimate client's next exchange then
+finds its successor superseded and revokes the family.
 """
 
 from __future__ import annotations
@@ -27,8 +36,16 @@ from tokensmith.core.models import Client, RefreshTokenRecord, TokenFamily
 from tokensmith.core.randomness import Randomness
 from tokensmith.storage.protocols import ClientStore, Store
 
-__all__ = ["MAX_REFRESH_GRACE", "PartnerPolicy", "RefreshTokens", "new_family_id", "new_refresh"]
+__all__ = [
+    "DEFAULT_REFRESH_GRACE",
+    "MAX_REFRESH_GRACE",
+    "PartnerPolicy",
+    "RefreshTokens",
+    "new_family_id",
+    "new_refresh",
+]
 
+DEFAULT_REFRESH_GRACE = 30
 MAX_REFRESH_GRACE = 60
 
 
@@ -40,7 +57,7 @@ class PartnerPolicy:
     access_token_ttl: int = 7200
     refresh_idle_ttl: int = 30 * 86400
     refresh_absolute_ttl: int = 180 * 86400
-    refresh_grace: int = 0
+    refresh_grace: int = DEFAULT_REFRESH_GRACE
     #: When true, confidential clients must use PKCE too (public clients always must).
     require_pkce: bool = False
 

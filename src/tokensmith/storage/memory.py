@@ -296,12 +296,18 @@ class MemoryStore(PanelMemoryMixin):
             or old.spent_reason != "rotated"
             or old.replaced_by != successor_hash
             or old.replayed_at is not None
+            or old.revoked_at is not None
+            or old.family_id != successor.family_id
         ):
             return False
         self.refresh_tokens[old_hash] = dataclasses.replace(old, replayed_at=at)
         self.refresh_tokens[successor_hash] = dataclasses.replace(
             successor, spent_at=at, spent_reason="superseded", replaced_by=new.token_hash
         )
+        withdrawn = self.tokens.get(successor.access_jti or "")
+        if withdrawn is not None and withdrawn.revoked_at is None:
+            self.tokens[withdrawn.jti] = dataclasses.replace(withdrawn, revoked_at=at)
+            self._revocations += 1
         self._store_new(new)
         self._keep(access)
         return True

@@ -202,8 +202,10 @@ class RefreshTokenStore(Protocol):
     ) -> bool:
         """The grace-window replay, in one transaction: mark ``old_hash`` replayed (only if it
         was ``rotated`` into ``successor_hash`` and never replayed), spend ``successor_hash``
-        as ``superseded`` (only if unspent and unrevoked), store ``new`` and ``access``. All
-        or nothing."""
+        as ``superseded`` (only if unspent and unrevoked, in a live family), revoke the access
+        token issued with ``successor_hash``, store ``new`` and ``access`` and move the
+        family's idle expiry. All or nothing: False, and nothing written, otherwise, so of
+        two replays of one token at most one succeeds."""
         ...
 
     async def revoke_family(self, family_id: str, at: float) -> bool:

@@ -148,32 +148,24 @@ class RefreshTokenGrant:
         record: RefreshTokenRecord,
         requested: str | None,
     ) -> IssuedToken:
-        """A spent token again: one grace-window replay, else revoke the family."""
+        """A spent token again: the one grace-window replay, else reuse, which revokes the
+        family (RFC 9700 §4.14.2).  The store decides the replay in one transaction (the
+        successor must still be unspent, the token never replayed), so of parallel
+        replays at most one wins, and it withdraws the successor's pair with it."""
         now = ctx.clock.now()
         if self._may_replay(record, now):
             assert record.replaced_by is not None
-            successor = await ctx.store.find_refresh_token(record.replaced_by)
-            if successor is not None and successor.spent_at is None:
-                scopes = narrow_scope(requested, family, client)
-                issued, access = prepare_in_family(ctx, client, family, scopes, self.policy)
-                plain, new = new_refresh(
-                    ctx.rand, family, now, self.policy, issued.jti, ctx.minter.binding.tag
-                )
-                if await ctx.store.replay_refresh_token(
-                    record.token_hash, successor.token_hash, new, now, access
-                ):
-                    await self._revoke_access(ctx, successor.access_jti)
-                    return dataclasses.replace(issued, refresh_token=plain)
+            scopes = narrow_scope(requested, family, client)
+            issued, access = prepare_in_family(ctx, client, family, scopes, self.policy)
+            plain, new = new_refresh(
+                ctx.rand, family, now, self.policy, issued.jti, ctx.minter.binding.tag
+            )
+            if await ctx.store.replay_refresh_token(
+                record.token_hash, record.replaced_by, new, now, access
+            ):
+                return dataclasses.replace(issued, refresh_token=plain)
         await ctx.store.revoke_family(family.family_id, now)
         raise InvalidGrant(
             "the refresh token was already used; every token of this grant is revoked",
             reason="refresh_token_reused",
         )
-
-    @staticmethod
-    async def _revoke_access(ctx: GrantContext, jti: str | None) -> None:
-        if jti is None:
-            return
-        record = await ctx.store.find_access_token_by_jti(jti)
-        if record is not None:
-            await ctx.store.revoke_access_token(record, ctx.clock.now())

@@ -3,13 +3,16 @@
 :class:`~tokensmith.storage.sql.batch.GroupCommit` hands these functions every rotation
 in flight; each decides which of them win and stores the winners' successors.
 
-- :func:`rotate` (SQLite, and the fallback): a fixed number of statements in one
-  transaction for the whole batch.
+- :func:`rotate` (SQLite, and PostgreSQL with ``SqlStore(portable_rotation=True)``): a
+  fixed number of statements in one transaction for the whole batch.
 - :func:`rotate_in_one_statement` (PostgreSQL): the same work as one statement, which is
   its own transaction, with the batch passed as arrays: one round trip instead of eight
   (``BEGIN``, six statements of which four run a row at a time, ``COMMIT``).
+- :func:`replay` (both databases): the grace-window replay of the token a family spent
+  last (:mod:`tokensmith.core.families`), one at a time and outside the batches: it
+  happens only when an answer was lost.
 
-Both lock the live families first; no other transaction can then spend or revoke their
+All three lock the live families first; no other transaction can then spend or revoke their
 tokens until this one ends (every such write locks the family first), so spending the
 old tokens decides each rotation.  A token presented twice in one batch is spent by the
 first, and the second loses as it would in a later transaction.
@@ -29,8 +32,10 @@ from tokensmith.core.models import AccessTokenRecord, RefreshTokenRecord
 from tokensmith.storage.sql.tables import access_tokens, refresh_tokens, row_of, token_families
 
 __all__ = [
+    "ReplayRefused",
     "Rotation",
     "lock_families",
+    "replay",
     "rotate",
     "rotate_in_one_statement",
     "store_successors",
@@ -156,6 +161,79 @@ def rotate(conn: Connection, batch: Sequence[Rotation]) -> list[bool]:
     if won:
         store_successors(conn, won)
     return _outcomes(batch, {id(r) for r in won})
+
+
+# -- the grace-window replay ----------------------------------------------------------------
+
+#: The replayed token: rotated into the successor and never replayed.
+_MARK_REPLAYED = (
+    update(refresh_tokens)
+    .where(
+        refresh_tokens.c.token_hash == bindparam("old"),
+        refresh_tokens.c.family_id == bindparam("fid"),
+        refresh_tokens.c.spent_reason == "rotated",
+        refresh_tokens.c.replaced_by == bindparam("successor"),
+        refresh_tokens.c.replayed_at.is_(None),
+        refresh_tokens.c.revoked_at.is_(None),
+    )
+    .values(replayed_at=bindparam("at"))
+)
+
+#: The successor, if it is still the family's usable token (unspent, unrevoked).
+_SUPERSEDE = (
+    update(refresh_tokens)
+    .where(
+        refresh_tokens.c.token_hash == bindparam("successor"),
+        refresh_tokens.c.family_id == bindparam("fid"),
+        refresh_tokens.c.spent_at.is_(None),
+        refresh_tokens.c.revoked_at.is_(None),
+    )
+    .values(spent_at=bindparam("at"), spent_reason="superseded", replaced_by=bindparam("new"))
+)
+
+#: The access token answered with the successor (which nobody received).
+_WITHDRAW = (
+    update(access_tokens)
+    .where(
+        access_tokens.c.jti
+        == select(refresh_tokens.c.access_jti)
+        .where(refresh_tokens.c.token_hash == bindparam("successor"))
+        .scalar_subquery(),
+        access_tokens.c.revoked_at.is_(None),
+    )
+    .values(revoked_at=bindparam("at"))
+)
+
+
+class ReplayRefused(Exception):
+    """Rolls back a replay whose successor is no longer the family's usable token."""
+
+
+def replay(conn: Connection, r: Rotation, successor_hash: str) -> bool:
+    """The one replay the grace window allows, in one transaction: lock the family (as
+    :func:`rotate` does, so it serializes with rotations and revocations), mark
+    ``r.old_hash`` replayed if it was rotated into ``successor_hash`` and never replayed,
+    spend ``successor_hash`` as ``superseded`` if it is unspent and unrevoked, revoke the
+    access token issued with it, and store ``r.new`` and ``r.access`` (RFC 9700 §4.14.2:
+    one live chain per family).  False if the token may not be replayed (nothing written);
+    :class:`ReplayRefused` if the successor was spent (the transaction must roll back).
+    Of two replays of one token the second finds it replayed, or its successor spent."""
+    if not lock_families(conn, [r]):
+        return False
+    params = {
+        "old": r.old_hash,
+        "fid": r.new.family_id,
+        "successor": successor_hash,
+        "new": r.new.token_hash,
+        "at": r.at,
+    }
+    if conn.execute(_MARK_REPLAYED, params).rowcount != 1:
+        return False
+    if conn.execute(_SUPERSEDE, params).rowcount != 1:
+        raise ReplayRefused
+    conn.execute(_WITHDRAW, params)
+    store_successors(conn, [r])
+    return True
 
 
 # -- PostgreSQL: one statement --------------------------------------------------------------

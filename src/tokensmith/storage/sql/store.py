@@ -42,11 +42,11 @@ from tokensmith.core.models import (
 from tokensmith.storage.sql.batch import BatchWrite, GroupCommit, in_transaction
 from tokensmith.storage.sql.panel import PanelSqlMixin
 from tokensmith.storage.sql.rotation import (
+    ReplayRefused,
     Rotation,
-    lock_families,
+    replay,
     rotate,
     rotate_in_one_statement,
-    store_successors,
 )
 from tokensmith.storage.sql.sqlite_writer import SqliteWriter, sqlite_writer
 from tokensmith.storage.sql.tables import (
@@ -133,10 +133,17 @@ def _one(result: Any) -> None:
 
 
 class SqlStore(PanelSqlMixin):
-    """Every storage protocol over one :class:`AsyncEngine`."""
+    """Every storage protocol over one :class:`AsyncEngine`.
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    PostgreSQL rotates refresh tokens in one statement
+    (:func:`~tokensmith.storage.sql.rotation.rotate_in_one_statement`);
+    ``portable_rotation`` makes it use the statements every database runs
+    (:func:`~tokensmith.storage.sql.rotation.rotate`) instead, so that the storage contract
+    holds both forms of the rule to the same outcomes."""
+
+    def __init__(self, engine: AsyncEngine, *, portable_rotation: bool = False) -> None:
         self.engine = engine
+        self.portable_rotation = portable_rotation
         #: Reads run without a transaction: no BEGIN and no ROLLBACK round trips.
         self._read = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._revocations = 0
@@ -150,7 +157,7 @@ class SqlStore(PanelSqlMixin):
         if writer is not None:
             token_writes = _thread_token_writes(writer)
             rotations = _on_writer(writer, rotate)
-        elif engine.dialect.name != "sqlite":
+        elif engine.dialect.name != "sqlite" and not portable_rotation:
             # PostgreSQL rotates a batch in one statement, its own transaction (autocommit).
             rotations = in_transaction(self._read.connect, rotate_in_one_statement)
         self._token_writes: GroupCommit[AccessTokenRecord, None] = GroupCommit(
@@ -590,39 +597,20 @@ class SqlStore(PanelSqlMixin):
         at: float,
         access: AccessTokenRecord | None = None,
     ) -> bool:
-        rt = refresh_tokens.c
+        """:func:`~tokensmith.storage.sql.rotation.replay` on the SQLite writer's thread, or
+        in a transaction of the engine."""
+        r = Rotation(old_hash, new, at, access)
         try:
-            async with self.engine.begin() as conn:
-                replay = Rotation(old_hash, new, at, access)
-                if not await conn.run_sync(lock_families, [replay]):
-                    raise _Abort
-                _one(
-                    await conn.execute(
-                        update(refresh_tokens)
-                        .where(
-                            rt.token_hash == old_hash,
-                            rt.spent_reason == "rotated",
-                            rt.replaced_by == successor_hash,
-                            rt.replayed_at.is_(None),
-                        )
-                        .values(replayed_at=at)
-                    )
-                )
-                _one(
-                    await conn.execute(
-                        update(refresh_tokens)
-                        .where(
-                            rt.token_hash == successor_hash,
-                            rt.spent_at.is_(None),
-                            rt.revoked_at.is_(None),
-                        )
-                        .values(spent_at=at, spent_reason="superseded", replaced_by=new.token_hash)
-                    )
-                )
-                await conn.run_sync(store_successors, [replay])
-        except _Abort:
+            if self._writer is not None:
+                won = await self._writer.run(lambda conn: replay(conn, r, successor_hash))
+            else:
+                async with self.engine.begin() as conn:
+                    won = await conn.run_sync(replay, r, successor_hash)
+        except ReplayRefused:
             return False
-        return True
+        if won:
+            self._revocations += 1  # the successor's access token
+        return won
 
     async def revoke_family(self, family_id: str, at: float) -> bool:
         try:
