@@ -35,7 +35,9 @@ from tokensmith.storage.sql.tables import access_tokens, metadata
 
 RAND = SystemRandomness()
 
-INSERT = "INSERT INTO access_tokens VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+INSERT = "INSERT INTO access_tokens VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#: The issuer tag every row carries since migration 0006.
+TAG = "0123456789abcdef"
 
 
 def _create(path: Path) -> None:
@@ -62,6 +64,7 @@ def _rows(n: int, at: float, ordered: bool) -> list[tuple[object, ...]]:
             at,
             at + 3600,
             None,
+            TAG,
         )
         for _ in range(n)
     ]
