@@ -91,7 +91,7 @@ async def confirm_withdraw(request: Request, tenant: Tenant, form: dict[str, str
         section="authorized",
         title=f"Withdraw access of \u201c{row.name}\u201d?",
         consequence="The app\u2019s refresh tokens and access tokens for this merchant stop "
-        "working at once, and it must ask for approval again to get new ones.",
+        "working within seconds, and it must ask for approval again to get new ones.",
         action=f"/panel/authorized/{row.client_id}/revoke",
         button="Withdraw access",
         cancel="/panel/authorized",

@@ -175,7 +175,7 @@ async def confirm_revoke(request: Request, tenant: Tenant, kind: Kind) -> Respon
         return await not_found(request, tenant)
     word, back, section = _WORDS[kind]
     consequence = (
-        "Token requests with this key are refused at once, and tokens already issued to it "
+        "Token requests with this key are refused within seconds, and tokens already issued to it "
         "stop being valid at introspection. This cannot be undone."
         if kind == "key"
         else "The app can no longer sign anyone in or refresh tokens, and every merchant's "

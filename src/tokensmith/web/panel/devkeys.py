@@ -111,7 +111,7 @@ async def confirm_revoke_devkey(request: Request, tenant: Tenant, form: dict[str
         "panel/confirm.html",
         section="devkeys",
         title=f"Revoke \u201c{key.name}\u201d?",
-        consequence="Token requests sending this apikey header are refused at once. "
+        consequence="Token requests sending this apikey header are refused within seconds. "
         "This cannot be undone.",
         action=f"/panel/devkeys/{key.key_id}/revoke",
         button="Revoke key",
