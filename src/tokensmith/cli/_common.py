@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 import functools
 import json
+import logging
 import sqlite3
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -19,6 +20,7 @@ from tokensmith.cli._errors import OperatorError
 from tokensmith.config_error import ConfigError
 from tokensmith.core.admin import AdminError
 from tokensmith.core.clock import SystemClock
+from tokensmith.core.errors import TemporarilyUnavailable
 from tokensmith.core.keys import KeyEncryptionError
 from tokensmith.core.models import ApiKey, Client
 from tokensmith.core.randomness import SystemRandomness
@@ -81,12 +83,30 @@ def opening_database(url: str) -> Iterator[None]:
     from alembic.util import CommandError
     from sqlalchemy.exc import SQLAlchemyError
 
+    quiet = _NoOutageLines()
+    storage_log = logging.getLogger("tokensmith.storage")
+    storage_log.addFilter(quiet)
     try:
         yield
+    except TemporarilyUnavailable as exc:  # the storage layer's word for "unreachable"
+        cause = exc.__cause__ or exc.__context__ or exc
+        raise ConfigError(
+            f"cannot open the database {render_url(url)}: {_reason(cause, url)}"
+        ) from exc
     except (OSError, ValueError, sqlite3.Error, SQLAlchemyError, CommandError) as exc:
         raise ConfigError(
             f"cannot open the database {render_url(url)}: {_reason(exc, url)}"
         ) from exc
+    finally:
+        storage_log.removeFilter(quiet)
+
+
+class _NoOutageLines(logging.Filter):
+    """Drops the server's "answering 503" line while a command opens its database: the
+    command says what went wrong in its own one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return getattr(record, "event", None) != "database.unavailable"
 
 
 def _open_sqlite_file(url: str) -> None:

@@ -109,6 +109,12 @@ class OutagePool(AsyncAdaptedQueuePool):
             raise
 
 
+# SQLAlchemy names a pool's logger after its class, which puts this pool's chatter
+# ("Pool disposed", "Pool recreating") under tokensmith's logger at INFO; it belongs at
+# the level of sqlalchemy.pool's own loggers, which say only warnings by default.
+logging.getLogger(f"{OutagePool.__module__}.{OutagePool.__name__}").setLevel(logging.WARNING)
+
+
 def _chain(error: BaseException) -> Iterator[BaseException]:
     """``error``, the driver's error it wraps, and their causes (a few levels)."""
     seen: list[BaseException] = []
