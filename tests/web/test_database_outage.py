@@ -280,8 +280,10 @@ async def test_livez_stays_up_and_readyz_follows_the_database(cuttable: Cuttable
 
 @postgres
 async def test_background_jobs_outlive_a_cut_and_resume(cuttable: Cuttable) -> None:
-    """The activity flush keeps what it counted through the outage (every refusal, the
-    token issued before it), and the purge job runs again afterwards."""
+    """The activity flush keeps what it counted through the outage (the tokens issued
+    before it, whose flushes failed), and the purge job runs again afterwards. The 503s
+    themselves are no client's refusals: the client could not be looked up, so nothing
+    names it (see test_misplaced_credentials)."""
     w, h = cuttable.w, cuttable.w.h
     since = hour_of(h.clock.now())
     assert (await _oauth_token(w)).status_code == 200
@@ -294,7 +296,8 @@ async def test_background_jobs_outlive_a_cut_and_resume(cuttable: Cuttable) -> N
 
     async def counted() -> bool:
         counts = await h.ctx.store.token_counts([w.client_id], since)
-        return sum(c.issued for c in counts) >= 2 and sum(c.refused for c in counts) == 3
+        failures = await h.ctx.store.recent_auth_failures(None, 100)
+        return sum(c.issued for c in counts) >= 2 and failures == []
 
     await _eventually(counted, "the counts taken during the outage were written")
 

@@ -292,12 +292,12 @@ async def test_a_real_replay_still_revokes_the_family(harness_any: Harness, reus
 
 
 def test_the_grace_window_setting_is_thirty_seconds_by_default() -> None:
-    assert make_settings(Path("/tmp"), "sqlite://").refresh_grace_seconds == 30
+    assert make_settings(Path("/tmp"), "sqlite:////tmp/unused.db").refresh_grace_seconds == 30
 
 
 def test_grace_window_setting_is_capped() -> None:
-    with pytest.raises(ValueError):
-        make_settings(Path("/tmp"), "sqlite://", refresh_grace_seconds=61)
+    with pytest.raises(ValueError, match="refresh_grace_seconds"):
+        make_settings(Path("/tmp"), "sqlite:////tmp/unused.db", refresh_grace_seconds=61)
 
 
 async def test_revoking_a_refresh_token_revokes_its_family(partner: Partner) -> None:
