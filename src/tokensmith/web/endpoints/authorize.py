@@ -14,7 +14,7 @@ redirected (RFC 6749 §4.1.2.1, RFC 9700 §4.1). Other errors go back to the cli
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -32,10 +32,11 @@ from tokensmith.core.authorize import (
     valid_client_id,
     validate_request,
 )
-from tokensmith.core.errors import AccessDenied, InvalidRequest, OAuthError
+from tokensmith.core.errors import AccessDenied, OAuthError
 from tokensmith.core.models import User
 from tokensmith.core.scopes import parse_scope
 from tokensmith.web.context import AppContext, ctx_of
+from tokensmith.web.forms import read_query
 from tokensmith.web.ui import (
     CsrfError,
     check_csrf,
@@ -51,7 +52,6 @@ from tokensmith.web.ui.login import login_page
 
 __all__ = ["authorize_routes"]
 
-MAX_QUERY = 8192
 #: The authorization request parameters the consent form carries back.
 CARRIED = (
     "response_type",
@@ -179,9 +179,10 @@ async def _after_login(
 
 async def authorize(request: Request) -> Response:
     """``GET /oauth/authorize`` (RFC 6749 §4.1.1)."""
-    if len(request.url.query) > MAX_QUERY:
-        return await _show_error(request, InvalidRequest("the request is too long"))
-    params = parse_qs(request.url.query, keep_blank_values=True, max_num_fields=64)
+    try:
+        params = read_query(request)
+    except OAuthError as exc:
+        return await _show_error(request, exc)
     try:
         checked = await _validate(request, params)
     except _PageError as err:

@@ -26,7 +26,14 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from tokensmith.web.ui.sessions import apply_cookie, csrf_token, current_user
 
-__all__ = ["NavItem", "make_environment", "redirect", "render", "security_headers"]
+__all__ = [
+    "NavItem",
+    "error_page",
+    "make_environment",
+    "redirect",
+    "render",
+    "security_headers",
+]
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 STATIC_URL = "/static/tokensmith.css"
@@ -101,3 +108,16 @@ def redirect(request: Request, url: str) -> Response:
     response = RedirectResponse(url, 303, headers={"cache-control": "no-store"})
     apply_cookie(request, response)
     return response
+
+
+def error_page(request: Request, status: int, title: str, message: str) -> Response:
+    """An error page that needs no session (for requests no page handles): the base layout
+    without the signed-in header, with the same security headers."""
+    from tokensmith.web.ui import ui_of
+
+    body = (
+        ui_of(request)
+        .templates.get_template("error.html")
+        .render(csrf_token="", user=None, nav=[], static=STATIC_URL, title=title, message=message)
+    )
+    return HTMLResponse(body, status, headers=security_headers())
