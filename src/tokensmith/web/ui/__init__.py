@@ -20,7 +20,9 @@ panel (``/panel``). What a new page needs:
 ``await render(request, "page.html", status, nav=[NavItem(...)], **context)``
     A page extending ``base.html`` (blocks ``title``, ``nav``, ``content``), with the
     security headers (no framing, strict CSP, no-store) and the session cookie set.
-    ``redirect(request, url)`` is the matching 303.
+    ``redirect(request, url)`` is the matching 303. A form whose answer may send the
+    browser to another site answers ``await continue_page(request, url)`` instead (CSP
+    ``form-action 'self'`` stops a form's redirects to other sites).
 
 ``await read_page_form(request)``
     The ``application/x-www-form-urlencoded`` body, single-valued, size-limited.
@@ -44,7 +46,7 @@ from tokensmith.core.accounts import LoginService
 from tokensmith.core.errors import InvalidRequest
 from tokensmith.core.families import PartnerPolicy
 from tokensmith.core.models import User
-from tokensmith.web.ui.pages import NavItem, error_page, redirect, render
+from tokensmith.web.ui.pages import NavItem, continue_page, error_page, redirect, render
 from tokensmith.web.ui.sessions import (
     CSRF_FIELD,
     CsrfError,
@@ -63,6 +65,7 @@ __all__ = [
     "NavItem",
     "UiServices",
     "check_csrf",
+    "continue_page",
     "csrf_token",
     "current_user",
     "end_session",
