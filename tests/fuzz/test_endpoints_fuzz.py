@@ -3,9 +3,11 @@
 Every example goes through the in-process ASGI client to one endpoint (or an unknown path),
 with random bodies, headers, encodings, sizes and methods, and checks that the answer is
 below 500 and, when it is an error, has exactly the shape of the endpoint's dialect:
-RFC 6749 JSON everywhere except the TBC path, which answers RFC 7807 problem+json.
-A handler on ``tokensmith.web`` records any use of the last-resort 500 handler; it must
-stay unused.
+RFC 6749 JSON everywhere except the TBC path, which answers RFC 7807 problem+json, and
+the browser pages (``tokensmith.web.ui.PAGE_ROOTS``), which answer HTML pages or
+redirects. A handler on ``tokensmith.web`` records any use of the last-resort 500
+handler; it must stay unused. Every route of the app is in one of the tables here
+(``test_every_route_of_the_app_is_fuzzed``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from urllib.parse import quote, urlencode
 import httpx
 import jwt
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
@@ -407,11 +409,18 @@ PATH_TEXT = st.text(
     ),
     method=st.sampled_from(METHODS),
 )
+@example(path="/login", method="GET").via("a page")
+@example(path="/panel/nope", method="PUT").via("under a page's path")
 @FUZZ
 async def test_unknown_paths_and_methods_answer_json_404_or_405(
     world: World, path: str, method: str
 ) -> None:
     r = await send(world, method, path, b"", [])
+    if is_page_path(r.request.url.path):  # Hypothesis also tries the code's own strings
+        assert r.status_code < 500 and not world.server_errors, (path, method, r.status_code)
+        if r.status_code >= 400:  # the pages' dialect: an HTML page
+            assert r.headers["content-type"].startswith("text/html"), (path, method)
+        return
     assert_well_formed(path, method, r, world)
     if r.request.url.path not in ALL_PATHS:  # httpx may normalise dot segments
         assert r.status_code == 404
