@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html as htmllib
 import re
 import secrets
 from dataclasses import dataclass
@@ -25,6 +26,9 @@ REDIRECT = "https://partner.example/callback"
 ISSUER = "https://auth.example.test"
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+_REFRESH = re.compile(r'<meta http-equiv="refresh" content="0; url=([^"]*)">')
+#: The CSP of every page: forms may post and redirect to this server only.
+FORM_ACTION = "form-action 'self';"
 _HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
 
 
@@ -35,9 +39,29 @@ def csrf_of(html: str) -> str:
 
 
 def hidden_fields(html: str) -> dict[str, str]:
-    import html as htmllib
-
     return {k: htmllib.unescape(v) for k, v in _HIDDEN.findall(html)}
+
+
+def continued_to(r: httpx.Response) -> str:
+    """Where a continue page sends the browser on: the answer of a form whose next stop
+    may be another site is a page of ours (CSP ``form-action 'self'``) that refreshes."""
+    assert r.status_code == 200 and "location" not in r.headers, (r.status_code, r.text[:300])
+    assert FORM_ACTION in r.headers["content-security-policy"]
+    found = _REFRESH.search(r.text)
+    assert found, "not a continue page"
+    url = htmllib.unescape(found.group(1))
+    assert f'href="{found.group(1)}"' in r.text, "no link for a browser that does not refresh"
+    return url
+
+
+def sent_to(r: httpx.Response) -> str | None:
+    """Where a response sends the browser next: a redirect's ``Location`` or a continue
+    page's URL; ``None`` for a page the browser stays on."""
+    if r.status_code in (302, 303):
+        return r.headers["location"]
+    if r.status_code == 200 and _REFRESH.search(r.text):
+        return continued_to(r)
+    return None
 
 
 def pkce_pair() -> tuple[str, str]:
@@ -123,8 +147,9 @@ class Partner:
             page = await self.authorize(**extra)
         if page.status_code == 200:
             page = await self.decide(page)
-        assert page.status_code == 303, page.text
-        q = query_of(page.headers["location"])
+        destination = sent_to(page)
+        assert destination is not None, page.text
+        q = query_of(destination)
         assert "code" in q, q
         return q["code"]
 

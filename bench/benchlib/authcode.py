@@ -2,17 +2,20 @@
 
 Used to seed refresh tokens on servers that issue them only through this flow: one
 keep-alive connection with its own cookies; redirects are not followed, their
-``Location`` is read. The first authorization shows the login form, then the consent
-form (its "remember" box is checked, as the page has it); later ones with the same
-session and the remembered consent redirect with a code at once.
+``Location`` is read, and so is the URL a continue page refreshes to (the answer of a
+form whose next stop may be another site). The first authorization shows the login
+form, then the consent form (its "remember" box is checked, as the page has it); later
+ones with the same session and the remembered consent redirect with a code at once.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import http.client
 import json
+import re
 import secrets
 from dataclasses import dataclass, field
 from email.message import Message
@@ -25,6 +28,7 @@ LOGIN_ACTION = "/login"
 CONSENT_ACTION = "/oauth/authorize/decision"
 TOKEN_PATH = "/oauth/token"
 FORM_TYPE = "application/x-www-form-urlencoded"
+_REFRESH = re.compile(r'<meta http-equiv="refresh" content="0; url=([^"]*)">')
 
 
 @dataclass(frozen=True)
@@ -160,16 +164,27 @@ def authorize(browser: Browser, app: PartnerApp, challenge: str) -> str:
     login = form_fields(answer.text, LOGIN_ACTION) if answer.status == 200 else None
     if login is not None:
         sent = browser.request("POST", LOGIN_ACTION, login | _credentials(app))
-        _expect(sent, 303, "login")
-        answer = browser.request("GET", target)
+        answer = browser.request("GET", continued_to(sent, "login"))
     consent = form_fields(answer.text, CONSENT_ACTION) if answer.status == 200 else None
     if consent is not None:
-        answer = browser.request("POST", CONSENT_ACTION, consent | {"decision": "allow"})
-    _expect(answer, 303, "authorization")
-    code = parse_qs(urlsplit(answer.location).query).get("code")
+        decided = browser.request("POST", CONSENT_ACTION, consent | {"decision": "allow"})
+        location = continued_to(decided, "authorization")
+    else:
+        _expect(answer, 303, "authorization")
+        location = answer.location
+    code = parse_qs(urlsplit(location).query).get("code")
     if not code:
-        raise RuntimeError(f"no code in the redirect: {answer.location[:200]}")
+        raise RuntimeError(f"no code in the redirect: {location[:200]}")
     return code[0]
+
+
+def continued_to(answer: Answer, step: str) -> str:
+    """The URL a continue page (a 200 that refreshes at once) sends the browser on to."""
+    _expect(answer, 200, step)
+    found = _REFRESH.search(answer.text)
+    if found is None:
+        raise RuntimeError(f"{step} answered no continue page: {answer.text[:300]}")
+    return html.unescape(found.group(1))
 
 
 def _credentials(app: PartnerApp) -> dict[str, str]:

@@ -56,6 +56,19 @@ def test_consent_form_keeps_the_checked_box_only() -> None:
     assert fields == {"csrf_token": "c5rf", "client_id": "app", "remember": "yes"}
 
 
+def test_continue_page_url_is_read_and_unescaped() -> None:
+    page = (
+        '<head><meta http-equiv="refresh" content="0; url=https://a.example/cb?code=x&amp;'
+        'state=y"></head><a href="https://a.example/cb?code=x&amp;state=y">Continue</a>'
+    )
+    answer = authcode.Answer(200, authcode.Message(), page)
+    assert authcode.continued_to(answer, "t") == "https://a.example/cb?code=x&state=y"
+    with pytest.raises(RuntimeError, match="no continue page"):
+        authcode.continued_to(authcode.Answer(200, authcode.Message(), "<p>hi</p>"), "t")
+    with pytest.raises(RuntimeError, match="answered 303"):
+        authcode.continued_to(authcode.Answer(303, authcode.Message(), ""), "t")
+
+
 def test_browser_keeps_and_drops_cookies() -> None:
     browser = authcode.Browser("http://127.0.0.1:9")
     browser._keep(["ts_session=abc; Path=/; HttpOnly; SameSite=lax", "other=1; Path=/"])

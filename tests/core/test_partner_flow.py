@@ -14,7 +14,13 @@ import pytest
 from tests.partner import FAST_PASSWORDS, PASSWORD, pkce_pair
 from tokensmith.core import errors
 from tokensmith.core.accounts import LoginLimits, LoginRefused, LoginService, create_user
-from tokensmith.core.admin import AdminError, ClientSpec, create_client, create_merchant
+from tokensmith.core.admin import (
+    AdminError,
+    ClientSpec,
+    check_client_spec,
+    create_client,
+    create_merchant,
+)
 from tokensmith.core.authn import ClientAuthenticator, FailureLimits
 from tokensmith.core.authorize import (
     AuthorizationRequest,
@@ -200,10 +206,39 @@ def test_bad_code_verifier_is_refused(
         ("http://127.0.0.1/cb", "http://127.0.0.2:5/cb", False),
         ("http://localhost/cb", "http://localhost:5000/cb", False),
         ("http://127.0.0.1/cb", "http://127.0.0.1:99999999/cb", False),
+        # malformed IPv6 literals and ports (RFC 3986 §3.2.2-§3.2.3): no match, no exception
+        ("http://[::1]/cb", "http://[::1/cb", False),
+        ("http://[::1]/cb", "http://[::1]:x/cb", False),
+        ("http://127.0.0.1/cb", "http://[x]/cb", False),
+        ("http://127.0.0.1/cb", "http://]::1[/cb", False),
+        ("http://[::1/cb", "http://[::1]:5/cb", False),
     ],
 )
 def test_redirect_uri_matching(registered: str, presented: str, ok: bool) -> None:
     assert redirect_uri_matches(registered, presented) is ok
+
+
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        ("http://[::1/cb", "not a well-formed URI"),
+        ("https://[x]/cb", "not a well-formed URI"),
+        ("https://a.example:99999/cb", "not a well-formed URI"),
+        ("https://a.example:x/cb", "not a well-formed URI"),
+        ("javascript://a.example/%0aalert(1)", "javascript: scheme"),
+        ("data://a.example/,x", "data: scheme"),
+        ("https://a.example/c b", "not a well-formed URI"),
+        ("https://a.example/c\x00b", "not a well-formed URI"),
+        ("https://a.example/cb\x7f", "not a well-formed URI"),
+        ("https://a.example/cb#f", "no fragment"),
+    ],
+)
+def test_malformed_or_scripting_redirect_uris_are_refused_at_registration(
+    uri: str, message: str
+) -> None:
+    spec = ClientSpec("app", "read", ("authorization_code",), redirect_uris=(uri,))
+    with pytest.raises(AdminError, match=message):
+        check_client_spec(spec, 3600)
 
 
 def test_response_uri_keeps_the_existing_query() -> None:

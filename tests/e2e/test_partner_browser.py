@@ -12,6 +12,7 @@ cleanly without them.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import os
@@ -25,6 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
@@ -49,6 +51,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 PASSWORD = "correct horse battery staple"
+#: How long a page may take to land on the app's callback (it takes well under a second).
+LANDING_TIMEOUT_MS = 10_000
 
 
 def _free_port() -> int:
@@ -113,12 +117,21 @@ def server(tmp_path: Path) -> Iterator[Server]:
 
 
 class _Listener(http.server.BaseHTTPRequestHandler):
-    """The partner app's redirect endpoint: remembers the URL it was sent to."""
+    """The partner app's redirect endpoint: remembers the URL it was sent to. With
+    ``forward`` set, it sends the browser on there (another site) with a 302, as an app
+    whose callback hands over to its dashboard does."""
 
     hits: list[str] = []
+    forward: str | None = None
 
     def do_GET(self) -> None:
         type(self).hits.append(self.path)
+        if self.forward is not None and self.path.startswith("/callback"):
+            self.send_response(302)
+            self.send_header("location", self.forward)
+            self.send_header("content-length", "0")
+            self.end_headers()
+            return
         body = b"<!doctype html><title>Partner</title><h1>Connected</h1>"
         self.send_response(200)
         self.send_header("content-type", "text/html")
@@ -130,10 +143,10 @@ class _Listener(http.server.BaseHTTPRequestHandler):
         return None
 
 
-@pytest.fixture
-def listener() -> Iterator[tuple[str, list[str]]]:
-    handler = type("Handler", (_Listener,), {"hits": []})
-    httpd = http.server.HTTPServer(("127.0.0.1", 0), handler)
+@contextlib.contextmanager
+def _listening(forward: str | None = None) -> Iterator[tuple[str, list[str]]]:
+    handler = type("Handler", (_Listener,), {"hits": [], "forward": forward})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
@@ -141,6 +154,12 @@ def listener() -> Iterator[tuple[str, list[str]]]:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@pytest.fixture
+def listener() -> Iterator[tuple[str, list[str]]]:
+    with _listening() as found:
+        yield found
 
 
 @pytest.fixture
@@ -261,3 +280,81 @@ def test_unknown_app_shows_an_error_page_in_chromium(server: Server, browser: An
     assert "can\u2019t be used" in page.content()
     _shoot(page, "error.png")
     page.close()
+
+
+def _sign_in(page: Any) -> None:
+    page.get_by_label("E-mail address").fill("ann@acme.test")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def _authorize_url(server: Server, client_id: str, redirect_uri: str, state: str) -> str:
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": redirect_uri,
+            "scope": "read write",
+            "state": state,
+        }
+    )
+    return f"{server.base}/oauth/authorize?{query}"
+
+
+def _landed_with_code(page: Any, redirect_uri: str, state: str) -> dict[str, list[str]]:
+    page.wait_for_url(redirect_uri + "?**", timeout=LANDING_TIMEOUT_MS)
+    assert page.get_by_role("heading", name="Connected").is_visible()
+    query = parse_qs(urlsplit(str(page.url)).query)
+    assert query["state"] == [state] and len(query["code"][0]) >= 43
+    return query
+
+
+def test_returning_user_signs_in_and_lands_on_the_app_in_chromium(
+    server: Server, listener: tuple[str, list[str]], browser: Any
+) -> None:
+    """Approve with "Don't ask again"; later, in a browser without the session, the login
+    form's answer leads on to the app (CSP ``form-action 'self'`` must not stop it)."""
+    redirect_uri, hits = listener
+    client_id, _ = _accounts(server, redirect_uri)
+    first = browser.new_context()
+    page = first.new_page()
+    page.goto(_authorize_url(server, client_id, redirect_uri, "first"))
+    _sign_in(page)
+    page.wait_for_selector("text=wants access to")
+    assert page.get_by_label("Don\u2019t ask again for Ledger Sync").is_checked()
+    page.get_by_role("button", name="Allow").click()
+    _landed_with_code(page, redirect_uri, "first")
+    first.close()
+
+    later = browser.new_context()
+    page = later.new_page()
+    blocked: list[str] = []
+    page.on("console", lambda m: blocked.append(m.text) if "Content Security" in m.text else None)
+    page.goto(_authorize_url(server, client_id, redirect_uri, "again"))
+    assert page.title().startswith("Sign in")
+    _sign_in(page)
+    _landed_with_code(page, redirect_uri, "again")
+    assert not blocked, blocked
+    assert [h for h in hits if "state=again" in h and "code=" in h]
+    later.close()
+
+
+def test_app_whose_callback_hands_over_to_another_site_gets_the_user_there_in_chromium(
+    server: Server, browser: Any
+) -> None:
+    """The consent form's answer reaches the app's callback, which redirects to a page on
+    another origin: Chromium applies the consent page's ``form-action`` to that redirect
+    too, so the form's navigation has to end on a page of ours."""
+    with _listening() as (dashboard, landed), _listening(forward=dashboard) as (callback, hits):
+        client_id, _ = _accounts(server, callback)
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(_authorize_url(server, client_id, callback, "handover"))
+        _sign_in(page)
+        page.wait_for_selector("text=wants access to")
+        page.get_by_role("button", name="Allow").click()
+        page.wait_for_url(dashboard, timeout=LANDING_TIMEOUT_MS)
+        assert page.get_by_role("heading", name="Connected").is_visible()
+        assert [h for h in hits if "state=handover" in h and "code=" in h]
+        assert "/callback" in landed
+        context.close()

@@ -3,9 +3,11 @@
 Every example goes through the in-process ASGI client to one endpoint (or an unknown path),
 with random bodies, headers, encodings, sizes and methods, and checks that the answer is
 below 500 and, when it is an error, has exactly the shape of the endpoint's dialect:
-RFC 6749 JSON everywhere except the TBC path, which answers RFC 7807 problem+json.
-A handler on ``tokensmith.web`` records any use of the last-resort 500 handler; it must
-stay unused.
+RFC 6749 JSON everywhere except the TBC path, which answers RFC 7807 problem+json, and
+the browser pages (``tokensmith.web.ui.PAGE_ROOTS``), which answer HTML pages or
+redirects. A handler on ``tokensmith.web`` records any use of the last-resort 500
+handler; it must stay unused. Every route of the app is in one of the tables here
+(``test_every_route_of_the_app_is_fuzzed``).
 """
 
 from __future__ import annotations
@@ -23,12 +25,23 @@ from urllib.parse import quote, urlencode
 import httpx
 import jwt
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from starlette.applications import Starlette
+from starlette.routing import Mount, Route
 
 from tests.conftest import Harness, make_settings, running_app
-from tokensmith.core.admin import create_api_key
+from tests.partner import FAST_PASSWORDS, PASSWORD, csrf_of, make_user, sent_to
+from tokensmith.core.accounts import LoginLimits, LoginService
+from tokensmith.core.admin import create_api_key, create_merchant
+from tokensmith.core.authorize import redirect_uri_matches
 from tokensmith.core.clock import FrozenClock
+from tokensmith.core.credentials import hash_secret, new_secret
+from tokensmith.core.limits import Limit
+from tokensmith.core.models import Consent, Session, User
+from tokensmith.storage.ratelimit import MemoryLimiter
+from tokensmith.web.panel.services import services_of
+from tokensmith.web.ui import is_page_path
 
 TBC = "/v2/tpay/access-token"
 TOKEN_PATHS = ["/oauth/token", "/oauth/auth", TBC, "/o/token/"]
@@ -396,11 +409,18 @@ PATH_TEXT = st.text(
     ),
     method=st.sampled_from(METHODS),
 )
+@example(path="/login", method="GET").via("a page")
+@example(path="/panel/nope", method="PUT").via("under a page's path")
 @FUZZ
 async def test_unknown_paths_and_methods_answer_json_404_or_405(
     world: World, path: str, method: str
 ) -> None:
     r = await send(world, method, path, b"", [])
+    if is_page_path(r.request.url.path):  # Hypothesis also tries the code's own strings
+        assert r.status_code < 500 and not world.server_errors, (path, method, r.status_code)
+        if r.status_code >= 400:  # the pages' dialect: an HTML page
+            assert r.headers["content-type"].startswith("text/html"), (path, method)
+        return
     assert_well_formed(path, method, r, world)
     if r.request.url.path not in ALL_PATHS:  # httpx may normalise dot segments
         assert r.status_code == 404
@@ -478,3 +498,437 @@ async def test_fuzz_detector_catches_a_server_error(world: World) -> None:
     with pytest.raises(AssertionError):
         assert_well_formed("/boom", "GET", r, world)
     world.server_errors.clear()
+
+
+# -- the browser pages: login, authorization, consent, connected apps, the panel ----------
+
+ISSUER = "https://auth.example.test"
+AUTHZ_FIELDS = (
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+    "prompt",
+)
+SCOPE_BOXES = ("scope_read", "scope_write", "scope_admin")
+#: Every browser page by method and route template, with the parameters its handler reads
+#: (the query of a GET, the form of a POST; a CSRF token is added per example).
+#: test_every_route_of_the_app_is_fuzzed keeps this table whole.
+PAGE_ROUTES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("GET", "/oauth/authorize"): AUTHZ_FIELDS,
+    ("POST", "/oauth/authorize/decision"): (*AUTHZ_FIELDS, "decision", "remember"),
+    ("GET", "/login"): ("next",),
+    ("POST", "/login"): ("email", "password", "next"),
+    ("POST", "/logout"): (),
+    ("GET", "/account/apps"): (),
+    ("POST", "/oauth/consents/{client_id}/withdraw"): ("next",),
+    ("GET", "/panel"): (),
+    ("POST", "/panel/merchant"): ("merchant_id",),
+    ("GET", "/panel/reveal/{rid}"): (),
+    ("GET", "/panel/keys"): ("done",),
+    ("POST", "/panel/keys"): ("name", *SCOPE_BOXES),
+    ("GET", "/panel/keys/new"): (),
+    ("GET", "/panel/keys/{client_id}"): ("done",),
+    ("POST", "/panel/keys/{client_id}/rotate"): ("overlap",),
+    ("GET", "/panel/keys/{client_id}/revoke"): (),
+    ("POST", "/panel/keys/{client_id}/revoke"): (),
+    ("GET", "/panel/apps"): ("done",),
+    ("POST", "/panel/apps"): ("name", "redirect_uris", "form_uri", *SCOPE_BOXES),
+    ("GET", "/panel/apps/new"): (),
+    ("GET", "/panel/apps/{client_id}"): ("done",),
+    ("POST", "/panel/apps/{client_id}"): ("name", "redirect_uris", "form_uri"),
+    ("POST", "/panel/apps/{client_id}/rotate"): ("overlap",),
+    ("GET", "/panel/apps/{client_id}/revoke"): (),
+    ("POST", "/panel/apps/{client_id}/revoke"): (),
+    ("GET", "/panel/authorized"): ("done",),
+    ("GET", "/panel/authorized/{client_id}/revoke"): (),
+    ("POST", "/panel/authorized/{client_id}/revoke"): (),
+    ("GET", "/panel/devkeys"): ("done",),
+    ("POST", "/panel/devkeys"): ("name",),
+    ("GET", "/panel/devkeys/new"): (),
+    ("GET", "/panel/devkeys/{key_id}/revoke"): (),
+    ("POST", "/panel/devkeys/{key_id}/revoke"): (),
+    ("GET", "/panel/activity"): ("client_id", "done"),
+    ("GET", "/panel/users"): ("done",),
+    ("POST", "/panel/users"): ("email", "password", "role"),
+    ("GET", "/panel/users/new"): (),
+    ("GET", "/panel/users/{user_id}/disable"): (),
+    ("POST", "/panel/users/{user_id}/disable"): (),
+}
+#: Mounted apps, each fuzzed by its own test.
+MOUNTS = ("/static",)
+#: Pages whose answer may send the browser to another site (a registered redirect URI).
+OFFSITE_PAGES = ("/oauth/authorize", "/oauth/authorize/decision")
+
+PAGE_FUZZ = settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    database=None,
+)
+CODE_GRANTS = ("authorization_code", "refresh_token")
+LOOPBACK = "http://127.0.0.1/cb"
+APP_REDIRECT = "https://partner.example/callback"
+#: URIs that do not parse, or parse to nothing a browser may be sent to.
+BAD_URIS = [
+    "http://[::1/cb",
+    "http://[x]/cb",
+    "http://]::1[/cb",
+    "http://127.0.0.1:99999/cb",
+    "http://127.0.0.1:x/cb",
+    "javascript://partner.example/%0aalert(1)",
+    "//partner.example/callback",
+    "/callback",
+    "",
+]
+OTHER_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
+WHO = ["admin", "admin", "admin", "member", "operator", "anonymous", "nobody"]
+
+
+@dataclass(repr=False)
+class Pages:
+    """The world, plus merchants, people, apps and keys for the pages to act on, and a
+    client that keeps no cookies (each example says which browser it is)."""
+
+    w: World
+    http: httpx.AsyncClient
+    users: dict[str, User]
+    merchant_ids: list[str]
+    client_ids: list[str]
+    key_ids: list[str]
+    user_ids: list[str]
+    redirect_uris: list[str]
+
+
+@pytest.fixture
+async def pages(world: World) -> AsyncIterator[Pages]:
+    async with _pages(world) as p:
+        yield p
+
+
+@pytest.fixture
+async def pages_any(world_any: World) -> AsyncIterator[Pages]:
+    async with _pages(world_any) as p:
+        yield p
+
+
+@contextlib.asynccontextmanager
+async def _pages(w: World) -> AsyncIterator[Pages]:
+    h, ctx = w.h, w.h.ctx
+    assert ctx.ui is not None
+    # cheap password hashes and no login throttling, so the run explores past the 429 path
+    limits = LoginLimits(Limit(100_000, 900), Limit(100_000, 900))
+    ctx.ui.login = LoginService(
+        ctx.store, ctx.store, FAST_PASSWORDS, MemoryLimiter(h.clock), limits
+    )
+    services_of(ctx).passwords = FAST_PASSWORDS
+    shop = await create_merchant(ctx.store, h.clock, ctx.rand, "Fuzz Shop")
+    other = await create_merchant(ctx.store, h.clock, ctx.rand, "Other Shop")
+    users = {
+        "admin": await make_user(h, shop, "admin@fuzz.test", "admin"),
+        "member": await make_user(h, shop, "member@fuzz.test", "member"),
+        "operator": await make_user(h, None, "op@fuzz.test", "operator"),
+    }
+    # who the pages may disable: never one of the browsers above
+    victim = await make_user(h, shop, "victim@fuzz.test", "member")
+    stranger = await make_user(h, other, "stranger@other.test", "admin")
+    key, _ = await h.client(name="Fuzz key", merchant_id=shop.merchant_id)
+    app, _ = await h.client(
+        name="Fuzz app",
+        merchant_id=shop.merchant_id,
+        grant_types=CODE_GRANTS,
+        redirect_uris=(APP_REDIRECT, LOOPBACK),
+    )
+    public, _ = await h.client(
+        name="Fuzz native", grant_types=CODE_GRANTS, redirect_uris=(LOOPBACK,), public=True
+    )
+    foreign, _ = await h.client(
+        name="Other app",
+        merchant_id=other.merchant_id,
+        grant_types=CODE_GRANTS,
+        redirect_uris=(APP_REDIRECT,),
+    )
+    devkey, _ = await create_api_key(ctx.store, h.clock, ctx.rand, "Fuzz devkey", shop.merchant_id)
+    consent = Consent(users["admin"].user_id, app.client_id, "read write", h.clock.now())
+    await ctx.store.save_consent(consent)
+    transport = httpx.ASGITransport(h.app, client=("203.0.113.8", 50002))
+    async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as http:
+        yield Pages(
+            w,
+            http,
+            users,
+            merchant_ids=[shop.merchant_id, other.merchant_id],
+            client_ids=[key.client_id, app.client_id, public.client_id, foreign.client_id],
+            key_ids=[devkey.key_id],
+            user_ids=[victim.user_id, stranger.user_id],
+            redirect_uris=[APP_REDIRECT, LOOPBACK],
+        )
+
+
+def _page_values(p: Pages) -> dict[str, st.SearchStrategy[str]]:
+    """For each parameter a page reads: values it accepts, and near misses."""
+    uris = st.sampled_from(p.redirect_uris + BAD_URIS + ["http://127.0.0.1:51234/cb"])
+    authorize = "/oauth/authorize?" + urlencode(
+        {"response_type": "code", "client_id": p.client_ids[1], "redirect_uri": APP_REDIRECT}
+    )
+    return {
+        "response_type": st.sampled_from(["code", "code", "code", "token"]),
+        "client_id": st.sampled_from(p.client_ids[1:] * 3 + p.client_ids[:1] + p.w.ids[:1]),
+        "redirect_uri": st.sampled_from(p.redirect_uris * 3) | uris,
+        "scope": st.sampled_from(["read", "read write", "write", "admin", "read  write"]),
+        "state": st.text(max_size=20) | st.integers(2040, 2060).map(lambda n: "s" * n),
+        "code_challenge": st.sampled_from(["E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "x"]),
+        "code_challenge_method": st.sampled_from(["S256", "plain", "s256"]),
+        "prompt": st.sampled_from(["consent", "none", "login"]),
+        "decision": st.sampled_from(["allow", "deny", "ALLOW"]),
+        "remember": st.sampled_from(["yes", "no"]),
+        "email": st.sampled_from([u.email for u in p.users.values()] + ["nobody@fuzz.test"]),
+        "password": st.sampled_from([PASSWORD, PASSWORD.upper(), "x" * 5000]),
+        "next": st.sampled_from(
+            [authorize, "/panel/keys", "/account/apps", "https://evil.example/", "//evil.example"]
+        ),
+        "merchant_id": st.sampled_from(p.merchant_ids),
+        "done": st.sampled_from(["key-revoked", "app-saved", "<b>"]),
+        "name": st.sampled_from(["Shop backend", "x" * 201, " "]),
+        "redirect_uris": st.lists(uris, max_size=3).map("\n".join),
+        "form_uri": uris,
+        "overlap": st.sampled_from(["0", "3600", "86400", "604800", "-1", "1e3"]),
+        "role": st.sampled_from(["member", "admin", "operator"]),
+        **{box: st.sampled_from(["on", "off"]) for box in SCOPE_BOXES},
+    }
+
+
+def _path_value(p: Pages, name: str) -> st.SearchStrategy[str]:
+    known = {"client_id": p.client_ids, "key_id": p.key_ids, "user_id": p.user_ids}
+    real = st.sampled_from(known.get(name, ["no-such-thing"]))
+    return st.one_of(real, real, NASTY_TEXT.filter(bool), WITH_CONTROL, st.just("x" * 300))
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    method: str
+    path: str
+    #: The query of a GET, the body of anything else.
+    data: bytes
+    who: str
+    csrf: str
+    headers: list[tuple[bytes, bytes]]
+
+
+#: Queries no parser should choke on: percent-escapes of any byte, too many fields, huge.
+RAW_QUERY = st.one_of(
+    st.text(alphabet="%&=+;0123456789abcdefABCDEFxyz[]:/?", max_size=200).map(str.encode),
+    st.integers(60, 200).map(lambda n: b"&".join(b"p%d=1" % i for i in range(n))),
+    st.integers(8000, 9000).map(lambda n: b"state=" + b"s" * n),
+)
+
+
+@st.composite
+def page_requests(draw: st.DrawFn, p: Pages, route: tuple[str, str]) -> PageRequest:
+    """A request to one page: mostly its own method and parameters, with values it takes,
+    near misses and garbage; as one of the users, an anonymous browser or none; with the
+    right CSRF token, a forged one or none."""
+    method, template = route
+    fields = PAGE_ROUTES[route]
+    method = draw(st.sampled_from([method] * 12 + OTHER_METHODS))
+    path = template
+    for name in ("client_id", "key_id", "user_id", "rid"):
+        if "{" + name + "}" in path:
+            path = path.replace("{" + name + "}", quote(draw(_path_value(p, name)), safe=""))
+    values = _page_values(p)
+    # half the examples send values the page takes, so that they reach its deep paths
+    # (a consent page, an issued code, a created key); the others mix in garbage
+    plausible = draw(st.booleans())
+    pairs: list[tuple[str, str]] = []
+    for name in fields:
+        valid = values.get(name, NASTY_TEXT)
+        if plausible:
+            value = draw(st.one_of(*[valid] * 9, st.none()))
+        else:
+            value = draw(st.one_of(valid, valid, NASTY_TEXT, WITH_CONTROL, st.none()))
+        if value is not None:
+            pairs.append((name, value))
+    names = st.sampled_from(fields) if fields else PARAM_NAMES
+    if not plausible:
+        pairs += draw(st.lists(st.tuples(names | PARAM_NAMES, NASTY_TEXT), max_size=3))
+    encoding = draw(st.sampled_from(["utf-8", "utf-8", "latin-1"]))
+    data = urlencode(pairs, encoding=encoding, errors="replace").encode("ascii")
+    raw = RAW_QUERY if method in ("GET", "HEAD") else RAW_BODY
+    form_type = st.just(b"application/x-www-form-urlencoded")
+    if not plausible:
+        data = draw(st.one_of(*[st.just(data)] * 4, raw))
+    headers: list[tuple[bytes, bytes]] = []
+    if method not in ("GET", "HEAD"):
+        ctype = draw(form_type if plausible else st.one_of(*[form_type] * 4, CONTENT_TYPES))
+        headers.append((b"content-type", ctype))
+    origins = [None, None, None, ISSUER.encode(), b"https://evil.example", b"null"]
+    origin = draw(st.sampled_from(origins) | HEADER_BYTES)
+    if origin is not None:
+        headers.append((b"origin", origin))
+    who = draw(st.sampled_from(WHO))
+    csrf = draw(st.sampled_from(["valid"] * 4 + ["forged", "none"]))
+    return PageRequest(method, path, data, who, csrf, headers)
+
+
+async def _browser(p: Pages, who: str) -> tuple[str, str]:
+    """The cookie and the CSRF token of a browser: a fresh session of one of the users, a
+    new anonymous one, or (``nobody``) neither."""
+    if who == "nobody":
+        return "", ""
+    ctx = p.w.h.ctx
+    assert ctx.ui is not None
+    name = ctx.ui.sessions.cookie_name
+    cookie = ""
+    if who in p.users:
+        plain = new_secret(ctx.rand)
+        now = p.w.h.clock.now()
+        user_id = p.users[who].user_id
+        await ctx.store.add_session(Session(hash_secret(plain), user_id, now, now, now + 3600))
+        cookie = f"{name}={plain}"
+    p.http.cookies.clear()
+    page = await p.http.get("/login", headers={"cookie": cookie} if cookie else {})
+    cookie = cookie or f"{name}={page.cookies[name]}"
+    return cookie, csrf_of(page.text)
+
+
+async def send_page(p: Pages, req: PageRequest) -> httpx.Response:
+    cookie, token = await _browser(p, req.who)
+    data = req.data
+    if req.csrf != "none":
+        value = token if req.csrf == "valid" and token else "forged-" + "A" * 40
+        data += (b"&" if data else b"") + urlencode({"csrf_token": value}).encode()
+    url = httpx.URL(ISSUER + req.path)
+    if req.method in ("GET", "HEAD"):
+        request = p.http.build_request(req.method, url.copy_with(query=data or None))
+    else:
+        request = p.http.build_request(req.method, url, content=data)
+    headers = [(k, v) for k, v in request.headers.raw if k.lower() != b"content-type"]
+    headers += req.headers
+    if cookie:
+        headers.append((b"cookie", cookie.encode()))
+    request.headers = httpx.Headers(headers)
+    p.http.cookies.clear()
+    return await p.http.send(request)
+
+
+def _goes_within_bounds(p: Pages, req: PageRequest, url: str, *, redirect: bool) -> None:
+    """Where a page sends the browser: a path of ours, or (only from the authorization
+    pages) a registered redirect URI; never on by a redirect after a form's POST (CSP
+    ``form-action 'self'`` would stop it in Chromium)."""
+    if url.startswith(ISSUER + "/"):  # Starlette's trailing-slash redirect is absolute
+        url = url[len(ISSUER) :]
+    if url.startswith("/") and not url.startswith(("//", "/\\")):
+        return
+    where = (req.method, req.path, url[:200])
+    assert req.path in OFFSITE_PAGES, where
+    assert any(redirect_uri_matches(r, url.split("?", 1)[0]) for r in p.redirect_uris), where
+    assert not (redirect and req.method == "POST"), where
+
+
+def assert_page_answer(p: Pages, req: PageRequest, r: httpx.Response) -> None:
+    """A page answers with a page of ours or a redirect, never a 5xx nor JSON."""
+    where = (req.method, req.path, req.who, r.status_code, r.content[:300])
+    assert r.status_code < 500, where
+    assert not p.w.server_errors, "the last-resort handler was used"
+    if 300 <= r.status_code < 400:
+        _goes_within_bounds(p, req, r.headers["location"], redirect=True)
+        return
+    assert r.headers.get("content-type", "").startswith("text/html"), where
+    csp = r.headers.get("content-security-policy", "")
+    assert "form-action 'self';" in csp and "frame-ancestors 'none'" in csp, where
+    if r.status_code == 405:
+        assert r.headers.get("allow"), where
+    onward = sent_to(r) if r.status_code == 200 and req.method != "HEAD" else None
+    if onward is not None:
+        _goes_within_bounds(p, req, onward, redirect=False)
+
+
+@pytest.mark.parametrize("route", sorted(PAGE_ROUTES), ids=" ".join)
+@given(data=st.data())
+@PAGE_FUZZ
+async def test_random_requests_to_a_page_get_a_page_or_a_redirect_never_a_5xx(
+    pages: Pages, route: tuple[str, str], data: st.DataObject
+) -> None:
+    req = data.draw(page_requests(pages, route))
+    r = await send_page(pages, req)
+    assert_page_answer(pages, req, r)
+
+
+#: The pages whose input reaches the database (PostgreSQL, unlike SQLite, refuses a NUL).
+TO_THE_DATABASE = sorted(r for r in PAGE_ROUTES if r[0] == "POST" or r[1] == "/oauth/authorize")
+
+
+@given(data=st.data())
+@FUZZ
+async def test_page_forms_never_break_on_either_database(
+    pages_any: Pages, data: st.DataObject
+) -> None:
+    route = data.draw(st.sampled_from(TO_THE_DATABASE))
+    req = data.draw(page_requests(pages_any, route))
+    r = await send_page(pages_any, req)
+    assert_page_answer(pages_any, req, r)
+
+
+@given(path=PATH_TEXT.map(lambda t: "/static/" + quote(t, safe="/")))
+@FUZZ
+async def test_static_files_answer_a_file_a_redirect_or_a_404(world: World, path: str) -> None:
+    r = await send(world, "GET", path, b"", [])
+    assert r.status_code in (200, 307, 404), (path, r.status_code)  # 307: "/static" + "/"
+    assert not world.server_errors
+
+
+async def test_page_checks_catch_json_a_5xx_and_a_redirect_off_site_after_a_post(
+    pages: Pages,
+) -> None:
+    """The page checks above can fail."""
+    decision = PageRequest("POST", "/oauth/authorize/decision", b"", "admin", "valid", [])
+    offsite = httpx.Response(303, headers={"location": APP_REDIRECT + "?code=x"})
+    elsewhere = httpx.Response(303, headers={"location": "https://evil.example/cb?code=x"})
+    json_error = httpx.Response(400, json={"error": "invalid_request"})
+    for answer in (offsite, elsewhere, json_error, httpx.Response(500, html="<p>oops</p>")):
+        with pytest.raises(AssertionError):
+            assert_page_answer(pages, decision, answer)
+    authorize = PageRequest("GET", "/oauth/authorize", b"", "admin", "valid", [])
+    assert_page_answer(pages, authorize, offsite)  # a GET may redirect to the app
+    slash = PageRequest("POST", "/panel/apps/%2F", b"", "admin", "valid", [])
+    assert_page_answer(pages, slash, httpx.Response(307, headers={"location": ISSUER + "/x"}))
+    with pytest.raises(AssertionError):
+        assert_page_answer(pages, authorize, elsewhere)
+
+
+def uncovered_routes(app: Starlette) -> list[str]:
+    """The app's routes and methods no fuzz test here sends requests to."""
+    missing = []
+    for route in app.routes:
+        if isinstance(route, Mount):
+            if route.path not in MOUNTS:
+                missing.append(f"mount {route.path}")
+        elif isinstance(route, Route):
+            if route.path in ALL_PATHS:  # every method, test_random_headers_at_every_endpoint
+                continue
+            for method in sorted((route.methods or set()) - {"HEAD"}):
+                if (method, route.path) not in PAGE_ROUTES:
+                    missing.append(f"{method} {route.path}")
+        else:
+            missing.append(repr(route))
+    return missing
+
+
+async def test_every_route_of_the_app_is_fuzzed(world: World) -> None:
+    """A new route fails here until it is in a fuzz table; a stale entry fails too."""
+    app = world.h.app
+    assert uncovered_routes(app) == []
+    served = {(m, r.path) for r in app.routes if isinstance(r, Route) for m in (r.methods or ())}
+    assert set(PAGE_ROUTES) <= served, set(PAGE_ROUTES) - served
+    # the pages answer in HTML, everything else in JSON (tokensmith.web.errors)
+    assert all(is_page_path(path) for _, path in PAGE_ROUTES)
+    assert not any(is_page_path(path) for path in ALL_PATHS)
+
+    async def page(request: Any) -> Any:
+        raise AssertionError("never called")
+
+    app.router.routes.append(Route("/panel/new-page", page, methods=["GET", "POST"]))
+    assert uncovered_routes(app) == ["GET /panel/new-page", "POST /panel/new-page"]

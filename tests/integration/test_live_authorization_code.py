@@ -27,6 +27,7 @@ from tests.integration.live import (
     load_example,
     serve_asgi,
 )
+from tests.partner import continued_to, sent_to
 from tokensmith.client import (
     PKCE,
     FileRefreshTokenStore,
@@ -96,16 +97,15 @@ def authorize_in_browser(server: LiveServer, url: str, state: str) -> str:
         login = form(page.text, "/login")
         assert login["fields"]["csrf_token"]
         r = browser.post("/login", data=login["fields"] | {"email": EMAIL, "password": PASSWORD})
-        assert r.status_code == 303, r.text
-        r = browser.get(r.headers["location"])  # back to the authorization request
+        r = browser.get(continued_to(r))  # back to the authorization request
         if r.status_code == 200:
             consent = form(r.text, "/oauth/authorize/decision")
             assert "allow" in consent["buttons"]["decision"]
             r = browser.post(
                 "/oauth/authorize/decision", data=consent["fields"] | {"decision": "allow"}
             )
-    assert r.status_code == 303, r.text
-    location = r.headers["location"]
+    location = sent_to(r)
+    assert location is not None, r.text
     assert location.startswith(REDIRECT + "?")
     query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
     assert query["state"] == state

@@ -59,6 +59,10 @@ async def test_a_registered_app_is_an_authorization_code_client_of_the_merchant(
         ({"form_uri": "http://ledger.example/form"}, "form URI must use https"),
         ({"form_uri": "ledger.example"}, "absolute URL"),
         ({"form_uri": "https://ledger.example/#x"}, "absolute URL"),
+        ({"redirect_uris": "http://[::1/cb"}, "not a well-formed URI"),
+        ({"redirect_uris": "https://ledger.example:99999/cb"}, "not a well-formed URI"),
+        ({"redirect_uris": "javascript://ledger.example/%0aalert(1)"}, "javascript: scheme"),
+        ({"form_uri": "https://[::1/form"}, "absolute URL"),
         ({"scope_read": ""}, "Choose at least one scope"),
     ],
 )

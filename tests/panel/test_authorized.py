@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import Harness
 from tests.panel.conftest import Browser, Shop, login
-from tests.partner import REDIRECT, Partner
+from tests.partner import REDIRECT, Partner, continued_to, query_of
 
 GRANTS = ("authorization_code", "refresh_token")
 
@@ -25,7 +25,7 @@ async def _connect(p: Partner, remember: bool) -> dict[str, Any]:
     page = await p.authorize(scope="read")
     extra = {"remember": "yes"} if remember else {}
     decided = await p.decide(page, **extra)
-    code = decided.headers["location"].split("code=")[1].split("&")[0]
+    code = query_of(continued_to(decided))["code"]
     r = await p.exchange(code)
     assert r.status_code == 200, r.text
     return dict(r.json())

@@ -3,21 +3,26 @@ RFC 9700 §2.1 and §4.1)."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import jwt
 import pytest
 
 from tests.conftest import Harness
 from tests.partner import (
+    FORM_ACTION,
     ISSUER,
     PASSWORD,
     REDIRECT,
     Partner,
+    continued_to,
     csrf_of,
     hidden_fields,
     make_partner,
     make_user,
     pkce_pair,
     query_of,
+    sent_to,
 )
 
 
@@ -143,8 +148,9 @@ async def test_login_then_consent_names_app_merchant_and_scopes(partner: Partner
             "next": hidden_fields(page.text)["next"],
         },
     )
-    assert r.status_code == 303 and r.headers["location"].startswith("/oauth/authorize?")
-    consent = await partner.http.get(r.headers["location"])
+    onward = continued_to(r)
+    assert onward.startswith("/oauth/authorize?")
+    consent = await partner.http.get(onward)
     assert consent.status_code == 200
     for text in (
         "Ledger Sync",
@@ -155,22 +161,27 @@ async def test_login_then_consent_names_app_merchant_and_scopes(partner: Partner
         "Deny",
     ):
         assert text in consent.text
-    assert "https://partner.example" in consent.headers["content-security-policy"]
+    # the consent form posts here and nowhere else; its answer goes on to the app itself
+    assert FORM_ACTION in consent.headers["content-security-policy"]
+    assert "partner.example" not in consent.headers["content-security-policy"]
 
 
-async def test_allow_redirects_303_with_code_state_and_iss(partner: Partner) -> None:
+async def test_allow_continues_to_the_redirect_uri_with_code_state_and_iss(
+    partner: Partner,
+) -> None:
     await _logged_in(partner)
     r = await partner.decide(await partner.authorize())
-    assert r.status_code == 303
-    q = query_of(r.headers["location"])
+    destination = continued_to(r)
+    assert destination.startswith(REDIRECT + "?")
+    q = query_of(destination)
     assert set(q) == {"code", "state", "iss"} and q["state"] == "st-123" and q["iss"] == ISSUER
     assert len(q["code"]) >= 43
 
 
-async def test_deny_redirects_access_denied(partner: Partner) -> None:
+async def test_deny_continues_to_the_redirect_uri_with_access_denied(partner: Partner) -> None:
     await _logged_in(partner)
     r = await partner.decide(await partner.authorize(), "deny")
-    q = query_of(r.headers["location"])
+    q = query_of(continued_to(r))
     assert q["error"] == "access_denied" and q["state"] == "st-123" and q["iss"] == ISSUER
 
 
@@ -179,7 +190,7 @@ async def test_decision_without_csrf_token_issues_no_code(partner: Partner) -> N
     page = await partner.authorize()
     form = hidden_fields(page.text) | {"decision": "allow", "csrf_token": "forged"}
     r = await partner.http.post("/oauth/authorize/decision", data=form)
-    assert r.status_code == 200 and "location" not in r.headers and "Allow" in r.text
+    assert r.status_code == 200 and sent_to(r) is None and "Allow" in r.text
 
 
 async def test_decision_from_another_origin_issues_no_code(partner: Partner) -> None:
@@ -189,7 +200,7 @@ async def test_decision_from_another_origin_issues_no_code(partner: Partner) -> 
     r = await partner.http.post(
         "/oauth/authorize/decision", data=form, headers={"origin": "https://evil.example"}
     )
-    assert "location" not in r.headers
+    assert r.status_code == 200 and sent_to(r) is None and "Allow" in r.text
 
 
 async def test_decision_revalidates_the_request(partner: Partner) -> None:
@@ -200,7 +211,7 @@ async def test_decision_revalidates_the_request(partner: Partner) -> None:
         "redirect_uri": "https://evil.example/cb",
     }
     r = await partner.http.post("/oauth/authorize/decision", data=form)
-    assert r.status_code == 400 and "location" not in r.headers
+    assert r.status_code == 400 and sent_to(r) is None
 
 
 async def test_remembered_consent_skips_the_page_until_withdrawn(partner: Partner) -> None:
@@ -222,6 +233,26 @@ async def test_remembered_consent_skips_the_page_until_withdrawn(partner: Partne
     )
     assert r.status_code == 303
     assert (await partner.authorize()).status_code == 200
+
+
+async def test_returning_users_login_continues_to_the_app_from_a_page_of_ours(
+    partner: Partner,
+) -> None:
+    """A remembered consent, a new browser: after the login the authorization request is
+    answered at once with a redirect to the app. The login form's answer must not lead
+    there by redirects (Chromium applies the login page's ``form-action 'self'`` to each
+    of them and the user is left on the login page): it is a continue page of ours."""
+    await _logged_in(partner)
+    await partner.decide(await partner.authorize(), remember="yes")
+    partner.http.cookies.clear()
+    login = await partner.authorize()
+    assert 'action="/login"' in login.text
+    fields = hidden_fields(login.text) | {"email": partner.user.email, "password": PASSWORD}
+    r = await partner.http.post("/login", data=fields)
+    onward = continued_to(r)
+    assert onward == fields["next"] and onward.startswith("/oauth/authorize?")
+    back = await partner.http.get(onward)
+    assert back.status_code == 303 and back.headers["location"].startswith(REDIRECT + "?code=")
 
 
 async def test_withdrawing_consent_revokes_the_apps_tokens(partner: Partner) -> None:
@@ -258,7 +289,46 @@ async def test_loopback_redirect_port_may_vary(harness: Harness) -> None:
     await p.login()
     page = await p.authorize(redirect_uri="http://127.0.0.1:51234/cb")
     r = await p.decide(page)
-    assert r.headers["location"].startswith("http://127.0.0.1:51234/cb?code=")
+    assert continued_to(r).startswith("http://127.0.0.1:51234/cb?code=")
+
+
+# -- malformed requests: an error page, never a 500 ------------------------------------------
+
+MALFORMED_TARGETS = {
+    "unclosed-ipv6": {"redirect_uri": "http://[::1/cb"},
+    "bad-ipv6": {"redirect_uri": "http://[x]/cb"},
+    "reversed-brackets": {"redirect_uri": "http://]::1[/cb"},
+    "port-out-of-range": {"redirect_uri": "http://[::1]:99999/cb"},
+    "port-no-number": {"redirect_uri": "http://127.0.0.1:x/cb"},
+    "65-parameters": {f"p{n}": "1" for n in range(65)},
+}
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [*MALFORMED_TARGETS.values(), {"state": "s" * 9000}],
+    ids=[*MALFORMED_TARGETS, "query-too-long"],
+)
+async def test_malformed_authorization_request_is_an_error_page(
+    harness_any: Harness, extra: dict[str, str]
+) -> None:
+    partner = await make_partner(harness_any, redirect_uris=("http://127.0.0.1/cb",))
+    r = await partner.authorize(**extra)
+    assert r.status_code == 400 and sent_to(r) is None
+    assert r.headers["content-type"].startswith("text/html") and "can\u2019t be used" in r.text
+
+
+@pytest.mark.parametrize("extra", MALFORMED_TARGETS.values(), ids=list(MALFORMED_TARGETS))
+async def test_malformed_decision_is_an_error_page(
+    harness_any: Harness, extra: dict[str, str]
+) -> None:
+    partner = await make_partner(harness_any, redirect_uris=("http://127.0.0.1/cb",))
+    await _logged_in(partner)
+    page = await partner.authorize(redirect_uri="http://127.0.0.1/cb")
+    form = hidden_fields(page.text) | {"decision": "allow"} | extra
+    r = await partner.http.post("/oauth/authorize/decision", data=form)
+    assert r.status_code == 400 and sent_to(r) is None
+    assert r.headers["content-type"].startswith("text/html")
 
 
 # -- login page ------------------------------------------------------------------------------
@@ -316,6 +386,28 @@ async def test_login_never_redirects_off_site(partner: Partner, target: str) -> 
         },
     )
     assert r.status_code == 303 and r.headers["location"] == "/panel"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/oauth/authorize",
+        "/oauth/authorize/",
+        "/panel/../oauth/authorize",
+        "/oauth/./authorize",
+        "/oauth/%61uthorize",
+    ],
+)
+async def test_login_towards_the_authorization_endpoint_ends_on_a_continue_page(
+    partner: Partner, path: str
+) -> None:
+    """However ``next`` spells the authorization endpoint, the login form's answer is not a
+    redirect that the endpoint's own redirect to the app would follow."""
+    page = await partner.http.get("/login")
+    query = "?" + urlencode(partner.params())
+    form = {"email": partner.user.email, "password": PASSWORD, "csrf_token": csrf_of(page.text)}
+    r = await partner.http.post("/login", data=form | {"next": path + query})
+    assert continued_to(r).endswith(query)
 
 
 async def test_session_expires_when_idle(partner: Partner, harness: Harness) -> None:

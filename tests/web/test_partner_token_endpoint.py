@@ -22,6 +22,7 @@ from tests.partner import (
     PASSWORD,
     REDIRECT,
     Partner,
+    continued_to,
     csrf_of,
     hidden_fields,
     make_partner,
@@ -480,7 +481,7 @@ async def test_parallel_refresh_through_a_real_server(
                 "/oauth/authorize/decision",
                 data=hidden_fields(consent.text) | {"decision": "allow"},
             )
-            code = query_of(decided.headers["location"])["code"]
+            code = query_of(continued_to(decided))["code"]
             auth = (client_id, secret)
             data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT}
             token = (await http.post("/oauth/token", data=data, auth=auth)).json()["refresh_token"]

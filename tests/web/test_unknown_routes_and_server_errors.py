@@ -1,4 +1,5 @@
-"""Unknown paths and methods answer JSON 404/405; an unhandled error answers ``server_error``."""
+"""Unknown paths and methods answer JSON 404/405, an HTML page under the browser pages'
+paths; an unhandled error answers ``server_error``."""
 
 from __future__ import annotations
 
@@ -49,6 +50,35 @@ async def test_wrong_method_on_tbc_path_is_problem_json(harness: Harness, method
     body = r.json()
     assert set(body) == {"type", "title", "status", "detail", "systemCode", "code"}
     assert body["status"] == "405" and body["systemCode"].startswith("tpay-access-token.405.")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "allow"),
+    [
+        ("PUT", "/login", 405, "GET, HEAD, POST"),
+        ("GET", "/logout", 405, "POST"),
+        ("DELETE", "/oauth/authorize", 405, "GET, HEAD"),
+        ("GET", "/oauth/authorize/decision", 405, "POST"),
+        ("POST", "/account/apps", 405, "GET, HEAD"),
+        ("GET", "/oauth/consents/abc/withdraw", 405, "POST"),
+        ("PATCH", "/panel/keys", 405, "GET, HEAD, POST"),
+        ("GET", "/panel/nope", 404, None),
+        ("GET", "/account/nope", 404, None),
+    ],
+    ids=lambda v: str(v),
+)
+async def test_unknown_paths_and_methods_under_the_pages_answer_an_html_page(
+    harness: Harness, method: str, path: str, status: int, allow: str | None
+) -> None:
+    r = await harness.http.request(method, path)
+    assert r.status_code == status
+    assert r.headers["content-type"].startswith("text/html")
+    csp = r.headers["content-security-policy"]
+    assert "form-action 'self';" in csp and "frame-ancestors 'none'" in csp
+    assert r.headers["cache-control"] == "no-store"
+    assert "set-cookie" not in r.headers  # no session is made for a request no page takes
+    if allow is not None:
+        assert set(r.headers["allow"].split(", ")) == set(allow.split(", "))
 
 
 class _Records(logging.Handler):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from tokensmith.core.clock import Clock
 from tokensmith.core.credentials import hash_secret, new_client_id, new_secret
@@ -20,6 +19,7 @@ from tokensmith.core.models import (
 )
 from tokensmith.core.randomness import Randomness
 from tokensmith.core.scopes import parse_scope
+from tokensmith.core.uris import SCRIPT_SCHEMES, split_uri
 from tokensmith.storage.protocols import ApiKeyStore, ClientStore, MerchantStore
 
 __all__ = [
@@ -59,10 +59,15 @@ class ClientSpec:
 
 
 def _check_redirect_uri(uri: str) -> None:
-    """RFC 6749 §3.1.2: absolute, no fragment; RFC 9700 §2.1: https, or http on loopback."""
-    parts = urlsplit(uri)
+    """RFC 6749 §3.1.2: absolute, no fragment; RFC 9700 §2.1: https, or http on loopback;
+    never a scheme that runs script (RFC 9700 §4.1)."""
+    parts = split_uri(uri)
+    if parts is None:
+        raise AdminError(f"redirect URI {uri!r} is not a well-formed URI")
     if not parts.scheme or not parts.netloc or parts.fragment:
         raise AdminError(f"redirect URI {uri!r} must be absolute and have no fragment")
+    if parts.scheme.lower() in SCRIPT_SCHEMES:
+        raise AdminError(f"redirect URI {uri!r} must not use the {parts.scheme}: scheme")
     loopback = parts.hostname in ("127.0.0.1", "::1", "localhost")
     if parts.scheme == "http" and not loopback:
         raise AdminError(f"redirect URI {uri!r} must use https (http only on loopback)")

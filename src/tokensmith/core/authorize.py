@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlencode, urlsplit, urlunsplit
 
 from tokensmith.core.clock import Clock
 from tokensmith.core.credentials import new_token, token_key
@@ -26,6 +26,7 @@ from tokensmith.core.models import AUTHORIZATION_CODE, AuthorizationCode, Client
 from tokensmith.core.pkce import check_challenge
 from tokensmith.core.randomness import Randomness
 from tokensmith.core.scopes import format_scope, parse_scope, resolve_scope
+from tokensmith.core.uris import split_uri
 from tokensmith.storage.protocols import AuthorizationCodeStore, ClientStore, ConsentStore
 
 __all__ = [
@@ -103,9 +104,8 @@ def _one(params: Params, name: str) -> str | None:
     return values[0] if values else None
 
 
-def _loopback(parts: object) -> bool:
-    host = getattr(parts, "hostname", None)
-    return getattr(parts, "scheme", "") == "http" and host in ("127.0.0.1", "::1")
+def _loopback(parts: SplitResult) -> bool:
+    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "::1")
 
 
 def redirect_uri_matches(registered: str, presented: str) -> bool:
@@ -113,12 +113,8 @@ def redirect_uri_matches(registered: str, presented: str) -> bool:
     URI may vary (RFC 8252 §7.3). ``localhost`` gets no such leeway (RFC 8252 §8.3)."""
     if registered == presented:
         return True
-    reg, pre = urlsplit(registered), urlsplit(presented)
-    if not (_loopback(reg) and _loopback(pre)):
-        return False
-    try:
-        pre.port  # noqa: B018 - raises ValueError on a malformed port
-    except ValueError:
+    reg, pre = split_uri(registered), split_uri(presented)
+    if reg is None or pre is None or not (_loopback(reg) and _loopback(pre)):
         return False
     same = (reg.hostname, reg.path, reg.query, reg.fragment, reg.username, reg.password)
     return same == (pre.hostname, pre.path, pre.query, pre.fragment, pre.username, pre.password)

@@ -1,8 +1,10 @@
-"""JSON for what no endpoint answers: unknown paths and methods, the last-resort 500, and
-the 503 of a database outage.
+"""What no endpoint answers: unknown paths and methods, the last-resort 500, and the 503
+of a database outage.
 
-Every response of the server is JSON in a dialect (or, for a page, HTML); Starlette's
-plain-text 404/405 and its bare 500 never reach a client.
+Every response of the server is in the dialect of where it was sent: JSON for the OAuth
+endpoints and everything else, an HTML page under the browser pages' paths
+(:data:`~tokensmith.web.ui.PAGE_ROOTS`). Starlette's plain-text 404/405 and its bare 500
+never reach a client.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tokensmith.core.errors import TemporarilyUnavailable
@@ -20,6 +23,7 @@ from tokensmith.web.dialects.compat import DIALECT_PATHS
 from tokensmith.web.dialects.oauth import json_response, render_error
 from tokensmith.web.endpoints.token import MethodNotAllowed
 from tokensmith.web.observe import method_label, route_label
+from tokensmith.web.ui import error_page, is_page_path
 from tokensmith.web.ui.pages import make_environment, unavailable_page
 
 __all__ = [
@@ -44,11 +48,21 @@ def _dialect_of(request: Request) -> Dialect | None:
 
 
 async def http_exception(request: Request, exc: Exception) -> Response:
-    """Starlette's 404/405 (any ``HTTPException``) as JSON: in the endpoint's dialect when the
-    path is a token endpoint (a method no route lists), else RFC 6749-style JSON."""
+    """Starlette's 404/405 (any ``HTTPException``): an HTML page under the pages' paths;
+    in the endpoint's dialect when the path is a token endpoint (a method no route lists);
+    else RFC 6749-style JSON."""
     assert isinstance(exc, HTTPException)
     status = exc.status_code
     headers = dict(exc.headers or {})
+    if status == 405:
+        headers["allow"] = _allowed(request) or headers.get("allow", "")
+    if (
+        is_page_path(request.scope.get("path", ""))
+        and getattr(request.app.state, "ctx", None) is not None
+    ):
+        response = error_page(request, status, *_PAGE_WORDS.get(status, _PAGE_WORDS[400]))
+        response.headers.update(headers)
+        return response
     dialect = _dialect_of(request)
     if dialect is not None and status == 405:
         response = dialect.render_error(MethodNotAllowed("use POST"))
@@ -74,6 +88,25 @@ def unavailable(request: Request, exc: TemporarilyUnavailable) -> Response:
         templates = ui.templates if ui is not None else make_environment()
         return unavailable_page(templates, exc.retry_after)
     return render_error(exc)
+
+
+def _allowed(request: Request) -> str:
+    """Every method the routes of this path take (RFC 9110 §15.5.6); Starlette lists only
+    the first route's when several share a path (one per method)."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.methods:
+            match, _ = route.matches(request.scope)
+            if match is not Match.NONE:
+                methods |= route.methods
+    return ", ".join(sorted(methods))
+
+
+_PAGE_WORDS = {
+    400: ("Bad request", "The browser sent a request this page can\u2019t read."),
+    404: ("Not found", "There is no page at this address."),
+    405: ("Not allowed", "This page can\u2019t be used that way. Go back and try again."),
+}
 
 
 def server_error(scope: Scope) -> Response:

@@ -1,20 +1,36 @@
-"""Reading ``application/x-www-form-urlencoded`` bodies and client credentials."""
+"""Reading ``application/x-www-form-urlencoded`` bodies and query strings, and client
+credentials.
+
+Both have the same bounds: at most ``MAX_FIELDS`` parameters (so parsing costs little
+whatever is sent), and what :func:`urllib.parse.parse_qsl` refuses becomes
+``invalid_request``, never an exception out of a handler.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import re
-from urllib.parse import parse_qsl, unquote_plus
+from urllib.parse import parse_qs, parse_qsl, unquote_plus
 
 from starlette.requests import ClientDisconnect, Request
 
 from tokensmith.core.errors import InvalidRequest, OAuthError
 from tokensmith.core.requests import ClientCredentials
 
-__all__ = ["BodyTooLarge", "client_credentials_from", "read_form"]
+__all__ = [
+    "MAX_FIELDS",
+    "MAX_QUERY_BYTES",
+    "BodyTooLarge",
+    "client_credentials_from",
+    "read_form",
+    "read_query",
+]
 
-_MAX_FIELDS = 64
+#: Parameters a form or a query string may have (no request of ours needs a dozen).
+MAX_FIELDS = 64
+#: Bytes a query string may have.
+MAX_QUERY_BYTES = 8192
 #: RFC 6749 Appendix A: VSCHAR = %x20-7E
 _VSCHARS = re.compile(r"[\x20-\x7e]*")
 
@@ -47,7 +63,7 @@ async def read_form(request: Request, max_bytes: int) -> dict[str, str]:
             body.decode("ascii"),
             keep_blank_values=False,
             errors="strict",
-            max_num_fields=_MAX_FIELDS,
+            max_num_fields=MAX_FIELDS,
         )
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidRequest("the body is not a valid form encoding") from exc
@@ -57,6 +73,22 @@ async def read_form(request: Request, max_bytes: int) -> dict[str, str]:
             raise InvalidRequest(f"parameter {name!r} is repeated")
         form[name] = value
     return form
+
+
+def read_query(request: Request) -> dict[str, list[str]]:
+    """The query string's parameters, every value of each (RFC 6749 §3.1 says none may
+    repeat; the caller decides what a repeat means), blank values kept.
+
+    Raises ``invalid_request`` for a query longer than ``MAX_QUERY_BYTES`` or with more
+    than ``MAX_FIELDS`` parameters. Percent-escapes that are not UTF-8 become U+FFFD.
+    """
+    raw: bytes = request.scope.get("query_string", b"")
+    if len(raw) > MAX_QUERY_BYTES:
+        raise InvalidRequest("the request is too long")
+    try:
+        return parse_qs(raw.decode("latin-1"), keep_blank_values=True, max_num_fields=MAX_FIELDS)
+    except ValueError as exc:
+        raise InvalidRequest(f"the request has more than {MAX_FIELDS} parameters") from exc
 
 
 async def _body(request: Request, max_bytes: int) -> bytes:

@@ -9,12 +9,17 @@ and revokes every token the user's approvals gave that app.
 An unknown client or an unregistered redirect URI is shown as an error page and never
 redirected (RFC 6749 §4.1.2.1, RFC 9700 §4.1). Other errors go back to the client with
 ``error``, ``state`` and ``iss`` (RFC 9207 §2).
+
+``GET /oauth/authorize`` sends the browser back to the client with a 303. The decision
+form's POST answers with the continue page instead, which goes on to the client with a
+plain navigation: Chromium applies the consent page's CSP ``form-action 'self'`` to each
+redirect after the POST, those of the client's own site included.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -32,13 +37,15 @@ from tokensmith.core.authorize import (
     valid_client_id,
     validate_request,
 )
-from tokensmith.core.errors import AccessDenied, InvalidRequest, OAuthError, TemporarilyUnavailable
+from tokensmith.core.errors import AccessDenied, OAuthError, TemporarilyUnavailable
 from tokensmith.core.models import User
 from tokensmith.core.scopes import parse_scope
 from tokensmith.web.context import AppContext, ctx_of
+from tokensmith.web.forms import read_query
 from tokensmith.web.ui import (
     CsrfError,
     check_csrf,
+    continue_page,
     current_user,
     login_required,
     read_page_form,
@@ -51,7 +58,6 @@ from tokensmith.web.ui.login import login_page
 
 __all__ = ["authorize_routes"]
 
-MAX_QUERY = 8192
 #: The authorization request parameters the consent form carries back.
 CARRIED = (
     "response_type",
@@ -80,7 +86,16 @@ async def _show_error(request: Request, exc: OAuthError) -> Response:
     )
 
 
-def _error_redirect(
+async def _back_to_client(request: Request, url: str) -> Response:
+    """To the client's redirect URI: a 303 from the authorization request (RFC 6749
+    §4.1.2); from a form's POST, the continue page (CSP ``form-action`` stops a redirect
+    there)."""
+    if request.method != "POST":
+        return redirect(request, url)
+    return await continue_page(request, url, title="Returning to the app")
+
+
+async def _error_redirect(
     request: Request,
     ctx: AppContext,
     target: AuthorizationTarget,
@@ -94,7 +109,7 @@ def _error_redirect(
         "state": state,
         "iss": ctx.settings.issuer_url,
     }
-    return redirect(request, response_uri(target.redirect_uri, params))
+    return await _back_to_client(request, response_uri(target.redirect_uri, params))
 
 
 def _state_of(params: Mapping[str, Sequence[str]]) -> str | None:
@@ -117,7 +132,7 @@ async def _validate(
     try:
         return validate_request(target, params, ui_of(request).partner)
     except OAuthError as exc:
-        return _error_redirect(request, ctx, target, exc, _state_of(params))
+        return await _error_redirect(request, ctx, target, exc, _state_of(params))
 
 
 async def _merchant_refusal(ctx: AppContext, user: User, req: AuthorizationRequest) -> str | None:
@@ -142,12 +157,7 @@ async def _grant(request: Request, req: AuthorizationRequest, user: User) -> Res
         ctx.service.minter.binding.tag,
     )
     params = {"code": code, "state": req.state, "iss": ctx.settings.issuer_url}
-    return redirect(request, response_uri(req.target.redirect_uri, params))
-
-
-def _origin(uri: str) -> str:
-    parts = urlsplit(uri)
-    return f"{parts.scheme}://{parts.netloc}"
+    return await _back_to_client(request, response_uri(req.target.redirect_uri, params))
 
 
 async def _consent_page(
@@ -159,7 +169,6 @@ async def _consent_page(
     return await render(
         request,
         "consent.html",
-        form_targets=[_origin(req.target.redirect_uri)],
         title=f"Allow {req.client.name}?",
         app_name=req.client.name,
         merchant_name=merchant.name if merchant else "",
@@ -181,7 +190,7 @@ async def _after_login(
         return await login_page(request, "/oauth/authorize?" + query, app_name=req.client.name)
     refusal = await _merchant_refusal(ctx, user, req)
     if refusal is not None:
-        return _error_redirect(request, ctx, req.target, AccessDenied(refusal), req.state)
+        return await _error_redirect(request, ctx, req.target, AccessDenied(refusal), req.state)
     if await consent_covers(ctx.store, user, req):
         return await _grant(request, req, user)
     return await _consent_page(request, req, user, params)
@@ -189,9 +198,10 @@ async def _after_login(
 
 async def authorize(request: Request) -> Response:
     """``GET /oauth/authorize`` (RFC 6749 §4.1.1)."""
-    if len(request.url.query) > MAX_QUERY:
-        return await _show_error(request, InvalidRequest("the request is too long"))
-    params = parse_qs(request.url.query, keep_blank_values=True, max_num_fields=64)
+    try:
+        params = read_query(request)
+    except OAuthError as exc:
+        return await _show_error(request, exc)
     try:
         checked = await _validate(request, params)
     except _PageError as err:
@@ -230,10 +240,10 @@ async def _decided(
     ctx = ctx_of(request)
     if form.get("decision") != "allow":
         denied = AccessDenied("the user denied the request")
-        return _error_redirect(request, ctx, req.target, denied, req.state)
+        return await _error_redirect(request, ctx, req.target, denied, req.state)
     refusal = await _merchant_refusal(ctx, user, req)
     if refusal is not None:
-        return _error_redirect(request, ctx, req.target, AccessDenied(refusal), req.state)
+        return await _error_redirect(request, ctx, req.target, AccessDenied(refusal), req.state)
     if form.get("remember") == "yes" and not req.client.public:
         await remember_consent(ctx.store, ctx.clock, user, req)
     return await _grant(request, req, user)

@@ -8,7 +8,7 @@ id and rotates the secret (shown once, like a key's).
 
 from __future__ import annotations
 
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Route
 
 from tokensmith.core.admin import AdminError, ClientSpec, check_client_spec, create_client
 from tokensmith.core.models import AUTHORIZATION_CODE, REFRESH_TOKEN, Client
+from tokensmith.core.uris import split_uri
 from tokensmith.web.context import ctx_of
 from tokensmith.web.panel.access import Tenant, not_found, panel_page, panel_render
 from tokensmith.web.panel.clients import (
@@ -61,10 +62,10 @@ def _form_uri(raw: str) -> str | None:
     value = raw.strip()
     if not value:
         return None
-    parts = urlsplit(value)
-    loopback = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "::1", "localhost")
-    if len(value) > MAX_URI or not parts.netloc or parts.fragment:
+    parts = split_uri(value)
+    if parts is None or len(value) > MAX_URI or not parts.netloc or parts.fragment:
         raise FormProblem("form_uri", "The form URI must be an absolute URL without a fragment.")
+    loopback = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "::1", "localhost")
     if parts.scheme != "https" and not loopback:
         raise FormProblem("form_uri", "The form URI must use https (http only on loopback).")
     return value

@@ -20,7 +20,9 @@ panel (``/panel``). What a new page needs:
 ``await render(request, "page.html", status, nav=[NavItem(...)], **context)``
     A page extending ``base.html`` (blocks ``title``, ``nav``, ``content``), with the
     security headers (no framing, strict CSP, no-store) and the session cookie set.
-    ``redirect(request, url)`` is the matching 303.
+    ``redirect(request, url)`` is the matching 303. A form whose answer may send the
+    browser to another site answers ``await continue_page(request, url)`` instead (CSP
+    ``form-action 'self'`` stops a form's redirects to other sites).
 
 ``await read_page_form(request)``
     The ``application/x-www-form-urlencoded`` body, single-valued, size-limited.
@@ -41,9 +43,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tokensmith.core.accounts import LoginService
+from tokensmith.core.errors import InvalidRequest
 from tokensmith.core.families import PartnerPolicy
 from tokensmith.core.models import User
-from tokensmith.web.ui.pages import NavItem, redirect, render
+from tokensmith.web.ui.pages import NavItem, continue_page, error_page, redirect, render
 from tokensmith.web.ui.sessions import (
     CSRF_FIELD,
     CsrfError,
@@ -57,13 +60,17 @@ from tokensmith.web.ui.sessions import (
 
 __all__ = [
     "CSRF_FIELD",
+    "PAGE_ROOTS",
     "CsrfError",
     "NavItem",
     "UiServices",
     "check_csrf",
+    "continue_page",
     "csrf_token",
     "current_user",
     "end_session",
+    "error_page",
+    "is_page_path",
     "login_required",
     "read_page_form",
     "redirect",
@@ -75,6 +82,14 @@ __all__ = [
 ]
 
 DEFAULT_LANDING = "/panel"
+#: Where the browser pages live: these paths and those under them. Every answer there is
+#: an HTML page or a redirect, errors included (a path or method no route has, too).
+PAGE_ROOTS = ("/login", "/logout", "/account", "/panel", "/oauth/authorize", "/oauth/consents")
+
+
+def is_page_path(path: str) -> bool:
+    """Whether ``path`` is a browser page's (see :data:`PAGE_ROOTS`)."""
+    return any(path == root or path.startswith(root + "/") for root in PAGE_ROOTS)
 
 
 @dataclass(slots=True)
@@ -145,8 +160,13 @@ def login_required(
 
 
 async def read_page_form(request: Request) -> dict[str, str]:
-    """The posted form (urlencoded, single-valued, at most ``max_body_bytes``)."""
+    """The posted form (urlencoded, single-valued, at most ``max_body_bytes``), without a
+    NUL anywhere: no one types one into a page, and PostgreSQL refuses it in text, so it is
+    ``invalid_request`` here rather than an error in whichever store call a page makes."""
     from tokensmith.web.context import ctx_of
     from tokensmith.web.forms import read_form
 
-    return await read_form(request, ctx_of(request).settings.max_body_bytes)
+    form = await read_form(request, ctx_of(request).settings.max_body_bytes)
+    if any("\x00" in name or "\x00" in value for name, value in form.items()):
+        raise InvalidRequest("the form holds a NUL character")
+    return form

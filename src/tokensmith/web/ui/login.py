@@ -1,6 +1,16 @@
-"""``/login`` and ``/logout``: e-mail and password, throttled, into a server-side session."""
+"""``/login`` and ``/logout``: e-mail and password, throttled, into a server-side session.
+
+After a login the browser goes to ``next``, a path of ours. When that is a page that may
+send it on to another site (the authorization endpoint, which redirects to the app), the
+login form's answer is the continue page rather than a 303: Chromium would apply the login
+page's ``form-action 'self'`` to the redirect to the app and stop there
+(:mod:`tokensmith.web.ui.pages`).
+"""
 
 from __future__ import annotations
+
+import posixpath
+from urllib.parse import unquote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -12,6 +22,7 @@ from tokensmith.web.context import ctx_of, source_address
 from tokensmith.web.ui import (
     CsrfError,
     check_csrf,
+    continue_page,
     end_session,
     read_page_form,
     redirect,
@@ -21,7 +32,10 @@ from tokensmith.web.ui import (
     ui_of,
 )
 
-__all__ = ["login_page", "login_routes"]
+__all__ = ["ONWARD_PATHS", "leads_onward", "login_page", "login_routes"]
+
+#: Our pages that may redirect the browser to another site.
+ONWARD_PATHS = frozenset({"/oauth/authorize"})
 
 
 async def login_page(
@@ -81,7 +95,17 @@ async def do_login(request: Request) -> Response:
             headers={"retry-after": str(exc.retry_after)},
         )
     await start_login_session(request, user)
+    if leads_onward(next_url):
+        return await continue_page(request, next_url, title="Signed in")
     return redirect(request, next_url)
+
+
+def leads_onward(next_url: str) -> bool:
+    """Whether ``next_url`` (a path of ours) is a page that may redirect to another site,
+    however its path is spelled (``/panel/../oauth/authorize``, ``/oauth/%61uthorize``,
+    a trailing slash): the router decodes it, and the browser resolves dot segments."""
+    path = posixpath.normpath(unquote(next_url.split("?", 1)[0]))
+    return path in ONWARD_PATHS
 
 
 async def do_logout(request: Request) -> Response:
