@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
+from tokensmith.core.ports import Store
 from tokensmith.storage.memory import MemoryStore
-from tokensmith.storage.protocols import Store
 from tokensmith.storage.sql import SqlStore, make_engine
 
 

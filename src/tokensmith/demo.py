@@ -17,8 +17,8 @@ from tokensmith.core.models import (
     Merchant,
 )
 from tokensmith.core.passwords import Passwords
+from tokensmith.core.ports import Store
 from tokensmith.core.randomness import SystemRandomness
-from tokensmith.storage.protocols import Store
 
 __all__ = ["DEMO_APIKEY", "DEMO_CLIENT_ID", "DEMO_CLIENT_SECRET", "seed_demo"]
 

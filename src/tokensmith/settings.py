@@ -35,6 +35,7 @@ __all__ = [
     "COMPAT_DIALECTS",
     "MIN_SECRET_KEY_BITS",
     "MIN_SECRET_KEY_LENGTH",
+    "SETTINGS_ENV",
     "ConfigError",
     "Settings",
     "estimated_entropy_bits",
@@ -43,6 +44,9 @@ __all__ = [
 ]
 
 COMPAT_DIALECTS = ("tpay", "tbc", "dot")
+#: The environment variable through which ``tokensmith serve`` hands its checked settings
+#: (as JSON) to the uvicorn workers it starts (:func:`tokensmith.web.app.app_from_environ`).
+SETTINGS_ENV = "TOKENSMITH_SETTINGS_JSON"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 #: A secret key shorter than this is refused: 32 random hex digits are 128 bits.

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import BACKENDS, fresh_database, migrated_store
+from tokensmith.core.ports import Store
 from tokensmith.storage.memory import MemoryStore
-from tokensmith.storage.protocols import Store
 
 
 @pytest.fixture(params=[pytest.param("memory", id="memory"), *BACKENDS])

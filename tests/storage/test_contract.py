@@ -14,7 +14,7 @@ from tokensmith.core.models import (
     Merchant,
     SigningKeyRecord,
 )
-from tokensmith.storage.protocols import Store
+from tokensmith.core.ports import Store
 
 
 def _client(cid: str = "c1", **kw: object) -> Client:

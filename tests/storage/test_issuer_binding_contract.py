@@ -13,7 +13,7 @@ from sqlalchemy import Connection, text
 
 from tests.storage.test_partner_contract import _code, _family, _rt, _seed
 from tokensmith.core.models import AccessTokenRecord
-from tokensmith.storage.protocols import Store
+from tokensmith.core.ports import Store
 from tokensmith.storage.sql import make_engine, migrate
 from tokensmith.storage.sql.migrate import alembic_config
 

@@ -7,7 +7,7 @@ import asyncio
 
 from tokensmith.core.models import AuthorizationCode, TokenFamily
 from tokensmith.core.panel_models import AuthFailure, Reveal, TokenCount
-from tokensmith.storage.protocols import Store
+from tokensmith.core.ports import Store
 
 H = 3600 * 500_000  # an hour boundary
 

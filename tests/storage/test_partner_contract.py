@@ -24,8 +24,8 @@ from tokensmith.core.models import (
     TokenFamily,
     User,
 )
+from tokensmith.core.ports import Store
 from tokensmith.storage.memory import MemoryStore
-from tokensmith.storage.protocols import Store
 from tokensmith.storage.sql import SqlStore, make_engine, migrate
 
 _PORTABLE_ON_POSTGRES = pytest.param(

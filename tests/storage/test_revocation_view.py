@@ -14,8 +14,8 @@ import pytest
 from tests.twins import another_instance, memory_twin
 from tokensmith.core.clock import FrozenClock
 from tokensmith.core.models import AccessTokenRecord
+from tokensmith.core.ports import Store
 from tokensmith.storage.memory import MemoryStore
-from tokensmith.storage.protocols import Store
 from tokensmith.storage.revocations import RevocationView
 
 INTERVAL = 1.0

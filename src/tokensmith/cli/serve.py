@@ -13,10 +13,8 @@ import click
 import uvicorn
 
 from tokensmith.logs import configure_logging
-from tokensmith.settings import COMPAT_DIALECTS, Settings, load_settings
+from tokensmith.settings import COMPAT_DIALECTS, SETTINGS_ENV, Settings, load_settings
 from tokensmith.web.protocol import ConnectionLimits
-
-SETTINGS_ENV = "TOKENSMITH_SETTINGS_JSON"
 
 #: Descriptors a worker keeps for itself besides its database connections: the listening
 #: socket, the event loop, Redis, log and metrics files, the SQLite writer's lock.

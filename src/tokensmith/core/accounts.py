@@ -19,8 +19,8 @@ from tokensmith.core.fingerprints import Fingerprints
 from tokensmith.core.limits import FailureLimiter, Limit
 from tokensmith.core.models import ROLES, Merchant, Role, User
 from tokensmith.core.passwords import Passwords, check_password_policy
+from tokensmith.core.ports import MerchantStore, SessionStore, UserStore
 from tokensmith.core.randomness import Randomness
-from tokensmith.storage.protocols import MerchantStore, SessionStore, UserStore
 
 __all__ = [
     "LoginLimits",

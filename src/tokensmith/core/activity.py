@@ -5,7 +5,7 @@ The token endpoint calls :meth:`ActivityRecorder.issued` and :meth:`ActivityReco
 ``client_credentials`` token still writes nothing to the database. An
 :class:`ActivityFlusher` drains the recorder every few seconds (and on shutdown) into an
 hourly ``token_stats`` upsert and a bounded ``auth_failures`` table
-(:class:`tokensmith.storage.protocols.ActivityStore`). Every instance keeps its own counts;
+(:class:`tokensmith.core.ports.ActivityStore`). Every instance keeps its own counts;
 the upsert adds them up, so several instances and workers are counted correctly.
 
 A failed authentication is stored with the time, the client id (as presented if a client
@@ -32,7 +32,7 @@ from tokensmith.core.panel_models import (
     clean_field,
     hour_of,
 )
-from tokensmith.storage.protocols import ClientStore, PanelStore
+from tokensmith.core.ports import ClientStore, PanelStore
 
 __all__ = ["ActivityFlusher", "ActivityRecorder", "RetentionPolicy", "merge_counts"]
 

@@ -17,10 +17,10 @@ from tokensmith.core.models import (
     Merchant,
     TokenFormat,
 )
+from tokensmith.core.ports import ApiKeyStore, ClientStore, MerchantStore
 from tokensmith.core.randomness import Randomness
 from tokensmith.core.scopes import parse_scope
 from tokensmith.core.uris import SCRIPT_SCHEMES, split_uri
-from tokensmith.storage.protocols import ApiKeyStore, ClientStore, MerchantStore
 
 __all__ = [
     "GRANT_TYPES",

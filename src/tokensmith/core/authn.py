@@ -11,8 +11,8 @@ from tokensmith.core.errors import InvalidClient, OAuthError, RateLimited
 from tokensmith.core.fingerprints import Fingerprints
 from tokensmith.core.limits import FailureLimiter, Keys, Limit
 from tokensmith.core.models import Client
+from tokensmith.core.ports import ClientStore
 from tokensmith.core.requests import ClientCredentials
-from tokensmith.storage.protocols import ClientStore
 
 __all__ = ["ClientAuthenticator", "FailureLimits"]
 

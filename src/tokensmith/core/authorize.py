@@ -24,10 +24,10 @@ from tokensmith.core.errors import (
 from tokensmith.core.families import PartnerPolicy, new_family_id
 from tokensmith.core.models import AUTHORIZATION_CODE, AuthorizationCode, Client, Consent, User
 from tokensmith.core.pkce import check_challenge
+from tokensmith.core.ports import AuthorizationCodeStore, ClientStore, ConsentStore
 from tokensmith.core.randomness import Randomness
 from tokensmith.core.scopes import format_scope, parse_scope, resolve_scope
 from tokensmith.core.uris import split_uri
-from tokensmith.storage.protocols import AuthorizationCodeStore, ClientStore, ConsentStore
 
 __all__ = [
     "SCOPE_DESCRIPTIONS",

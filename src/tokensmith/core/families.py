@@ -33,8 +33,8 @@ from tokensmith.core.credentials import new_token, random_urlsafe, token_key
 from tokensmith.core.errors import UnauthorizedClient
 from tokensmith.core.issuers import IssuerBinding
 from tokensmith.core.models import Client, RefreshTokenRecord, TokenFamily
+from tokensmith.core.ports import ClientStore, RefreshTokenStore
 from tokensmith.core.randomness import Randomness
-from tokensmith.storage.protocols import ClientStore, Store
 
 __all__ = [
     "DEFAULT_REFRESH_GRACE",
@@ -101,7 +101,7 @@ class RefreshTokens:
     issuer (:mod:`tokensmith.core.issuers`) is not one of ours."""
 
     def __init__(
-        self, store: Store, clients: ClientStore, clock: Clock, binding: IssuerBinding
+        self, store: RefreshTokenStore, clients: ClientStore, clock: Clock, binding: IssuerBinding
     ) -> None:
         self._store = store
         self._clients = clients

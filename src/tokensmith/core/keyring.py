@@ -8,8 +8,8 @@ from tokensmith.core.clock import Clock
 from tokensmith.core.jwt_codec import JwtCodec
 from tokensmith.core.keys import KeySealer, generate_signing_key, load_key
 from tokensmith.core.models import SigningKeyRecord
+from tokensmith.core.ports import KeyStore
 from tokensmith.core.randomness import Randomness
-from tokensmith.storage.protocols import KeyStore
 
 __all__ = ["KeyRing", "signing_key"]
 

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 
 from tokensmith.core.clock import Clock
 from tokensmith.core.errors import TemporarilyUnavailable
-from tokensmith.storage.protocols import Store
+from tokensmith.core.ports import PurgeStore
 
 __all__ = ["PurgeCounts", "purge_forever", "purge_once"]
 
@@ -51,7 +51,7 @@ async def _drain(step: Callable[[], Awaitable[int]], batch: int) -> int:
 
 
 async def purge_once(
-    store: Store, clock: Clock, batch: int, session_idle_ttl: float
+    store: PurgeStore, clock: Clock, batch: int, session_idle_ttl: float
 ) -> PurgeCounts:
     """Delete expired access tokens, ended token families, expired codes and sessions."""
     now = clock.now()
@@ -66,7 +66,7 @@ async def purge_once(
 
 
 async def purge_forever(
-    store: Store,
+    store: PurgeStore,
     clock: Clock,
     interval: float,
     batch: int,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from tokensmith.core.authn import ClientAuthenticator
 from tokensmith.core.clock import Clock
@@ -19,25 +19,15 @@ from tokensmith.core.grants import GrantContext, GrantTable
 from tokensmith.core.jwt_codec import looks_like_jwt
 from tokensmith.core.keyring import KeyRing
 from tokensmith.core.models import AccessTokenRecord, Client, IssuedToken
+from tokensmith.core.ports import ClientStore, RevocationLookup, ServiceStore
 from tokensmith.core.randomness import Randomness
 from tokensmith.core.requests import TokenRequest
 from tokensmith.core.tokens import IssuePolicy, TokenMinter
-from tokensmith.storage.protocols import ClientStore, Store
 
 __all__ = ["INTROSPECTION_SCOPE", "TokenService"]
 
 #: A client holding this scope may introspect tokens issued to other clients.
 INTROSPECTION_SCOPE = "introspection"
-
-
-class RevocationLookup(Protocol):
-    """When a JWT was revoked (:class:`tokensmith.storage.revocations.RevocationView`)."""
-
-    async def revoked_at(self, jti: str) -> float | None: ...
-
-    async def aclose(self) -> None:
-        """Wait for any read still in flight (at shutdown, before the store closes)."""
-        ...
 
 
 #: Looks up a token another way (refresh tokens); returns its claims or ``None``.
@@ -57,7 +47,7 @@ class TokenService:
 
     def __init__(
         self,
-        store: Store,
+        store: ServiceStore,
         clients: ClientStore,
         authenticator: ClientAuthenticator,
         minter: TokenMinter,

@@ -9,9 +9,9 @@ from tokensmith.core.credentials import new_token, new_token_id, token_key
 from tokensmith.core.issuers import IssuerBinding
 from tokensmith.core.jwt_codec import JwtCodec
 from tokensmith.core.models import AccessTokenRecord, Client, IssuedToken, TokenFormat
+from tokensmith.core.ports import TokenStore
 from tokensmith.core.randomness import Randomness
 from tokensmith.core.scopes import format_scope
-from tokensmith.storage.protocols import TokenStore
 
 __all__ = ["IssuePolicy", "TokenMinter"]
 

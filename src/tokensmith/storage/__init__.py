@@ -1,1 +1,1 @@
-"""Storage: narrow protocols (:mod:`.protocols`) and their implementations."""
+"""Storage: implementations of the core's ports (:mod:`tokensmith.core.ports`)."""

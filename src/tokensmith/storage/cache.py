@@ -18,7 +18,7 @@ from typing import Generic, TypeVar
 
 from tokensmith.core.clock import Clock
 from tokensmith.core.models import Client, ClientSecret
-from tokensmith.storage.protocols import ClientStore
+from tokensmith.core.ports import ClientStore
 
 __all__ = ["CachingClientStore", "ReadThrough"]
 

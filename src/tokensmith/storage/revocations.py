@@ -20,7 +20,7 @@ import asyncio
 from dataclasses import dataclass
 
 from tokensmith.core.clock import Clock
-from tokensmith.storage.protocols import TokenStore
+from tokensmith.core.ports import TokenStore
 
 __all__ = ["CLOCK_OVERLAP", "RevocationView"]
 

@@ -28,12 +28,12 @@ from tokensmith.core.keyring import KeyRing
 from tokensmith.core.keys import KeySealer
 from tokensmith.core.limits import FailureLimiter, Limit
 from tokensmith.core.models import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, REFRESH_TOKEN
+from tokensmith.core.ports import Store
 from tokensmith.core.randomness import Randomness, SystemRandomness
 from tokensmith.core.service import TokenService
 from tokensmith.core.tokens import IssuePolicy, TokenMinter
-from tokensmith.settings import ConfigError, Settings, secret_key_weakness
+from tokensmith.settings import SETTINGS_ENV, ConfigError, Settings, secret_key_weakness
 from tokensmith.storage.cache import CachingClientStore, ReadThrough
-from tokensmith.storage.protocols import Store
 from tokensmith.storage.ratelimit import MemoryLimiter, RedisLimiter
 from tokensmith.storage.revocations import RevocationView
 from tokensmith.storage.sql import SqlStore, make_engine, migrate
@@ -248,7 +248,6 @@ async def _settle(ctx: AppContext) -> None:
 
 def app_from_environ() -> Starlette:
     """Factory for uvicorn workers: settings come from ``tokensmith serve`` via the environment."""
-    from tokensmith.cli.serve import SETTINGS_ENV
     from tokensmith.logs import configure_logging
 
     settings = Settings.model_validate_json(os.environ[SETTINGS_ENV])

@@ -10,11 +10,11 @@ from starlette.requests import Request
 
 from tokensmith.core.clock import Clock
 from tokensmith.core.models import ApiKey
+from tokensmith.core.ports import Store
 from tokensmith.core.randomness import Randomness
 from tokensmith.core.service import TokenService
 from tokensmith.settings import Settings
 from tokensmith.storage.cache import CachingClientStore, ReadThrough
-from tokensmith.storage.protocols import Store
 from tokensmith.web.dialects import Dialect
 from tokensmith.web.observe import Observer
 

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 from tokensmith.core.clock import Clock
 from tokensmith.core.models import Client, IssuedToken
+from tokensmith.core.ports import GrantStore
 from tokensmith.core.randomness import Randomness
 from tokensmith.core.requests import TokenRequest
 from tokensmith.core.tokens import IssuePolicy, TokenMinter
-from tokensmith.storage.protocols import Store
 
 __all__ = ["Grant", "GrantContext"]
 
@@ -19,7 +19,7 @@ __all__ = ["Grant", "GrantContext"]
 class GrantContext:
     """What every grant may use."""
 
-    store: Store
+    store: GrantStore
     minter: TokenMinter
     clock: Clock
     rand: Randomness

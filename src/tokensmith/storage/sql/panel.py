@@ -1,4 +1,4 @@
-"""The merchant panel's storage (:class:`~tokensmith.storage.protocols.PanelStore`) in SQL.
+"""The merchant panel's storage (:class:`~tokensmith.core.ports.PanelStore`) in SQL.
 
 Mixed into :class:`~tokensmith.storage.sql.store.SqlStore`. Token counts are upserted
 (``INSERT ... ON CONFLICT DO UPDATE``, on SQLite and PostgreSQL alike) in a fixed key

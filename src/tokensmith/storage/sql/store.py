@@ -1,4 +1,4 @@
-"""SQLAlchemy Core implementation of :class:`tokensmith.storage.protocols.Store`."""
+"""SQLAlchemy Core implementation of :class:`tokensmith.core.ports.Store`."""
 
 from __future__ import annotations
 

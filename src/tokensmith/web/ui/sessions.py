@@ -31,8 +31,8 @@ from starlette.responses import Response
 from tokensmith.core.clock import Clock
 from tokensmith.core.credentials import hash_secret, new_secret
 from tokensmith.core.models import Session, User
+from tokensmith.core.ports import MerchantStore, SessionStore, UserStore
 from tokensmith.core.randomness import Randomness
-from tokensmith.storage.protocols import MerchantStore, SessionStore, UserStore
 
 __all__ = [
     "CSRF_FIELD",

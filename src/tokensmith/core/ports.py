@@ -1,8 +1,10 @@
-"""The narrow interfaces the core needs from storage.
+"""The ports of the core: the narrow interfaces it needs from storage.
 
+The core declares them and depends on nothing else; the storage layer implements them.
 One SQLAlchemy implementation serves SQLite and PostgreSQL
 (:mod:`tokensmith.storage.sql`); :mod:`tokensmith.storage.memory` serves the
-core's tests.
+core's tests; :class:`tokensmith.storage.revocations.RevocationView` implements
+:class:`RevocationLookup`.
 """
 
 from __future__ import annotations
@@ -33,12 +35,16 @@ __all__ = [
     "AuthorizationCodeStore",
     "ClientStore",
     "ConsentStore",
+    "GrantStore",
     "KeyStore",
     "MerchantFamilyStore",
     "MerchantStore",
     "PanelStore",
+    "PurgeStore",
     "RefreshTokenStore",
     "RevealStore",
+    "RevocationLookup",
+    "ServiceStore",
     "SessionStore",
     "Store",
     "TokenStore",
@@ -87,6 +93,16 @@ class TokenStore(Protocol):
 
     async def purge_access_tokens(self, before: float, batch: int) -> int:
         """Delete up to ``batch`` tokens that expired before ``before``; return the count."""
+        ...
+
+
+class RevocationLookup(Protocol):
+    """When a JWT was revoked (:class:`tokensmith.storage.revocations.RevocationView`)."""
+
+    async def revoked_at(self, jti: str) -> float | None: ...
+
+    async def aclose(self) -> None:
+        """Wait for any read still in flight (at shutdown, before the store closes)."""
         ...
 
 
@@ -251,6 +267,19 @@ class SessionStore(Protocol):
         """Delete up to ``batch`` sessions last seen before ``idle_before`` or past their
         absolute expiry at ``now``."""
         ...
+
+
+class GrantStore(AuthorizationCodeStore, RefreshTokenStore, MerchantStore, Protocol):
+    """What the grants read and write (:class:`tokensmith.core.grants.GrantContext`)."""
+
+
+class ServiceStore(TokenStore, GrantStore, Protocol):
+    """What :class:`tokensmith.core.service.TokenService` uses: access tokens, and the
+    grants' stores it hands on."""
+
+
+class PurgeStore(TokenStore, RefreshTokenStore, AuthorizationCodeStore, SessionStore, Protocol):
+    """The tables :mod:`tokensmith.core.purge` deletes expired rows from."""
 
 
 # -- merchant panel (tokensmith.web.panel) -----------------------------------------------
