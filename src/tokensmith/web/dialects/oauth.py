@@ -18,27 +18,22 @@ NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
 
 
 class JsonResponse(Response):
-    """A JSON answer whose header list is built directly: the same headers Starlette's
-    ``Response`` would send, without its general-purpose header handling (every token
-    answer is one of these)."""
+    """A JSON answer rendered with orjson (every token answer is one of these): Starlette's
+    ``Response`` built through its public constructor, with :meth:`render` serializing
+    the content."""
 
-    def __init__(self, body: Any, status: int, headers: Mapping[str, str] | None, media: str):
-        self.status_code = status
-        self.background = None
-        self.media_type = media
-        self.body = orjson.dumps(body)
-        raw = [
-            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()
-        ]
-        raw.append((b"content-length", b"%d" % len(self.body)))
-        raw.append((b"content-type", media.encode("latin-1")))
-        self.raw_headers = raw
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
 
 
 def json_response(
     body: Any, status: int = 200, headers: Mapping[str, str] | None = None, media: str = ""
 ) -> Response:
-    return JsonResponse(body, status, headers, media or "application/json")
+    return JsonResponse(
+        content=body, status_code=status, headers=headers, media_type=media or "application/json"
+    )
 
 
 def error_headers(exc: OAuthError) -> dict[str, str]:
