@@ -3,6 +3,19 @@ the 503 of a database outage.
 
 Every response of the server is JSON in a dialect (or, for a page, HTML); Starlette's
 plain-text 404/405 and its bare 500 never reach a client.
+
+Error map (what reaches this module, and the answer it becomes; the ``error`` codes and
+statuses of the ``OAuthError`` classes are mapped in :mod:`tokensmith.core.errors`)::
+
+    Exception                        500 server_error, RFC 6749 JSON (LastResortMiddleware)
+     +-- HTTPException               404 not_found / 405 invalid_request, RFC 6749 JSON;
+     |                               405 on a token endpoint: its dialect, Allow: POST
+     +-- ClientDisconnect            no answer: the client left
+     +-- OAuthError                  (tokensmith.core.errors)
+          +-- TemporarilyUnavailable 503 temporarily_unavailable, Retry-After: the token
+          |                          endpoint's dialect, the HTML 503 page for a page,
+          |                          else RFC 6749 JSON
+          +-- MethodNotAllowed       405 invalid_request in the token endpoint's dialect
 """
 
 from __future__ import annotations
