@@ -18,22 +18,30 @@ NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
 
 
 class JsonResponse(Response):
-    """A JSON answer rendered with orjson (every token answer is one of these): Starlette's
-    ``Response`` built through its public constructor, with :meth:`render` serializing
-    the content."""
+    """A JSON answer (every token answer is one of these), built through Starlette's public
+    ``Response`` constructor: :meth:`render` serializes the content with orjson, and
+    :meth:`init_headers` builds the header list directly, the same headers Starlette's
+    would send for a JSON body, without its general-purpose checks (a status without a
+    body, a ``text/*`` charset, headers that set their own length or type)."""
 
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
 
+    def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
+        raw = [
+            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()
+        ]
+        raw.append((b"content-length", b"%d" % len(self.body)))
+        raw.append((b"content-type", self.media_type.encode("latin-1")))
+        self.raw_headers = raw
+
 
 def json_response(
     body: Any, status: int = 200, headers: Mapping[str, str] | None = None, media: str = ""
 ) -> Response:
-    return JsonResponse(
-        content=body, status_code=status, headers=headers, media_type=media or "application/json"
-    )
+    return JsonResponse(body, status, headers, media or "application/json")
 
 
 def error_headers(exc: OAuthError) -> dict[str, str]:
