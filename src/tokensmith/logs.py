@@ -167,12 +167,11 @@ class AuditLog:
 
 
 def configure_logging(json_logs: bool, level: str = "INFO") -> None:
-    """One handler on the ``tokensmith`` loggers. Records skip the caller lookup and the
-    thread and process fields (the "Optimization" section of the logging docs)."""
-    logging._srcfile = None
-    logging.logThreads = False
-    logging.logProcesses = False
-    logging.logMultiprocessing = False
+    """One handler on the ``tokensmith`` loggers, and nothing else: other libraries'
+    logging and the ``logging`` module's process-wide settings are left as they are. The
+    token path makes no ``LogRecord`` (:class:`AuditLog` writes its lines directly), so
+    the records' caller lookup and thread and process fields cost only the rare record
+    logged the usual way."""
     handler = LineHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if json_logs else TextFormatter())
     root = logging.getLogger("tokensmith")

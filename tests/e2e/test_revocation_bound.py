@@ -4,7 +4,7 @@ bound (``TOKENSMITH_REVOCATION_SYNC_INTERVAL`` for a JWT, ``TOKENSMITH_CLIENT_CA
 for a client), although each worker keeps its own caches and none of them was asked
 anything while the others revoked.
 
-Which worker answered is read from the per-process metric files of each instance
+Which worker answered is read from the per-worker metric files of each instance
 (``PROMETHEUS_MULTIPROC_DIR``): a burst of requests on new connections counts as having
 reached a worker once that worker's request count for the route has grown.
 """
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,10 +21,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client.mmap_dict import MmapedDict
 
 from tests.conftest import BACKENDS, PG_URL, _create_pg_database, _drop_pg_database
 from tests.e2e.conftest import Server, running_server, wait_healthy
+from tokensmith.web.observe import WORKER_FILE_GLOB, Tallies
 
 pytestmark = pytest.mark.e2e
 
@@ -85,20 +84,13 @@ def _instance(workdir: Path, url: str, wait: bool = True) -> Iterator[Server]:
 def served(server: Server, route: str) -> dict[str, float]:
     """Requests to ``route`` each worker of ``server`` has counted (and flushed), by pid."""
     counts: dict[str, float] = {}
-    for path in (server.workdir / "metrics").glob("histogram_*.db"):
-        pid = path.stem.rsplit("_", 1)[1]
-        with contextlib.suppress(RuntimeError, OSError):  # a file in the middle of a write
-            counts[pid] = sum(
-                value
-                for key, value, _, _ in MmapedDict.read_all_values_from_file(str(path))  # type: ignore[no-untyped-call]
-                if _is_request_count(key, route)
-            )
+    for path in (server.workdir / "metrics").glob(WORKER_FILE_GLOB):
+        pid = path.stem.rsplit("-", 1)[1]
+        with contextlib.suppress(OSError, ValueError):  # a worker replacing its file
+            latency = Tallies.loads(path.read_bytes()).latency
+            # a count per bucket (not cumulative), then the sum
+            counts[pid] = sum(sum(v[:-1]) for k, v in latency.items() if k[0] == route)
     return counts
-
-
-def _is_request_count(key: str, route: str) -> bool:
-    _, sample, labels, _ = json.loads(key)
-    return bool(sample == "tokensmith_request_seconds_bucket" and labels.get("route") == route)
 
 
 def every_worker(

@@ -11,6 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import Server, running_server
+from tokensmith.web.observe import WORKER_FILE_GLOB
 
 pytestmark = pytest.mark.e2e
 
@@ -39,9 +40,10 @@ def workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def serving_pids(server: Server) -> set[str]:
-    """Workers that have counted something: each flushes its counters to a file named by
+    """Workers that have counted something: each flushes its totals to a file named by
     pid, every ``metrics_flush_interval`` seconds."""
-    return {f.stem.rsplit("_", 1)[1] for f in (server.workdir / "metrics").glob("counter_*.db")}
+    files = (server.workdir / "metrics").glob(WORKER_FILE_GLOB)
+    return {f.stem.rsplit("-", 1)[1] for f in files}
 
 
 def test_two_workers_issue_and_introspect_tokens_from_one_sqlite_file(workers: Server) -> None:

@@ -153,3 +153,33 @@ async def test_lines_still_waiting_are_written_at_close(restore_logging: None) -
     AuditLog().event("token issued", FIELDS)
     handler.close()
     assert orjson.loads(stream.getvalue())["msg"] == "token issued"
+
+
+class _Kept(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_configuring_logging_leaves_other_libraries_records_whole(
+    restore_logging: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An application embedding tokensmith keeps the caller, thread and process fields of
+    its own (and other libraries') records: only the ``tokensmith`` loggers are set up."""
+    for flag in ("logThreads", "logProcesses", "logMultiprocessing"):
+        monkeypatch.setattr(logging, flag, True)
+    configure_logging(json_logs=True)
+    kept = _Kept()
+    other = logging.getLogger("an.embedding.application")
+    other.addHandler(kept)
+    try:
+        other.warning("hello")
+    finally:
+        other.removeHandler(kept)
+    (record,) = kept.records
+    assert record.funcName == "test_configuring_logging_leaves_other_libraries_records_whole"
+    assert record.threadName is not None and record.processName is not None
+    assert record.process is not None

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -204,3 +207,52 @@ async def test_a_scrape_shows_its_own_counts_without_waiting(harness: Harness) -
     m = await scrape(harness)
     cc = "client_credentials"
     assert sample(m, "tokensmith_tokens_issued_total", grant=cc, dialect="oauth") == 3
+
+
+# -- multi-worker mode: each worker's totals in its file, summed at a scrape ---------------
+
+
+def exposition_samples(text: bytes) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text.decode())
+        for s in family.samples
+        if not s.name.endswith("_created")
+    }
+
+
+def test_multi_worker_scrape_sums_every_workers_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another worker's file is added to this worker's counts; a file cut short or
+    foreign to the format is left out instead of failing the scrape."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    other = Observer()
+    issue(other, 2)
+    for seconds in LATENCIES:
+        other.observe_latency("/oauth/token", "POST", seconds)
+    other.flush()
+    (tmp_path / f"tokensmith-{os.getpid()}.json").rename(tmp_path / "tokensmith-1.json")
+    (tmp_path / "tokensmith-2.json").write_bytes(b'{"issued": [["client_cre')
+    (tmp_path / "tokensmith-3.json").write_bytes(b'{"issued": [[1, 2, 3]]}')
+    this = Observer()
+    issue(this, 3)
+    this.observe_latency("/oauth/token", "POST", 0.003)
+
+    summed = exposition_samples(this.exposition())
+
+    alone = Observer()
+    issue(alone, 5)
+    for seconds in [*LATENCIES, 0.003]:
+        alone.observe_latency("/oauth/token", "POST", seconds)
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
+    assert summed == exposition_samples(alone.exposition())
+    cc = {"grant": "client_credentials", "dialect": "oauth"}
+    assert summed[("tokensmith_tokens_issued_total", frozenset(cc.items()))] == 5
+    # the worker's file replaced whole: no temporary file left behind
+    assert {p.name for p in tmp_path.iterdir()} == {
+        f"tokensmith-{os.getpid()}.json",
+        "tokensmith-1.json",
+        "tokensmith-2.json",
+        "tokensmith-3.json",
+    }

@@ -10,6 +10,25 @@ Errors are built from two wire formats:
 When neither carries a known code the HTTP status decides (RFC 6585 §4 for 429, RFC 9110
 §15.6 for 5xx).  Messages carry the server's description but never a credential: callers
 pass the secrets they know and every occurrence is replaced by ``***``.
+
+Error map (class, the ``error``/``code`` values it is raised for, then the HTTP statuses
+that decide when no code is known; a 429 and a 5xx decide whatever the body says)::
+
+    Exception
+     +-- TokenError                token_error (any other code)     any other status
+          +-- InvalidRequest       invalid_request                  400
+          +-- InvalidClient        invalid_client, invalid_apikey   401
+          +-- InvalidGrant         invalid_grant                    -
+          +-- UnauthorizedClient   unauthorized_client              403
+          +-- UnsupportedGrantType unsupported_grant_type           -
+          +-- InvalidScope         invalid_scope                    -
+          +-- RateLimited          rate_limited, too_many_requests, 429 (always)
+          |                        slow_down
+          +-- ServerError          server_error,                    5xx (always), or no
+                                   temporarily_unavailable          answer at all
+
+Both wire dialects map alike: RFC 6749 §5.2 ``error`` (oauth, tpay, dot) and RFC 9457
+problem+json ``code`` (tbc).
 """
 
 from __future__ import annotations

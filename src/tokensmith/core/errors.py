@@ -2,6 +2,32 @@
 
 Rendering to a wire dialect lives in :mod:`tokensmith.web.dialects`; the core
 only says *what* went wrong.
+
+Error map (class, ``error`` code, HTTP ``status``, where the code is defined)::
+
+    Exception
+     +-- OAuthError                  server_error               400  (base only)
+          +-- InvalidRequest         invalid_request            400  RFC 6749 5.2
+          +-- InvalidClient          invalid_client             401  RFC 6749 5.2
+          +-- InvalidGrant           invalid_grant              400  RFC 6749 5.2
+          +-- UnauthorizedClient     unauthorized_client        400  RFC 6749 5.2
+          +-- UnsupportedGrantType   unsupported_grant_type     400  RFC 6749 5.2
+          +-- InvalidScope           invalid_scope              400  RFC 6749 5.2
+          +-- AccessDenied           access_denied              403  RFC 6749 4.1.2.1
+          +-- UnsupportedResponseType  unsupported_response_type  400  RFC 6749 4.1.2.1
+          +-- UnsupportedTokenType   unsupported_token_type     400  RFC 7009 2.2.1
+          +-- InvalidToken           invalid_token              401  RFC 6750 3.1
+          +-- ServerError            server_error               500  RFC 6749 4.1.2.1
+          +-- TemporarilyUnavailable temporarily_unavailable    503  RFC 6749 4.1.2.1
+          +-- RateLimited            slow_down                  429  RFC 6585 4
+
+Per dialect (:mod:`tokensmith.web.dialects.compat`): ``oauth``, ``tpay`` and ``dot``
+answer RFC 6749 §5.2 JSON with the status above, ``WWW-Authenticate: Basic`` on an
+``InvalidClient`` after a Basic login and ``Retry-After`` on 429 and 503; ``tbc`` answers
+RFC 7807 ``application/problem+json`` with the code in ``code``, the same status except
+400 for ``InvalidClient``, and no ``WWW-Authenticate``. Two more subclasses live next to
+their endpoint: ``web.endpoints.token.MethodNotAllowed`` (``invalid_request``, 405) and
+``web.dialects.problem.ApiKeyRejected`` (``invalid_apikey``, 401, ``tbc`` only).
 """
 
 from __future__ import annotations

@@ -3,6 +3,19 @@
 Each error knows its HTTP status, its RFC 6750 §3.1 error code and how to render the
 ``WWW-Authenticate`` challenge.  They subclass Starlette's ``HTTPException`` so that
 Starlette and FastAPI turn an uncaught one into the right response (never a 500).
+
+Error map (class, RFC 6750 §3.1 ``error`` code, HTTP status)::
+
+    HTTPException                    (starlette.exceptions)
+     +-- BearerError                 -                        401  (base)
+          +-- MissingToken           -                        401  bare challenge
+          +-- InvalidRequest         invalid_request          400
+          +-- InvalidToken           invalid_token            401
+          +-- InsufficientScope      insufficient_scope       403  challenge names scope
+          +-- ValidationUnavailable  temporarily_unavailable  503  Retry-After, no challenge
+
+One dialect: every answer carries ``WWW-Authenticate: Bearer`` (RFC 6750 §3) unless noted
+and an RFC 6749 §5.2-shaped JSON body.
 """
 
 from __future__ import annotations

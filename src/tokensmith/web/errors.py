@@ -5,6 +5,20 @@ Every response of the server is in the dialect of where it was sent: JSON for th
 endpoints and everything else, an HTML page under the browser pages' paths
 (:data:`~tokensmith.web.ui.PAGE_ROOTS`). Starlette's plain-text 404/405 and its bare 500
 never reach a client.
+
+Error map (what reaches this module, and the answer it becomes; the ``error`` codes and
+statuses of the ``OAuthError`` classes are mapped in :mod:`tokensmith.core.errors`)::
+
+    Exception                        500 server_error, RFC 6749 JSON (LastResortMiddleware)
+     +-- HTTPException               404 not_found / 405 invalid_request, RFC 6749 JSON;
+     |                               405 on a token endpoint: its dialect, Allow: POST;
+     |                               404/405 under a page path: an HTML page
+     +-- ClientDisconnect            no answer: the client left
+     +-- OAuthError                  (tokensmith.core.errors)
+          +-- TemporarilyUnavailable 503 temporarily_unavailable, Retry-After: the token
+          |                          endpoint's dialect, the HTML 503 page for a page,
+          |                          else RFC 6749 JSON
+          +-- MethodNotAllowed       405 invalid_request in the token endpoint's dialect
 """
 
 from __future__ import annotations

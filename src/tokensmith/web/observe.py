@@ -6,23 +6,31 @@ import asyncio
 import bisect
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
+import orjson
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tokensmith.core.fingerprints import Fingerprints
 from tokensmith.logs import AuditLog
 from tokensmith.web.tasks import stop_task
 
-__all__ = ["LATENCY_BUCKETS", "LatencyMiddleware", "Observer", "method_label", "route_label"]
+__all__ = [
+    "LATENCY_BUCKETS",
+    "LatencyMiddleware",
+    "Observer",
+    "SummedWorkers",
+    "Tallies",
+    "WorkerMetrics",
+    "method_label",
+    "route_label",
+]
 
 #: Upper bounds (seconds) of the request latency histogram; ``+Inf`` follows.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
@@ -50,16 +58,164 @@ class ActivitySink(Protocol):
     def refused(self, client_id: str | None, reason: str, source: str, dialect: str) -> None: ...
 
 
+#: In multi-worker mode, each worker's totals: ``tokensmith-<pid>.json`` in
+#: ``PROMETHEUS_MULTIPROC_DIR``.
+WORKER_FILE_GLOB = "tokensmith-*.json"
+
+_ISSUED = ("tokensmith_tokens_issued", "Access tokens issued", ("grant", "dialect"))
+_REFUSED = (
+    "tokensmith_tokens_refused",
+    "Token requests refused",
+    ("grant", "dialect", "reason"),
+)
+_LATENCY = ("tokensmith_request_seconds", "Request latency by route", ("route", "method"))
+#: ``le`` label values, as prometheus_client writes them: the bound, then ``+Inf``.
+_LE = [repr(float(b)) for b in LATENCY_BUCKETS] + ["+Inf"]
+
+
+@dataclass
+class Tallies:
+    """Totals of one worker or summed over several: tokens issued by (grant, dialect),
+    refused by (grant, dialect, reason), and per (route, method) a request count per
+    latency bucket (the last one ``+Inf``, not cumulative) followed by their sum."""
+
+    issued: dict[tuple[str, ...], float] = field(default_factory=dict)
+    refused: dict[tuple[str, ...], float] = field(default_factory=dict)
+    latency: dict[tuple[str, ...], list[float]] = field(default_factory=dict)
+
+    def add(self, other: Tallies) -> None:
+        for key, n in other.issued.items():
+            self.issued[key] = self.issued.get(key, 0) + n
+        for key, n in other.refused.items():
+            self.refused[key] = self.refused.get(key, 0) + n
+        for key, counts in other.latency.items():
+            mine = self.latency.get(key)
+            if mine is None:
+                self.latency[key] = list(counts)
+            else:
+                for i, n in enumerate(counts):
+                    mine[i] += n
+
+    def dumps(self) -> bytes:
+        return orjson.dumps(
+            {
+                "issued": [[*k, n] for k, n in self.issued.items()],
+                "refused": [[*k, n] for k, n in self.refused.items()],
+                "latency": [[*k, v] for k, v in self.latency.items()],
+            }
+        )
+
+    @classmethod
+    def loads(cls, data: bytes) -> Tallies:
+        """The inverse of :meth:`dumps`; ``ValueError`` (or ``TypeError``) if malformed."""
+        raw = orjson.loads(data)
+        width = len(LATENCY_BUCKETS) + 2
+        latency = {}
+        for *key, counts in raw["latency"]:
+            if len(counts) != width:
+                raise ValueError("latency buckets differ")
+            latency[_labels(key, 2)] = [float(n) for n in counts]
+        return cls(
+            issued={_labels(k, 2): float(n) for *k, n in raw["issued"]},
+            refused={_labels(k, 3): float(n) for *k, n in raw["refused"]},
+            latency=latency,
+        )
+
+    def families(self, created: dict[tuple[str, ...], float] | None = None) -> Iterator[Metric]:
+        """The three metric families, as prometheus_client's ``Counter`` and ``Histogram``
+        expose them (``_created`` samples only when ``created`` is given)."""
+        created = created if created is not None else {}
+        for (name, doc, labels), totals in ((_ISSUED, self.issued), (_REFUSED, self.refused)):
+            counter = CounterMetricFamily(name, doc, labels=labels)
+            for key, n in totals.items():
+                counter.add_metric(key, n, created=created.get((name, *key)))
+            yield counter
+        name, doc, labels = _LATENCY
+        histogram = HistogramMetricFamily(name, doc, labels=labels)
+        for key, counts in self.latency.items():
+            *per_bucket, total = counts
+            cumulative, running = [], 0.0
+            for le, n in zip(_LE, per_bucket, strict=True):
+                running += n
+                cumulative.append((le, running))
+            histogram.add_metric(key, cumulative, total)
+            when = created.get((name, *key))
+            if when is not None:
+                histogram.add_sample(name + "_created", dict(zip(labels, key, strict=True)), when)
+        yield histogram
+
+
+def _labels(values: list[Any], width: int) -> tuple[str, ...]:
+    if len(values) != width or not all(isinstance(v, str) for v in values):
+        raise ValueError("bad label values")
+    return tuple(values)
+
+
+class WorkerMetrics(Collector):
+    """This worker's totals, as a prometheus_client collector."""
+
+    def __init__(self) -> None:
+        self.tallies = Tallies()
+        #: when each label set was first counted (the ``_created`` samples)
+        self.created: dict[tuple[str, ...], float] = {}
+
+    def add(
+        self,
+        issued: dict[tuple[str, ...], float],
+        refused: dict[tuple[str, ...], float],
+        latency: dict[tuple[str, ...], list[float]],
+    ) -> bool:
+        """Add counts; whether there were any."""
+        if not (issued or refused or latency):
+            return False
+        now = time.time()
+        for name, counts in ((_ISSUED[0], issued), (_REFUSED[0], refused), (_LATENCY[0], latency)):
+            for key in counts:
+                self.created.setdefault((name, *key), now)
+        self.tallies.add(Tallies(issued, refused, latency))
+        return True
+
+    def write(self, folder: Path) -> None:
+        """Replace this worker's file in ``folder`` with its totals (a reader sees the old
+        file or the new one, never half of one)."""
+        path = folder / f"tokensmith-{os.getpid()}.json"
+        temporary = path.with_suffix(".tmp")
+        temporary.write_bytes(self.tallies.dumps())
+        os.replace(temporary, path)
+
+    def collect(self) -> Iterator[Metric]:
+        return self.tallies.families(self.created)
+
+
+class SummedWorkers(Collector):
+    """Every worker's totals in ``folder``, summed (multi-worker mode). A file that cannot
+    be read is left out of the sum."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def collect(self) -> Iterator[Metric]:
+        total = Tallies()
+        for path in sorted(self.folder.glob(WORKER_FILE_GLOB)):
+            try:
+                total.add(Tallies.loads(path.read_bytes()))
+            except (OSError, ValueError, TypeError, KeyError):
+                continue
+        return total.families()
+
+
 class Observer:
     """Counts and logs; holds its own registry (no process-wide singletons). An injected
     ``recorder`` also counts per client, for the merchant panel's activity page.
 
-    A request adds to plain counters in memory; :meth:`flush` moves them into the
-    Prometheus metrics every ``metrics_flush_interval`` seconds (:meth:`start`), before
-    each exposition and at :meth:`aclose`. In multi-process mode every ``inc`` or
-    ``observe`` of a Prometheus metric writes a memory-mapped file under a lock, three
-    writes a token request; a flush writes once per label set. So a scrape sees its own
-    worker's counts at once and the other workers' within the interval.
+    A request adds to plain counters in memory; :meth:`flush` adds them to this worker's
+    totals every ``metrics_flush_interval`` seconds (:meth:`start`), before each
+    exposition and at :meth:`aclose`. The totals are exposed by a collector of their own
+    (:class:`WorkerMetrics`) through prometheus_client's public collector interface. In
+    multi-worker mode (``PROMETHEUS_MULTIPROC_DIR`` set) a flush that has something new
+    also writes the totals to this worker's file in that folder, one write for all label
+    sets, and a scrape sums every worker's file: so it sees its own worker's counts at
+    once and the other workers' within the interval.
     """
 
     def __init__(
@@ -69,30 +225,13 @@ class Observer:
         #: Names presented client_ids that are no known client's, in logs and tables.
         self.fingerprints = fingerprints or Fingerprints.ephemeral()
         self.audit = AuditLog()
+        self.totals = WorkerMetrics()
         self.registry = CollectorRegistry()
-        self.issued_total = Counter(
-            "tokensmith_tokens_issued",
-            "Access tokens issued",
-            ["grant", "dialect"],
-            registry=self.registry,
-        )
-        self.refused_total = Counter(
-            "tokensmith_tokens_refused",
-            "Token requests refused",
-            ["grant", "dialect", "reason"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "tokensmith_request_seconds",
-            "Request latency by route",
-            ["route", "method"],
-            registry=self.registry,
-            buckets=LATENCY_BUCKETS,
-        )
-        self._issued: dict[tuple[str, str], int] = {}
-        self._refused: dict[tuple[str, str, str], int] = {}
+        self.registry.register(self.totals)
+        self._issued: dict[tuple[str, ...], float] = {}
+        self._refused: dict[tuple[str, ...], float] = {}
         #: per (route, method): a count per bucket (the last one ``+Inf``), then the sum
-        self._latency: dict[tuple[str, str], list[float]] = {}
+        self._latency: dict[tuple[str, ...], list[float]] = {}
         self._flusher: asyncio.Task[None] | None = None
 
     def issued(
@@ -155,16 +294,15 @@ class Observer:
         counts[-1] += seconds
 
     def flush(self) -> None:
-        """Add the counts taken since the last flush to the Prometheus metrics."""
+        """Add the counts taken since the last flush to this worker's totals (and, in
+        multi-worker mode, to its file)."""
         issued, self._issued = self._issued, {}
-        for labels, n in issued.items():
-            self.issued_total.labels(*labels).inc(n)
         refused, self._refused = self._refused, {}
-        for why, n in refused.items():
-            self.refused_total.labels(*why).inc(n)
         latency, self._latency = self._latency, {}
-        for labels, counts in latency.items():
-            _add_observations(self.latency.labels(*labels), counts)
+        if self.totals.add(issued, refused, latency):
+            folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+            if folder:
+                self.totals.write(Path(folder))
 
     def start(self, interval: float) -> None:
         """Flush every ``interval`` seconds in the background (0: only at scrapes and
@@ -189,25 +327,12 @@ class Observer:
     def exposition(self) -> bytes:
         """Prometheus text; in multi-worker mode, summed over every worker."""
         self.flush()
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if folder:
             registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            registry.register(SummedWorkers(Path(folder)))
             return bytes(generate_latest(registry))
         return bytes(generate_latest(self.registry))
-
-
-def _add_observations(child: Any, counts: list[float]) -> None:
-    """Add many observations to a histogram at once: a count per bucket, then their sum.
-
-    prometheus_client has no public call for this. A histogram's labelled child keeps one
-    value per bucket (``_buckets``, not cumulative) and one for the sum (``_sum``), whose
-    ``inc`` is what ``observe`` calls, in either mode. ``tests/web/test_metrics.py`` checks
-    the exposition this gives against ``observe`` called once per request."""
-    *per_bucket, total = counts
-    child._sum.inc(total)
-    for value, n in zip(child._buckets, per_bucket, strict=True):
-        if n:
-            value.inc(n)
 
 
 class LatencyMiddleware:

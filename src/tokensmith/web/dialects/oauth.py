@@ -18,20 +18,23 @@ NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
 
 
 class JsonResponse(Response):
-    """A JSON answer whose header list is built directly: the same headers Starlette's
-    ``Response`` would send, without its general-purpose header handling (every token
-    answer is one of these)."""
+    """A JSON answer (every token answer is one of these), built through Starlette's public
+    ``Response`` constructor: :meth:`render` serializes the content with orjson, and
+    :meth:`init_headers` builds the header list directly, the same headers Starlette's
+    would send for a JSON body, without its general-purpose checks (a status without a
+    body, a ``text/*`` charset, headers that set their own length or type)."""
 
-    def __init__(self, body: Any, status: int, headers: Mapping[str, str] | None, media: str):
-        self.status_code = status
-        self.background = None
-        self.media_type = media
-        self.body = orjson.dumps(body)
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+    def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
         raw = [
             (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()
         ]
         raw.append((b"content-length", b"%d" % len(self.body)))
-        raw.append((b"content-type", media.encode("latin-1")))
+        raw.append((b"content-type", self.media_type.encode("latin-1")))
         self.raw_headers = raw
 
 
