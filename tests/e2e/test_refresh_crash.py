@@ -33,6 +33,7 @@ from sqlalchemy import func, select
 from tests.conftest import BACKENDS, _create_pg_database, _drop_pg_database
 from tests.e2e.conftest import TOKENSMITH, Server, cli, start_server, stop_server
 from tests.integration.live import form
+from tests.partner import sent_to
 from tokensmith.core.credentials import token_key
 from tokensmith.storage.sql import SqlStore, make_engine
 from tokensmith.storage.sql.tables import refresh_tokens, token_families
@@ -114,13 +115,15 @@ def _codes(server: Server, client_id: str, n: int) -> list[str]:
             if r.status_code == 200 and 'action="/login"' in r.text:
                 login = form(r.text, "/login")["fields"] | {"email": EMAIL, "password": PASSWORD}
                 r = browser.post("/login", data=login)
-                assert r.status_code == 303, r.text
-                r = browser.get(r.headers["location"])
-            if r.status_code == 200:
+                onward = sent_to(r)
+                assert onward is not None, r.text
+                r = browser.get(onward)
+            if r.status_code == 200 and 'action="/oauth/authorize/decision"' in r.text:
                 consent = form(r.text, "/oauth/authorize/decision")["fields"]
                 r = browser.post("/oauth/authorize/decision", data=consent | {"decision": "allow"})
-            assert r.status_code == 303, r.text
-            codes.append(parse_qs(urlsplit(r.headers["location"]).query)["code"][0])
+            landing = sent_to(r)
+            assert landing is not None, r.text
+            codes.append(parse_qs(urlsplit(landing).query)["code"][0])
     return codes
 
 
