@@ -50,6 +50,8 @@ READ_PATHS = [
     "/.well-known/oauth-authorization-server",
     "/.well-known/jwks.json",
     "/healthz",
+    "/livez",
+    "/readyz",
     "/metrics",
     "/openapi.json",
 ]
