@@ -29,6 +29,10 @@ TOKENSMITH = str(BIN / "tokensmith")
 SECRET_KEY = "e2e-secret-key-Rb5Ty1Mk8Vq3Wz6Hc9Ld2Nf7Gs4Jx0Pa"
 START_TIMEOUT = 30.0
 
+#: Every server process a test started, so that none outlives the test run (a test that
+#: fails between a start and its stop, or replaces a server it then forgets to stop).
+_STARTED: list[subprocess.Popen[bytes]] = []
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -126,6 +130,7 @@ def start_server(
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, workers included
         )
+    _STARTED.append(proc)
     server = Server(f"http://127.0.0.1:{port}", database_url, workdir, env, proc, log_path)
     if wait:
         wait_healthy(server)
@@ -158,6 +163,17 @@ def stop_server(server: Server) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(server.proc.pid, signal.SIGKILL)
         server.proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_server_outlives_the_run() -> Iterator[None]:
+    """At the end of the run, kill the process group of any server still running."""
+    yield
+    for proc in _STARTED:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
 
 
 @contextlib.contextmanager
