@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import secrets
 import shutil
 import tempfile
@@ -92,6 +93,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 @pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock(float(int(time.time())))
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No ``TOKENSMITH_*`` variable of the calling environment reaches the test."""
+    for name in list(os.environ):
+        if name.startswith("TOKENSMITH_"):
+            monkeypatch.delenv(name)
+    return monkeypatch
 
 
 @pytest.fixture

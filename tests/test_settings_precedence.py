@@ -25,14 +25,6 @@ log_json = true
 
 
 @pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in list(os.environ):
-        if name.startswith("TOKENSMITH_"):
-            monkeypatch.delenv(name)
-    return monkeypatch
-
-
-@pytest.fixture
 def config(tmp_path: Path) -> Path:
     path = tmp_path / "tokensmith.toml"
     path.write_text(TOML)

@@ -5,7 +5,6 @@ setting is refused with one line naming the setting and where it came from."""
 from __future__ import annotations
 
 import base64
-import os
 import secrets
 from pathlib import Path
 from typing import Any
@@ -16,14 +15,6 @@ from tokensmith.config_error import ConfigError
 from tokensmith.settings import load_settings, secret_key_weakness
 
 STRONG = "Vq3Hx9tKf2LmZ8pW4cRy7bNd1sGj6aEu"
-
-
-@pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in list(os.environ):
-        if name.startswith("TOKENSMITH_"):
-            monkeypatch.delenv(name)
-    return monkeypatch
 
 
 def refusal(clean_env: pytest.MonkeyPatch, *, config: str | None = None, **flags: Any) -> str:

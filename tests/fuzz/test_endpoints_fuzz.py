@@ -40,6 +40,7 @@ from tokensmith.core.credentials import hash_secret, new_secret
 from tokensmith.core.limits import Limit
 from tokensmith.core.models import Consent, Session, User
 from tokensmith.storage.ratelimit import MemoryLimiter
+from tokensmith.web.endpoints.authorize import CARRIED
 from tokensmith.web.panel.services import services_of
 from tokensmith.web.ui import is_page_path
 
@@ -505,16 +506,9 @@ async def test_fuzz_detector_catches_a_server_error(world: World) -> None:
 # -- the browser pages: login, authorization, consent, connected apps, the panel ----------
 
 ISSUER = "https://auth.example.test"
-AUTHZ_FIELDS = (
-    "response_type",
-    "client_id",
-    "redirect_uri",
-    "scope",
-    "state",
-    "code_challenge",
-    "code_challenge_method",
-    "prompt",
-)
+#: The authorization request's parameters (those its consent form carries back), and
+#: ``prompt``, which clients send and the page ignores.
+AUTHZ_FIELDS = (*CARRIED, "prompt")
 SCOPE_BOXES = ("scope_read", "scope_write", "scope_admin")
 #: Every browser page by method and route template, with the parameters its handler reads
 #: (the query of a GET, the form of a POST; a CSRF token is added per example).
