@@ -17,7 +17,7 @@ import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis.configuration import set_hypothesis_home_dir
 from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tests.services import DEFAULT_POSTGRES_URL, DEFAULT_REDIS_URL, service_url
 from tests.tree_guard import ROOT, tree_changes, tree_state
@@ -38,7 +39,7 @@ from tokensmith.core.randomness import SystemRandomness
 from tokensmith.settings import Settings
 from tokensmith.storage.sql import SqlStore, make_engine, migrate
 from tokensmith.web.app import create_app
-from tokensmith.web.context import AppContext
+from tokensmith.web.context import STATE_KEY, AppContext
 
 PG_URL = service_url("TOKENSMITH_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
 REDIS_URL = service_url("TOKENSMITH_TEST_REDIS_URL", DEFAULT_REDIS_URL)
@@ -204,6 +205,8 @@ class Harness:
     ctx: AppContext
     http: httpx.AsyncClient
     clock: FrozenClock
+    #: The app as a server runs it: the lifespan state in each request's scope.
+    asgi: ASGIApp
 
     async def client(self, **spec: Any) -> tuple[Client, str]:
         spec.setdefault("name", "test client")
@@ -219,15 +222,32 @@ class Harness:
         return await self.http.post("/oauth/token", data=form, auth=(client_id, secret))
 
 
+class WithState:
+    """What an ASGI server does with the lifespan state: a copy in every request's scope."""
+
+    def __init__(self, app: ASGIApp, state: Mapping[str, Any]) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            scope["state"] = dict(self.state)
+        await self.app(scope, receive, send)
+
+
 @contextlib.asynccontextmanager
-async def running_app(settings: Settings, clock: FrozenClock) -> AsyncIterator[Harness]:
-    app = create_app(settings, clock=clock)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app, client=("203.0.113.7", 50000))
+async def running_app(
+    settings: Settings, clock: FrozenClock, **services: Any
+) -> AsyncIterator[Harness]:
+    """The app of ``settings`` in its lifespan; ``services`` go to ``create_app``."""
+    app = create_app(settings, clock=clock, **services)
+    async with app.router.lifespan_context(app) as state:
+        asgi = WithState(app, state)
+        transport = httpx.ASGITransport(asgi, client=("203.0.113.7", 50000))
         async with httpx.AsyncClient(
             transport=transport, base_url="https://auth.example.test"
         ) as http:
-            yield Harness(app, app.state.ctx, http, clock)
+            yield Harness(app, state[STATE_KEY], http, clock, asgi)
 
 
 @pytest.fixture

@@ -61,7 +61,7 @@ async def core(clock: FrozenClock) -> Core:
     clients = CachingClientStore(store, clock, 2.0)
     keyring = KeyRing(store, KeySealer(["k" * 32]), clock, rand, ISSUER)
     await keyring.ensure("ES256")
-    minter = TokenMinter(await keyring.codec(), store, clock, rand, ISSUER, ISSUER)
+    minter = TokenMinter(keyring, store, clock, rand, ISSUER, ISSUER)
     auth = ClientAuthenticator(clients, clock, MemoryLimiter(clock), FailureLimits())
     service = TokenService(
         store,

@@ -106,16 +106,25 @@ async def make_flow(clock: FrozenClock, **policy: object) -> Flow:
     clients = CachingClientStore(store, clock, 0)
     keyring = KeyRing(store, KeySealer(["k" * 32]), clock, rand, ISSUER)
     await keyring.ensure("ES256")
-    minter = TokenMinter(await keyring.codec(), store, clock, rand, ISSUER, ISSUER)
+    minter = TokenMinter(keyring, store, clock, rand, ISSUER, ISSUER)
     auth = ClientAuthenticator(clients, clock, MemoryLimiter(clock), FailureLimits())
     grants = {
         "authorization_code": AuthorizationCodeGrant(pol),
         "refresh_token": RefreshTokenGrant(pol),
     }
-    service = TokenService(store, clients, auth, minter, keyring, clock, rand, grants)
     hooks = RefreshTokens(store, clients, clock, minter.binding)
-    service.introspectors.append(hooks.introspect)
-    service.revokers.append(hooks.revoke)
+    service = TokenService(
+        store,
+        clients,
+        auth,
+        minter,
+        keyring,
+        clock,
+        rand,
+        grants,
+        introspectors=(hooks.introspect,),
+        revokers=(hooks.revoke,),
+    )
     merchant = await create_merchant(store, clock, rand, "Shop")
     spec = ClientSpec(
         "app", "read write", ("authorization_code", "refresh_token"), redirect_uris=(CB,)

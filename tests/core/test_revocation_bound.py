@@ -37,10 +37,19 @@ async def _worker(core: Core) -> TokenService:
     store, clock, rand = memory_twin(core.store), core.clock, SystemRandomness()
     clients = CachingClientStore(store, clock, CLIENT_CACHE_TTL)
     keyring = KeyRing(store, KeySealer(["k" * 32]), clock, rand, ISSUER)
-    minter = TokenMinter(await keyring.codec(), store, clock, rand, ISSUER, ISSUER)
+    minter = TokenMinter(keyring, store, clock, rand, ISSUER, ISSUER)
     auth = ClientAuthenticator(clients, clock, MemoryLimiter(clock), FailureLimits())
-    service = TokenService(store, clients, auth, minter, keyring, clock, rand, {})
-    service.revocations = RevocationView(store, clock, INTERVAL)
+    service = TokenService(
+        store,
+        clients,
+        auth,
+        minter,
+        keyring,
+        clock,
+        rand,
+        {},
+        revocations=RevocationView(store, clock, INTERVAL),
+    )
     return service
 
 

@@ -32,16 +32,12 @@ from starlette.routing import Mount, Route
 
 from tests.conftest import Harness, make_settings, running_app
 from tests.partner import FAST_PASSWORDS, PASSWORD, csrf_of, make_user, sent_to
-from tokensmith.core.accounts import LoginLimits, LoginService
 from tokensmith.core.admin import create_api_key, create_merchant
 from tokensmith.core.authorize import redirect_uri_matches
 from tokensmith.core.clock import FrozenClock
 from tokensmith.core.credentials import hash_secret, new_secret
-from tokensmith.core.limits import Limit
 from tokensmith.core.models import Consent, Session, User
-from tokensmith.storage.ratelimit import MemoryLimiter
 from tokensmith.web.endpoints.authorize import CARRIED
-from tokensmith.web.panel.services import services_of
 from tokensmith.web.ui import is_page_path
 
 TBC = "/v2/tpay/access-token"
@@ -128,9 +124,12 @@ async def _world(db_url: str, tmp_path: Path, clock: FrozenClock) -> AsyncIterat
         # high limits, so the run explores more than the 429 path
         failures_per_client=100_000,
         failures_per_address=100_000,
+        login_failures_per_account=100_000,
+        login_failures_per_address=100_000,
         max_body_bytes=4096,
     )
-    async with running_app(settings_, clock) as h:
+    # cheap password hashes, so the run explores more pages
+    async with running_app(settings_, clock, passwords=FAST_PASSWORDS) as h:
         jwt_client, jwt_secret = await h.client(scope="read write admin introspection")
         opaque, opaque_secret = await h.client(token_format="opaque")
         basic_only, basic_secret = await h.client(basic_only=True)
@@ -614,13 +613,6 @@ async def pages_any(world_any: World) -> AsyncIterator[Pages]:
 @contextlib.asynccontextmanager
 async def _pages(w: World) -> AsyncIterator[Pages]:
     h, ctx = w.h, w.h.ctx
-    assert ctx.ui is not None
-    # cheap password hashes and no login throttling, so the run explores past the 429 path
-    limits = LoginLimits(Limit(100_000, 900), Limit(100_000, 900))
-    ctx.ui.login = LoginService(
-        ctx.store, ctx.store, FAST_PASSWORDS, MemoryLimiter(h.clock), limits
-    )
-    services_of(ctx).passwords = FAST_PASSWORDS
     shop = await create_merchant(ctx.store, h.clock, ctx.rand, "Fuzz Shop")
     other = await create_merchant(ctx.store, h.clock, ctx.rand, "Other Shop")
     users = {
@@ -650,7 +642,7 @@ async def _pages(w: World) -> AsyncIterator[Pages]:
     devkey, _ = await create_api_key(ctx.store, h.clock, ctx.rand, "Fuzz devkey", shop.merchant_id)
     consent = Consent(users["admin"].user_id, app.client_id, "read write", h.clock.now())
     await ctx.store.save_consent(consent)
-    transport = httpx.ASGITransport(h.app, client=("203.0.113.8", 50002))
+    transport = httpx.ASGITransport(h.asgi, client=("203.0.113.8", 50002))
     async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as http:
         yield Pages(
             w,

@@ -14,7 +14,6 @@ from tests.conftest import Harness
 from tests.partner import PASSWORD, csrf_of, make_user
 from tokensmith.core.admin import create_merchant
 from tokensmith.core.models import Merchant, User
-from tokensmith.web.panel.services import services_of
 
 _SECRET = re.compile(r'id="reveal-secret"[^>]*value="([^"]+)"')
 _IDENT = re.compile(r'id="reveal-id"[^>]*value="([^"]+)"')
@@ -60,7 +59,7 @@ class Browser:
 
 
 async def login(h: Harness, user: User) -> Browser:
-    transport = httpx.ASGITransport(h.app, client=("203.0.113.9", 50001))
+    transport = httpx.ASGITransport(h.asgi, client=("203.0.113.9", 50001))
     http = httpx.AsyncClient(transport=transport, base_url="https://auth.example.test")
     page = await http.get("/login")
     r = await http.post(
@@ -111,7 +110,7 @@ async def member(harness: Harness, shop: Shop) -> AsyncIterator[Browser]:
 
 
 async def flush(h: Harness) -> None:
-    await services_of(h.ctx).flusher.flush()
+    await h.ctx.panel.flusher.flush()
 
 
 @pytest.fixture

@@ -39,7 +39,7 @@ def _panel_routes(h: Harness) -> list[tuple[str, str]]:
 
 async def test_anonymous_visitors_are_sent_to_the_login_page(harness: Harness) -> None:
     anonymous = httpx.AsyncClient(
-        transport=httpx.ASGITransport(harness.app), base_url="https://auth.example.test"
+        transport=httpx.ASGITransport(harness.asgi), base_url="https://auth.example.test"
     )
     for method, path in _panel_routes(harness):
         url = path.replace("{client_id}", "x").replace("{key_id}", "x")

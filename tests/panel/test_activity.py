@@ -79,7 +79,7 @@ async def test_a_jwt_client_credentials_token_writes_nothing_to_the_database(
         event.remove(engine.sync_engine, "before_cursor_execute", seen)
     writes = [s for s in statements if s.split()[0].upper() in ("INSERT", "UPDATE", "DELETE")]
     assert writes == []
-    assert sum(c.issued for c in harness.ctx.extras["panel"].recorder.pending()) == 6
+    assert sum(c.issued for c in harness.ctx.panel.recorder.pending()) == 6
 
 
 async def test_counts_are_written_by_the_background_job_and_at_shutdown(tmp_path: Path) -> None:

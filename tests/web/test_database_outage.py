@@ -22,7 +22,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tests.conftest import PG_URL, Harness, fresh_database, make_settings, running_app
+from tests.conftest import (
+    PG_URL,
+    Harness,
+    WithState,
+    fresh_database,
+    make_settings,
+    running_app,
+)
 from tests.outage import DatabaseProxy, database_proxy
 from tests.partner import Partner, make_partner
 from tokensmith.core.admin import create_api_key
@@ -33,6 +40,9 @@ from tokensmith.core.panel_models import hour_of
 from tokensmith.storage.sql import engine as sql_engine
 from tokensmith.storage.sql import make_engine
 from tokensmith.storage.sql.migrate import alembic_config
+from tokensmith.web.app import middleware
+from tokensmith.web.context import STATE_KEY
+from tokensmith.web.fastpath import HotRoute, TokensmithApp
 
 TBC = "/v2/tpay/access-token"
 RETRY_AFTER = "5"
@@ -412,9 +422,11 @@ async def _down(request: Request) -> Response:
 async def test_the_hot_path_answers_an_outage_its_handler_let_through_in_its_dialect(
     harness: Harness, path: str, dialect: str
 ) -> None:
-    """The token endpoints skip Starlette's exception layer; their own net renders it."""
-    harness.app._fast.routes[path] = Route(path, _down, methods=["POST"])  # type: ignore[attr-defined]
-    r = await harness.http.post(path, data={"grant_type": "client_credentials"})
+    """The token endpoints skip Starlette's exception layer; the app's middleware renders it."""
+    app = TokensmithApp(routes=[HotRoute(path, _down, methods=["POST"])], middleware=middleware())
+    transport = httpx.ASGITransport(WithState(app, {STATE_KEY: harness.ctx}))
+    async with httpx.AsyncClient(transport=transport, base_url="https://auth.example.test") as http:
+        r = await http.post(path, data={"grant_type": "client_credentials"})
     assert _unavailable(dialect, 200, r) is None, r.text
 
 

@@ -112,7 +112,7 @@ async def test_metrics_show_request_latency_by_route_and_method(harness: Harness
 
 
 async def test_metrics_endpoint_is_prometheus_text(harness: Harness) -> None:
-    transport = httpx.ASGITransport(harness.app)
+    transport = httpx.ASGITransport(harness.asgi)
     async with httpx.AsyncClient(transport=transport, base_url="http://x") as http:
         r = await http.get("/metrics")
     assert r.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"

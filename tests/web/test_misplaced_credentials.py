@@ -40,7 +40,6 @@ from tokensmith.logs import JsonFormatter, configure_logging
 from tokensmith.storage.sql.rotation import Rotation
 from tokensmith.storage.sql.tables import auth_failures
 from tokensmith.web.panel.reveal import Secret
-from tokensmith.web.panel.services import services_of
 
 ENDPOINTS = ["/oauth/token", "/o/token/", "/oauth/auth", TBC]
 
@@ -175,7 +174,7 @@ async def _logins(p: Partner, sent: Sent) -> None:
 
 
 async def _table(h: Harness) -> str:
-    await services_of(h.ctx).flusher.flush()
+    await h.ctx.panel.flusher.flush()
     engine = h.ctx.store.engine  # type: ignore[attr-defined]
     async with engine.connect() as conn:
         rows = (await conn.execute(select(auth_failures))).all()

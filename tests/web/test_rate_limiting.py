@@ -137,7 +137,7 @@ async def test_one_clients_failures_do_not_limit_another(lim: Limited) -> None:
 
 @contextlib.asynccontextmanager
 async def client_from(h: Harness, address: str) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(h.app, client=(address, 40000))
+    transport = httpx.ASGITransport(h.asgi, client=(address, 40000))
     async with httpx.AsyncClient(transport=transport, base_url="https://auth.example.test") as c:
         yield c
 

@@ -11,7 +11,7 @@ from tokensmith.cli._common import Env, db_options, emit, iso, json_option, tabl
 from tokensmith.core.keyring import KeyRing, signing_key
 from tokensmith.core.keys import SUPPORTED_ALGS, KeySealer
 from tokensmith.core.models import SigningKeyRecord
-from tokensmith.web.app import resolve_secret_keys
+from tokensmith.web.compose import resolve_secret_keys
 
 
 @click.group("keys")

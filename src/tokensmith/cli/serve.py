@@ -36,7 +36,7 @@ async def prepare(settings: Settings) -> list[str]:
     from tokensmith.cli._common import open_store, secret_key_error
     from tokensmith.core.keys import KeyEncryptionError
     from tokensmith.demo import seed_demo
-    from tokensmith.web.app import build_context
+    from tokensmith.web.compose import build_context
 
     store = await open_store(settings, pool_size=2)
     try:

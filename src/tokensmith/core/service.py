@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +55,10 @@ class TokenService:
         clock: Clock,
         rand: Randomness,
         grants: GrantTable,
+        *,
+        revocations: RevocationLookup | None = None,
+        introspectors: Sequence[Introspector] = (),
+        revokers: Sequence[Revoker] = (),
     ) -> None:
         self.store = store
         self.clients = clients
@@ -65,9 +69,10 @@ class TokenService:
         self.rand = rand
         self.grants = grants
         #: Answers "is this JWT revoked?" from memory; without it, the store is asked.
-        self.revocations: RevocationLookup | None = None
-        self.introspectors: list[Introspector] = []
-        self.revokers: list[Revoker] = []
+        self.revocations = revocations
+        #: Look up and revoke the tokens that are not access tokens (refresh tokens).
+        self.introspectors = tuple(introspectors)
+        self.revokers = tuple(revokers)
 
     async def token(self, req: TokenRequest, policy: IssuePolicy) -> tuple[Client, IssuedToken]:
         """RFC 6749 §3.2: authenticate the client, then run its grant."""
@@ -78,7 +83,6 @@ class TokenService:
         try:
             if req.grant_type not in client.grant_types:
                 raise UnauthorizedClient(f"client may not use grant_type {req.grant_type!r}")
-            self.minter.codec = await self.keyring.codec()
             ctx = GrantContext(self.store, self.minter, self.clock, self.rand, policy)
             return client, await grant(ctx, req, client)
         except OAuthError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from tokensmith.core.clock import Clock
 from tokensmith.core.credentials import new_token, new_token_id, token_key
@@ -13,7 +14,7 @@ from tokensmith.core.ports import TokenStore
 from tokensmith.core.randomness import Randomness
 from tokensmith.core.scopes import format_scope
 
-__all__ = ["IssuePolicy", "TokenMinter"]
+__all__ = ["CodecSource", "IssuePolicy", "TokenMinter"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,14 +31,22 @@ class IssuePolicy:
         return client.access_token_ttl or self.access_token_ttl
 
 
+class CodecSource(Protocol):
+    """Where the current signing codec comes from (:class:`tokensmith.core.keyring.KeyRing`:
+    it reloads the keys as they rotate)."""
+
+    async def codec(self) -> JwtCodec: ...
+
+
 class TokenMinter:
     """Issues access tokens. A JWT without a family is not written anywhere; a stored token
     carries the issuer's tag (:mod:`tokensmith.core.issuers`).  ``legacy_issuer`` names
-    the issuer of the tokens stored before migration 0006."""
+    the issuer of the tokens stored before migration 0006.  JWTs are signed with the codec
+    ``codecs`` holds when each is minted."""
 
     def __init__(
         self,
-        codec: JwtCodec,
+        codecs: CodecSource,
         tokens: TokenStore,
         clock: Clock,
         rand: Randomness,
@@ -46,7 +55,7 @@ class TokenMinter:
         *,
         legacy_issuer: str | None = None,
     ) -> None:
-        self.codec = codec
+        self._codecs = codecs
         self._tokens = tokens
         self._clock = clock
         self._rand = rand
@@ -65,12 +74,12 @@ class TokenMinter:
     ) -> IssuedToken:
         """Mint one access token (RFC 6749 §5.1 fields, RFC 9068 claims) and store its record
         if it has one."""
-        issued, record = self.prepare(client, subject, scopes, policy, family_id)
+        issued, record = await self.prepare(client, subject, scopes, policy, family_id)
         if record is not None:
             await self._tokens.add_access_token(record)
         return issued
 
-    def prepare(
+    async def prepare(
         self,
         client: Client,
         subject: str,
@@ -88,7 +97,8 @@ class TokenMinter:
         jti = new_token_id(self._rand, clock_now)
         token_hash: str | None = None
         if policy.format_for(client) == "jwt":
-            token = self.codec.encode(
+            codec = await self._codecs.codec()
+            token = codec.encode(
                 {
                     "iss": self.issuer,
                     "sub": subject,

@@ -1,12 +1,20 @@
-"""The per-application object graph, built once by :func:`tokensmith.web.app.create_app`."""
+"""The application's object graph: one frozen :class:`AppContext`, built once by
+:func:`tokensmith.web.compose.build_context` in the app's lifespan.
+
+The lifespan hands it to the server as lifespan state (the ASGI ``state`` the server copies
+into every request's scope), and handlers reach it with :func:`ctx_of`. Nothing replaces or
+adds a service after it is built.
+"""
 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
+from starlette.types import Scope
 
 from tokensmith.core.clock import Clock
 from tokensmith.core.models import ApiKey
@@ -15,42 +23,61 @@ from tokensmith.core.randomness import Randomness
 from tokensmith.core.service import TokenService
 from tokensmith.settings import Settings
 from tokensmith.storage.cache import CachingClientStore, ReadThrough
+from tokensmith.storage.health import StoreHealth
 from tokensmith.web.dialects import Dialect
 from tokensmith.web.observe import Observer
 
 if TYPE_CHECKING:
+    from tokensmith.web.panel.services import PanelServices
     from tokensmith.web.ui import UiServices
 
-__all__ = ["AppContext", "source_address"]
+__all__ = ["STATE_KEY", "AppContext", "ctx_of", "ctx_of_scope", "source_address"]
+
+#: The key of the context in the lifespan state (and so in each request's ``scope["state"]``).
+STATE_KEY = "tokensmith"
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class AppContext:
-    """What handlers reach through ``request.app.state.ctx``."""
+    """Every service a handler may use, typed, built once."""
 
     settings: Settings
-    store: Store
+    clock: Clock
+    rand: Randomness
+    #: The token, introspection and revocation service (:mod:`tokensmith.core.service`).
+    service: TokenService
     clients: CachingClientStore
     #: developer app keys of the ``tbc`` dialect by the SHA-256 of the key, cached like
     #: clients; whatever revokes one here calls ``api_keys.invalidate()``
     api_keys: ReadThrough[ApiKey]
-    service: TokenService
     observer: Observer
-    dialects: dict[str, Dialect]
-    clock: Clock
-    rand: Randomness
+    dialects: Mapping[str, Dialect]
+    #: RFC 8414 fields the authorization-code flow adds to the server metadata.
+    metadata: Mapping[str, Any]
+    #: Login, sessions and pages (:mod:`tokensmith.web.ui`).
+    ui: UiServices
+    #: The merchant panel's services (:mod:`tokensmith.web.panel`).
+    panel: PanelServices
+    #: Whether the database answers and has its migrations (the probes).
+    health: StoreHealth
+    #: Owned here for the background jobs and the shutdown; no handler uses it.
+    store: Store
     redis: Any = None
-    extras: dict[str, Any] = field(default_factory=dict)
-    #: Login, sessions and pages (:mod:`tokensmith.web.ui`), set by ``build_context``.
-    ui: UiServices | None = None
 
 
-def ctx_of(request: Request) -> AppContext:
-    ctx: AppContext = request.app.state.ctx
+def ctx_of_scope(scope: Scope) -> AppContext | None:
+    """The context in this request's lifespan state; ``None`` before the lifespan ran."""
+    state = scope.get("state")
+    return None if state is None else state.get(STATE_KEY)
+
+
+def ctx_of(conn: HTTPConnection) -> AppContext:
+    """The context of the application serving ``conn`` (a request)."""
+    ctx: AppContext = conn.scope["state"][STATE_KEY]
     return ctx
 
 
-def source_address(request: Request, trusted: tuple[str, ...]) -> str:
+def source_address(request: HTTPConnection, trusted: tuple[str, ...]) -> str:
     """The peer address; the last untrusted ``X-Forwarded-For`` hop behind trusted proxies."""
     peer = request.client.host if request.client else ""
     if not trusted or peer not in trusted:

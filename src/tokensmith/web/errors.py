@@ -32,6 +32,7 @@ from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tokensmith.core.errors import TemporarilyUnavailable
+from tokensmith.web.context import ctx_of_scope
 from tokensmith.web.dialects import Dialect
 from tokensmith.web.dialects.compat import DIALECT_PATHS
 from tokensmith.web.dialects.oauth import json_response, render_error
@@ -52,7 +53,7 @@ log = logging.getLogger("tokensmith.web")
 
 def _dialect_of(request: Request) -> Dialect | None:
     """The dialect of the token endpoint the request reached, if it reached one."""
-    ctx = getattr(request.app.state, "ctx", None)
+    ctx = ctx_of_scope(request.scope)
     path = route_label(request.scope)
     for name, dialect_path in DIALECT_PATHS.items():
         if dialect_path == path and ctx is not None and name in ctx.dialects:
@@ -70,10 +71,7 @@ async def http_exception(request: Request, exc: Exception) -> Response:
     headers = dict(exc.headers or {})
     if status == 405:
         headers["allow"] = _allowed(request) or headers.get("allow", "")
-    if (
-        is_page_path(request.scope.get("path", ""))
-        and getattr(request.app.state, "ctx", None) is not None
-    ):
+    if is_page_path(request.scope.get("path", "")) and ctx_of_scope(request.scope) is not None:
         response = error_page(request, status, *_PAGE_WORDS.get(status, _PAGE_WORDS[400]))
         response.headers.update(headers)
         return response
@@ -92,14 +90,13 @@ async def http_exception(request: Request, exc: Exception) -> Response:
 def unavailable(request: Request, exc: TemporarilyUnavailable) -> Response:
     """RFC 6749 §4.1.2.1 ``temporarily_unavailable``, 503 with ``Retry-After``, in the form
     of what the request reached: a token endpoint's dialect, the HTML 503 page for a page
-    (``app.state.page_paths``), else RFC 6749 JSON."""
+    (``app.page_paths``), else RFC 6749 JSON."""
     dialect = _dialect_of(request)
     if dialect is not None:
         return dialect.render_error(exc)
-    if route_label(request.scope) in getattr(request.app.state, "page_paths", ()):
-        ctx = getattr(request.app.state, "ctx", None)
-        ui = ctx.ui if ctx is not None else None
-        templates = ui.templates if ui is not None else make_environment()
+    if route_label(request.scope) in getattr(request.app, "page_paths", ()):
+        ctx = ctx_of_scope(request.scope)
+        templates = ctx.ui.templates if ctx is not None else make_environment()
         return unavailable_page(templates, exc.retry_after)
     return render_error(exc)
 

@@ -1,87 +1,94 @@
-"""The hot path: POSTs to the token, introspection and revocation endpoints skip Starlette's
-router and exception layers.
+"""The hot path: a POST to a route declared :class:`HotRoute` (the token, introspection and
+revocation endpoints) skips Starlette's router and its exception layers, and nothing else.
 
-They keep everything that matters to a client: the same handlers, the latency metric,
-the 503 of a database outage in the endpoint's dialect and the last-resort
-``server_error`` answer. Every other request, a GET to a token endpoint
-included, goes through the full Starlette stack.
+:class:`TokensmithApp` builds two stacks from one middleware list: the full Starlette stack
+(``ServerErrorMiddleware``, the app's middleware, ``ExceptionMiddleware``, the router) and
+the hot stack (the same middleware around :class:`DirectDispatch`). A middleware the app is
+given is in both, so the token endpoints are timed and answered by the last resort like
+every other route, and none added later can miss them.
+
+Why: the router tries every route's pattern in turn and ``ExceptionMiddleware`` wraps
+``send`` for each request; for a request that can only be a POST to one of a handful of
+exact paths, a dict lookup does the same. Every other request (a GET to a token endpoint
+included) takes the full stack, whose 404/405 answers the hot routes need.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.routing import BaseRoute, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tokensmith.core.errors import TemporarilyUnavailable
-from tokensmith.web.errors import server_error, unavailable
-from tokensmith.web.observe import Observer
-
-__all__ = ["FAST_PATHS", "TokensmithApp"]
-
-#: Endpoints served on the hot path (POST only).
-FAST_PATHS = frozenset(
-    {
-        "/oauth/token",
-        "/oauth/introspect",
-        "/oauth/revoke",
-        "/oauth/auth",
-        "/v2/tpay/access-token",
-        "/o/token/",
-    }
-)
+__all__ = ["DirectDispatch", "HotRoute", "TokensmithApp"]
 
 
-class _Endpoints:
-    """Calls the route's request handler directly, timing it, with the last-resort answer."""
+class HotRoute(Route):
+    """A route whose POSTs take the hot path. Its other methods go through the router."""
 
-    def __init__(self, routes: dict[str, Route], observer: Callable[[], Observer | None]):
-        self.routes = routes
-        self._observer = observer
+
+class DirectDispatch:
+    """The hot stack's innermost app: the route by exact path, its handler called directly.
+    Errors go up to the middleware, as they would from the router."""
+
+    def __init__(self, routes: Iterable[HotRoute]) -> None:
+        self.routes = {route.path: route for route in routes}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        start = time.perf_counter()
         route = self.routes[scope["path"]]
         scope["route"] = route
-        request = Request(scope, receive)
         try:
-            response = await route.endpoint(request)
+            response = await route.endpoint(Request(scope, receive))
         except ClientDisconnect:
             return
-        except TemporarilyUnavailable as exc:  # the handlers render it; this is the net
-            response = unavailable(request, exc)
-        except Exception:
-            response = server_error(scope)
         await response(scope, receive, send)
-        obs = self._observer()
-        if obs is not None:
-            obs.observe_latency(route.path, "POST", time.perf_counter() - start)
+
+
+def _wrap(app: ASGIApp, middleware: Sequence[Middleware]) -> ASGIApp:
+    for cls, args, kwargs in reversed(middleware):
+        app = cls(app, *args, **kwargs)
+    return app
 
 
 class TokensmithApp(Starlette):
-    """A Starlette application with a direct path for the token endpoints."""
+    """A Starlette application with a hot path for the routes declared :class:`HotRoute`.
+
+    ``page_paths`` are the routes whose errors are HTML pages
+    (:func:`tokensmith.web.errors.unavailable`)."""
 
     def __init__(
-        self, *, routes: Iterable[BaseRoute], observer: Callable[[], Observer | None], **kw: Any
+        self,
+        *,
+        routes: Iterable[BaseRoute],
+        middleware: Sequence[Middleware] = (),
+        page_paths: Iterable[str] = (),
+        **kw: Any,
     ) -> None:
         routes = list(routes)
-        super().__init__(routes=routes, **kw)
-        fast = {r.path: r for r in routes if isinstance(r, Route) and r.path in FAST_PATHS}
-        self._fast_paths = frozenset(fast)
-        self._fast = _Endpoints(fast, observer)
+        super().__init__(routes=routes, middleware=list(middleware), **kw)
+        self.page_paths = frozenset(page_paths)
+        self._direct = DirectDispatch(r for r in routes if isinstance(r, HotRoute))
+        self._hot_stack: ASGIApp | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        """Starlette's stack, and beside it the hot one from the same middleware."""
+        self._hot_stack = _wrap(self._direct, self.user_middleware)
+        return super().build_middleware_stack()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] == "http"
             and scope["method"] == "POST"
-            and scope["path"] in self._fast_paths
+            and scope["path"] in self._direct.routes
         ):
             scope["app"] = self
-            await self._fast(scope, receive, send)
+            if self.middleware_stack is None:
+                self.middleware_stack = self.build_middleware_stack()
+            assert self._hot_stack is not None
+            await self._hot_stack(scope, receive, send)
             return
         await super().__call__(scope, receive, send)

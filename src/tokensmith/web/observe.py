@@ -336,9 +336,10 @@ class Observer:
 
 
 class LatencyMiddleware:
-    """Pure ASGI middleware timing each HTTP request by its route template."""
+    """Pure ASGI middleware timing each HTTP request by its route template, into the
+    observer ``observer(scope)`` finds for the request (none before the lifespan ran)."""
 
-    def __init__(self, app: ASGIApp, observer: Callable[[], Observer | None]) -> None:
+    def __init__(self, app: ASGIApp, observer: Callable[[Scope], Observer | None]) -> None:
         self.app = app
         self._observer = observer
 
@@ -350,7 +351,7 @@ class LatencyMiddleware:
         try:
             await self.app(scope, receive, send)
         finally:
-            obs = self._observer()
+            obs = self._observer(scope)
             if obs is not None:
                 elapsed = time.perf_counter() - start
                 obs.observe_latency(route_label(scope), method_label(scope), elapsed)

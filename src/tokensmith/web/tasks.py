@@ -1,4 +1,4 @@
-"""The application's background jobs (purge, activity and metrics flushes) end one way."""
+"""Background tasks end one way: :func:`stop_task`."""
 
 from __future__ import annotations
 

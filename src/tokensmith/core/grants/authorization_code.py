@@ -37,7 +37,7 @@ class AuthorizationCodeGrant:
         if not await merchant_live(ctx, code.merchant_id):
             raise InvalidGrant("the merchant that authorized this app is disabled")
         family = self._family(ctx, code)
-        issued, access = prepare_in_family(
+        issued, access = await prepare_in_family(
             ctx, client, family, parse_scope(code.scope), self.policy
         )
         refresh: str | None = None

@@ -37,7 +37,7 @@ async def merchant_live(ctx: GrantContext, merchant_id: str) -> bool:
     return merchant is not None and merchant.active
 
 
-def prepare_in_family(
+async def prepare_in_family(
     ctx: GrantContext,
     client: Client,
     family: TokenFamily,
@@ -48,7 +48,9 @@ def prepare_in_family(
     the caller stores the record in the transaction that spends the code or refresh token,
     so a token is stored exactly when it is answered.  Its ``sub`` is the merchant."""
     issue = IssuePolicy(ctx.policy.token_format, policy.access_token_ttl)
-    issued, record = ctx.minter.prepare(client, family.merchant_id, scopes, issue, family.family_id)
+    issued, record = await ctx.minter.prepare(
+        client, family.merchant_id, scopes, issue, family.family_id
+    )
     assert record is not None  # a token in a family always has a record
     return issued, record
 
@@ -119,7 +121,7 @@ class RefreshTokenGrant:
         scopes: tuple[str, ...],
     ) -> IssuedToken | None:
         """Spend ``record`` and store its successor atomically; ``None`` if it lost a race."""
-        issued, access = prepare_in_family(ctx, client, family, scopes, self.policy)
+        issued, access = await prepare_in_family(ctx, client, family, scopes, self.policy)
         now = ctx.clock.now()
         plain, new = new_refresh(
             ctx.rand, family, now, self.policy, issued.jti, ctx.minter.binding.tag
@@ -156,7 +158,7 @@ class RefreshTokenGrant:
         if self._may_replay(record, now):
             assert record.replaced_by is not None
             scopes = narrow_scope(requested, family, client)
-            issued, access = prepare_in_family(ctx, client, family, scopes, self.policy)
+            issued, access = await prepare_in_family(ctx, client, family, scopes, self.policy)
             plain, new = new_refresh(
                 ctx.rand, family, now, self.policy, issued.jti, ctx.minter.binding.tag
             )

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tokensmith.core.errors import TemporarilyUnavailable
 from tokensmith.web.context import AppContext, ctx_of
 from tokensmith.web.dialects.compat import DIALECT_PATHS
 from tokensmith.web.dialects.oauth import json_response
@@ -34,7 +32,7 @@ def server_metadata(ctx: AppContext) -> dict[str, Any]:
         "revocation_endpoint_auth_methods_supported": auth_methods,
         "service_documentation": iss + "/openapi.json",
     }
-    body.update(ctx.extras.get("metadata", {}))
+    body.update(ctx.metadata)
     return body
 
 
@@ -51,14 +49,9 @@ async def jwks(request: Request) -> Response:
 async def healthz(request: Request) -> Response:
     """200 when the database answers, else 503 naming the error (the cause of an outage).
     For Kubernetes, ``/livez`` and ``/readyz`` (:mod:`tokensmith.web.endpoints.probes`)."""
-    ctx = ctx_of(request)
-    try:
-        await ctx.store.ping()
-    except TemporarilyUnavailable as exc:
-        cause = exc.__cause__ or exc
-        return json_response({"status": "error", "database": type(cause).__name__}, 503)
-    except (SQLAlchemyError, OSError) as exc:
-        return json_response({"status": "error", "database": type(exc).__name__}, 503)
+    failure = await ctx_of(request).health.failure()
+    if failure is not None:
+        return json_response({"status": "error", "database": failure}, 503)
     return json_response({"status": "ok"})
 
 

@@ -12,9 +12,6 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tokensmith.core.errors import TemporarilyUnavailable
-from tokensmith.storage.sql import SqlStore
-from tokensmith.storage.sql.migrate import schema_state
 from tokensmith.web.context import ctx_of
 from tokensmith.web.dialects.oauth import json_response
 
@@ -31,22 +28,15 @@ async def livez(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     """200 when the database answers and its schema is current; else 503 with what is wrong:
     ``database`` is ``unavailable``, or ``migrations.state`` is ``behind`` or ``missing``."""
-    ctx = ctx_of(request)
-    body: dict[str, Any] = {"status": "ready", "database": "ok"}
-    try:
-        await ctx.store.ping()
-        if isinstance(ctx.store, SqlStore):
-            schema = await schema_state(ctx.store.engine)
-            body["migrations"] = {
-                "state": schema.state,
-                "applied": list(schema.applied),
-                "expected": list(schema.expected),
-            }
-            ready = schema.ready
-        else:
-            ready = True
-    except TemporarilyUnavailable:
-        body["database"], ready = "unavailable", False
-    if not ready:
-        body["status"] = "not_ready"
-    return json_response(body, 200 if ready else 503, NO_STORE)
+    found = await ctx_of(request).health.readiness()
+    body: dict[str, Any] = {
+        "status": "ready" if found.ready else "not_ready",
+        "database": "ok" if found.available else "unavailable",
+    }
+    if found.schema is not None:
+        body["migrations"] = {
+            "state": found.schema.state,
+            "applied": list(found.schema.applied),
+            "expected": list(found.schema.expected),
+        }
+    return json_response(body, 200 if found.ready else 503, NO_STORE)

@@ -4,8 +4,8 @@ app keys, activity and users, on the same login as the authorization flow.
 Server-rendered pages (Jinja2, ``templates/panel/``) that work without JavaScript;
 ``/static/panel.js`` adds a copy button and chart tooltips. Access rules are in
 :mod:`.access`; the one-time display of secrets in :mod:`.reveal`; token activity is
-counted by :mod:`tokensmith.core.activity` and flushed by the task
-:func:`start_activity` starts in the app's lifespan. See ``docs/panel.md``.
+counted by :mod:`tokensmith.core.activity` and flushed by a background job of the app's
+lifespan (:class:`tokensmith.web.tasks.BackgroundJobs`). See ``docs/panel.md``.
 """
 
 from __future__ import annotations
@@ -21,23 +21,10 @@ from tokensmith.web.panel.authorized import authorized_routes
 from tokensmith.web.panel.devkeys import devkey_routes
 from tokensmith.web.panel.keys import key_routes
 from tokensmith.web.panel.reveal import reveal_page
-from tokensmith.web.panel.services import (
-    PanelServices,
-    install_panel,
-    panel_of,
-    start_activity,
-    stop_activity,
-)
+from tokensmith.web.panel.services import PanelServices, panel_of
 from tokensmith.web.panel.users import user_routes
 
-__all__ = [
-    "PanelServices",
-    "install_panel",
-    "panel_of",
-    "panel_routes",
-    "start_activity",
-    "stop_activity",
-]
+__all__ = ["PanelServices", "panel_of", "panel_routes"]
 
 
 async def _home(request: Request) -> Response:

@@ -92,7 +92,7 @@ def is_page_path(path: str) -> bool:
     return any(path == root or path.startswith(root + "/") for root in PAGE_ROOTS)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class UiServices:
     """Everything the pages use; built by ``build_context`` and kept at ``ctx.ui``."""
 
@@ -105,9 +105,7 @@ class UiServices:
 def ui_of(request: Request) -> UiServices:
     from tokensmith.web.context import ctx_of
 
-    ui = ctx_of(request).ui
-    assert ui is not None, "build_context sets ctx.ui"
-    return ui
+    return ctx_of(request).ui
 
 
 def safe_next(value: str | None, default: str = DEFAULT_LANDING) -> str:

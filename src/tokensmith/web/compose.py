@@ -1,0 +1,288 @@
+"""The composition root: :func:`build_context` is the one place that knows every concrete
+class and wires settings, storage, the core's services and the web layer's into one frozen
+:class:`~tokensmith.web.context.AppContext`.
+
+Each factory below builds one service from what it needs and nothing else; the graph is
+complete when :func:`build_context` returns, and no one adds to it afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from tokensmith.core.accounts import LoginLimits, LoginService
+from tokensmith.core.activity import ActivityFlusher, ActivityRecorder, RetentionPolicy
+from tokensmith.core.authn import ClientAuthenticator, FailureLimits
+from tokensmith.core.clock import Clock, SystemClock
+from tokensmith.core.credentials import new_secret
+from tokensmith.core.families import PartnerPolicy, RefreshTokens
+from tokensmith.core.fingerprints import Fingerprints
+from tokensmith.core.grants import Grant
+from tokensmith.core.grants.authorization_code import AuthorizationCodeGrant
+from tokensmith.core.grants.client_credentials import client_credentials
+from tokensmith.core.grants.refresh_token import RefreshTokenGrant
+from tokensmith.core.keyring import KeyRing
+from tokensmith.core.keys import KeySealer
+from tokensmith.core.limits import FailureLimiter, Limit
+from tokensmith.core.models import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, REFRESH_TOKEN
+from tokensmith.core.panel_models import DAY
+from tokensmith.core.passwords import Passwords
+from tokensmith.core.ports import Store
+from tokensmith.core.randomness import Randomness, SystemRandomness
+from tokensmith.core.service import TokenService
+from tokensmith.core.tokens import IssuePolicy, TokenMinter
+from tokensmith.settings import ConfigError, Settings, secret_key_weakness
+from tokensmith.storage.cache import CachingClientStore, ReadThrough
+from tokensmith.storage.health import StoreHealth
+from tokensmith.storage.ratelimit import MemoryLimiter, RedisLimiter
+from tokensmith.storage.revocations import RevocationView
+from tokensmith.storage.sql import SqlStore, make_engine, migrate
+from tokensmith.web.context import AppContext
+from tokensmith.web.dialects.compat import dialects
+from tokensmith.web.observe import Observer
+from tokensmith.web.panel.format import install_filters
+from tokensmith.web.panel.services import PanelServices
+from tokensmith.web.ui import UiServices
+from tokensmith.web.ui.pages import make_environment
+from tokensmith.web.ui.sessions import SessionManager
+
+__all__ = ["build_context", "grant_table", "partner_policy", "resolve_secret_keys"]
+
+log = logging.getLogger("tokensmith")
+
+
+async def build_context(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    rand: Randomness | None = None,
+    store: Store | None = None,
+    passwords: Passwords | None = None,
+) -> AppContext:
+    """The whole object graph. ``clock``, ``rand``, ``store`` and ``passwords`` replace the
+    real ones (tests); a store passed in is the caller's to close."""
+    clock = clock or SystemClock()
+    rand = rand or SystemRandomness()
+    passwords = passwords or Passwords()
+    store = store or await open_store(settings)
+    redis = _redis(settings)
+    secret_keys = resolve_secret_keys(settings, rand)
+    # from the secret key every instance shares: they then count under the same keys
+    fingerprints = Fingerprints.from_secret(secret_keys[0])
+    limiter = _limiter(settings, clock, redis)
+    clients = CachingClientStore(store, clock, settings.client_cache_ttl)
+    keyring = KeyRing(
+        store,
+        KeySealer(secret_keys),
+        clock,
+        rand,
+        settings.issuer_url,
+        settings.key_reload_interval,
+    )
+    await keyring.ensure(settings.signing_alg)
+    partner = partner_policy(settings)
+    service = _token_service(
+        settings, store, clients, keyring, limiter, fingerprints, partner, clock, rand
+    )
+    recorder = ActivityRecorder(clock)
+    standard = IssuePolicy(settings.default_token_format, settings.access_token_ttl)
+    return AppContext(
+        settings=settings,
+        clock=clock,
+        rand=rand,
+        service=service,
+        clients=clients,
+        api_keys=ReadThrough(store.find_api_key, clock, settings.client_cache_ttl),
+        observer=Observer(recorder=recorder, fingerprints=fingerprints),
+        dialects=dialects(standard),
+        metadata=authorization_metadata(settings),
+        ui=_ui_services(settings, store, clock, rand, limiter, fingerprints, partner, passwords),
+        panel=_panel_services(settings, store, clients, clock, recorder, passwords),
+        health=StoreHealth(store),
+        store=store,
+        redis=redis,
+    )
+
+
+async def open_store(settings: Settings) -> SqlStore:
+    """The SQL store at ``database_url``, migrated first if ``auto_migrate``."""
+    engine = make_engine(settings.database_url, settings.database_pool_size)
+    if settings.auto_migrate:
+        await migrate(engine)
+    return SqlStore(engine)
+
+
+def _redis(settings: Settings) -> Any:
+    if not settings.redis_url:
+        return None
+    import redis.asyncio as aioredis
+
+    return aioredis.from_url(settings.redis_url)
+
+
+def resolve_secret_keys(settings: Settings, rand: Randomness | None = None) -> list[str]:
+    """The key-sealing secrets: from settings (checked there), else a file made on first
+    start, whose key is checked as strictly."""
+    if settings.secret_key:
+        return [s.strip() for s in settings.secret_key.split(",") if s.strip()]
+    path = Path(settings.secret_key_file)
+    if not path.exists():
+        secret = new_secret(rand or SystemRandomness())
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secret + "\n")
+        log.warning(
+            "generated a secret key in %s; set TOKENSMITH_SECRET_KEY when instances share a "
+            "database",
+            path,
+        )
+    secret = path.read_text().strip()
+    weakness = secret_key_weakness(secret)
+    if weakness is not None:
+        raise ConfigError(f"the secret key in {path} {weakness}: use a random key")
+    return [secret]
+
+
+def _limiter(settings: Settings, clock: Clock, redis: Any) -> FailureLimiter:
+    if redis is None:
+        return MemoryLimiter(clock)
+    return RedisLimiter(
+        redis, prefix=settings.redis_prefix + "fail:", fallback=MemoryLimiter(clock)
+    )
+
+
+def partner_policy(settings: Settings) -> PartnerPolicy:
+    """The authorization-code flow's lifetimes and rules."""
+    return PartnerPolicy(
+        code_ttl=settings.authorization_code_ttl,
+        access_token_ttl=settings.partner_access_token_ttl,
+        refresh_idle_ttl=settings.refresh_token_idle_ttl,
+        refresh_absolute_ttl=settings.refresh_token_absolute_ttl,
+        refresh_grace=settings.refresh_grace_seconds,
+        require_pkce=settings.require_pkce,
+    )
+
+
+def grant_table(partner: PartnerPolicy | None = None) -> dict[str, Grant]:
+    """``grant_type`` -> handler (RFC 6749 §4)."""
+    partner = partner or PartnerPolicy()
+    return {
+        CLIENT_CREDENTIALS: client_credentials,
+        AUTHORIZATION_CODE: AuthorizationCodeGrant(partner),
+        REFRESH_TOKEN: RefreshTokenGrant(partner),
+    }
+
+
+def _token_service(
+    settings: Settings,
+    store: Store,
+    clients: CachingClientStore,
+    keyring: KeyRing,
+    limiter: FailureLimiter,
+    fingerprints: Fingerprints,
+    partner: PartnerPolicy,
+    clock: Clock,
+    rand: Randomness,
+) -> TokenService:
+    limits = FailureLimits(
+        Limit(settings.failures_per_client, settings.failure_window),
+        Limit(settings.failures_per_address, settings.failure_window),
+    )
+    authenticator = ClientAuthenticator(clients, clock, limiter, limits, fingerprints)
+    minter = TokenMinter(
+        keyring,
+        store,
+        clock,
+        rand,
+        settings.issuer_url,
+        settings.audience_value,
+        legacy_issuer=settings.legacy_token_issuer,
+    )
+    refresh = RefreshTokens(store, clients, clock, minter.binding)
+    return TokenService(
+        store,
+        clients,
+        authenticator,
+        minter,
+        keyring,
+        clock,
+        rand,
+        grant_table(partner),
+        revocations=RevocationView(store, clock, settings.revocation_sync_interval),
+        introspectors=(refresh.introspect,),
+        revokers=(refresh.revoke,),
+    )
+
+
+def authorization_metadata(settings: Settings) -> dict[str, Any]:
+    """RFC 8414 §2 fields of the authorization-code flow."""
+    return {
+        "authorization_endpoint": settings.issuer_url + "/oauth/authorize",
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": True,
+        "token_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ],
+    }
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _ui_services(
+    settings: Settings,
+    store: Store,
+    clock: Clock,
+    rand: Randomness,
+    limiter: FailureLimiter,
+    fingerprints: Fingerprints,
+    partner: PartnerPolicy,
+    passwords: Passwords,
+) -> UiServices:
+    s = settings
+    sessions = SessionManager(
+        store=store,
+        users=store,
+        merchants=store,
+        clock=clock,
+        rand=rand,
+        idle_ttl=s.session_idle_ttl,
+        absolute_ttl=s.session_absolute_ttl,
+        secure=s.issuer_url.startswith("https://"),
+        origin=_origin(s.issuer_url),
+    )
+    limits = LoginLimits(
+        Limit(s.login_failures_per_account, s.login_failure_window),
+        Limit(s.login_failures_per_address, s.login_failure_window),
+    )
+    login = LoginService(store, store, passwords, limiter, limits, fingerprints)
+    templates = make_environment()
+    install_filters(templates)
+    return UiServices(sessions, login, templates, partner)
+
+
+def _panel_services(
+    settings: Settings,
+    store: Store,
+    clients: CachingClientStore,
+    clock: Clock,
+    recorder: ActivityRecorder,
+    passwords: Passwords,
+) -> PanelServices:
+    retention = RetentionPolicy(
+        stats=settings.activity_retention_days * DAY,
+        failures=settings.auth_failure_retention,
+        max_failures=settings.auth_failure_max_rows,
+    )
+    flusher = ActivityFlusher(recorder, store, clients, clock, retention)
+    return PanelServices(recorder, flusher, passwords, settings.panel_scopes)

@@ -1,0 +1,47 @@
+"""The application's background jobs: the purge, and the flushes of token activity and
+metrics. :class:`BackgroundJobs` starts them in the lifespan and ends them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from tokensmith.core.purge import purge_forever
+from tokensmith.web.context import AppContext
+from tokensmith.web.tasks import stop_task
+
+__all__ = ["BackgroundJobs"]
+
+log = logging.getLogger("tokensmith")
+
+
+class BackgroundJobs:
+    """The jobs of one running app. An interval of 0 (``purge_interval``,
+    ``activity_flush_interval``) turns a job off."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self._ctx = ctx
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        ctx, s = self._ctx, self._ctx.settings
+        ctx.observer.start(s.metrics_flush_interval)
+        if s.purge_interval > 0:
+            job = purge_forever(
+                ctx.store, ctx.clock, s.purge_interval, s.purge_batch_size, s.session_idle_ttl
+            )
+            self._tasks.append(asyncio.create_task(job, name="tokensmith-purge"))
+        if s.activity_flush_interval > 0:
+            flush = ctx.panel.flusher.run(s.activity_flush_interval)
+            self._tasks.append(asyncio.create_task(flush, name="tokensmith-activity"))
+
+    async def stop(self) -> None:
+        """End every job, then write the token activity and metrics still in memory."""
+        for task in self._tasks:
+            await stop_task(task)
+        self._tasks.clear()
+        try:
+            await self._ctx.panel.flusher.flush()
+        except Exception:  # shutting down: logged by the flusher, nothing else to do
+            log.warning("token activity could not be written at shutdown")
+        await self._ctx.observer.aclose()
