@@ -5,7 +5,8 @@
 * authorization code with PKCE (RFC 6749 §4.1, RFC 7636) and rotating refresh tokens
   (RFC 6749 §6) persisted through a :class:`RefreshTokenStore`;
 * caching with single-flight renewal, an optional cross-process :class:`FileTokenCache`,
-  retries with backoff, and ``httpx.Auth`` / ``requests`` integration.
+  retries with backoff, and ``httpx.Auth`` / ``requests`` integration;
+* DPoP sender-constrained tokens (RFC 9449) with ``dpop=True`` or ``dpop=DPoPKey(...)``.
 
 This package does not depend on the tokensmith server packages.
 """
@@ -13,8 +14,10 @@ This package does not depend on the tokensmith server packages.
 from ._base import AuthMethod, Dialect, RetryPolicy
 from .aio import AsyncTokenClient
 from .cache import FileTokenCache
+from .dpop import DPoPKey
 from .errors import (
     InvalidClient,
+    InvalidDPoPProof,
     InvalidGrant,
     InvalidRequest,
     InvalidScope,
@@ -23,6 +26,7 @@ from .errors import (
     TokenError,
     UnauthorizedClient,
     UnsupportedGrantType,
+    UseDPoPNonce,
 )
 from .pkce import PKCE, build_authorization_url, code_challenge_s256, make_code_verifier, make_state
 from .requests_auth import RequestsAuth
@@ -34,10 +38,12 @@ __all__ = [
     "PKCE",
     "AsyncTokenClient",
     "AuthMethod",
+    "DPoPKey",
     "Dialect",
     "FileRefreshTokenStore",
     "FileTokenCache",
     "InvalidClient",
+    "InvalidDPoPProof",
     "InvalidGrant",
     "InvalidRequest",
     "InvalidScope",
@@ -52,6 +58,7 @@ __all__ = [
     "TokenError",
     "UnauthorizedClient",
     "UnsupportedGrantType",
+    "UseDPoPNonce",
     "build_authorization_url",
     "code_challenge_s256",
     "make_code_verifier",

@@ -20,7 +20,15 @@ import httpx
 import orjson
 
 from .cache import FileTokenCache, cache_key
-from .errors import RateLimited, ServerError, TokenError, error_from_response, parse_retry_after
+from .dpop import DPoPKey
+from .errors import (
+    RateLimited,
+    ServerError,
+    TokenError,
+    UseDPoPNonce,
+    error_from_response,
+    parse_retry_after,
+)
 from .pkce import PKCE, build_authorization_url
 from .stores import RefreshTokenStore
 from .token import DEFAULT_LIFETIME, Token, default_margin, join_scope, parse_token_response
@@ -42,8 +50,13 @@ Dialect = Literal["oauth", "tpay", "tbc"]
 GrantKind = Literal["client_credentials", "refresh_token", "authorization_code"]
 
 _AUTH_METHODS: tuple[AuthMethod, ...] = ("client_secret_basic", "client_secret_post")
-_INVALID_TOKEN = re.compile(r'\berror\s*=\s*"?invalid_token"?', re.IGNORECASE)
+#: RFC 9110 §5.6.2 token, and the ``auth-param`` value that follows ``=`` (§11.2).
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_PARAM_VALUE = re.compile(r'\s*("(?:[^"\\]|\\.)*"|[^,\s]*)')
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+#: Servers whose latest DPoP nonce is remembered (RFC 9449 §8.2, §9).
+_MAX_NONCES = 256
 
 #: Default timeouts of the HTTP clients the token clients create for themselves.
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
@@ -88,13 +101,12 @@ class _Secret:
 
 
 class _Entry:
-    """The cached token with its precomputed header and renewal time."""
+    """The cached token with its renewal time."""
 
-    __slots__ = ("forced", "header", "refresh_at", "token")
+    __slots__ = ("forced", "refresh_at", "token")
 
     def __init__(self, token: Token, refresh_at: float, forced: bool = False) -> None:
         self.token = token
-        self.header = token.authorization
         self.refresh_at = refresh_at
         self.forced = forced
 
@@ -115,19 +127,74 @@ def basic_credentials(client_id: str, client_secret: str) -> str:
     return "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
 
 
+def parse_challenges(value: str) -> list[tuple[str, dict[str, str]]]:
+    """The challenges of one ``WWW-Authenticate`` value (RFC 9110 §11.6.1), as
+    ``(scheme in lower case, {param name in lower case: value})``.  Lenient: what cannot
+    be read is skipped."""
+    out: list[tuple[str, dict[str, str]]] = []
+    i, n = 0, len(value)
+    while i < n:
+        while i < n and value[i] in " \t,":
+            i += 1
+        found = _TOKEN.match(value, i)
+        if found is None:
+            i += 1
+            continue
+        name, i = found.group(), found.end()
+        j = i
+        while j < n and value[j] in " \t":
+            j += 1
+        if out and j < n and value[j] == "=" and not value.startswith("==", j):
+            raw = _PARAM_VALUE.match(value, j + 1)
+            assert raw is not None  # the pattern matches the empty string
+            text = raw.group(1)
+            if text.startswith('"'):
+                text = re.sub(r"\\(.)", r"\1", text[1:-1])
+            out[-1][1][name.lower()] = text
+            i = raw.end()
+        else:
+            out.append((name.lower(), {}))
+    return out
+
+
+def _challenge_error(values: Iterable[str], error: str, schemes: tuple[str, ...]) -> bool:
+    return any(
+        scheme in schemes and params.get("error") == error
+        for value in values
+        for scheme, params in parse_challenges(value)
+    )
+
+
 def challenge_says_invalid_token(value: str) -> bool:
-    """True if one ``WWW-Authenticate`` value is ``Bearer ... error="invalid_token"``."""
-    return value.lstrip().lower().startswith("bearer") and bool(_INVALID_TOKEN.search(value))
+    """True if one ``WWW-Authenticate`` value has a ``Bearer`` (RFC 6750 §3.1) or ``DPoP``
+    (RFC 9449 §7.1) challenge with ``error="invalid_token"``."""
+    return _challenge_error([value], "invalid_token", ("bearer", "dpop"))
 
 
 def is_invalid_token_challenge(response: httpx.Response) -> bool:
     """True for a 401 whose ``WWW-Authenticate`` says ``Bearer error="invalid_token"``
-    (RFC 6750 §3.1)."""
+    (RFC 6750 §3.1) or ``DPoP error="invalid_token"`` (RFC 9449 §7.1)."""
     if response.status_code != 401:
         return False
-    return any(
-        challenge_says_invalid_token(v) for v in response.headers.get_list("www-authenticate")
+    return _challenge_error(
+        response.headers.get_list("www-authenticate"), "invalid_token", ("bearer", "dpop")
     )
+
+
+def is_use_dpop_nonce_challenge(status: int, headers: Mapping[str, str]) -> bool:
+    """True for a resource's 401 with ``WWW-Authenticate: DPoP error="use_dpop_nonce"``
+    and a ``DPoP-Nonce`` header (RFC 9449 §9)."""
+    if status != 401 or not headers.get("dpop-nonce"):
+        return False
+    challenge = headers.get("www-authenticate", "")
+    return _challenge_error([challenge], "use_dpop_nonce", ("dpop",))
+
+
+def origin_of(url: str | httpx.URL) -> str:
+    """``scheme://host:port`` of ``url``: the server a DPoP nonce belongs to."""
+    parsed = httpx.URL(url)
+    port = parsed.port or {"http": 80, "https": 443}.get(parsed.scheme, 0)
+    return f"{parsed.scheme}://{parsed.host}:{port}"
 
 
 def is_replayable(request: httpx.Request) -> bool:
@@ -211,6 +278,7 @@ class _ClientBase:
         rng: random.Random | None,
         default_lifetime: float,
         forced_renew_interval: float,
+        dpop: bool | DPoPKey = False,
     ) -> None:
         if auth_method not in _AUTH_METHODS:
             raise ValueError(f"auth_method must be one of {_AUTH_METHODS}")
@@ -240,13 +308,21 @@ class _ClientBase:
         self._default_lifetime = default_lifetime
         self._forced_renew_interval = forced_renew_interval
         self._entry: _Entry | None = None
-        self._cache_key = cache_key(dialect, token_url, client_id, self.scope)
+        #: The DPoP key (RFC 9449) when tokens are DPoP-bound, else None.
+        self.dpop_key: DPoPKey | None = DPoPKey.generate() if dpop is True else dpop or None
+        if self.dpop_key is not None and dialect != "oauth":
+            raise ValueError("DPoP needs the oauth dialect")
+        self._nonces: dict[str, str] = {}
+        bound = ("dpop", self.dpop_key.thumbprint) if self.dpop_key else ()
+        self._cache_key = cache_key(dialect, token_url, client_id, self.scope, *bound)
 
     # -- presentation ---------------------------------------------------------------
     def __repr__(self) -> str:
+        dpop = f", dpop={self.dpop_key!r}" if self.dpop_key else ""
         return (
             f"{type(self).__name__}(token_url={self.token_url!r}, client_id={self.client_id!r}, "
-            f"scope={self.scope!r}, auth_method={self.auth_method!r}, dialect={self._dialect!r})"
+            f"scope={self.scope!r}, auth_method={self.auth_method!r}, dialect={self._dialect!r}"
+            f"{dpop})"
         )
 
     @property
@@ -308,9 +384,16 @@ class _ClientBase:
             return entry.token
         return None
 
+    def _fits(self, token: Token) -> bool:
+        """Whether this client can present ``token``: a DPoP-bound one only with the key
+        it is bound to (RFC 9449 §6), never as a bearer token (§7.2)."""
+        if token.dpop_jkt is None:
+            return True
+        return self.dpop_key is not None and token.dpop_jkt == self.dpop_key.thumbprint
+
     def _usable_shared(self, shared: Token, rejected: Token | None, current: _Entry | None) -> bool:
         """Whether a token found in the cross-process cache can be adopted."""
-        if not self._fresh(shared, self._clock()):
+        if not self._fits(shared) or not self._fresh(shared, self._clock()):
             return False
         if rejected is not None and shared.access_token == rejected.access_token:
             return False
@@ -342,6 +425,72 @@ class _ClientBase:
             if self.refresh_store is None:
                 return
             self.refresh_store.save(token.refresh_token)
+
+    # -- DPoP (RFC 9449) ---------------------------------------------------------------
+    def _proof(
+        self, method: str, url: str | httpx.URL, access_token: str | None = None
+    ) -> tuple[str, str | None]:
+        """A fresh DPoP proof for one request with the server's latest nonce, if any;
+        and that nonce."""
+        assert self.dpop_key is not None
+        nonce = self._nonces.get(origin_of(url))
+        proof = self.dpop_key.proof(
+            method, url, iat=self._clock(), access_token=access_token, nonce=nonce
+        )
+        return proof, nonce
+
+    def _note_nonce(self, url: str | httpx.URL, headers: Mapping[str, str]) -> bool:
+        """Remember a ``DPoP-Nonce`` the server sent (RFC 9449 §8.2, §9); True if new."""
+        nonce = headers.get("dpop-nonce")
+        if self.dpop_key is None or not nonce or len(nonce) > 1024:
+            return False
+        origin = origin_of(url)
+        if self._nonces.get(origin) == nonce:
+            return False
+        if origin not in self._nonces and len(self._nonces) >= _MAX_NONCES:
+            self._nonces.pop(next(iter(self._nonces)), None)  # the oldest server's
+        self._nonces[origin] = nonce
+        return True
+
+    def _token_headers(self, prepared: _Prepared) -> dict[str, str]:
+        """The token request's headers, with a fresh DPoP proof (RFC 9449 §5) when on."""
+        if self.dpop_key is None:
+            return prepared.headers
+        return {**prepared.headers, "DPoP": self._proof("POST", prepared.url)[0]}
+
+    def _nonce_retry(self, outcome: TokenError, response: httpx.Response, retried: bool) -> bool:
+        """After ``use_dpop_nonce`` with a new ``DPoP-Nonce`` (RFC 9449 §8): retry once."""
+        return (
+            isinstance(outcome, UseDPoPNonce)
+            and not retried
+            and self.dpop_key is not None
+            and bool(response.headers.get("dpop-nonce"))
+        )
+
+    def _authorize(self, request: httpx.Request, token: Token) -> str | None:
+        """Put ``token`` on a resource request: ``Authorization: Bearer`` (RFC 6750 §2.1),
+        or ``Authorization: DPoP`` with a fresh proof carrying ``ath`` (RFC 9449 §7.1).
+        Returns the DPoP nonce the proof carries."""
+        request.headers["Authorization"] = token.authorization
+        if not token.is_dpop:
+            request.headers.pop("DPoP", None)
+            return None
+        proof, nonce = self._proof(request.method, request.url, token.access_token)
+        request.headers["DPoP"] = proof
+        return nonce
+
+    def _resource_nonce_retry(
+        self, token: Token, response: httpx.Response, used: str | None
+    ) -> bool:
+        """Remember a resource's ``DPoP-Nonce``; True after ``use_dpop_nonce`` (RFC 9449
+        §9) with a nonce other than the one the proof carried: send once more with it."""
+        if not token.is_dpop:
+            return False
+        self._note_nonce(response.request.url, response.headers)
+        return (
+            is_use_dpop_nonce_challenge(response.status_code, response.headers)
+            and response.headers.get("dpop-nonce") != used
+        )
 
     # -- requests ---------------------------------------------------------------------
     def _client_auth(self, headers: dict[str, str], data: dict[str, str]) -> None:
@@ -394,6 +543,7 @@ class _ClientBase:
                     now=now,
                     requested_scope=prepared.scope,
                     default_lifetime=self._default_lifetime,
+                    dpop_jkt=self.dpop_key.thumbprint if self.dpop_key else None,
                 )
             except TokenError as exc:
                 return exc
@@ -486,7 +636,8 @@ class _ClientBase:
         authorization_endpoint: str | None = None,
         **extra: str,
     ) -> str:
-        """The authorization request URL (RFC 6749 §4.1.1) with PKCE (RFC 7636 §4.3).
+        """The authorization request URL (RFC 6749 §4.1.1) with PKCE (RFC 7636 §4.3), and
+        with DPoP the key's ``dpop_jkt`` (RFC 9449 §10).
 
         ``authorization_endpoint`` defaults to the one given at construction or found by
         discovery.  Keep ``state`` and ``pkce.verifier`` in the user's session.
@@ -494,6 +645,8 @@ class _ClientBase:
         endpoint = authorization_endpoint or self.authorization_endpoint
         if not endpoint:
             raise ValueError("no authorization_endpoint configured or discovered")
+        if self.dpop_key is not None:  # RFC 9449 §10: bind the code to the key
+            extra.setdefault("dpop_jkt", self.dpop_key.thumbprint)
         return build_authorization_url(
             endpoint,
             client_id=self.client_id,

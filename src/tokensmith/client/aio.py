@@ -28,6 +28,7 @@ from ._base import (
     metadata_urls,
 )
 from .cache import FileTokenCache
+from .dpop import DPoPKey
 from .errors import InvalidGrant
 from .stores import RefreshTokenStore
 from .token import Token
@@ -68,6 +69,7 @@ class AsyncTokenClient(_ClientBase, httpx.Auth):
         rng: random.Random | None = None,
         default_lifetime: float = DEFAULT_LIFETIME,
         forced_renew_interval: float = 5.0,
+        dpop: bool | DPoPKey = False,
     ) -> None:
         self._setup(
             token_url,
@@ -89,6 +91,7 @@ class AsyncTokenClient(_ClientBase, httpx.Auth):
             rng=rng,
             default_lifetime=default_lifetime,
             forced_renew_interval=forced_renew_interval,
+            dpop=dpop,
         )
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(timeout=timeout)
@@ -330,11 +333,12 @@ class AsyncTokenClient(_ClientBase, httpx.Auth):
 
     async def _send(self, prepared: _Prepared, *secrets: str | None) -> Token:
         attempt = 0
+        nonce_retried = False
         while True:
             attempt += 1
             try:
                 response = await self._http.post(
-                    prepared.url, data=prepared.data, headers=prepared.headers
+                    prepared.url, data=prepared.data, headers=self._token_headers(prepared)
                 )
             except httpx.TransportError as exc:
                 delay = self._transport_delay(prepared, attempt, exc)
@@ -342,9 +346,14 @@ class AsyncTokenClient(_ClientBase, httpx.Auth):
                     raise self._unreachable(exc) from exc
                 await self._sleep(delay)
                 continue
+            self._note_nonce(prepared.url, response.headers)
             outcome = self._outcome(prepared, response, *secrets)
             if isinstance(outcome, Token):
                 return outcome
+            if self._nonce_retry(outcome, response, nonce_retried):
+                nonce_retried = True  # RFC 9449 §8: once, with the server's nonce
+                attempt -= 1
+                continue
             delay = self._error_delay(prepared, attempt, outcome)
             if delay is None:
                 raise outcome
@@ -354,20 +363,27 @@ class AsyncTokenClient(_ClientBase, httpx.Auth):
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        """Add the bearer token; on ``401 invalid_token`` renew and resend once."""
+        """Add the token (``Bearer``, or ``DPoP`` with a fresh proof, RFC 9449 §7.1); on a
+        ``use_dpop_nonce`` challenge resend once with the resource's nonce (RFC 9449 §9);
+        on ``401 invalid_token`` renew the token and resend once."""
         entry = self._entry
         if entry is not None and self._clock() < entry.refresh_at:
-            token, header = entry.token, entry.header
+            token = entry.token
         else:
             token = await self._renew(None)
-            header = token.authorization
-        request.headers["Authorization"] = header
+        used = self._authorize(request, token)
         response = yield request
-        if is_invalid_token_challenge(response) and is_replayable(request):
+        replayable = is_replayable(request)
+        if self._resource_nonce_retry(token, response, used) and replayable:
+            self._authorize(request, token)
+            response = yield request
+            self._note_nonce(request.url, response.headers)
+        if is_invalid_token_challenge(response) and replayable:
             renewed = await self._renew(token)
             if renewed.access_token != token.access_token:
-                request.headers["Authorization"] = renewed.authorization
-                yield request
+                self._authorize(request, renewed)
+                response = yield request
+                self._note_nonce(request.url, response.headers)
 
     def sync_auth_flow(
         self, request: httpx.Request

@@ -22,6 +22,8 @@ that decide when no code is known; a 429 and a 5xx decide whatever the body says
           +-- UnauthorizedClient   unauthorized_client              403
           +-- UnsupportedGrantType unsupported_grant_type           -
           +-- InvalidScope         invalid_scope                    -
+          +-- InvalidDPoPProof     invalid_dpop_proof               -
+          +-- UseDPoPNonce         use_dpop_nonce                   -
           +-- RateLimited          rate_limited, too_many_requests, 429 (always)
           |                        slow_down
           +-- ServerError          server_error,                    5xx (always), or no
@@ -39,6 +41,7 @@ from typing import Any
 
 __all__ = [
     "InvalidClient",
+    "InvalidDPoPProof",
     "InvalidGrant",
     "InvalidRequest",
     "InvalidScope",
@@ -47,6 +50,7 @@ __all__ = [
     "TokenError",
     "UnauthorizedClient",
     "UnsupportedGrantType",
+    "UseDPoPNonce",
     "error_from_response",
     "parse_retry_after",
 ]
@@ -175,6 +179,20 @@ class InvalidScope(TokenError):
     default_code = "invalid_scope"
 
 
+class InvalidDPoPProof(TokenError):
+    """RFC 9449 §5 ``invalid_dpop_proof``: the server refused the DPoP proof."""
+
+    default_code = "invalid_dpop_proof"
+
+
+class UseDPoPNonce(TokenError):
+    """RFC 9449 §8 ``use_dpop_nonce``: the server wants its nonce (``DPoP-Nonce``) in the
+    proof.  The client retries once with the nonce by itself; this is raised only when the
+    server asks again."""
+
+    default_code = "use_dpop_nonce"
+
+
 class RateLimited(TokenError):
     """HTTP 429 (RFC 6585 §4).  ``retry_after`` holds the ``Retry-After`` delay in seconds."""
 
@@ -197,6 +215,8 @@ _BY_CODE: dict[str, type[TokenError]] = {
     "unauthorized_client": UnauthorizedClient,
     "unsupported_grant_type": UnsupportedGrantType,
     "invalid_scope": InvalidScope,
+    "invalid_dpop_proof": InvalidDPoPProof,
+    "use_dpop_nonce": UseDPoPNonce,
     "server_error": ServerError,
     "temporarily_unavailable": ServerError,
     "rate_limited": RateLimited,

@@ -33,6 +33,8 @@ class Token:
     ``expires_at`` and ``issued_at`` are epoch seconds on the client's clock;
     ``scope`` is the space-delimited granted scope (RFC 6749 §3.3) or None.
     ``repr()``/``str()`` never show ``access_token`` nor ``refresh_token``.
+    A DPoP-bound token (RFC 9449 §5, ``token_type`` ``DPoP``) carries in ``dpop_jkt`` the
+    RFC 7638 thumbprint of the key it is bound to; it is only usable with that key.
     """
 
     access_token: str
@@ -41,12 +43,14 @@ class Token:
     scope: str | None = None
     refresh_token: str | None = None
     issued_at: float = 0.0
+    dpop_jkt: str | None = None
 
     def __repr__(self) -> str:
         return (
             f"Token(access_token={_mask(self.access_token)}, token_type={self.token_type!r}, "
             f"expires_at={self.expires_at!r}, scope={self.scope!r}, "
-            f"refresh_token={_mask(self.refresh_token)}, issued_at={self.issued_at!r})"
+            f"refresh_token={_mask(self.refresh_token)}, issued_at={self.issued_at!r}"
+            + (f", dpop_jkt={self.dpop_jkt!r})" if self.dpop_jkt else ")")
         )
 
     __str__ = __repr__
@@ -66,8 +70,14 @@ class Token:
         return frozenset(self.scope.split()) if self.scope else frozenset()
 
     @property
+    def is_dpop(self) -> bool:
+        """True for a DPoP-bound token (RFC 9449 §5): each use needs a DPoP proof."""
+        return self.dpop_jkt is not None
+
+    @property
     def authorization(self) -> str:
-        """Value of the ``Authorization`` header (RFC 6750 §2.1)."""
+        """Value of the ``Authorization`` header: ``Bearer ...`` (RFC 6750 §2.1) or
+        ``DPoP ...`` (RFC 9449 §7.1)."""
         return f"{self.token_type} {self.access_token}"
 
     def to_dict(self, *, include_refresh_token: bool = True) -> dict[str, Any]:
@@ -81,11 +91,14 @@ class Token:
         }
         if include_refresh_token and self.refresh_token is not None:
             data["refresh_token"] = self.refresh_token
+        if self.dpop_jkt is not None:
+            data["dpop_jkt"] = self.dpop_jkt
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Token:
-        """Inverse of :meth:`to_dict`; raises ``ValueError`` on malformed input."""
+        """Inverse of :meth:`to_dict`; raises ``ValueError`` on malformed input, such as
+        a DPoP token that does not name its key."""
         access_token = data.get("access_token")
         token_type = data.get("token_type")
         expires_at = data.get("expires_at")
@@ -96,6 +109,11 @@ class Token:
         scope = data.get("scope")
         refresh = data.get("refresh_token")
         issued = data.get("issued_at", 0.0)
+        jkt = data.get("dpop_jkt")
+        if jkt is not None and not isinstance(jkt, str):
+            raise ValueError("malformed token record")
+        if (token_type.lower() == "dpop") != (jkt is not None):
+            raise ValueError("malformed token record")
         return cls(
             access_token=access_token,
             token_type=token_type,
@@ -103,6 +121,7 @@ class Token:
             scope=scope if isinstance(scope, str) else None,
             refresh_token=refresh if isinstance(refresh, str) else None,
             issued_at=float(issued) if isinstance(issued, int | float) else 0.0,
+            dpop_jkt=jkt,
         )
 
 
@@ -153,6 +172,7 @@ def parse_token_response(
     now: float,
     requested_scope: str | None = None,
     default_lifetime: float = DEFAULT_LIFETIME,
+    dpop_jkt: str | None = None,
 ) -> Token:
     """Turn a successful token response into a :class:`Token`.
 
@@ -162,6 +182,11 @@ def parse_token_response(
     server clock is so far off that these would declare the token already expired, the
     local ``now + expires_in`` is used instead (with a warning).  When the response omits
     ``scope`` it is the requested scope (RFC 6749 §5.1).
+
+    ``token_type`` must be ``Bearer`` or, when the request carried a DPoP proof of the key
+    whose thumbprint is ``dpop_jkt``, ``DPoP`` (RFC 9449 §5); such a token remembers
+    ``dpop_jkt``.  A server that answers ``Bearer`` to a DPoP request gives a plain bearer
+    token (RFC 9449 §5 lets it), which is used as one.
     """
     if not isinstance(body, Mapping):
         raise TokenError("token response is not a JSON object", error="invalid_response")
@@ -169,9 +194,12 @@ def parse_token_response(
     if not isinstance(access_token, str) or not access_token:
         raise TokenError("token response has no access_token", error="invalid_response")
     token_type = body.get("token_type", "Bearer")
-    if not isinstance(token_type, str) or token_type.lower() != "bearer":
+    kind = token_type.lower() if isinstance(token_type, str) else None
+    if kind != "bearer" and not (kind == "dpop" and dpop_jkt is not None):
         shown = token_type if isinstance(token_type, str) else type(token_type).__name__
         raise TokenError(f"unsupported token_type {shown[:40]!r}", error="invalid_response")
+    if kind == "bearer" and dpop_jkt is not None:
+        logger.warning("asked for a DPoP-bound token, got a bearer token (RFC 9449 §5)")
 
     expires_in = _number(body.get("expires_in"))
     local_exp = now + expires_in if expires_in is not None else None
@@ -201,13 +229,15 @@ def parse_token_response(
     if not isinstance(scope, str):
         scope = requested_scope
     refresh = body.get("refresh_token")
+    bound = dpop_jkt if kind == "dpop" else None
     return Token(
         access_token=access_token,
-        token_type="Bearer",
+        token_type="DPoP" if bound else "Bearer",
         expires_at=expires_at,
         scope=scope or None,
         refresh_token=refresh if isinstance(refresh, str) and refresh else None,
         issued_at=now,
+        dpop_jkt=bound,
     )
 
 

@@ -5,23 +5,42 @@
   (RFC 7662); both give an :class:`AccessToken`.
 * :class:`BearerAuthMiddleware` and :func:`require_scopes` for Starlette and FastAPI,
   answering per RFC 6750 §3.
+* DPoP (RFC 9449): ``TokenValidator(..., dpop="allowed" | "required")`` takes
+  ``Authorization: DPoP`` with a proof checked by :class:`DPoPVerifier`.
 """
 
 from .asgi import (
     AsyncValidator,
     BearerAuthMiddleware,
     ScopeGuard,
+    authenticate,
     bearer_exception_handler,
     extract_bearer,
+    extract_credentials,
+    render_for,
     require_scopes,
+)
+from .dpop import (
+    DEFAULT_DPOP_ALGORITHMS,
+    CheckedProof,
+    DPoPMode,
+    DPoPVerifier,
+    HmacNonceSource,
+    MemoryReplayCache,
+    NonceSource,
+    ReplayCache,
+    jwk_thumbprint,
 )
 from .errors import (
     BearerError,
     InsufficientScope,
+    InvalidDPoPProof,
     InvalidRequest,
     InvalidToken,
     MissingToken,
+    UseDPoPNonce,
     ValidationUnavailable,
+    dpop_challenge,
     www_authenticate,
 )
 from .validator import (
@@ -34,21 +53,36 @@ from .validator import (
 
 __all__ = [
     "DEFAULT_ALGORITHMS",
+    "DEFAULT_DPOP_ALGORITHMS",
     "RFC9068_REQUIRED_CLAIMS",
     "AccessToken",
     "AsyncValidator",
     "BearerAuthMiddleware",
     "BearerError",
+    "CheckedProof",
+    "DPoPMode",
+    "DPoPVerifier",
+    "HmacNonceSource",
     "InsufficientScope",
+    "InvalidDPoPProof",
     "InvalidRequest",
     "InvalidToken",
+    "MemoryReplayCache",
     "MissingToken",
+    "NonceSource",
+    "ReplayCache",
     "ScopeGuard",
     "SyncTokenValidator",
     "TokenValidator",
+    "UseDPoPNonce",
     "ValidationUnavailable",
+    "authenticate",
     "bearer_exception_handler",
+    "dpop_challenge",
     "extract_bearer",
+    "extract_credentials",
+    "jwk_thumbprint",
+    "render_for",
     "require_scopes",
     "www_authenticate",
 ]

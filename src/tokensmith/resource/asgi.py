@@ -9,6 +9,10 @@
 Failures follow RFC 6750 §3: 401 with a bare challenge when no token was sent,
 400 ``invalid_request`` for a malformed header, 401 ``invalid_token``,
 403 ``insufficient_scope`` with ``scope=``; 503 if the token cannot be checked at all.
+
+With a validator whose ``dpop`` is ``allowed`` or ``required``, ``Authorization: DPoP``
+is taken too (RFC 9449 §7): the proof is checked against the request's method and URL,
+and the challenges follow RFC 9449 §7.1 (``invalid_dpop_proof``, ``use_dpop_nonce``).
 """
 
 from __future__ import annotations
@@ -22,15 +26,18 @@ from collections.abc import Awaitable, Callable, Collection, Iterable
 from typing import Any, Protocol, TypeVar, overload
 
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import URL
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .dpop import DEFAULT_DPOP_ALGORITHMS, DPoPVerifier
 from .errors import (
     BearerError,
     InsufficientScope,
     InvalidRequest,
     MissingToken,
+    Scheme,
     ValidationUnavailable,
 )
 from .validator import AccessToken
@@ -39,8 +46,11 @@ __all__ = [
     "AsyncValidator",
     "BearerAuthMiddleware",
     "ScopeGuard",
+    "authenticate",
     "bearer_exception_handler",
     "extract_bearer",
+    "extract_credentials",
+    "render_for",
     "require_scopes",
 ]
 
@@ -61,10 +71,11 @@ class AsyncValidator(Protocol):
         ...
 
 
-def extract_bearer(values: Iterable[str]) -> str | None:
-    """The bearer token from ``Authorization`` header values (RFC 6750 §2.1).
+def extract_credentials(values: Iterable[str], *, dpop: bool = False) -> tuple[Scheme, str] | None:
+    """The scheme (``bearer``, or with ``dpop`` also ``dpop``) and the token from
+    ``Authorization`` header values (RFC 6750 §2.1, RFC 9449 §7.1).
 
-    Returns None when there is no ``Bearer`` credential (another scheme counts as none);
+    Returns None when there is no such credential (another scheme counts as none);
     raises :class:`InvalidRequest` for a malformed one or several ``Authorization``
     headers.
     """
@@ -76,21 +87,79 @@ def extract_bearer(values: Iterable[str]) -> str | None:
     value = values[0]
     if len(value) > _MAX_HEADER:
         raise InvalidRequest("Authorization header too long")
-    scheme, _, rest = value.strip().partition(" ")
-    if scheme.lower() != "bearer":
+    name, _, rest = value.strip().partition(" ")
+    scheme = name.lower()
+    if scheme != "bearer" and not (dpop and scheme == "dpop"):
         return None
     token = rest.strip()
     if not token:
-        raise InvalidRequest("empty bearer token")
+        raise InvalidRequest(f"empty {scheme} token")
     if not _TOKEN68.fullmatch(token):
-        raise InvalidRequest("malformed bearer token")
-    return token
+        raise InvalidRequest(f"malformed {scheme} token")
+    return ("dpop" if scheme == "dpop" else "bearer"), token
 
 
-def _header_values(scope: Scope) -> list[str]:
-    return [
-        v.decode("latin-1") for k, v in scope.get("headers", ()) if k.lower() == b"authorization"
-    ]
+def extract_bearer(values: Iterable[str]) -> str | None:
+    """The bearer token from ``Authorization`` header values (RFC 6750 §2.1); see
+    :func:`extract_credentials`."""
+    found = extract_credentials(values)
+    return None if found is None else found[1]
+
+
+def _header_values(scope: Scope, name: bytes = b"authorization") -> list[str]:
+    return [v.decode("latin-1") for k, v in scope.get("headers", ()) if k.lower() == name]
+
+
+def _dpop_verifier(validator: object) -> DPoPVerifier | None:
+    """The validator's DPoP verifier when its ``dpop`` mode is on, else None."""
+    verifier = getattr(validator, "dpop_verifier", None)
+    if getattr(validator, "dpop", "off") == "off" or not isinstance(verifier, DPoPVerifier):
+        return None
+    return verifier
+
+
+def _used_scheme(values: list[str]) -> Scheme:
+    first = values[0].strip().partition(" ")[0].lower() if len(values) == 1 else ""
+    return "dpop" if first == "dpop" else "bearer"
+
+
+def render_for(exc: BearerError, validator: object, scope: Scope) -> BearerError:
+    """``exc`` with the challenges of the validator's DPoP mode (RFC 9449 §7.1)."""
+    verifier = _dpop_verifier(validator)
+    if verifier is None:
+        return exc
+    mode = getattr(validator, "dpop", "allowed")
+    algs = verifier.algorithms or DEFAULT_DPOP_ALGORITHMS
+    return exc.with_dpop(mode, algs, _used_scheme(_header_values(scope)))
+
+
+def _request_target(scope: Scope) -> tuple[str, str]:
+    """The request URL without query (scheme and authority as Starlette sees them, the
+    path as received) and that raw path: what ``htu`` is checked against."""
+    raw = scope.get("raw_path")
+    path = raw.decode("latin-1") if isinstance(raw, bytes) and raw else scope.get("path", "/")
+    path = path.split("?", 1)[0]
+    base = URL(scope={**scope, "path": "/", "query_string": b""})
+    return f"{base.scheme}://{base.netloc}{path}", path
+
+
+async def authenticate(validator: AsyncValidator, scope: Scope) -> AccessToken | None:
+    """The request's validated token, or None when it carries no credential this API
+    takes.  Raises :class:`BearerError`, not yet rendered for DPoP (see
+    :func:`render_for`)."""
+    verifier = _dpop_verifier(validator)
+    found = extract_credentials(_header_values(scope), dpop=verifier is not None)
+    if found is None:
+        return None
+    scheme, raw = found
+    if verifier is None:
+        return await validator.validate(raw)
+    url, path = _request_target(scope)
+    method = scope.get("method", "GET")
+    check: Callable[..., Awaitable[AccessToken]] = getattr(validator, "authenticate")  # noqa: B009
+    return await check(
+        scheme, raw, method=method, url=url, path=path, dpop_proofs=_header_values(scope, b"dpop")
+    )
 
 
 class BearerAuthMiddleware:
@@ -124,14 +193,12 @@ class BearerAuthMiddleware:
         state = scope.setdefault("state", {})
         state["token_validator"] = self.validator
         try:
-            raw = extract_bearer(_header_values(scope))
-            if raw is None:
-                if self.required and scope.get("path") not in self.exempt_paths:
-                    raise MissingToken()
-                state["access_token"] = None
-            else:
-                state["access_token"] = await self.validator.validate(raw)
+            token = await authenticate(self.validator, scope)
+            if token is None and self.required and scope.get("path") not in self.exempt_paths:
+                raise MissingToken()
+            state["access_token"] = token
         except BearerError as exc:
+            exc = render_for(exc, self.validator, scope)
             await exc.to_response(self.realm)(scope, receive, send)
             return
         except Exception:
@@ -218,15 +285,14 @@ class ScopeGuard:
                         "require_scopes: install BearerAuthMiddleware, pass validator=, "
                         "or set app.state.token_validator"
                     )
-                raw = extract_bearer(conn.headers.getlist("authorization"))
-                token = None if raw is None else await validator.validate(raw)
+                token = await authenticate(validator, conn.scope)
                 state["access_token"] = token
             if token is None:
                 raise MissingToken()
             if not token.scopes.issuperset(self.scopes):
                 raise InsufficientScope("the token lacks a required scope", scope=self.scopes)
         except BearerError as exc:
-            raise exc.with_realm(realm) from None
+            raise render_for(exc, validator, conn.scope).with_realm(realm) from None
         return token
 
     @overload

@@ -12,6 +12,10 @@
   (RFC 6750) or ``access_token`` (the RFC 7009 §2.1 hint's word), so a refresh token that
   the issuer reports active (``token_type`` ``refresh_token``) is refused like any other
   non-access token.
+* With ``dpop="allowed"`` or ``"required"``, :meth:`TokenValidator.authenticate` also
+  takes ``Authorization: DPoP`` (RFC 9449 §7): the proof is checked by a
+  :class:`~tokensmith.resource.DPoPVerifier` and the token must be bound to its key
+  (``cnf.jkt``); a DPoP-bound token presented as ``Bearer`` is refused (§7.2).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote_plus, urlsplit, urlunsplit
@@ -34,7 +38,8 @@ import httpx
 import jwt
 import orjson
 
-from .errors import InvalidToken, ValidationUnavailable
+from .dpop import CheckedProof, DPoPMode, DPoPVerifier, check_mode, cnf_jkt
+from .errors import BearerError, InvalidToken, MissingToken, Scheme, ValidationUnavailable
 
 __all__ = [
     "DEFAULT_ALGORITHMS",
@@ -156,6 +161,8 @@ class _ValidatorCore:
         realm: str | None = "api",
         discover: bool = True,
         require_token_type: bool = True,
+        dpop: DPoPMode = "off",
+        dpop_verifier: DPoPVerifier | None = None,
     ) -> None:
         algs = tuple(algorithms)
         bad = [
@@ -179,6 +186,13 @@ class _ValidatorCore:
         #: token from a refresh token); False only for issuers that answer for access
         #: tokens alone.
         self.require_token_type = require_token_type
+        #: RFC 9449: ``off`` (Bearer only), ``allowed`` (Bearer and DPoP) or ``required``.
+        self.dpop: DPoPMode = check_mode(dpop)
+        if dpop_verifier is not None and self.dpop == "off":
+            raise ValueError("dpop_verifier needs dpop='allowed' or dpop='required'")
+        self.dpop_verifier: DPoPVerifier | None = (
+            None if self.dpop == "off" else dpop_verifier or DPoPVerifier(clock=clock)
+        )
         self._clock = clock
         self._refetch_interval = jwks_refetch_interval
         self._max_age = jwks_max_age
@@ -396,6 +410,45 @@ class _ValidatorCore:
                 del self._verified[next(iter(self._verified))]  # FIFO eviction
         return result
 
+    # -- DPoP (RFC 9449) -----------------------------------------------------------------
+    def _dpop_before(
+        self,
+        scheme: str,
+        token: str,
+        *,
+        method: str,
+        url: str,
+        path: str | None,
+        proofs: Sequence[str],
+    ) -> CheckedProof | None:
+        """The checks that need no token validation: the scheme is accepted, and for
+        ``DPoP`` the proof (RFC 9449 §4.3) is sound; returns it."""
+        if scheme == "bearer":
+            if self.dpop == "required":
+                raise InvalidToken("this API takes DPoP-bound tokens only (RFC 9449)")
+            return None
+        if scheme != "dpop" or self.dpop_verifier is None:
+            raise MissingToken()  # a scheme this API does not take counts as no token
+        return self.dpop_verifier.check(
+            proofs, method=method, url=url, access_token=token, path=path
+        )
+
+    def _dpop_after(self, result: AccessToken, proof: CheckedProof | None) -> AccessToken:
+        """RFC 9449 §7.1 binding and §11.1 replay for ``DPoP``; §7.2 for ``Bearer``."""
+        if proof is not None:
+            assert self.dpop_verifier is not None
+            self.dpop_verifier.bind(proof, result.claims)
+            self.dpop_verifier.remember(proof)
+        elif self.dpop != "off" and _dpop_bound(result.claims):
+            raise InvalidToken("a DPoP-bound token must come with the DPoP scheme")
+        return result
+
+    def _render(self, exc: BearerError, scheme: str) -> BearerError:
+        if self.dpop_verifier is None:
+            return exc
+        used: Scheme = "dpop" if scheme == "dpop" else "bearer"
+        return exc.with_dpop(self.dpop, self.dpop_verifier.algorithms, used)
+
     # -- introspection -------------------------------------------------------------------
     @staticmethod
     def _hash(token: str) -> str:
@@ -437,14 +490,20 @@ class _ValidatorCore:
     def _is_access_token(self, data: Mapping[str, Any]) -> bool:
         """Whether an active introspection answer is an access token's (RFC 7662 §2.2
         ``token_type``: ``Bearer`` per RFC 6750, or ``access_token``, RFC 7009 §2.1's word;
-        a ``token_use`` member, where an issuer adds one, must say ``access_token``)."""
+        a ``token_use`` member, where an issuer adds one, must say ``access_token``);
+        with DPoP on, also ``DPoP`` (RFC 9449 §6.2)."""
         use = data.get("token_use")
         if use is not None and use != "access_token":
             return False
         kind = data.get("token_type")
         if kind is None:
             return not self.require_token_type
-        return isinstance(kind, str) and kind.lower() in _ACCESS_TOKEN_TYPES
+        if not isinstance(kind, str):
+            return False
+        # RFC 9449 §6.2: a DPoP-bound token introspects as "DPoP", where DPoP is on.
+        return kind.lower() in _ACCESS_TOKEN_TYPES or (
+            self.dpop != "off" and kind.lower() == "dpop"
+        )
 
     def _introspection_result(self, status: int, content: bytes) -> AccessToken | str:
         """The token of an RFC 7662 answer, or why it is refused."""
@@ -486,6 +545,13 @@ class _ValidatorCore:
         if result.exp is not None and self._clock() >= result.exp + self.leeway:
             raise InvalidToken("token expired")
         return result
+
+
+def _dpop_bound(claims: Mapping[str, Any]) -> bool:
+    """Whether claims show a DPoP-bound token: ``cnf.jkt`` (RFC 9449 §6), or an
+    introspection ``token_type`` of ``DPoP`` (§6.2)."""
+    kind = claims.get("token_type")
+    return cnf_jkt(claims) is not None or (isinstance(kind, str) and kind.lower() == "dpop")
 
 
 def _is_jwt(token: str) -> bool:
@@ -555,6 +621,30 @@ class TokenValidator(_ValidatorCore):
             self._note_missing(parsed.kid, seen_at)
             raise InvalidToken("unknown signing key")
         return self._remember_verified(token, self._verify(parsed, key))
+
+    async def authenticate(
+        self,
+        scheme: str,
+        token: str,
+        *,
+        method: str,
+        url: str,
+        dpop_proofs: Sequence[str] = (),
+        path: str | None = None,
+    ) -> AccessToken:
+        """Validate a request's credentials: ``scheme`` ``bearer`` (RFC 6750 §2.1) or
+        ``dpop`` (RFC 9449 §7.1, with the request's ``DPoP`` header values, ``method``
+        and ``url``; ``path``: the raw request path, for ``DPoPVerifier.public_url``).
+        Errors come rendered for this API's DPoP mode."""
+        scheme = scheme.lower()
+        try:
+            proof = self._dpop_before(
+                scheme, token, method=method, url=url, path=path, proofs=dpop_proofs
+            )
+            return self._dpop_after(await self.validate(token), proof)
+        except BearerError as exc:
+            self._render(exc, scheme)
+            raise
 
     async def _refresh_keys(self, kid: str | None = None) -> None:
         async with self._lock():
@@ -662,6 +752,27 @@ class SyncTokenValidator(_ValidatorCore):
             self._note_missing(parsed.kid, seen_at)
             raise InvalidToken("unknown signing key")
         return self._remember_verified(token, self._verify(parsed, key))
+
+    def authenticate(
+        self,
+        scheme: str,
+        token: str,
+        *,
+        method: str,
+        url: str,
+        dpop_proofs: Sequence[str] = (),
+        path: str | None = None,
+    ) -> AccessToken:
+        """Validate a request's credentials; see :meth:`TokenValidator.authenticate`."""
+        scheme = scheme.lower()
+        try:
+            proof = self._dpop_before(
+                scheme, token, method=method, url=url, path=path, proofs=dpop_proofs
+            )
+            return self._dpop_after(self.validate(token), proof)
+        except BearerError as exc:
+            self._render(exc, scheme)
+            raise
 
     def _refresh_keys(self, kid: str | None = None) -> None:
         with self._lock:
