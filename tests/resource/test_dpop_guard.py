@@ -430,7 +430,7 @@ async def test_a_malformed_dpop_authorization_is_invalid_request(call):
     assert 'DPoP realm="payments", error="invalid_request"' in response.headers["www-authenticate"]
 
 
-# -- DPoP off: nothing changes ---------------------------------------------------------------
+# -- DPoP off: Bearer as before, and a bound token is still no bearer token -------------------
 
 
 async def test_with_dpop_off_the_dpop_scheme_counts_as_no_token(call):
@@ -448,6 +448,14 @@ async def test_with_dpop_off_bearer_answers_are_unchanged(call):
     assert bad.headers["www-authenticate"] == (
         'Bearer realm="payments", error="invalid_token", error_description="malformed token"'
     )
+
+
+@pytest.mark.parametrize("mode", ["off", "allowed"])
+async def test_a_dpop_bound_token_presented_as_bearer_is_refused_in_every_mode(call, mode):
+    response = await call([("Authorization", f"Bearer {BOUND}")], dpop=mode)
+    assert response.status_code == 401
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
+    assert "DPoP-bound" in response.headers["www-authenticate"]
 
 
 # -- nonces (RFC 9449 §9) ----------------------------------------------------------------------

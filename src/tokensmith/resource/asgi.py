@@ -40,7 +40,7 @@ from .errors import (
     Scheme,
     ValidationUnavailable,
 )
-from .validator import AccessToken
+from .validator import AccessToken, refuse_bound_bearer
 
 __all__ = [
     "AsyncValidator",
@@ -153,7 +153,7 @@ async def authenticate(validator: AsyncValidator, scope: Scope) -> AccessToken |
         return None
     scheme, raw = found
     if verifier is None:
-        return await validator.validate(raw)
+        return refuse_bound_bearer(await validator.validate(raw))
     url, path = _request_target(scope)
     method = scope.get("method", "GET")
     check: Callable[..., Awaitable[AccessToken]] = getattr(validator, "authenticate")  # noqa: B009

@@ -15,7 +15,8 @@
 * With ``dpop="allowed"`` or ``"required"``, :meth:`TokenValidator.authenticate` also
   takes ``Authorization: DPoP`` (RFC 9449 §7): the proof is checked by a
   :class:`~tokensmith.resource.DPoPVerifier` and the token must be bound to its key
-  (``cnf.jkt``); a DPoP-bound token presented as ``Bearer`` is refused (§7.2).
+  (``cnf.jkt``). A DPoP-bound token presented as ``Bearer`` is refused in every mode,
+  ``"off"`` included (§7.2): it is no bearer token.
 """
 
 from __future__ import annotations
@@ -439,9 +440,8 @@ class _ValidatorCore:
             assert self.dpop_verifier is not None
             self.dpop_verifier.bind(proof, result.claims)
             self.dpop_verifier.remember(proof)
-        elif self.dpop != "off" and _dpop_bound(result.claims):
-            raise InvalidToken("a DPoP-bound token must come with the DPoP scheme")
-        return result
+            return result
+        return refuse_bound_bearer(result)
 
     def _render(self, exc: BearerError, scheme: str) -> BearerError:
         if self.dpop_verifier is None:
@@ -545,6 +545,14 @@ class _ValidatorCore:
         if result.exp is not None and self._clock() >= result.exp + self.leeway:
             raise InvalidToken("token expired")
         return result
+
+
+def refuse_bound_bearer(result: AccessToken) -> AccessToken:
+    """RFC 9449 §7.2, whatever the guard's DPoP mode: a DPoP-bound token presented as
+    ``Bearer`` is refused; it is no bearer token."""
+    if _dpop_bound(result.claims):
+        raise InvalidToken("a DPoP-bound token must come with the DPoP scheme")
+    return result
 
 
 def _dpop_bound(claims: Mapping[str, Any]) -> bool:
