@@ -9,10 +9,13 @@ import pytest
 from tokensmith.core.admin import ClientSpec, create_client
 from tokensmith.core.authn import ClientAuthenticator, FailureLimits
 from tokensmith.core.clock import FrozenClock
+from tokensmith.core.families import RefreshTokens
+from tokensmith.core.grants import GrantTable
 from tokensmith.core.grants.client_credentials import client_credentials
 from tokensmith.core.keyring import KeyRing
 from tokensmith.core.keys import KeySealer
 from tokensmith.core.models import Client
+from tokensmith.core.ports import RevocationLookup
 from tokensmith.core.randomness import SystemRandomness
 from tokensmith.core.requests import ClientCredentials, TokenRequest
 from tokensmith.core.service import TokenService
@@ -54,16 +57,25 @@ class Core:
         )
 
 
-@pytest.fixture
-async def core(clock: FrozenClock) -> Core:
-    store = MemoryStore()
+async def make_service(
+    store: MemoryStore,
+    clock: FrozenClock,
+    grants: GrantTable,
+    *,
+    client_cache_ttl: float = 2.0,
+    hooks: bool = False,
+    revocations: RevocationLookup | None = None,
+) -> TokenService:
+    """A token service over ``store``, as ``build_context`` wires one; ``hooks`` adds the
+    refresh-token introspection and revocation."""
     rand = SystemRandomness()
-    clients = CachingClientStore(store, clock, 2.0)
+    clients = CachingClientStore(store, clock, client_cache_ttl)
     keyring = KeyRing(store, KeySealer(["k" * 32]), clock, rand, ISSUER)
     await keyring.ensure("ES256")
     minter = TokenMinter(keyring, store, clock, rand, ISSUER, ISSUER)
     auth = ClientAuthenticator(clients, clock, MemoryLimiter(clock), FailureLimits())
-    service = TokenService(
+    refresh = RefreshTokens(store, clients, clock, minter.binding)
+    return TokenService(
         store,
         clients,
         auth,
@@ -71,9 +83,18 @@ async def core(clock: FrozenClock) -> Core:
         keyring,
         clock,
         rand,
-        {"client_credentials": client_credentials},
+        grants,
+        revocations=revocations,
+        introspectors=(refresh.introspect,) if hooks else (),
+        revokers=(refresh.revoke,) if hooks else (),
     )
-    return Core(store, clients, service, keyring, clock)
+
+
+@pytest.fixture
+async def core(clock: FrozenClock) -> Core:
+    store = MemoryStore()
+    service = await make_service(store, clock, {"client_credentials": client_credentials})
+    return Core(store, service.clients, service, service.keyring, clock)  # type: ignore[arg-type]
 
 
 POLICY_JWT = IssuePolicy("jwt", 3600)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from tests.core.conftest import make_service
 from tests.partner import FAST_PASSWORDS, PASSWORD, pkce_pair
 from tokensmith.core import errors
 from tokensmith.core.accounts import LoginLimits, LoginRefused, LoginService, create_user
@@ -21,7 +22,6 @@ from tokensmith.core.admin import (
     create_client,
     create_merchant,
 )
-from tokensmith.core.authn import ClientAuthenticator, FailureLimits
 from tokensmith.core.authorize import (
     AuthorizationRequest,
     AuthorizationTarget,
@@ -32,11 +32,9 @@ from tokensmith.core.authorize import (
     validate_request,
 )
 from tokensmith.core.clock import FrozenClock
-from tokensmith.core.families import DEFAULT_REFRESH_GRACE, PartnerPolicy, RefreshTokens
+from tokensmith.core.families import DEFAULT_REFRESH_GRACE, PartnerPolicy
 from tokensmith.core.grants.authorization_code import AuthorizationCodeGrant
 from tokensmith.core.grants.refresh_token import RefreshTokenGrant
-from tokensmith.core.keyring import KeyRing
-from tokensmith.core.keys import KeySealer
 from tokensmith.core.limits import Limit
 from tokensmith.core.models import Client, IssuedToken, User
 from tokensmith.core.pkce import check_challenge, s256, verify
@@ -44,8 +42,7 @@ from tokensmith.core.purge import purge_forever, purge_once
 from tokensmith.core.randomness import SystemRandomness
 from tokensmith.core.requests import ClientCredentials, TokenRequest
 from tokensmith.core.service import TokenService
-from tokensmith.core.tokens import IssuePolicy, TokenMinter
-from tokensmith.storage.cache import CachingClientStore
+from tokensmith.core.tokens import IssuePolicy
 from tokensmith.storage.memory import MemoryStore
 from tokensmith.storage.ratelimit import MemoryLimiter
 
@@ -103,28 +100,11 @@ async def make_flow(clock: FrozenClock, **policy: object) -> Flow:
     store = MemoryStore()
     rand = SystemRandomness()
     pol = PartnerPolicy(**policy)  # type: ignore[arg-type]
-    clients = CachingClientStore(store, clock, 0)
-    keyring = KeyRing(store, KeySealer(["k" * 32]), clock, rand, ISSUER)
-    await keyring.ensure("ES256")
-    minter = TokenMinter(keyring, store, clock, rand, ISSUER, ISSUER)
-    auth = ClientAuthenticator(clients, clock, MemoryLimiter(clock), FailureLimits())
     grants = {
         "authorization_code": AuthorizationCodeGrant(pol),
         "refresh_token": RefreshTokenGrant(pol),
     }
-    hooks = RefreshTokens(store, clients, clock, minter.binding)
-    service = TokenService(
-        store,
-        clients,
-        auth,
-        minter,
-        keyring,
-        clock,
-        rand,
-        grants,
-        introspectors=(hooks.introspect,),
-        revokers=(hooks.revoke,),
-    )
+    service = await make_service(store, clock, grants, client_cache_ttl=0, hooks=True)
     merchant = await create_merchant(store, clock, rand, "Shop")
     spec = ClientSpec(
         "app", "read write", ("authorization_code", "refresh_token"), redirect_uris=(CB,)

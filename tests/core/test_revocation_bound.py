@@ -7,17 +7,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.core.conftest import ISSUER, POLICY_JWT, Core
+from tests.core.conftest import POLICY_JWT, Core, make_service
 from tests.twins import memory_twin
-from tokensmith.core.authn import ClientAuthenticator, FailureLimits
-from tokensmith.core.keyring import KeyRing
-from tokensmith.core.keys import KeySealer
 from tokensmith.core.models import Client
-from tokensmith.core.randomness import SystemRandomness
 from tokensmith.core.service import TokenService
-from tokensmith.core.tokens import TokenMinter
-from tokensmith.storage.cache import CachingClientStore
-from tokensmith.storage.ratelimit import MemoryLimiter
 from tokensmith.storage.revocations import RevocationView
 
 INTERVAL = 1.0
@@ -34,23 +27,11 @@ class Pair:
 
 async def _worker(core: Core) -> TokenService:
     """A second worker: its own store object, client cache, key ring and revocation view."""
-    store, clock, rand = memory_twin(core.store), core.clock, SystemRandomness()
-    clients = CachingClientStore(store, clock, CLIENT_CACHE_TTL)
-    keyring = KeyRing(store, KeySealer(["k" * 32]), clock, rand, ISSUER)
-    minter = TokenMinter(keyring, store, clock, rand, ISSUER, ISSUER)
-    auth = ClientAuthenticator(clients, clock, MemoryLimiter(clock), FailureLimits())
-    service = TokenService(
-        store,
-        clients,
-        auth,
-        minter,
-        keyring,
-        clock,
-        rand,
-        {},
-        revocations=RevocationView(store, clock, INTERVAL),
+    store = memory_twin(core.store)
+    revocations = RevocationView(store, core.clock, INTERVAL)
+    return await make_service(
+        store, core.clock, {}, client_cache_ttl=CLIENT_CACHE_TTL, revocations=revocations
     )
-    return service
 
 
 @pytest.fixture
