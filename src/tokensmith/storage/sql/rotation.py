@@ -50,7 +50,13 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Rotation:
-    """One refresh-token rotation waiting for its transaction."""
+    """One refresh-token rotation waiting for its transaction.
+
+    ``new`` is in the family of the token ``old_hash`` names, and a family has one
+    unspent token at a time (RFC 9700 §4.14.2: one live chain): the refresh grant keeps
+    both, and the two forms of the rule agree only on what keeps them (two unspent tokens
+    of one family rotated in one batch would leave PostgreSQL's one statement to choose
+    the family's idle expiry from either)."""
 
     old_hash: str = field(repr=False)
     new: RefreshTokenRecord

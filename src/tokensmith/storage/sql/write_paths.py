@@ -57,11 +57,12 @@ class EngineWrites(WritePath[T, R]):
 
     def __init__(self, engine: AsyncEngine, batch: Batch[T, R]) -> None:
         self._engine = engine
-        self._batch = batch
+        #: The batch function this path runs.
+        self.batch = batch
 
     async def write(self, items: Sequence[T]) -> Sequence[R]:
         async with self._engine.begin() as conn:
-            return await conn.run_sync(self._batch, items)
+            return await conn.run_sync(self.batch, items)
 
 
 class AutocommitStatement(WritePath[T, R]):
@@ -73,11 +74,12 @@ class AutocommitStatement(WritePath[T, R]):
 
     def __init__(self, engine: AsyncEngine, batch: Batch[T, R]) -> None:
         self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
-        self._batch = batch
+        #: The batch function this path runs.
+        self.batch = batch
 
     async def write(self, items: Sequence[T]) -> Sequence[R]:
         async with self._engine.connect() as conn:
-            return await conn.run_sync(self._batch, items)
+            return await conn.run_sync(self.batch, items)
 
 
 class SqliteThreadWrites(WritePath[T, R]):
@@ -88,10 +90,11 @@ class SqliteThreadWrites(WritePath[T, R]):
 
     def __init__(self, writer: SqliteWriter, batch: Batch[T, R]) -> None:
         self._writer = writer
-        self._batch = batch
+        #: The batch function this path runs.
+        self.batch = batch
 
     async def write(self, items: Sequence[T]) -> Sequence[R]:
-        batch = self._batch
+        batch = self.batch
         return await self._writer.run(lambda conn: batch(conn, items))
 
 
