@@ -168,11 +168,11 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
 
 
 @contextlib.asynccontextmanager
-async def migrated_store(url: str) -> AsyncIterator[SqlStore]:
+async def migrated_store(url: str, *, portable_rotation: bool = False) -> AsyncIterator[SqlStore]:
     """A :class:`SqlStore` on ``url`` with every migration applied, closed afterwards."""
     engine = make_engine(url)
     await migrate(engine)
-    store = SqlStore(engine)
+    store = SqlStore(engine, portable_rotation=portable_rotation)
     try:
         yield store
     finally:

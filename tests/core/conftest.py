@@ -6,23 +6,18 @@ from dataclasses import dataclass
 
 import pytest
 
+from tests.core_flow import make_service
 from tokensmith.core.admin import ClientSpec, create_client
-from tokensmith.core.authn import ClientAuthenticator, FailureLimits
 from tokensmith.core.clock import FrozenClock
-from tokensmith.core.families import RefreshTokens
-from tokensmith.core.grants import GrantTable
 from tokensmith.core.grants.client_credentials import client_credentials
 from tokensmith.core.keyring import KeyRing
-from tokensmith.core.keys import KeySealer
 from tokensmith.core.models import Client
-from tokensmith.core.ports import RevocationLookup
 from tokensmith.core.randomness import SystemRandomness
 from tokensmith.core.requests import ClientCredentials, TokenRequest
 from tokensmith.core.service import TokenService
-from tokensmith.core.tokens import IssuePolicy, TokenMinter
+from tokensmith.core.tokens import IssuePolicy
 from tokensmith.storage.cache import CachingClientStore
 from tokensmith.storage.memory import MemoryStore
-from tokensmith.storage.ratelimit import MemoryLimiter
 
 ISSUER = "https://auth.example.test"
 
@@ -55,39 +50,6 @@ class Core:
             ClientCredentials(client_id, secret, method),  # type: ignore[arg-type]
             "198.51.100.1",
         )
-
-
-async def make_service(
-    store: MemoryStore,
-    clock: FrozenClock,
-    grants: GrantTable,
-    *,
-    client_cache_ttl: float = 2.0,
-    hooks: bool = False,
-    revocations: RevocationLookup | None = None,
-) -> TokenService:
-    """A token service over ``store``, as ``build_context`` wires one; ``hooks`` adds the
-    refresh-token introspection and revocation."""
-    rand = SystemRandomness()
-    clients = CachingClientStore(store, clock, client_cache_ttl)
-    keyring = KeyRing(store, KeySealer(["k" * 32]), clock, rand, ISSUER)
-    await keyring.ensure("ES256")
-    minter = TokenMinter(keyring, store, clock, rand, ISSUER, ISSUER)
-    auth = ClientAuthenticator(clients, clock, MemoryLimiter(clock), FailureLimits())
-    refresh = RefreshTokens(store, clients, clock, minter.binding)
-    return TokenService(
-        store,
-        clients,
-        auth,
-        minter,
-        keyring,
-        clock,
-        rand,
-        grants,
-        revocations=revocations,
-        introspectors=(refresh.introspect,) if hooks else (),
-        revokers=(refresh.revoke,) if hooks else (),
-    )
 
 
 @pytest.fixture

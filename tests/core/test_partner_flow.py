@@ -6,12 +6,19 @@ RFC 6749 §4.1 and §6, RFC 7636 (PKCE), RFC 9700 §2.1.1 and §4.14.2 (rotation
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 import pytest
 
-from tests.core.conftest import make_service
+from tests.core_flow import (
+    CB,
+    POLICY,
+    REUSE_IDS,
+    REUSES,
+    Flow,
+    Reuse,
+    lost_answer,
+    make_flow,
+)
 from tests.partner import FAST_PASSWORDS, PASSWORD, pkce_pair
 from tokensmith.core import errors
 from tokensmith.core.accounts import LoginLimits, LoginRefused, LoginService, create_user
@@ -20,12 +27,9 @@ from tokensmith.core.admin import (
     ClientSpec,
     check_client_spec,
     create_client,
-    create_merchant,
 )
 from tokensmith.core.authorize import (
-    AuthorizationRequest,
     AuthorizationTarget,
-    issue_code,
     redirect_uri_matches,
     resolve_target,
     response_uri,
@@ -33,96 +37,11 @@ from tokensmith.core.authorize import (
 )
 from tokensmith.core.clock import FrozenClock
 from tokensmith.core.families import DEFAULT_REFRESH_GRACE, PartnerPolicy
-from tokensmith.core.grants.authorization_code import AuthorizationCodeGrant
-from tokensmith.core.grants.refresh_token import RefreshTokenGrant
 from tokensmith.core.limits import Limit
-from tokensmith.core.models import Client, IssuedToken, User
 from tokensmith.core.pkce import check_challenge, s256, verify
 from tokensmith.core.purge import purge_forever, purge_once
 from tokensmith.core.randomness import SystemRandomness
-from tokensmith.core.requests import ClientCredentials, TokenRequest
-from tokensmith.core.service import TokenService
-from tokensmith.core.tokens import IssuePolicy
-from tokensmith.storage.memory import MemoryStore
 from tokensmith.storage.ratelimit import MemoryLimiter
-
-ISSUER = "https://auth.example.test"
-CB = "https://partner.example/cb"
-POLICY = IssuePolicy("jwt", 3600)
-
-
-@dataclass
-class Flow:
-    store: MemoryStore
-    service: TokenService
-    clock: FrozenClock
-    policy: PartnerPolicy
-    app: Client
-    secret: str
-    user: User
-
-    def request(
-        self, grant: str, client: Client | None = None, secret: str | None = None, **p: str
-    ) -> TokenRequest:
-        client = client or self.app
-        creds = ClientCredentials(client.client_id, secret or self.secret, "client_secret_basic")
-        return TokenRequest(grant, p, creds, "198.51.100.1")
-
-    async def code(
-        self, scope: tuple[str, ...] = ("read", "write"), challenge: str | None = None
-    ) -> str:
-        target = AuthorizationTarget(self.app, CB, True)
-        req = AuthorizationRequest(target, scope, "s", challenge)
-        tag = self.service.minter.binding.tag
-        return await issue_code(
-            self.store, self.clock, SystemRandomness(), req, self.user, self.policy, tag
-        )
-
-    async def exchange(self, code: str, **p: str) -> IssuedToken:
-        p.setdefault("redirect_uri", CB)
-        _, issued = await self.service.token(
-            self.request("authorization_code", code=code, **p), POLICY
-        )
-        return issued
-
-    async def refresh(self, token: str | None, **p: str) -> IssuedToken:
-        assert token is not None
-        req = self.request("refresh_token", refresh_token=token, **p)
-        _, issued = await self.service.token(req, POLICY)
-        return issued
-
-    async def active(self, token: str | None) -> bool:
-        assert token is not None
-        return bool((await self.service.introspect(token, self.app))["active"])
-
-
-async def make_flow(clock: FrozenClock, **policy: object) -> Flow:
-    store = MemoryStore()
-    rand = SystemRandomness()
-    pol = PartnerPolicy(**policy)  # type: ignore[arg-type]
-    grants = {
-        "authorization_code": AuthorizationCodeGrant(pol),
-        "refresh_token": RefreshTokenGrant(pol),
-    }
-    service = await make_service(store, clock, grants, client_cache_ttl=0, hooks=True)
-    merchant = await create_merchant(store, clock, rand, "Shop")
-    spec = ClientSpec(
-        "app", "read write", ("authorization_code", "refresh_token"), redirect_uris=(CB,)
-    )
-    app, secret = await create_client(store, clock, rand, spec, 86400)
-    user = await create_user(
-        store,
-        store,
-        FAST_PASSWORDS,
-        clock,
-        rand,
-        email="a@shop.test",
-        password=PASSWORD,
-        role="admin",
-        merchant=merchant.merchant_id,
-    )
-    assert secret is not None
-    return Flow(store, service, clock, pol, app, secret, user)
 
 
 @pytest.fixture
@@ -424,28 +343,7 @@ async def test_refresh_token_of_another_client_is_invalid_grant(flow: Flow) -> N
     assert await flow.active(first.refresh_token)  # not a reuse: nothing is revoked
 
 
-# -- the grace window (RFC 9700 §4.14.2) -----------------------------------------------------
-#
-# A client exchanged ``older`` for ``held`` and got the answer; it presents ``held``, the
-# exchange commits, and its answer (``lost``) never arrives.  ``held`` is the token the
-# family spent last, and the only one the client has.
-
-
-@dataclass
-class LostAnswer:
-    flow: Flow
-    older: IssuedToken
-    held: IssuedToken
-    lost: IssuedToken
-
-
-async def lost_answer(clock: FrozenClock, **policy: object) -> LostAnswer:
-    flow = await make_flow(clock, **policy)
-    older = await flow.exchange(await flow.code())
-    held = await flow.refresh(older.refresh_token)
-    clock.advance(5)
-    lost = await flow.refresh(held.refresh_token)
-    return LostAnswer(flow, older, held, lost)
+# -- the grace window (RFC 9700 §4.14.2; tests.core_flow.LostAnswer) --------------------------
 
 
 def test_the_default_grace_window_is_thirty_seconds() -> None:
@@ -470,60 +368,11 @@ async def test_the_token_spent_last_may_be_presented_once_more_within_the_grace(
     assert await s.flow.active(again.refresh_token) and await s.flow.active(again.access_token)
 
 
-async def _older_than_the_last_spent(s: LostAnswer, clock: FrozenClock) -> str | None:
-    clock.advance(1)
-    return s.older.refresh_token
-
-
-async def _the_last_spent_a_second_time(s: LostAnswer, clock: FrozenClock) -> str | None:
-    await s.flow.refresh(s.held.refresh_token)
-    return s.held.refresh_token
-
-
-async def _the_last_spent_after_the_grace(s: LostAnswer, clock: FrozenClock) -> str | None:
-    clock.advance(31)
-    return s.held.refresh_token
-
-
-async def _the_last_spent_once_its_successor_was_used(
-    s: LostAnswer, clock: FrozenClock
-) -> str | None:
-    await s.flow.refresh(s.lost.refresh_token)  # the answer had arrived after all
-    return s.held.refresh_token
-
-
-async def _the_superseded_successor(s: LostAnswer, clock: FrozenClock) -> str | None:
-    await s.flow.refresh(s.held.refresh_token)  # the retry: the lost pair is superseded
-    return s.lost.refresh_token
-
-
-async def _the_last_spent_with_no_grace(s: LostAnswer, clock: FrozenClock) -> str | None:
-    return s.held.refresh_token
-
-
-@pytest.mark.parametrize(
-    ("grace", "reuse"),
-    [
-        (30, _older_than_the_last_spent),
-        (30, _the_last_spent_a_second_time),
-        (30, _the_last_spent_after_the_grace),
-        (30, _the_last_spent_once_its_successor_was_used),
-        (30, _the_superseded_successor),
-        (0, _the_last_spent_with_no_grace),
-    ],
-    ids=[
-        "older-than-the-last-spent",
-        "last-spent-a-second-time",
-        "last-spent-after-the-grace",
-        "last-spent-once-its-successor-was-used",
-        "superseded-successor",
-        "last-spent-with-no-grace",
-    ],
-)
+@pytest.mark.parametrize(("grace", "reuse"), REUSES, ids=REUSE_IDS)
 async def test_reuse_revokes_the_whole_family(
     clock: FrozenClock,
     grace: int,
-    reuse: Callable[[LostAnswer, FrozenClock], Awaitable[str | None]],
+    reuse: Reuse,
 ) -> None:
     s = await lost_answer(clock, refresh_grace=grace)
     presented = await reuse(s, clock)

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.core.conftest import POLICY_JWT, Core, make_service
+from tests.core.conftest import POLICY_JWT, Core
+from tests.core_flow import make_service
 from tests.twins import memory_twin
 from tokensmith.core.models import Client
 from tokensmith.core.service import TokenService

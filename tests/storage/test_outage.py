@@ -25,6 +25,7 @@ from tokensmith.storage.sql.batch import GroupCommit
 from tokensmith.storage.sql.outage import OutagePool, is_outage, watch
 from tokensmith.storage.sql.sqlite_writer import sqlite_writer
 from tokensmith.storage.sql.tables import access_tokens
+from tokensmith.storage.sql.write_paths import WritePath
 
 
 def _dbapi(orig: BaseException, invalidated: bool = False) -> sa_exc.DBAPIError:
@@ -247,12 +248,13 @@ async def test_an_outage_fails_a_whole_batch_at_once_without_retrying_each_write
     attempts: list[int] = []
     gate = asyncio.Event()
 
-    async def write(items: Sequence[int]) -> Sequence[None]:
-        attempts.append(len(items))
-        await gate.wait()
-        raise TemporarilyUnavailable()
+    class DeadDatabase(WritePath[int, None]):
+        async def write(self, items: Sequence[int]) -> Sequence[None]:
+            attempts.append(len(items))
+            await gate.wait()
+            raise TemporarilyUnavailable()
 
-    commit: GroupCommit[int, None] = GroupCommit(write)
+    commit: GroupCommit[int, None] = GroupCommit(DeadDatabase())
     first = asyncio.ensure_future(commit.submit(0))
     await asyncio.sleep(0)
     rest = [asyncio.ensure_future(commit.submit(i)) for i in range(1, 21)]

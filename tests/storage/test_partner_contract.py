@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BACKENDS, PG_URL, fresh_database, migrated_store
+from tests.conftest import PG_URL, fresh_database
+from tests.storage.conftest import ROTATION_FORMS, store_of
 from tokensmith.core.models import (
     AccessTokenRecord,
     AuthorizationCode,
@@ -25,36 +26,13 @@ from tokensmith.core.models import (
     User,
 )
 from tokensmith.core.ports import Store
-from tokensmith.storage.memory import MemoryStore
 from tokensmith.storage.sql import SqlStore, make_engine, migrate
 
-_PORTABLE_ON_POSTGRES = pytest.param(
-    "postgres-portable",
-    id="postgres-portable",
-    marks=[
-        pytest.mark.postgres,
-        pytest.mark.skipif(not PG_URL, reason="TOKENSMITH_TEST_POSTGRES_URL not set"),
-    ],
-)
 
-
-@pytest.fixture(params=[pytest.param("memory", id="memory"), *BACKENDS, _PORTABLE_ON_POSTGRES])
+@pytest.fixture(params=ROTATION_FORMS)
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "memory":
-        yield MemoryStore()
-        return
-    if request.param == "postgres-portable":
-        async with fresh_database("postgres", tmp_path) as url:
-            engine = make_engine(url)
-            await migrate(engine)
-            portable = SqlStore(engine, portable_rotation=True)
-            try:
-                yield portable
-            finally:
-                await portable.close()
-        return
-    async with fresh_database(request.param, tmp_path) as url, migrated_store(url) as sql:
-        yield sql
+    async with store_of(request.param, tmp_path) as made:
+        yield made
 
 
 def _user(uid: str = "u1", email: str = "a@shop.test", **kw: object) -> User:

@@ -189,7 +189,7 @@ async def test_store_token_writes_go_through_the_writer(
     sqlite_store: SqlStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
-    writer = sqlite_store._writer
+    writer = sqlite_store.write_paths.writer
     assert writer is not None
     original = writer.run
 

@@ -16,51 +16,28 @@ batch fails with it at once, rather than each waiting for the same dead database
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from tokensmith.core.errors import TemporarilyUnavailable
+from tokensmith.storage.sql.write_paths import WritePath
 
-__all__ = ["BatchWrite", "GroupCommit", "in_transaction"]
+__all__ = ["GroupCommit"]
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-#: Runs a batch of writes on an open transaction; returns one result per write.
-BatchWriter = Callable[[AsyncConnection, Sequence[T]], Awaitable[Sequence[R]]]
-
-#: Writes a whole batch, transaction included; returns one result per write.
-BatchWrite = Callable[[Sequence[T]], Awaitable[Sequence[R]]]
-
-#: Opens the connection a batch runs on: ``engine.begin`` for writes (one transaction),
-#: ``engine.connect`` on an AUTOCOMMIT engine for lookups.
-Connect = Callable[[], contextlib.AbstractAsyncContextManager[AsyncConnection]]
-
-
-def in_transaction(connect: Connect, writer: BatchWriter[T, R]) -> BatchWrite[T, R]:
-    """A batch write that runs ``writer`` on a connection from ``connect``."""
-
-    async def write(items: Sequence[T]) -> Sequence[R]:
-        async with connect() as conn:
-            return await writer(conn, items)
-
-    return write
-
 
 class GroupCommit(Generic[T, R]):
-    """Queues writes and hands them to ``write`` in batches of up to ``max_batch``, in up
+    """Queues writes and hands them to ``path`` in batches of up to ``max_batch``, in up
     to ``lanes`` batches at once (PostgreSQL runs them in parallel; SQLite has one writer,
     so one lane).
 
-    Given :func:`in_transaction` over ``engine.connect`` of an AUTOCOMMIT engine, the same
-    serves lookups: concurrent reads of one kind go out as one query
-    (``WHERE key IN (...)``)."""
+    Over an :class:`~tokensmith.storage.sql.write_paths.AutocommitStatement` whose batch
+    function is a lookup, the same serves reads: concurrent reads of one kind go out as
+    one query (``WHERE key IN (...)``)."""
 
-    def __init__(self, write: BatchWrite[T, R], *, lanes: int = 1, max_batch: int = 256) -> None:
-        self._write = write
+    def __init__(self, path: WritePath[T, R], *, lanes: int = 1, max_batch: int = 256) -> None:
+        self._path = path
         self._lanes = lanes
         self._max_batch = max_batch
         self._queue: list[tuple[T, asyncio.Future[R]]] = []
@@ -90,7 +67,7 @@ class GroupCommit(Generic[T, R]):
 
     async def _commit(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         try:
-            results = await self._write([item for item, _ in batch])
+            results = await self._path.write([item for item, _ in batch])
         except Exception as exc:  # retried one by one, or handed to its caller
             if len(batch) == 1 or isinstance(exc, TemporarilyUnavailable):
                 for _, future in batch:

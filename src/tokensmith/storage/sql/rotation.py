@@ -1,50 +1,62 @@
 """Refresh-token rotation in batches (RFC 6749 §6, RFC 9700 §4.14.2).
 
 :class:`~tokensmith.storage.sql.batch.GroupCommit` hands these functions every rotation
-in flight; each decides which of them win and stores the winners' successors.
+in flight, through the write path :func:`~tokensmith.storage.sql.store.write_paths_for`
+chose; each decides which of them win and stores the winners' successors.
 
 - :func:`rotate` (SQLite, and PostgreSQL with ``SqlStore(portable_rotation=True)``): a
   fixed number of statements in one transaction for the whole batch.
-- :func:`rotate_in_one_statement` (PostgreSQL): the same work as one statement, which is
+- :func:`~tokensmith.storage.sql.rotation_pg.rotate_in_one_statement` (PostgreSQL,
+  :mod:`~tokensmith.storage.sql.rotation_pg`): the same work as one statement, which is
   its own transaction, with the batch passed as arrays: one round trip instead of eight
   (``BEGIN``, six statements of which four run a row at a time, ``COMMIT``).
-- :func:`replay` (both databases): the grace-window replay of the token a family spent
-  last (:mod:`tokensmith.core.families`), one at a time and outside the batches: it
-  happens only when an answer was lost.
+- :func:`replay` (both databases; :func:`replay_each` as a batch function): the
+  grace-window replay of the token a family spent last (:mod:`tokensmith.core.families`),
+  one at a time and outside the batches: it happens only when an answer was lost.
 
 All three lock the live families first; no other transaction can then spend or revoke their
 tokens until this one ends (every such write locks the family first), so spending the
 old tokens decides each rotation.  A token presented twice in one batch is spent by the
 first, and the second loses as it would in a later transaction.
+
+The two forms of the rule are held to the same outcomes by the storage tests
+(``tests/storage/test_rotation_forms.py``): batch by batch against each other and the
+in-memory store, and through the refresh grant.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, insert, select, text, update
-from sqlalchemy.dialects.postgresql.base import PGDialect
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from tokensmith.core.models import AccessTokenRecord, RefreshTokenRecord
 from tokensmith.storage.sql.tables import access_tokens, refresh_tokens, row_of, token_families
 
 __all__ = [
+    "Replay",
     "ReplayRefused",
     "Rotation",
+    "first_of_each",
     "lock_families",
+    "outcomes",
     "replay",
+    "replay_each",
     "rotate",
-    "rotate_in_one_statement",
     "store_successors",
 ]
 
 
 @dataclass(frozen=True, slots=True)
 class Rotation:
-    """One refresh-token rotation waiting for its transaction."""
+    """One refresh-token rotation waiting for its transaction.
+
+    ``new`` is in the family of the token ``old_hash`` names, and a family has one
+    unspent token at a time (RFC 9700 §4.14.2: one live chain): the refresh grant keeps
+    both, and the two forms of the rule agree only on what keeps them (two unspent tokens
+    of one family rotated in one batch would leave PostgreSQL's one statement to choose
+    the family's idle expiry from either)."""
 
     old_hash: str = field(repr=False)
     new: RefreshTokenRecord
@@ -52,7 +64,7 @@ class Rotation:
     access: AccessTokenRecord | None
 
 
-def _first_of_each(batch: Sequence[Rotation], live: set[str] | None = None) -> list[Rotation]:
+def first_of_each(batch: Sequence[Rotation], live: set[str] | None = None) -> list[Rotation]:
     """The first rotation presenting each old token (of a live family, if ``live``)."""
     first: dict[str, Rotation] = {}
     for r in batch:
@@ -61,7 +73,8 @@ def _first_of_each(batch: Sequence[Rotation], live: set[str] | None = None) -> l
     return list(first.values())
 
 
-def _outcomes(batch: Sequence[Rotation], won: set[int]) -> list[bool]:
+def outcomes(batch: Sequence[Rotation], won: set[int]) -> list[bool]:
+    """Each rotation of ``batch``: whether it is one of ``won`` (by identity)."""
     return [id(r) in won for r in batch]
 
 
@@ -155,12 +168,12 @@ def store_successors(conn: Connection, won: Sequence[Rotation]) -> None:
 def rotate(conn: Connection, batch: Sequence[Rotation]) -> list[bool]:
     """Rotations in one transaction, a fixed number of statements for the whole batch
     (synchronous: on the SQLite writer's thread, or through ``AsyncConnection.run_sync``)."""
-    first = _first_of_each(batch, lock_families(conn, batch))
+    first = first_of_each(batch, lock_families(conn, batch))
     spent = _spend(conn, first) if first else set()
     won = [r for r in first if r.old_hash in spent]
     if won:
         store_successors(conn, won)
-    return _outcomes(batch, {id(r) for r in won})
+    return outcomes(batch, {id(r) for r in won})
 
 
 # -- the grace-window replay ----------------------------------------------------------------
@@ -236,105 +249,16 @@ def replay(conn: Connection, r: Rotation, successor_hash: str) -> bool:
     return True
 
 
-# -- PostgreSQL: one statement --------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """One grace-window replay: ``rotation`` presents the token rotated into
+    ``successor_hash``."""
+
+    rotation: Rotation
+    successor_hash: str = field(repr=False)
 
 
-_PG = PGDialect()  # type: ignore[no-untyped-call]
-
-
-def _array_type(table: Table, name: str) -> str:
-    return f"{table.c[name].type.compile(dialect=_PG)}[]"
-
-
-def _from_arrays(table: Table, prefix: str) -> str:
-    """``INSERT ... SELECT`` of a table's rows given one array a column, plus ``after``:
-    the old token each row belongs to, so that only the winners' rows are stored."""
-    cols = [c.name for c in table.columns]
-    arrays = [f"CAST(:{prefix}_{c} AS {_array_type(table, c)})" for c in cols]
-    arrays.append(f"CAST(:{prefix}_after AS {_array_type(refresh_tokens, 'token_hash')})")
-    names = ", ".join(cols)
-    source = f"unnest({', '.join(arrays)}) AS n({names}, after)"
-    where = "n.after IN (SELECT old FROM spent)"
-    return f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {source} WHERE {where}"  # noqa: S608
-
-
-#: The family lock is taken first (the ``UPDATE`` reads ``locked``), in family-id order
-#: like :func:`lock_families`.  ``spent`` reaches each old token by its primary key; the
-#: inserts and the idle-expiry move keep only the rows of rotations that spent a token.
-_ROTATE = text(f"""
-WITH locked AS (
-    SELECT family_id FROM token_families
-    WHERE family_id = ANY(CAST(:fids AS {_array_type(token_families, "family_id")}))
-        AND revoked_at IS NULL
-    ORDER BY family_id
-    FOR NO KEY UPDATE
-),
-spent AS (
-    UPDATE refresh_tokens AS r
-    SET spent_at = v.at, spent_reason = 'rotated', replaced_by = v.new
-    FROM unnest(
-        CAST(:olds AS {_array_type(refresh_tokens, "token_hash")}),
-        CAST(:news AS {_array_type(refresh_tokens, "token_hash")}),
-        CAST(:ats AS {_array_type(refresh_tokens, "spent_at")}),
-        CAST(:fams AS {_array_type(refresh_tokens, "family_id")})
-    ) AS v(old, new, at, fid)
-    JOIN locked ON locked.family_id = v.fid
-    WHERE r.token_hash = v.old AND r.family_id = v.fid
-        AND r.spent_at IS NULL AND r.revoked_at IS NULL
-    RETURNING r.token_hash AS old
-),
-new_refresh AS (
-    {_from_arrays(refresh_tokens, "rt")}
-),
-new_access AS (
-    {_from_arrays(access_tokens, "at")}
-),
-advanced AS (
-    UPDATE token_families AS f SET expires_at = x.idle_until
-    FROM unnest(
-        CAST(:fams AS {_array_type(token_families, "family_id")}),
-        CAST(:idle AS {_array_type(token_families, "expires_at")}),
-        CAST(:olds AS {_array_type(refresh_tokens, "token_hash")})
-    ) AS x(fid, idle_until, after)
-    WHERE f.family_id = x.fid AND x.after IN (SELECT old FROM spent)
-)
-SELECT old FROM spent
-""")  # noqa: S608 - table and column names from the schema; every value is bound
-
-
-def _arrays(table: Table, prefix: str, rows: Sequence[Any], after: list[str]) -> dict[str, Any]:
-    params: dict[str, Any] = {f"{prefix}_after": after}
-    for c in table.columns:
-        params[f"{prefix}_{c.name}"] = [getattr(row, c.name) for row in rows]
-    return params
-
-
-def _rotate_params(first: Sequence[Rotation]) -> dict[str, Any]:
-    with_access = [r for r in first if r.access is not None]
-    return {
-        "fids": sorted({r.new.family_id for r in first}),
-        "olds": [r.old_hash for r in first],
-        "news": [r.new.token_hash for r in first],
-        "ats": [r.at for r in first],
-        "fams": [r.new.family_id for r in first],
-        "idle": [r.new.expires_at for r in first],
-        **_arrays(refresh_tokens, "rt", [r.new for r in first], [r.old_hash for r in first]),
-        **_arrays(
-            access_tokens,
-            "at",
-            [r.access for r in with_access],
-            [r.old_hash for r in with_access],
-        ),
-    }
-
-
-async def rotate_in_one_statement(conn: AsyncConnection, batch: Sequence[Rotation]) -> list[bool]:
-    """PostgreSQL: :func:`rotate` as one statement, run on an autocommit connection.
-
-    All of a statement's parts see one snapshot, but a row that another transaction
-    changed and committed meanwhile is read again before it is locked or updated
-    (READ COMMITTED), so a family revoked or a token spent by a transaction that
-    committed first drops out here exactly as in :func:`rotate`."""
-    first = _first_of_each(batch)
-    spent = set((await conn.execute(_ROTATE, _rotate_params(first))).scalars())
-    return _outcomes(batch, {id(r) for r in first if r.old_hash in spent})
+def replay_each(conn: Connection, replays: Sequence[Replay]) -> list[bool]:
+    """:func:`replay` as a batch function of a write path; the store passes one replay a
+    batch, since :class:`ReplayRefused` rolls back the whole transaction."""
+    return [replay(conn, r.rotation, r.successor_hash) for r in replays]

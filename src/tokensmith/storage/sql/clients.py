@@ -1,0 +1,143 @@
+"""Clients and their secrets (:class:`~tokensmith.core.ports.ClientStore`) in SQL."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import Row, delete, insert, or_, select, update
+
+from tokensmith.core.models import Client, ClientSecret
+from tokensmith.storage.sql.base import SqlBase
+from tokensmith.storage.sql.tables import client_secrets, clients
+
+__all__ = ["ClientsSql"]
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    return tuple(value.split()) if value else ()
+
+
+def _client_row(c: Client) -> dict[str, Any]:
+    return {
+        "client_id": c.client_id,
+        "name": c.name,
+        "merchant_id": c.merchant_id,
+        "scopes": " ".join(c.scopes),
+        "default_scopes": None if c.default_scopes is None else " ".join(c.default_scopes),
+        "grant_types": " ".join(c.grant_types),
+        "token_format": c.token_format,
+        "access_token_ttl": c.access_token_ttl,
+        "redirect_uris": json.dumps(list(c.redirect_uris)),
+        "form_uri": c.form_uri,
+        "auth_methods": " ".join(c.auth_methods),
+        "created_at": c.created_at,
+        "revoked_at": c.revoked_at,
+    }
+
+
+def _client(row: Row[Any], secrets: tuple[ClientSecret, ...]) -> Client:
+    m = row._mapping
+    return Client(
+        client_id=m["client_id"],
+        name=m["name"],
+        merchant_id=m["merchant_id"],
+        scopes=_split(m["scopes"]),
+        default_scopes=None if m["default_scopes"] is None else _split(m["default_scopes"]),
+        grant_types=_split(m["grant_types"]),
+        token_format=m["token_format"],
+        access_token_ttl=m["access_token_ttl"],
+        redirect_uris=tuple(json.loads(m["redirect_uris"] or "[]")),
+        form_uri=m["form_uri"],
+        auth_methods=_split(m["auth_methods"]),
+        created_at=m["created_at"],
+        revoked_at=m["revoked_at"],
+        secrets=secrets,
+    )
+
+
+def _secret(row: Row[Any]) -> ClientSecret:
+    m = row._mapping
+    return ClientSecret(m["secret_hash"], m["created_at"], m["expires_at"])
+
+
+def _secret_row(client_id: str, s: ClientSecret) -> dict[str, Any]:
+    return {
+        "client_id": client_id,
+        "secret_hash": s.secret_hash,
+        "created_at": s.created_at,
+        "expires_at": s.expires_at,
+    }
+
+
+class ClientsSql(SqlBase):
+    """:class:`~tokensmith.core.ports.ClientStore`: a client's row and its secrets' rows."""
+
+    async def get_client(self, client_id: str) -> Client | None:
+        async with self._read.connect() as conn:
+            row = (
+                await conn.execute(select(clients).where(clients.c.client_id == client_id))
+            ).first()
+            if row is None:
+                return None
+            secrets = await conn.execute(
+                select(client_secrets)
+                .where(client_secrets.c.client_id == client_id)
+                .order_by(client_secrets.c.id)
+            )
+            return _client(row, tuple(_secret(s) for s in secrets))
+
+    async def add_client(self, client: Client) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(insert(clients).values(**_client_row(client)))
+            for s in client.secrets:
+                await conn.execute(
+                    insert(client_secrets).values(**_secret_row(client.client_id, s))
+                )
+
+    async def list_clients(self, merchant_id: str | None = None) -> list[Client]:
+        query = select(clients).order_by(clients.c.created_at, clients.c.client_id)
+        if merchant_id is not None:
+            query = query.where(clients.c.merchant_id == merchant_id)
+        async with self._read.connect() as conn:
+            rows = (await conn.execute(query)).all()
+            secrets: dict[str, list[ClientSecret]] = {}
+            for s in await conn.execute(select(client_secrets).order_by(client_secrets.c.id)):
+                secrets.setdefault(s.client_id, []).append(_secret(s))
+        return [_client(r, tuple(secrets.get(r.client_id, ()))) for r in rows]
+
+    async def update_client(self, client: Client) -> None:
+        values = _client_row(client)
+        del values["client_id"], values["created_at"]
+        await self._write(
+            update(clients).where(clients.c.client_id == client.client_id).values(**values)
+        )
+
+    async def revoke_client(self, client_id: str, at: float) -> bool:
+        return await self._set_once(clients.c.revoked_at, at, clients.c.client_id, client_id)
+
+    async def rotate_secret(self, client_id: str, new: ClientSecret, old_expires_at: float) -> bool:
+        s = client_secrets.c
+        async with self.engine.begin() as conn:
+            exists = (
+                await conn.execute(
+                    select(clients.c.client_id).where(clients.c.client_id == client_id)
+                )
+            ).first()
+            if exists is None:
+                return False
+            await conn.execute(
+                delete(client_secrets).where(
+                    s.client_id == client_id, s.expires_at <= new.created_at
+                )
+            )
+            await conn.execute(
+                update(client_secrets)
+                .where(
+                    s.client_id == client_id,
+                    or_(s.expires_at.is_(None), s.expires_at > old_expires_at),
+                )
+                .values(expires_at=old_expires_at)
+            )
+            await conn.execute(insert(client_secrets).values(**_secret_row(client_id, new)))
+            return True
