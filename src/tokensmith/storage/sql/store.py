@@ -39,6 +39,7 @@ from tokensmith.core.models import (
     TokenFamily,
     User,
 )
+from tokensmith.storage.sql.authorizations import AuthorizationSqlMixin
 from tokensmith.storage.sql.batch import BatchWrite, GroupCommit, in_transaction
 from tokensmith.storage.sql.panel import PanelSqlMixin
 from tokensmith.storage.sql.rotation import (
@@ -132,7 +133,7 @@ def _one(result: Any) -> None:
         raise _Abort
 
 
-class SqlStore(PanelSqlMixin):
+class SqlStore(PanelSqlMixin, AuthorizationSqlMixin):
     """Every storage protocol over one :class:`AsyncEngine`.
 
     PostgreSQL rotates refresh tokens in one statement
