@@ -101,3 +101,79 @@ def test_the_checker_sees_nested_relative_and_type_checking_imports(tmp_path: Pa
         "tokensmith.cli",
         "tokensmith.client",
     } <= names
+
+
+# -- no handler touches the store ------------------------------------------------------------
+
+#: The web modules that own the store: the composition root, which builds the core's
+#: services on it, and the lifespan's background jobs and shutdown. Every other web module
+#: (handlers, pages, middleware) acts through those services.
+STORE_OWNERS = ("compose.py", "jobs.py", "app.py")
+
+
+def store_uses(path: Path, root: Path = SRC) -> list[str]:
+    """Every place the module reaches the store, as ``line: code`` in line order: an
+    attribute named ``store`` at any depth (``ctx.store``, ``m.store.get_user``,
+    ``getattr(x, "store")``), or an import of ``tokensmith.storage``."""
+    return [f"{line}: {code}" for line, code in sorted(_store_uses(path, root))]
+
+
+def _store_uses(path: Path, root: Path) -> Iterator[tuple[int, str]]:
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        named = isinstance(node, ast.Attribute) and node.attr == "store"
+        looked_up = (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("getattr", "setattr", "hasattr")
+            and len(node.args) > 1
+            and isinstance(node.args[1], ast.Constant)
+            and node.args[1].value == "store"
+        )
+        if named or looked_up:
+            yield node.lineno, ast.unparse(node)
+    for line, statement, names in imports_of(path, root):
+        if any(_within(name, "tokensmith.storage") for name in names):
+            yield line, statement
+
+
+def handler_store_uses(package: Path = PACKAGE, root: Path = SRC) -> list[str]:
+    """Every use of the store in ``tokensmith.web`` outside :data:`STORE_OWNERS`."""
+    web = package / "web"
+    found = []
+    for path in sorted(web.rglob("*.py")):
+        if path.relative_to(web).as_posix() in STORE_OWNERS:
+            continue
+        found += [f"{_module_name(path, root)}:{use}" for use in store_uses(path, root)]
+    return found
+
+
+def test_no_handler_touches_the_store() -> None:
+    bad = handler_store_uses()
+    assert not bad, (
+        "the web layer acts through the core's services (ctx.sessions, ctx.authorizations, "
+        "...); only " + ", ".join(STORE_OWNERS) + " may touch the store:\n" + "\n".join(bad)
+    )
+
+
+def test_the_store_check_sees_a_handler_reaching_the_store(tmp_path: Path) -> None:
+    web = tmp_path / "tokensmith" / "web"
+    (web / "panel").mkdir(parents=True)
+    (web / "panel" / "users.py").write_text(
+        "async def page(request):\n"
+        "    ctx = ctx_of(request)\n"
+        "    if True:\n"
+        "        return await ctx.store.get_user('u1')\n"
+    )
+    (web / "ui.py").write_text(
+        "def f(m):\n"
+        "    from tokensmith.storage.memory import MemoryStore\n"
+        "    return getattr(m, 'store')\n"
+    )
+    (web / "jobs.py").write_text("def start(ctx):\n    return ctx.store\n")
+    (web / "fine.py").write_text("async def f(ctx):\n    return await ctx.users.listing()\n")
+    found = handler_store_uses(tmp_path / "tokensmith", tmp_path)
+    assert found == [
+        "tokensmith.web.panel.users:4: ctx.store",
+        "tokensmith.web.ui:2: from tokensmith.storage.memory import MemoryStore",
+        "tokensmith.web.ui:3: getattr(m, 'store')",
+    ], found

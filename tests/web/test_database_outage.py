@@ -459,27 +459,15 @@ async def test_a_blink_on_the_authorization_page_is_the_outage_page_not_a_bad_li
     assert _unavailable("html", 200, r) is None, r.text
 
 
-class _BlinkingSessions:
-    """A session store whose first read fails with an outage."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-        self.get_session = _Hiccup(inner.get_session)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
 async def test_a_blink_on_logout_is_the_outage_page_not_an_expired_form(harness: Harness) -> None:
-    assert harness.ctx.ui is not None
-    store = _BlinkingSessions(harness.ctx.ui.sessions.store)
-    harness.ctx.ui.sessions.store = store  # type: ignore[assignment]
+    sessions = harness.ctx.sessions
+    blink = sessions.resolve = _Hiccup(sessions.resolve)  # type: ignore[method-assign]
     r = await harness.http.post(
         "/logout",
         data={"csrf_token": "x"},
         headers={"cookie": "__Host-tokensmith=" + "a" * 43},
     )
-    assert store.get_session.failed
+    assert blink.failed
     assert _unavailable("html", 200, r) is None, r.text
 
 

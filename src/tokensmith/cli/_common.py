@@ -1,4 +1,5 @@
-"""What every command shares: settings, a store, JSON or text output."""
+"""What every command shares: settings, a store and the core's services on it, JSON or
+text output."""
 
 from __future__ import annotations
 
@@ -19,11 +20,15 @@ import click
 from tokensmith.cli._errors import OperatorError
 from tokensmith.config_error import ConfigError
 from tokensmith.core.admin import AdminError
-from tokensmith.core.clock import SystemClock
+from tokensmith.core.client_admin import ApiKeys, ClientAdmin
+from tokensmith.core.clock import Clock, SystemClock
+from tokensmith.core.directory import Merchants, Users
 from tokensmith.core.errors import TemporarilyUnavailable
 from tokensmith.core.keys import KeyEncryptionError
 from tokensmith.core.models import ApiKey, Client
-from tokensmith.core.randomness import SystemRandomness
+from tokensmith.core.passwords import Passwords
+from tokensmith.core.ports import Store
+from tokensmith.core.randomness import Randomness, SystemRandomness
 from tokensmith.settings import Settings, load_settings
 from tokensmith.storage.sql import SqlStore, make_engine, migrate
 from tokensmith.storage.sql.engine import is_sqlite
@@ -32,12 +37,39 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
+@dataclass(frozen=True, slots=True)
+class Admin:
+    """The core's services the commands act through: the same the merchant panel uses."""
+
+    merchants: Merchants
+    users: Users
+    clients: ClientAdmin
+    api_keys: ApiKeys
+
+
+def admin_services(store: Store, clock: Clock, rand: Randomness, settings: Settings) -> Admin:
+    """The services on ``store``; no cache to invalidate (the servers' caches see a
+    change within ``client_cache_ttl``)."""
+    return Admin(
+        merchants=Merchants(store, clock, rand),
+        users=Users(store, store, store, Passwords(), clock, rand),
+        clients=ClientAdmin(store, clock, rand, max_ttl=settings.max_access_token_ttl),
+        api_keys=ApiKeys(store, clock, rand),
+    )
+
+
 @dataclass(slots=True)
 class Env:
     settings: Settings
+    #: for the signing keys and the purge; everything else goes through ``admin``
     store: SqlStore
     clock: SystemClock
     rand: SystemRandomness
+    admin: Admin
+
+    async def merchant_id(self, ref: str | None) -> str | None:
+        """The id of the merchant ``ref`` names (an id or a name); ``None`` for no ``ref``."""
+        return (await self.admin.merchants.resolve(ref)).merchant_id if ref else None
 
 
 def db_options(fn: Callable[P, T]) -> Callable[P, T]:
@@ -158,8 +190,9 @@ def secret_key_error(settings: Settings) -> ConfigError:
 async def open_env(database_url: str | None, config: str | None) -> AsyncIterator[Env]:
     settings = load_settings(config, database_url=database_url)
     store = await open_store(settings, pool_size=2)
+    clock, rand = SystemClock(), SystemRandomness()
     try:
-        yield Env(settings, store, SystemClock(), SystemRandomness())
+        yield Env(settings, store, clock, rand, admin_services(store, clock, rand, settings))
     except KeyEncryptionError as exc:
         raise secret_key_error(settings) from exc
     finally:

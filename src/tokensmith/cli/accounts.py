@@ -8,10 +8,8 @@ from typing import Any
 import click
 
 from tokensmith.cli._common import Env, db_options, emit, iso, json_option, table, with_env
-from tokensmith.core.accounts import create_user, disable_merchant, disable_user
-from tokensmith.core.admin import AdminError, create_merchant, resolve_merchant
+from tokensmith.core.admin import AdminError
 from tokensmith.core.models import ROLES, Merchant, User
-from tokensmith.core.passwords import Passwords
 
 __all__ = ["merchants", "users"]
 
@@ -51,7 +49,7 @@ def merchants() -> None:
 @with_env
 async def merchants_create(env: Env, name: str, as_json: bool) -> None:
     """Create a merchant."""
-    m = await create_merchant(env.store, env.clock, env.rand, name)
+    m = await env.admin.merchants.create(name)
     emit(merchant_json(m), as_json, f"merchant_id: {m.merchant_id}")
 
 
@@ -61,7 +59,7 @@ async def merchants_create(env: Env, name: str, as_json: bool) -> None:
 @with_env
 async def merchants_list(env: Env, as_json: bool) -> None:
     """List merchants."""
-    items = [merchant_json(m) for m in await env.store.list_merchants()]
+    items = [merchant_json(m) for m in await env.admin.merchants.listing()]
     rows = [[m["merchant_id"], m["name"], m["status"]] for m in items]
     emit(items, as_json, table(rows, ["MERCHANT_ID", "NAME", "STATUS"]))
 
@@ -73,7 +71,7 @@ async def merchants_list(env: Env, as_json: bool) -> None:
 @with_env
 async def merchants_disable(env: Env, merchant: str, as_json: bool) -> None:
     """Disable a merchant (id or name): its users cannot log in, its refresh tokens stop."""
-    m = await disable_merchant(env.store, env.clock, merchant)
+    m = await env.admin.merchants.disable(merchant)
     emit(merchant_json(m), as_json, f"disabled {m.merchant_id}")
 
 
@@ -104,12 +102,7 @@ async def users_create(
     """Create a user; the password is read from standard input and stored as argon2id."""
     if not password_stdin:
         raise AdminError("pass the password on standard input with --password-stdin")
-    user = await create_user(
-        env.store,
-        env.store,
-        Passwords(),
-        env.clock,
-        env.rand,
+    user = await env.admin.users.create(
         email=email,
         password=_read_password(),
         role=role,
@@ -125,8 +118,8 @@ async def users_create(
 @with_env
 async def users_list(env: Env, merchant: str | None, as_json: bool) -> None:
     """List users."""
-    merchant_id = (await resolve_merchant(env.store, merchant)).merchant_id if merchant else None
-    items = [user_json(u) for u in await env.store.list_users(merchant_id)]
+    merchant_id = await env.merchant_id(merchant)
+    items = [user_json(u) for u in await env.admin.users.listing(merchant_id)]
     rows = [[u["email"], u["role"], u["merchant_id"] or "-", u["status"]] for u in items]
     emit(items, as_json, table(rows, ["EMAIL", "ROLE", "MERCHANT", "STATUS"]))
 
@@ -138,5 +131,5 @@ async def users_list(env: Env, merchant: str | None, as_json: bool) -> None:
 @with_env
 async def users_disable(env: Env, email: str, as_json: bool) -> None:
     """Disable a user and end their sessions."""
-    user = await disable_user(env.store, env.store, env.clock, email)
+    user = await env.admin.users.disable(email)
     emit(user_json(user), as_json, f"disabled {user.email}")

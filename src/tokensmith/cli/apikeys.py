@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from tokensmith.cli._common import Env, apikey_json, db_options, emit, json_option, table, with_env
-from tokensmith.core.admin import AdminError, create_api_key, resolve_merchant
+from tokensmith.core.admin import AdminError
 
 
 @click.group("apikeys")
@@ -21,8 +21,7 @@ def apikeys() -> None:
 @with_env
 async def create(env: Env, name: str, merchant: str | None, as_json: bool) -> None:
     """Create a key and print it once."""
-    merchant_id = (await resolve_merchant(env.store, merchant)).merchant_id if merchant else None
-    key, plain = await create_api_key(env.store, env.clock, env.rand, name, merchant_id)
+    key, plain = await env.admin.api_keys.create(name, await env.merchant_id(merchant))
     emit(
         apikey_json(key) | {"apikey": plain},
         as_json,
@@ -36,7 +35,7 @@ async def create(env: Env, name: str, merchant: str | None, as_json: bool) -> No
 @with_env
 async def list_(env: Env, as_json: bool) -> None:
     """List keys (never their values)."""
-    keys = await env.store.list_api_keys()
+    keys = await env.admin.api_keys.listing()
     rows = [[k.key_id, k.name, apikey_json(k)["status"] or ""] for k in keys]
     emit([apikey_json(k) for k in keys], as_json, table(rows, ["KEY_ID", "NAME", "STATUS"]))
 
@@ -48,6 +47,6 @@ async def list_(env: Env, as_json: bool) -> None:
 @with_env
 async def revoke(env: Env, key_id: str, as_json: bool) -> None:
     """Revoke a key: requests carrying it are refused."""
-    if not await env.store.revoke_api_key(key_id, env.clock.now()):
+    if not await env.admin.api_keys.revoke(key_id):
         raise AdminError(f"no live key {key_id!r}")
     emit({"key_id": key_id, "status": "revoked"}, as_json, f"revoked {key_id}")

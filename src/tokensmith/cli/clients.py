@@ -4,23 +4,8 @@ from __future__ import annotations
 
 import click
 
-from tokensmith.cli._common import (
-    Env,
-    client_json,
-    db_options,
-    emit,
-    json_option,
-    table,
-    with_env,
-)
-from tokensmith.core.admin import (
-    GRANT_TYPES,
-    AdminError,
-    ClientSpec,
-    create_client,
-    resolve_merchant,
-    rotate_client_secret,
-)
+from tokensmith.cli._common import Env, client_json, db_options, emit, json_option, table, with_env
+from tokensmith.core.admin import GRANT_TYPES, AdminError, ClientSpec
 
 
 @click.group("clients")
@@ -65,23 +50,20 @@ async def create(
     as_json: bool,
 ) -> None:
     """Create a client and print its secret once."""
-    merchant_id = (await resolve_merchant(env.store, merchant)).merchant_id if merchant else None
     spec = ClientSpec(
         name=name,
         scope=scope,
         grant_types=grant_types or ("client_credentials",),
         token_format=token_format,  # type: ignore[arg-type]
         access_token_ttl=ttl,
-        merchant_id=merchant_id,
+        merchant_id=await env.merchant_id(merchant),
         redirect_uris=redirect_uris,
         form_uri=form_uri,
         public=public,
         default_scope=default_scope,
         basic_only=basic_only,
     )
-    client, secret = await create_client(
-        env.store, env.clock, env.rand, spec, env.settings.max_access_token_ttl
-    )
+    client, secret = await env.admin.clients.create(spec)
     data = client_json(client, env.clock.now()) | {"client_secret": secret}
     text = f"client_id:     {client.client_id}\n"
     if secret:
@@ -96,7 +78,7 @@ async def create(
 async def list_(env: Env, as_json: bool) -> None:
     """List clients."""
     now = env.clock.now()
-    items = await env.store.list_clients()
+    items = await env.admin.clients.listing()
     rows = [
         [
             c.client_id,
@@ -115,7 +97,7 @@ async def list_(env: Env, as_json: bool) -> None:
 
 
 async def _get(env: Env, client_id: str) -> dict[str, object]:
-    client = await env.store.get_client(client_id)
+    client = await env.admin.clients.get(client_id)
     if client is None:
         raise AdminError(f"no client {client_id!r}")
     return client_json(client, env.clock.now())
@@ -140,7 +122,7 @@ async def show(env: Env, client_id: str, as_json: bool) -> None:
 async def revoke(env: Env, client_id: str, as_json: bool) -> None:
     """Revoke a client: its token requests fail and its tokens turn inactive."""
     await _get(env, client_id)
-    await env.store.revoke_client(client_id, env.clock.now())
+    await env.admin.clients.revoke(client_id)
     data = await _get(env, client_id)
     emit(data, as_json, f"revoked {client_id}")
 
@@ -155,6 +137,6 @@ async def revoke(env: Env, client_id: str, as_json: bool) -> None:
 @with_env
 async def rotate_secret(env: Env, client_id: str, keep_old_for: int, as_json: bool) -> None:
     """Issue a new secret and print it once."""
-    secret = await rotate_client_secret(env.store, env.clock, env.rand, client_id, keep_old_for)
+    secret = await env.admin.clients.rotate_secret(client_id, keep_old_for)
     data = await _get(env, client_id) | {"client_secret": secret}
     emit(data, as_json, f"client_secret: {secret}\n\nThe secret is shown only now.")

@@ -19,13 +19,14 @@ from tokensmith.core.fingerprints import Fingerprints
 from tokensmith.core.limits import FailureLimiter, Limit
 from tokensmith.core.models import ROLES, Merchant, Role, User
 from tokensmith.core.passwords import Passwords, check_password_policy
-from tokensmith.core.ports import MerchantStore, SessionStore, UserStore
+from tokensmith.core.ports import MerchantReader, MerchantStore, SessionEnder, UserStore
 from tokensmith.core.randomness import Randomness
 
 __all__ = [
     "LoginLimits",
     "LoginRefused",
     "LoginService",
+    "account_active",
     "create_user",
     "disable_merchant",
     "disable_user",
@@ -109,7 +110,7 @@ def _role(role: str) -> Role:
     raise AdminError(f"role must be one of {', '.join(ROLES)}")
 
 
-async def disable_user(users: UserStore, sessions: SessionStore, clock: Clock, email: str) -> User:
+async def disable_user(users: UserStore, sessions: SessionEnder, clock: Clock, email: str) -> User:
     """Disable a user and end their sessions. Apps they authorized keep the merchant's grant
     (withdraw it with the consent route, or revoke the refresh token)."""
     user = await users.find_user_by_email(normalize_email(email))
@@ -204,9 +205,14 @@ class LoginService:
         return user  # changed meanwhile (another login upgraded it first)
 
     async def _may_log_in(self, user: User) -> bool:
-        if not user.active:
-            return False
-        if user.merchant_id is None:
-            return True
-        merchant = await self._merchants.get_merchant(user.merchant_id)
-        return merchant is not None and merchant.active
+        return await account_active(self._merchants, user)
+
+
+async def account_active(merchants: MerchantReader, user: User) -> bool:
+    """Whether ``user`` may act: the account is enabled, and so is its merchant if any."""
+    if not user.active:
+        return False
+    if user.merchant_id is None:
+        return True
+    merchant = await merchants.get_merchant(user.merchant_id)
+    return merchant is not None and merchant.active

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from tokensmith.core.clock import Clock
 from tokensmith.core.errors import TemporarilyUnavailable
 from tokensmith.core.fingerprints import UNKNOWN_PREFIX
+from tokensmith.core.models import User
 from tokensmith.core.panel_models import (
     AUTH_FAILURE_REASONS,
     DAY,
@@ -32,9 +33,16 @@ from tokensmith.core.panel_models import (
     clean_field,
     hour_of,
 )
-from tokensmith.core.ports import ClientStore, PanelStore
+from tokensmith.core.ports import ActivityReader, ClientStore, PanelStore
 
-__all__ = ["ActivityFlusher", "ActivityRecorder", "RetentionPolicy", "merge_counts"]
+__all__ = [
+    "FAILURES_SHOWN",
+    "Activity",
+    "ActivityFlusher",
+    "ActivityRecorder",
+    "RetentionPolicy",
+    "merge_counts",
+]
 
 log = logging.getLogger("tokensmith.activity")
 
@@ -220,3 +228,55 @@ def merge_counts(rows: Sequence[TokenCount]) -> dict[tuple[str, int], TokenCount
         key = (row.client_id, row.hour)
         merged[key] = merged[key].plus(row) if key in merged else row
     return merged
+
+
+#: Failed authentications a page shows at most.
+FAILURES_SHOWN = 50
+
+
+class Activity:
+    """What the panel shows of token activity: the stored hourly rows plus what this
+    instance counted and has not written yet (so a single instance's page is current;
+    other instances' counts appear after their next flush)."""
+
+    def __init__(self, store: ActivityReader, recorder: ActivityRecorder | None = None) -> None:
+        self._store = store
+        self._recorder = recorder
+
+    def _pending(self, client_ids: Sequence[str]) -> list[TokenCount]:
+        wanted = set(client_ids)
+        pending = self._recorder.pending() if self._recorder is not None else []
+        return [c for c in pending if c.client_id in wanted]
+
+    async def counts(self, client_ids: Sequence[str], since: int) -> list[TokenCount]:
+        """The hourly counts of these clients from the hour ``since`` on."""
+        stored = await self._store.token_counts(client_ids, since)
+        pending = [c for c in self._pending(client_ids) if c.hour >= since]
+        return list(merge_counts([*stored, *pending]).values())
+
+    async def last_used(self, client_ids: Sequence[str]) -> dict[str, float]:
+        """When each of these clients last got a token, as far as the counts say."""
+        found = await self._store.last_used(client_ids)
+        for count in self._pending(client_ids):
+            at = count.last_issued_at
+            if at is not None and at > found.get(count.client_id, 0):
+                found[count.client_id] = at
+        return found
+
+    async def failures(
+        self, merchant_id: str, client_id: str | None = None, limit: int = FAILURES_SHOWN
+    ) -> list[AuthFailure]:
+        """The newest failed authentications of the merchant's clients (of one of them)."""
+        if client_id is None:
+            return await self._store.recent_auth_failures(merchant_id, limit)
+        found = await self._store.recent_auth_failures(merchant_id, limit * 4)
+        return [f for f in found if f.client_id == client_id][:limit]
+
+    async def unattributed(
+        self, viewer: User, limit: int = FAILURES_SHOWN
+    ) -> list[AuthFailure] | None:
+        """For operators only (``None`` for anyone else): the failures naming no known
+        client (guessing, misconfigured clients), which belong to no merchant."""
+        if viewer.role != "operator":
+            return None
+        return await self._store.recent_auth_failures(None, limit)

@@ -17,7 +17,7 @@ from tokensmith.core.models import (
     Merchant,
     TokenFormat,
 )
-from tokensmith.core.ports import ApiKeyStore, ClientStore, MerchantStore
+from tokensmith.core.ports import ApiKeyKeeper, ClientStore, MerchantStore
 from tokensmith.core.randomness import Randomness
 from tokensmith.core.scopes import parse_scope
 from tokensmith.core.uris import SCRIPT_SCHEMES, split_uri
@@ -153,7 +153,7 @@ async def rotate_client_secret(
 
 
 async def create_api_key(
-    store: ApiKeyStore, clock: Clock, rand: Randomness, name: str, merchant_id: str | None = None
+    store: ApiKeyKeeper, clock: Clock, rand: Randomness, name: str, merchant_id: str | None = None
 ) -> tuple[ApiKey, str]:
     """A developer app key for the ``tbc`` dialect's ``apikey`` header, shown once."""
     if not name.strip():

@@ -24,7 +24,7 @@ from tokensmith.core.errors import (
 from tokensmith.core.families import PartnerPolicy, new_family_id
 from tokensmith.core.models import AUTHORIZATION_CODE, AuthorizationCode, Client, Consent, User
 from tokensmith.core.pkce import check_challenge
-from tokensmith.core.ports import AuthorizationCodeStore, ClientStore, ConsentStore
+from tokensmith.core.ports import ClientReader, CodeWriter, ConsentStore
 from tokensmith.core.randomness import Randomness
 from tokensmith.core.scopes import format_scope, parse_scope, resolve_scope
 from tokensmith.core.uris import split_uri
@@ -120,7 +120,7 @@ def redirect_uri_matches(registered: str, presented: str) -> bool:
     return same == (pre.hostname, pre.path, pre.query, pre.fragment, pre.username, pre.password)
 
 
-async def resolve_target(clients: ClientStore, params: Params) -> AuthorizationTarget:
+async def resolve_target(clients: ClientReader, params: Params) -> AuthorizationTarget:
     """Phase one: the client and the redirect URI. Errors here are never redirected."""
     client_id = _one(params, "client_id")
     if client_id is None:
@@ -176,7 +176,7 @@ def response_uri(redirect_uri: str, params: Mapping[str, str | None]) -> str:
 
 
 async def issue_code(
-    store: AuthorizationCodeStore,
+    store: CodeWriter,
     clock: Clock,
     rand: Randomness,
     request: AuthorizationRequest,

@@ -12,6 +12,7 @@ __all__ = [
     "Client",
     "ClientSecret",
     "Consent",
+    "Grantor",
     "IssuedToken",
     "Merchant",
     "RefreshGrant",
@@ -22,6 +23,7 @@ __all__ = [
     "TokenFamily",
     "TokenFormat",
     "User",
+    "Withdrawal",
 ]
 
 TokenFormat = Literal["jwt", "opaque"]
@@ -271,6 +273,31 @@ class Consent:
     client_id: str
     scope: str
     granted_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Grantor:
+    """Whose authorizations of an app a withdrawal ends: one user's (the consent page), or
+    those of every user of a merchant (the panel's Authorized apps). Exactly one is set."""
+
+    user_id: str | None = None
+    merchant_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.user_id is None) == (self.merchant_id is None):
+            raise ValueError("a grantor is a user or a merchant")
+
+
+@dataclass(frozen=True, slots=True)
+class Withdrawal:
+    """What a withdrawal ended: consents forgotten, and token families that were live
+    (unrevoked and unexpired) and are revoked now."""
+
+    consents: int = 0
+    families: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.consents or self.families)
 
 
 @dataclass(frozen=True, slots=True)

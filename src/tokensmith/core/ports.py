@@ -19,6 +19,7 @@ from tokensmith.core.models import (
     Client,
     ClientSecret,
     Consent,
+    Grantor,
     Merchant,
     RefreshGrant,
     RefreshTokenRecord,
@@ -26,35 +27,49 @@ from tokensmith.core.models import (
     SigningKeyRecord,
     TokenFamily,
     User,
+    Withdrawal,
 )
 from tokensmith.core.panel_models import AuthFailure, Reveal, TokenCount
 
 __all__ = [
+    "ActivityReader",
     "ActivityStore",
+    "ApiKeyKeeper",
     "ApiKeyStore",
     "AuthorizationCodeStore",
+    "ClientReader",
     "ClientStore",
+    "CodeWriter",
     "ConsentStore",
     "GrantStore",
     "KeyStore",
     "MerchantFamilyStore",
+    "MerchantReader",
     "MerchantStore",
     "PanelStore",
     "PurgeStore",
     "RefreshTokenStore",
+    "RevealKeeper",
     "RevealStore",
     "RevocationLookup",
     "ServiceStore",
+    "SessionEnder",
+    "SessionKeeper",
     "SessionStore",
     "Store",
     "TokenStore",
+    "UserLister",
+    "UserReader",
     "UserStore",
+    "WithdrawalStore",
 ]
 
 
-class ClientStore(Protocol):
+class ClientReader(Protocol):
     async def get_client(self, client_id: str) -> Client | None: ...
 
+
+class ClientStore(ClientReader, Protocol):
     async def add_client(self, client: Client) -> None: ...
 
     async def list_clients(self, merchant_id: str | None = None) -> list[Client]: ...
@@ -120,20 +135,27 @@ class KeyStore(Protocol):
     async def set_publish_until(self, kid: str, until: float) -> None: ...
 
 
-class ApiKeyStore(Protocol):
-    async def add_api_key(self, key: ApiKey) -> None: ...
+class ApiKeyKeeper(Protocol):
+    """Developer app keys as an administrator sees them
+    (:class:`tokensmith.core.client_admin.ApiKeys`)."""
 
-    async def find_api_key(self, key_hash: str) -> ApiKey | None: ...
+    async def add_api_key(self, key: ApiKey) -> None: ...
 
     async def list_api_keys(self, merchant_id: str | None = None) -> list[ApiKey]: ...
 
     async def revoke_api_key(self, key_id: str, at: float) -> bool: ...
 
 
-class MerchantStore(Protocol):
-    async def add_merchant(self, merchant: Merchant) -> None: ...
+class ApiKeyStore(ApiKeyKeeper, Protocol):
+    async def find_api_key(self, key_hash: str) -> ApiKey | None: ...
 
+
+class MerchantReader(Protocol):
     async def get_merchant(self, merchant_id: str) -> Merchant | None: ...
+
+
+class MerchantStore(MerchantReader, Protocol):
+    async def add_merchant(self, merchant: Merchant) -> None: ...
 
     async def find_merchant_by_name(self, name: str) -> Merchant | None: ...
 
@@ -144,16 +166,20 @@ class MerchantStore(Protocol):
         ...
 
 
-class UserStore(Protocol):
+class UserReader(Protocol):
+    async def get_user(self, user_id: str) -> User | None: ...
+
+
+class UserLister(Protocol):
+    async def list_users(self, merchant_id: str | None = None) -> list[User]: ...
+
+
+class UserStore(UserReader, UserLister, Protocol):
     async def add_user(self, user: User) -> None:
         """Raises ``KeyError`` if the e-mail address is taken."""
         ...
 
-    async def get_user(self, user_id: str) -> User | None: ...
-
     async def find_user_by_email(self, email: str) -> User | None: ...
-
-    async def list_users(self, merchant_id: str | None = None) -> list[User]: ...
 
     async def disable_user(self, user_id: str, at: float) -> bool: ...
 
@@ -163,9 +189,11 @@ class UserStore(Protocol):
         ...
 
 
-class AuthorizationCodeStore(Protocol):
+class CodeWriter(Protocol):
     async def add_code(self, code: AuthorizationCode) -> None: ...
 
+
+class AuthorizationCodeStore(CodeWriter, Protocol):
     async def find_code(self, code_hash: str) -> AuthorizationCode | None: ...
 
     async def redeem_code(
@@ -250,7 +278,9 @@ class ConsentStore(Protocol):
     async def list_consents(self, user_id: str) -> list[Consent]: ...
 
 
-class SessionStore(Protocol):
+class SessionKeeper(Protocol):
+    """One browser session at a time (:class:`tokensmith.core.sessions.Sessions`)."""
+
     async def add_session(self, session: Session) -> None: ...
 
     async def get_session(self, session_hash: str) -> Session | None: ...
@@ -261,11 +291,29 @@ class SessionStore(Protocol):
 
     async def delete_session(self, session_hash: str) -> None: ...
 
+
+class SessionEnder(Protocol):
     async def delete_user_sessions(self, user_id: str) -> int: ...
 
+
+class SessionStore(SessionKeeper, SessionEnder, Protocol):
     async def purge_sessions(self, idle_before: float, now: float, batch: int) -> int:
         """Delete up to ``batch`` sessions last seen before ``idle_before`` or past their
         absolute expiry at ``now``."""
+        ...
+
+
+class WithdrawalStore(Protocol):
+    """Ending an authorization (:class:`tokensmith.core.authorizations.Authorizations`)."""
+
+    async def withdraw_authorization(
+        self, grantor: Grantor, client_id: str, at: float
+    ) -> Withdrawal:
+        """In one transaction: forget the consents the grantor's users gave ``client_id``
+        and revoke every token family they granted it, with its refresh and access tokens
+        (RFC 7009 §2.1 semantics). The grantor is one user, or every user of a merchant
+        with the merchant's families. Concurrent with a refresh of one of those families,
+        either the refresh loses or its new tokens are revoked too."""
         ...
 
 
@@ -285,13 +333,9 @@ class PurgeStore(TokenStore, RefreshTokenStore, AuthorizationCodeStore, SessionS
 # -- merchant panel (tokensmith.web.panel) -----------------------------------------------
 
 
-class ActivityStore(Protocol):
-    """Hourly token counts per client and recent failed authentications."""
-
-    async def add_token_counts(self, counts: Sequence[TokenCount]) -> None:
-        """Add each count to its ``(client_id, hour)`` row, creating it (one upsert each);
-        ``last_issued_at`` keeps the later time."""
-        ...
+class ActivityReader(Protocol):
+    """What the panel reads of the token activity
+    (:class:`tokensmith.core.activity.Activity`)."""
 
     async def token_counts(self, client_ids: Sequence[str], since: int) -> list[TokenCount]:
         """The rows of these clients from the hour ``since`` on, oldest first."""
@@ -301,11 +345,20 @@ class ActivityStore(Protocol):
         """When each of these clients last got a token, as far as the rows still say."""
         ...
 
-    async def add_auth_failures(self, failures: Sequence[AuthFailure]) -> None: ...
-
     async def recent_auth_failures(self, merchant_id: str | None, limit: int) -> list[AuthFailure]:
         """The newest failures of the merchant's clients (``None``: of unknown client ids)."""
         ...
+
+
+class ActivityStore(ActivityReader, Protocol):
+    """Hourly token counts per client and recent failed authentications."""
+
+    async def add_token_counts(self, counts: Sequence[TokenCount]) -> None:
+        """Add each count to its ``(client_id, hour)`` row, creating it (one upsert each);
+        ``last_issued_at`` keeps the later time."""
+        ...
+
+    async def add_auth_failures(self, failures: Sequence[AuthFailure]) -> None: ...
 
     async def purge_activity(self, stats_before: int, failures_before: float, keep: int) -> int:
         """Delete counts of hours before ``stats_before``, failures before
@@ -313,7 +366,7 @@ class ActivityStore(Protocol):
         ...
 
 
-class RevealStore(Protocol):
+class RevealKeeper(Protocol):
     """Secrets waiting to be shown once (sealed; see :class:`Reveal`)."""
 
     async def add_reveal(self, reveal: Reveal) -> None: ...
@@ -323,6 +376,8 @@ class RevealStore(Protocol):
         concurrent callers at most one gets it."""
         ...
 
+
+class RevealStore(RevealKeeper, Protocol):
     async def purge_reveals(self, before: float) -> int: ...
 
 
@@ -346,6 +401,7 @@ class Store(
     AuthorizationCodeStore,
     RefreshTokenStore,
     ConsentStore,
+    WithdrawalStore,
     SessionStore,
     PanelStore,
     Protocol,

@@ -11,6 +11,7 @@ from tokensmith.core.models import (
     Client,
     ClientSecret,
     Consent,
+    Grantor,
     Merchant,
     RefreshGrant,
     RefreshTokenRecord,
@@ -18,6 +19,7 @@ from tokensmith.core.models import (
     SigningKeyRecord,
     TokenFamily,
     User,
+    Withdrawal,
 )
 from tokensmith.storage.memory_panel import PanelMemoryMixin
 
@@ -313,6 +315,9 @@ class MemoryStore(PanelMemoryMixin):
         return True
 
     async def revoke_family(self, family_id: str, at: float) -> bool:
+        return self._revoke_family(family_id, at)
+
+    def _revoke_family(self, family_id: str, at: float) -> bool:
         fam = self.families.get(family_id)
         live = fam is not None and fam.revoked_at is None
         if fam is not None and live:
@@ -332,7 +337,30 @@ class MemoryStore(PanelMemoryMixin):
             for f in self.families.values()
             if f.user_id == user_id and f.client_id == client_id
         ]
-        return sum([await self.revoke_family(fid, at) for fid in ids])
+        return sum([self._revoke_family(fid, at) for fid in ids])
+
+    async def withdraw_authorization(
+        self, grantor: Grantor, client_id: str, at: float
+    ) -> Withdrawal:
+        if grantor.user_id is not None:
+            members = {grantor.user_id}
+        else:
+            members = {
+                u.user_id for u in self.users.values() if u.merchant_id == grantor.merchant_id
+            }
+        forgotten = [k for k in self.consents if k[0] in members and k[1] == client_id]
+        for k in forgotten:
+            del self.consents[k]
+        families = [
+            f
+            for f in self.families.values()
+            if f.client_id == client_id
+            and (f.user_id in members or f.merchant_id == grantor.merchant_id)
+        ]
+        live = sum(f.live_at(at) for f in families)
+        for f in families:
+            self._revoke_family(f.family_id, at)
+        return Withdrawal(len(forgotten), live)
 
     async def purge_families(self, before: float, batch: int) -> int:
         ended = [

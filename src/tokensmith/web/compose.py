@@ -15,10 +15,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tokensmith.core.accounts import LoginLimits, LoginService
-from tokensmith.core.activity import ActivityFlusher, ActivityRecorder, RetentionPolicy
+from tokensmith.core.activity import Activity, ActivityFlusher, ActivityRecorder, RetentionPolicy
 from tokensmith.core.authn import ClientAuthenticator, FailureLimits
+from tokensmith.core.authorizations import Authorizations
+from tokensmith.core.client_admin import ApiKeys, ClientAdmin
 from tokensmith.core.clock import Clock, SystemClock
 from tokensmith.core.credentials import new_secret
+from tokensmith.core.directory import Merchants, Users
 from tokensmith.core.families import PartnerPolicy, RefreshTokens
 from tokensmith.core.fingerprints import Fingerprints
 from tokensmith.core.grants import Grant
@@ -33,7 +36,9 @@ from tokensmith.core.panel_models import DAY
 from tokensmith.core.passwords import Passwords
 from tokensmith.core.ports import Store
 from tokensmith.core.randomness import Randomness, SystemRandomness
+from tokensmith.core.reveals import Reveals
 from tokensmith.core.service import TokenService
+from tokensmith.core.sessions import Sessions
 from tokensmith.core.tokens import IssuePolicy, TokenMinter
 from tokensmith.settings import ConfigError, Settings, secret_key_weakness
 from tokensmith.storage.cache import CachingClientStore, ReadThrough
@@ -48,7 +53,7 @@ from tokensmith.web.panel.format import install_filters
 from tokensmith.web.panel.services import PanelServices
 from tokensmith.web.ui import UiServices
 from tokensmith.web.ui.pages import make_environment
-from tokensmith.web.ui.sessions import SessionManager
+from tokensmith.web.ui.sessions import SessionCookie
 
 __all__ = ["build_context", "grant_table", "partner_policy", "resolve_secret_keys"]
 
@@ -89,6 +94,8 @@ async def build_context(
         settings, store, clients, keyring, limiter, fingerprints, partner, clock, rand
     )
     recorder = ActivityRecorder(clock)
+    activity = Activity(store, recorder)
+    api_keys = ReadThrough(store.find_api_key, clock, settings.client_cache_ttl)
     standard = IssuePolicy(settings.default_token_format, settings.access_token_ttl)
     return AppContext(
         settings=settings,
@@ -96,12 +103,46 @@ async def build_context(
         rand=rand,
         service=service,
         clients=clients,
-        api_keys=ReadThrough(store.find_api_key, clock, settings.client_cache_ttl),
+        api_keys=api_keys,
         observer=Observer(recorder=recorder, fingerprints=fingerprints),
         dialects=dialects(standard),
         metadata=authorization_metadata(settings),
-        ui=_ui_services(settings, store, clock, rand, limiter, fingerprints, partner, passwords),
-        panel=_panel_services(settings, store, clients, clock, recorder, passwords),
+        sessions=Sessions(
+            store,
+            store,
+            store,
+            clock,
+            rand,
+            idle_ttl=settings.session_idle_ttl,
+            absolute_ttl=settings.session_absolute_ttl,
+        ),
+        authorizations=Authorizations(
+            store,
+            store,
+            store,
+            store,
+            store,
+            clients,
+            clock,
+            rand,
+            partner,
+            service.minter.binding.tag,
+        ),
+        merchants=Merchants(store, clock, rand),
+        users=Users(store, store, store, passwords, clock, rand),
+        client_admin=ClientAdmin(
+            store,
+            clock,
+            rand,
+            max_ttl=settings.max_access_token_ttl,
+            usage=activity,
+            invalidate=clients.invalidate,
+        ),
+        api_key_admin=ApiKeys(store, clock, rand, api_keys.invalidate),
+        activity=activity,
+        reveals=Reveals(store, clock, rand),
+        ui=_ui_services(settings, store, limiter, fingerprints, partner, passwords),
+        panel=_panel_services(settings, store, clients, clock, recorder),
         health=StoreHealth(store),
         store=store,
         redis=redis,
@@ -242,24 +283,16 @@ def _origin(url: str) -> str:
 def _ui_services(
     settings: Settings,
     store: Store,
-    clock: Clock,
-    rand: Randomness,
     limiter: FailureLimiter,
     fingerprints: Fingerprints,
     partner: PartnerPolicy,
     passwords: Passwords,
 ) -> UiServices:
     s = settings
-    sessions = SessionManager(
-        store=store,
-        users=store,
-        merchants=store,
-        clock=clock,
-        rand=rand,
-        idle_ttl=s.session_idle_ttl,
-        absolute_ttl=s.session_absolute_ttl,
+    cookie = SessionCookie(
         secure=s.issuer_url.startswith("https://"),
         origin=_origin(s.issuer_url),
+        max_age=s.session_absolute_ttl,
     )
     limits = LoginLimits(
         Limit(s.login_failures_per_account, s.login_failure_window),
@@ -268,7 +301,7 @@ def _ui_services(
     login = LoginService(store, store, passwords, limiter, limits, fingerprints)
     templates = make_environment()
     install_filters(templates)
-    return UiServices(sessions, login, templates, partner)
+    return UiServices(cookie, login, templates, partner)
 
 
 def _panel_services(
@@ -277,7 +310,6 @@ def _panel_services(
     clients: CachingClientStore,
     clock: Clock,
     recorder: ActivityRecorder,
-    passwords: Passwords,
 ) -> PanelServices:
     retention = RetentionPolicy(
         stats=settings.activity_retention_days * DAY,
@@ -285,4 +317,4 @@ def _panel_services(
         max_failures=settings.auth_failure_max_rows,
     )
     flusher = ActivityFlusher(recorder, store, clients, clock, retention)
-    return PanelServices(recorder, flusher, passwords, settings.panel_scopes)
+    return PanelServices(recorder, flusher, settings.panel_scopes)

@@ -11,19 +11,23 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.requests import HTTPConnection
 from starlette.types import Scope
 
+from tokensmith.core.activity import Activity
+from tokensmith.core.authorizations import Authorizations
+from tokensmith.core.client_admin import ApiKeys, ClientAdmin
 from tokensmith.core.clock import Clock
-from tokensmith.core.models import ApiKey
-from tokensmith.core.ports import Store
+from tokensmith.core.directory import Merchants, Users
+from tokensmith.core.models import ApiKey, Client
+from tokensmith.core.ports import ClientReader, Store
 from tokensmith.core.randomness import Randomness
+from tokensmith.core.reveals import Reveals
 from tokensmith.core.service import TokenService
+from tokensmith.core.sessions import Sessions
 from tokensmith.settings import Settings
-from tokensmith.storage.cache import CachingClientStore, ReadThrough
-from tokensmith.storage.health import StoreHealth
 from tokensmith.web.dialects import Dialect
 from tokensmith.web.observe import Observer
 
@@ -31,35 +35,117 @@ if TYPE_CHECKING:
     from tokensmith.web.panel.services import PanelServices
     from tokensmith.web.ui import UiServices
 
-__all__ = ["STATE_KEY", "AppContext", "ctx_of", "ctx_of_scope", "source_address"]
+__all__ = [
+    "STATE_KEY",
+    "ApiKeyCache",
+    "AppContext",
+    "ClientCache",
+    "Health",
+    "ctx_of",
+    "ctx_of_scope",
+    "source_address",
+]
 
 #: The key of the context in the lifespan state (and so in each request's ``scope["state"]``).
 STATE_KEY = "tokensmith"
 
 
+class ClientCache(ClientReader, Protocol):
+    """The clients as the token endpoint reads them: cached for ``client_cache_ttl``
+    seconds (:class:`tokensmith.storage.cache.CachingClientStore`)."""
+
+    def cached(self, client_id: str, /) -> Client | None:
+        """The client if the cache holds it, fresh; never reads the store."""
+        ...
+
+    def invalidate(self, client_id: str | None = None, /) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+class ApiKeyCache(Protocol):
+    """Developer app keys by the SHA-256 of the key, cached like clients
+    (:class:`tokensmith.storage.cache.ReadThrough`)."""
+
+    async def get(self, key_hash: str, /) -> ApiKey | None: ...
+
+    def invalidate(self, key_hash: str | None = None, /) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+class SchemaReport(Protocol):
+    """The migrations a database has, against those this version expects."""
+
+    @property
+    def state(self) -> str: ...
+
+    @property
+    def applied(self) -> tuple[str, ...]: ...
+
+    @property
+    def expected(self) -> tuple[str, ...]: ...
+
+
+class ReadinessReport(Protocol):
+    @property
+    def available(self) -> bool: ...
+
+    @property
+    def ready(self) -> bool: ...
+
+    @property
+    def schema(self) -> SchemaReport | None: ...
+
+
+class Health(Protocol):
+    """Whether the store can serve (:class:`tokensmith.storage.health.StoreHealth`)."""
+
+    async def failure(self) -> str | None:
+        """``None`` when the database answers, else the name of the error."""
+        ...
+
+    async def readiness(self) -> ReadinessReport: ...
+
+
 @dataclass(frozen=True, slots=True)
 class AppContext:
-    """Every service a handler may use, typed, built once."""
+    """Every service a handler may use, typed, built once. Handlers act through the
+    core's services (``sessions`` ... ``reveals``); none touches the store."""
 
     settings: Settings
     clock: Clock
     rand: Randomness
     #: The token, introspection and revocation service (:mod:`tokensmith.core.service`).
     service: TokenService
-    clients: CachingClientStore
+    clients: ClientCache
     #: developer app keys of the ``tbc`` dialect by the SHA-256 of the key, cached like
-    #: clients; whatever revokes one here calls ``api_keys.invalidate()``
-    api_keys: ReadThrough[ApiKey]
+    #: clients; ``api_key_admin`` invalidates it when it revokes one
+    api_keys: ApiKeyCache
     observer: Observer
     dialects: Mapping[str, Dialect]
     #: RFC 8414 fields the authorization-code flow adds to the server metadata.
     metadata: Mapping[str, Any]
-    #: Login, sessions and pages (:mod:`tokensmith.web.ui`).
+    #: Browser sessions (:mod:`tokensmith.core.sessions`).
+    sessions: Sessions
+    #: Codes, consents and their withdrawal (:mod:`tokensmith.core.authorizations`).
+    authorizations: Authorizations
+    #: Merchants and users (:mod:`tokensmith.core.directory`).
+    merchants: Merchants
+    users: Users
+    #: API keys and partner apps, developer app keys (:mod:`tokensmith.core.client_admin`).
+    client_admin: ClientAdmin
+    api_key_admin: ApiKeys
+    #: Token counts and failed authentications (:class:`tokensmith.core.activity.Activity`).
+    activity: Activity
+    #: Secrets shown once (:mod:`tokensmith.core.reveals`).
+    reveals: Reveals
+    #: Login, session cookies and pages (:mod:`tokensmith.web.ui`).
     ui: UiServices
     #: The merchant panel's services (:mod:`tokensmith.web.panel`).
     panel: PanelServices
     #: Whether the database answers and has its migrations (the probes).
-    health: StoreHealth
+    health: Health
     #: Owned here for the background jobs and the shutdown; no handler uses it.
     store: Store
     redis: Any = None

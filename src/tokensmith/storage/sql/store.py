@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tokensmith.core.models import AccessTokenRecord
 from tokensmith.storage.sql.accounts import ConsentsSql, MerchantsSql, SessionsSql, UsersSql
+from tokensmith.storage.sql.authorizations import AuthorizationSqlMixin
 from tokensmith.storage.sql.batch import GroupCommit
 from tokensmith.storage.sql.clients import ClientsSql
 from tokensmith.storage.sql.codes import CodesSql
@@ -116,6 +117,7 @@ class SqlStore(
     SessionsSql,
     PurgeSql,
     PanelSqlMixin,
+    AuthorizationSqlMixin,
 ):
     """Every storage protocol over one :class:`AsyncEngine`.
 

@@ -28,18 +28,14 @@ from starlette.routing import BaseRoute, Route
 from tokensmith.core.authorize import (
     AuthorizationRequest,
     AuthorizationTarget,
-    consent_covers,
     describe_scope,
-    issue_code,
-    remember_consent,
     resolve_target,
     response_uri,
     valid_client_id,
     validate_request,
 )
 from tokensmith.core.errors import AccessDenied, OAuthError, TemporarilyUnavailable
-from tokensmith.core.models import User
-from tokensmith.core.scopes import parse_scope
+from tokensmith.core.models import Grantor, User
 from tokensmith.web.context import AppContext, ctx_of
 from tokensmith.web.forms import read_query
 from tokensmith.web.ui import (
@@ -135,27 +131,10 @@ async def _validate(
         return await _error_redirect(request, ctx, target, exc, _state_of(params))
 
 
-async def _merchant_refusal(ctx: AppContext, user: User, req: AuthorizationRequest) -> str | None:
-    """Why this user cannot authorize this app, if they cannot. A partner app may belong to
-    one merchant (the company that registered it) and be authorized by any other: the
-    tokens then act for the authorizing merchant (their ``sub``)."""
-    if user.merchant_id is None:
-        return "only a merchant's user can authorize an app"
-    return None
-
-
 async def _grant(request: Request, req: AuthorizationRequest, user: User) -> Response:
     """RFC 6749 §4.1.2: redirect with ``code``, ``state`` and ``iss``."""
     ctx = ctx_of(request)
-    code = await issue_code(
-        ctx.store,
-        ctx.clock,
-        ctx.rand,
-        req,
-        user,
-        ui_of(request).partner,
-        ctx.service.minter.binding.tag,
-    )
+    code = await ctx.authorizations.issue_code(req, user)
     params = {"code": code, "state": req.state, "iss": ctx.settings.issuer_url}
     return await _back_to_client(request, response_uri(req.target.redirect_uri, params))
 
@@ -164,7 +143,7 @@ async def _consent_page(
     request: Request, req: AuthorizationRequest, user: User, params: Mapping[str, Sequence[str]]
 ) -> Response:
     ctx = ctx_of(request)
-    merchant = await ctx.store.get_merchant(user.merchant_id or "")
+    merchant = await ctx.merchants.get(user.merchant_id or "")
     hidden = {k: params[k][0] for k in CARRIED if params.get(k) and params[k][0]}
     return await render(
         request,
@@ -188,10 +167,10 @@ async def _after_login(
     if user is None:
         query = urlencode([(k, v) for k, vs in params.items() for v in vs])
         return await login_page(request, "/oauth/authorize?" + query, app_name=req.client.name)
-    refusal = await _merchant_refusal(ctx, user, req)
+    refusal = ctx.authorizations.refusal(user)
     if refusal is not None:
         return await _error_redirect(request, ctx, req.target, AccessDenied(refusal), req.state)
-    if await consent_covers(ctx.store, user, req):
+    if await ctx.authorizations.covered(user, req):
         return await _grant(request, req, user)
     return await _consent_page(request, req, user, params)
 
@@ -241,30 +220,19 @@ async def _decided(
     if form.get("decision") != "allow":
         denied = AccessDenied("the user denied the request")
         return await _error_redirect(request, ctx, req.target, denied, req.state)
-    refusal = await _merchant_refusal(ctx, user, req)
+    refusal = ctx.authorizations.refusal(user)
     if refusal is not None:
         return await _error_redirect(request, ctx, req.target, AccessDenied(refusal), req.state)
-    if form.get("remember") == "yes" and not req.client.public:
-        await remember_consent(ctx.store, ctx.clock, user, req)
+    if form.get("remember") == "yes":
+        await ctx.authorizations.remember(user, req)
     return await _grant(request, req, user)
 
 
 @login_required()
 async def apps_page(request: Request, user: User) -> Response:
     """The apps this user approved, each with a Withdraw button."""
-    ctx = ctx_of(request)
-    rows = []
-    for consent in await ctx.store.list_consents(user.user_id):
-        client = await ctx.clients.get_client(consent.client_id)
-        rows.append(
-            {
-                "client_id": consent.client_id,
-                "name": client.name if client else consent.client_id,
-                "scopes": [describe_scope(s) for s in parse_scope(consent.scope)],
-                "granted_at": consent.granted_at,
-            }
-        )
-    return await render(request, "apps.html", title="Connected apps", apps=rows)
+    apps = await ctx_of(request).authorizations.of_user(user)
+    return await render(request, "apps.html", title="Connected apps", apps=apps)
 
 
 @login_required()
@@ -281,9 +249,7 @@ async def withdraw(request: Request, user: User) -> Response:
     client_id = request.path_params["client_id"]
     if not valid_client_id(client_id):
         return redirect(request, safe_next(form.get("next")))
-    now = ctx.clock.now()
-    await ctx.store.delete_consent(user.user_id, client_id)
-    await ctx.store.revoke_families(user.user_id, client_id, now)
+    await ctx.authorizations.withdraw(Grantor(user_id=user.user_id), client_id)
     return redirect(request, safe_next(form.get("next")))
 
 

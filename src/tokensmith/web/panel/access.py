@@ -101,10 +101,10 @@ def _cookie_name(request: Request) -> str:
 
 
 async def _tenant(request: Request, user: User) -> Tenant:
-    store = ctx_of(request).store
+    directory = ctx_of(request).merchants
     if user.role != "operator":
-        return Tenant(user, await store.get_merchant(user.merchant_id or ""))
-    merchants = await store.list_merchants()
+        return Tenant(user, await directory.get(user.merchant_id or ""))
+    merchants = await directory.listing()
     picked = request.cookies.get(_cookie_name(request))
     chosen = next((m for m in merchants if m.merchant_id == picked), None)
     return Tenant(user, chosen or (merchants[0] if merchants else None), merchants)

@@ -13,19 +13,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from tokensmith.core.activity import merge_counts
 from tokensmith.core.models import Client
-from tokensmith.core.panel_models import DAY, HOUR, AuthFailure, TokenCount, hour_of
+from tokensmith.core.panel_models import DAY, HOUR, TokenCount, hour_of
 from tokensmith.web.context import ctx_of
 from tokensmith.web.dialects.compat import DIALECT_PATHS
 from tokensmith.web.panel.access import Tenant, not_found, panel_page, panel_render
 from tokensmith.web.panel.chart import daily_chart, hourly_chart
-from tokensmith.web.panel.clients import last_used
-from tokensmith.web.panel.services import panel_of
 
 __all__ = ["activity_routes"]
 
-FAILURES_SHOWN = 50
 #: The token endpoint of each dialect, for the failures table.
 ENDPOINTS = DIALECT_PATHS
 
@@ -37,15 +33,6 @@ class KeyActivity:
     issued_7d: int
     refused_24h: int
     last_used: float | None
-
-
-async def _counts(request: Request, client_ids: list[str], since: int) -> list[TokenCount]:
-    stored = await ctx_of(request).store.token_counts(client_ids, since)
-    wanted = set(client_ids)
-    pending = [
-        c for c in panel_of(request).recorder.pending() if c.client_id in wanted and c.hour >= since
-    ]
-    return list(merge_counts([*stored, *pending]).values())
 
 
 def _per_key(
@@ -72,16 +59,16 @@ def _per_key(
 @panel_page()
 async def activity(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
     ctx = ctx_of(request)
-    clients = await ctx.store.list_clients(tenant.merchant_id)
+    clients = await ctx.client_admin.listing(tenant.merchant_id)
     chosen = request.query_params.get("client_id", "")
     picked = next((c for c in clients if c.client_id == chosen), None)
     if chosen and picked is None:
         return await not_found(request, tenant)
     now = ctx.clock.now()
     ids = [picked.client_id] if picked else [c.client_id for c in clients]
-    counts = await _counts(request, ids, int(now // DAY) * DAY - 6 * DAY)
+    counts = await ctx.activity.counts(ids, int(now // DAY) * DAY - 6 * DAY)
     names = {c.client_id: c.name for c in clients}
-    failures = await _failures(request, tenant, picked)
+    failures = await ctx.activity.failures(tenant.merchant_id, picked.client_id if picked else None)
     return await panel_render(
         request,
         tenant,
@@ -93,28 +80,13 @@ async def activity(request: Request, tenant: Tenant, form: dict[str, str]) -> Re
         hourly=hourly_chart(counts, now),
         daily=daily_chart(counts, now),
         per_key=_per_key(
-            [picked] if picked else clients, counts, await last_used(request, ids), now
+            [picked] if picked else clients, counts, await ctx.activity.last_used(ids), now
         ),
         failures=failures,
-        unattributed=await _unattributed(request, tenant),
+        unattributed=await ctx.activity.unattributed(tenant.user),
         names=names,
         endpoints=ENDPOINTS,
     )
-
-
-async def _failures(request: Request, tenant: Tenant, picked: Client | None) -> list[AuthFailure]:
-    store = ctx_of(request).store
-    if picked is None:
-        return await store.recent_auth_failures(tenant.merchant_id, FAILURES_SHOWN)
-    found = await store.recent_auth_failures(tenant.merchant_id, FAILURES_SHOWN * 4)
-    return [f for f in found if f.client_id == picked.client_id][:FAILURES_SHOWN]
-
-
-async def _unattributed(request: Request, tenant: Tenant) -> list[AuthFailure] | None:
-    """For operators: failures naming no known client (guessing, misconfigured clients)."""
-    if not tenant.is_operator:
-        return None
-    return await ctx_of(request).store.recent_auth_failures(None, FAILURES_SHOWN)
 
 
 def activity_routes() -> list[BaseRoute]:

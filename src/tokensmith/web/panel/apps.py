@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from tokensmith.core.admin import AdminError, ClientSpec, check_client_spec, create_client
+from tokensmith.core.admin import AdminError, ClientSpec, check_client_spec
 from tokensmith.core.models import AUTHORIZATION_CODE, REFRESH_TOKEN, Client
 from tokensmith.core.uris import split_uri
 from tokensmith.web.context import ctx_of
@@ -129,12 +129,9 @@ async def new_app(request: Request, tenant: Tenant, form: dict[str, str]) -> Res
 
 @panel_page(edit=True)
 async def create_app(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
-    ctx = ctx_of(request)
     try:
         spec = _spec(form, chosen_scopes(form, panel_of(request).scopes), tenant.merchant_id)
-        client, secret = await create_client(
-            ctx.clients, ctx.clock, ctx.rand, spec, ctx.settings.max_access_token_ttl
-        )
+        client, secret = await ctx_of(request).client_admin.create(spec)
     except (FormProblem, AdminError) as exc:
         field = exc.field if isinstance(exc, FormProblem) else "name"
         return await _new_form(request, tenant, 400, {field: str(exc)}, form)
@@ -207,7 +204,6 @@ async def show_app(request: Request, tenant: Tenant, form: dict[str, str]) -> Re
 @panel_page(edit=True)
 async def update_app(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
     """``POST /panel/apps/{client_id}``: name, redirect URIs, form URI."""
-    ctx = ctx_of(request)
     client = await own_client(request, tenant, "app")
     if client is None or not client.active:
         return await not_found(request, tenant)
@@ -218,7 +214,7 @@ async def update_app(request: Request, tenant: Tenant, form: dict[str, str]) -> 
     changed = client.evolve(
         name=spec.name, redirect_uris=spec.redirect_uris, form_uri=spec.form_uri
     )
-    await ctx.clients.update_client(changed)
+    await ctx_of(request).client_admin.update(changed)
     return redirect(request, f"/panel/apps/{client.client_id}?done=app-saved")
 
 

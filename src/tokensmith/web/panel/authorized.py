@@ -8,62 +8,21 @@ their refresh and access tokens (RFC 7009 §2.1 semantics), for all the merchant
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from tokensmith.core.authorize import describe_scope
-from tokensmith.core.scopes import parse_scope
+from tokensmith.core.authorizations import AuthorizedApp
+from tokensmith.core.models import Grantor
 from tokensmith.web.context import ctx_of
-from tokensmith.web.panel.access import Tenant, not_found, panel_page, panel_render
+from tokensmith.web.panel.access import Tenant, id_ok, not_found, panel_page, panel_render
 from tokensmith.web.ui import redirect
 
 __all__ = ["authorized_routes"]
 
 
-@dataclass(slots=True)
-class Authorized:
-    client_id: str
-    name: str = ""
-    scopes: dict[str, str] = field(default_factory=dict)
-    first_at: float = 0.0
-    last_at: float = 0.0
-    users: set[str] = field(default_factory=set)
-    remembered: bool = False
-    live_grants: int = 0
-
-    def add(self, scope: str, at: float, email: str) -> None:
-        for s in parse_scope(scope):
-            self.scopes[s] = describe_scope(s)
-        self.first_at = min(self.first_at or at, at)
-        self.last_at = max(self.last_at, at)
-        self.users.add(email)
-
-
-async def _authorized(request: Request, tenant: Tenant) -> dict[str, Authorized]:
-    ctx = ctx_of(request)
-    store = ctx.store
-    users = {u.user_id: u for u in await store.list_users(tenant.merchant_id)}
-    found: dict[str, Authorized] = {}
-    for user in users.values():
-        for consent in await store.list_consents(user.user_id):
-            row = found.setdefault(consent.client_id, Authorized(consent.client_id))
-            row.add(consent.scope, consent.granted_at, user.email)
-            row.remembered = True
-    now = ctx.clock.now()
-    for family in await store.merchant_families(tenant.merchant_id):
-        if not family.live_at(now):
-            continue
-        row = found.setdefault(family.client_id, Authorized(family.client_id))
-        who = users.get(family.user_id)
-        row.add(family.scope, family.created_at, who.email if who else family.user_id)
-        row.live_grants += 1
-    for row in found.values():
-        client = await ctx.store.get_client(row.client_id)
-        row.name = client.name if client else row.client_id
-    return found
+async def _authorized(request: Request, tenant: Tenant) -> dict[str, AuthorizedApp]:
+    return await ctx_of(request).authorizations.of_merchant(tenant.merchant_id)
 
 
 @panel_page()
@@ -101,18 +60,15 @@ async def confirm_withdraw(request: Request, tenant: Tenant, form: dict[str, str
 
 @panel_page(edit=True)
 async def withdraw(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
-    """Forget the consents and revoke the families of every user of the merchant."""
-    ctx = ctx_of(request)
+    """Forget the consents and revoke the families of every user of the merchant; 404 if
+    the merchant authorized nothing of the app."""
     client_id = request.path_params["client_id"]
-    if client_id not in await _authorized(request, tenant):
+    grantor = Grantor(merchant_id=tenant.merchant_id)
+    withdrawn = id_ok(client_id) and await ctx_of(request).authorizations.withdraw(
+        grantor, client_id
+    )
+    if not withdrawn:
         return await not_found(request, tenant)
-    now = ctx.clock.now()
-    for user in await ctx.store.list_users(tenant.merchant_id):
-        await ctx.store.delete_consent(user.user_id, client_id)
-        await ctx.store.revoke_families(user.user_id, client_id, now)
-    for family in await ctx.store.merchant_families(tenant.merchant_id):
-        if family.client_id == client_id:
-            await ctx.store.revoke_family(family.family_id, now)
     return redirect(request, "/panel/authorized?done=access-revoked")
 
 

@@ -1,26 +1,25 @@
 """What API keys and partner apps share: ownership, status, scopes, rotate and revoke.
 
 Both are OAuth clients of the tenant's merchant; a partner app is one that may use the
-``authorization_code`` grant. Reads go to the database; every change goes through
-``ctx.clients`` (the :class:`~tokensmith.storage.cache.CachingClientStore`), so the token
-endpoint of the worker that made it sees it at once, and every worker of every instance
-within ``client_cache_ttl`` seconds.
+``authorization_code`` grant. Every read and change goes through ``ctx.client_admin``
+(:class:`~tokensmith.core.client_admin.ClientAdmin`), which tells the token endpoint's
+client cache of each change: the worker that made it sees it at once, and every worker of
+every instance within ``client_cache_ttl`` seconds.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tokensmith.core.admin import AdminError, rotate_client_secret
-from tokensmith.core.models import AUTHORIZATION_CODE, Client
+from tokensmith.core.admin import AdminError
+from tokensmith.core.client_admin import Kind
+from tokensmith.core.models import Client
 from tokensmith.web.context import ctx_of
 from tokensmith.web.panel.access import Tenant, id_ok, not_found, page_error, panel_render
 from tokensmith.web.panel.reveal import Secret, show_once
-from tokensmith.web.panel.services import panel_of
 from tokensmith.web.ui import redirect
 
 __all__ = [
@@ -37,7 +36,6 @@ __all__ = [
     "token_example",
 ]
 
-Kind = Literal["key", "app"]
 MAX_NAME = 200
 
 #: The rotation overlaps offered: seconds the previous secret keeps working.
@@ -51,19 +49,12 @@ OVERLAPS: tuple[tuple[int, str], ...] = (
 _WORDS = {"key": ("key", "/panel/keys", "keys"), "app": ("app", "/panel/apps", "apps")}
 
 
-def kind_of(client: Client) -> Kind:
-    return "app" if AUTHORIZATION_CODE in client.grant_types else "key"
-
-
 async def own_client(request: Request, tenant: Tenant, kind: Kind) -> Client | None:
     """The client named in the path if it is the tenant's and of this kind, else ``None``."""
     client_id = request.path_params["client_id"]
     if not id_ok(client_id):
         return None
-    client = await ctx_of(request).store.get_client(client_id)
-    if client is None or client.merchant_id != tenant.merchant_id or kind_of(client) != kind:
-        return None
-    return client
+    return await ctx_of(request).client_admin.owned(tenant.merchant_id, client_id, kind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,30 +80,19 @@ def _status(client: Client, now: float) -> tuple[str, float | None]:
 async def client_rows(request: Request, tenant: Tenant, kind: Kind) -> list[ClientRow]:
     """The tenant's clients of this kind, active first, newest first, with last use."""
     ctx = ctx_of(request)
-    mine = [c for c in await ctx.store.list_clients(tenant.merchant_id) if kind_of(c) == kind]
-    used = await last_used(request, [c.client_id for c in mine])
     now = ctx.clock.now()
-    rows = [ClientRow(c, used.get(c.client_id), *_status(c, now)) for c in mine]
+    rows = [
+        ClientRow(u.client, u.last_used, *_status(u.client, now))
+        for u in await ctx.client_admin.in_use(tenant.merchant_id, kind)
+    ]
     rows.sort(key=lambda r: (not r.active, -r.client.created_at))
     return rows
 
 
 async def row_of(request: Request, client: Client) -> ClientRow:
-    used = await last_used(request, [client.client_id])
-    return ClientRow(
-        client, used.get(client.client_id), *_status(client, ctx_of(request).clock.now())
-    )
-
-
-async def last_used(request: Request, client_ids: list[str]) -> dict[str, float]:
-    """From the stored hourly counts, and this instance's counts not yet written."""
-    found = await ctx_of(request).store.last_used(client_ids)
-    wanted = set(client_ids)
-    for count in panel_of(request).recorder.pending():
-        at = count.last_issued_at
-        if at is not None and count.client_id in wanted and at > found.get(count.client_id, 0):
-            found[count.client_id] = at
-    return found
+    ctx = ctx_of(request)
+    used = await ctx.activity.last_used([client.client_id])
+    return ClientRow(client, used.get(client.client_id), *_status(client, ctx.clock.now()))
 
 
 def token_example(request: Request) -> str:
@@ -140,9 +120,7 @@ async def do_rotate(request: Request, tenant: Tenant, form: dict[str, str], kind
         why = "Choose one of the offered overlaps." if client.active else f"This {word} is revoked."
         return await page_error(request, tenant, 400, "Cannot rotate", why)
     try:
-        secret = await rotate_client_secret(
-            ctx.clients, ctx.clock, ctx.rand, client.client_id, overlap
-        )
+        secret = await ctx.client_admin.rotate_secret(client.client_id, overlap)
     except AdminError as exc:
         return await page_error(request, tenant, 400, "Cannot rotate", str(exc))
     note = (
@@ -197,10 +175,9 @@ async def confirm_revoke(request: Request, tenant: Tenant, kind: Kind) -> Respon
 
 async def do_revoke(request: Request, tenant: Tenant, kind: Kind) -> Response:
     """``POST .../revoke``."""
-    ctx = ctx_of(request)
     client = await own_client(request, tenant, kind)
     if client is None:
         return await not_found(request, tenant)
-    await ctx.clients.revoke_client(client.client_id, ctx.clock.now())
+    await ctx_of(request).client_admin.revoke(client.client_id)
     _, back, _ = _WORDS[kind]
     return redirect(request, f"{back}?done={kind}-revoked")

@@ -1,10 +1,10 @@
 """Integration > API > Developer app keys: the ``apikey`` header of the ``tbc`` dialect.
 
-Made with :func:`~tokensmith.core.admin.create_api_key` (the value is shown once and
-stored as a SHA-256 hash) and revoked with ``revoke_api_key``; the token endpoint finds
-keys through ``ctx.api_keys``, which this module invalidates, so a revocation takes effect
-at once on the worker that made it, and within ``client_cache_ttl`` on every worker of
-every instance.
+Made and revoked by :class:`~tokensmith.core.client_admin.ApiKeys` (``ctx.api_key_admin``:
+the value is shown once and stored as a SHA-256 hash); the token endpoint finds keys
+through ``ctx.api_keys``, which the service invalidates, so a revocation takes effect at
+once on the worker that made it, and within ``client_cache_ttl`` on every worker of every
+instance.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from tokensmith.core.admin import AdminError, create_api_key
+from tokensmith.core.admin import AdminError
 from tokensmith.core.models import ApiKey
 from tokensmith.web.context import ctx_of
 from tokensmith.web.dialects.compat import DIALECT_PATHS
@@ -29,13 +29,12 @@ async def _own_key(request: Request, tenant: Tenant) -> ApiKey | None:
     key_id = request.path_params["key_id"]
     if not id_ok(key_id):
         return None
-    keys = await ctx_of(request).store.list_api_keys(tenant.merchant_id)
-    return next((k for k in keys if k.key_id == key_id), None)
+    return await ctx_of(request).api_key_admin.owned(tenant.merchant_id, key_id)
 
 
 @panel_page()
 async def list_devkeys(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
-    keys = await ctx_of(request).store.list_api_keys(tenant.merchant_id)
+    keys = await ctx_of(request).api_key_admin.listing(tenant.merchant_id)
     keys.sort(key=lambda k: (k.revoked_at is not None, -k.created_at))
     return await panel_render(
         request,
@@ -76,7 +75,7 @@ async def create_devkey(request: Request, tenant: Tenant, form: dict[str, str]) 
         error = f"Give the key a name (1 to {MAX_NAME} characters)."
         return await _form(request, tenant, 400, error, name[:MAX_NAME])
     try:
-        key, plain = await create_api_key(ctx.store, ctx.clock, ctx.rand, name, tenant.merchant_id)
+        key, plain = await ctx.api_key_admin.create(name, tenant.merchant_id)
     except AdminError as exc:
         return await _form(request, tenant, 400, str(exc), name)
     path = DIALECT_PATHS["tbc"]
@@ -122,12 +121,10 @@ async def confirm_revoke_devkey(request: Request, tenant: Tenant, form: dict[str
 
 @panel_page(edit=True)
 async def revoke_devkey(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
-    ctx = ctx_of(request)
     key = await _own_key(request, tenant)
     if key is None:
         return await not_found(request, tenant)
-    await ctx.store.revoke_api_key(key.key_id, ctx.clock.now())
-    ctx.api_keys.invalidate()  # cached by hash, which the panel does not keep
+    await ctx_of(request).api_key_admin.revoke(key.key_id)
     return redirect(request, "/panel/devkeys?done=devkey-revoked")
 
 

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from tokensmith.core.admin import AdminError, ClientSpec, create_client
+from tokensmith.core.admin import AdminError, ClientSpec
 from tokensmith.web.context import ctx_of
 from tokensmith.web.dialects.compat import DIALECT_PATHS
 from tokensmith.web.panel.access import Tenant, not_found, panel_page, panel_render
@@ -71,7 +71,6 @@ async def new_key(request: Request, tenant: Tenant, form: dict[str, str]) -> Res
 @panel_page(edit=True)
 async def create_key(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
     """``POST /panel/keys``: make the key, then show its secret once."""
-    ctx = ctx_of(request)
     name = form.get("name", "").strip()
     scopes = chosen_scopes(form, panel_of(request).scopes)
     errors = {}
@@ -83,9 +82,7 @@ async def create_key(request: Request, tenant: Tenant, form: dict[str, str]) -> 
         return await _key_form(request, tenant, 400, errors, form)
     spec = ClientSpec(name=name, scope=" ".join(scopes), merchant_id=tenant.merchant_id)
     try:
-        client, secret = await create_client(
-            ctx.clients, ctx.clock, ctx.rand, spec, ctx.settings.max_access_token_ttl
-        )
+        client, secret = await ctx_of(request).client_admin.create(spec)
     except AdminError as exc:
         return await _key_form(request, tenant, 400, {"name": str(exc)}, form)
     assert secret is not None

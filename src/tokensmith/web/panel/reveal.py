@@ -1,10 +1,11 @@
 """Showing a new secret exactly once (POST, redirect, GET).
 
-The action that makes a secret stores a :class:`~tokensmith.core.panel_models.Reveal` and
-redirects (303) to ``/panel/reveal/<id>``. The reveal is sealed with AES-256-GCM under a
-key derived from the browser's session cookie, which the server never stores (only its
-hash), so the database never holds the secret in a readable form; it is bound to the
-session and expires after ten minutes. The first GET deletes it and shows the secret with
+The action that makes a secret hands it to ``ctx.reveals``
+(:class:`~tokensmith.core.reveals.Reveals`) and redirects (303) to
+``/panel/reveal/<id>``. The reveal is sealed with AES-256-GCM under a key derived here
+from the browser's session cookie, which the server never stores (only its hash), so the
+database never holds the secret in a readable form; it is bound to the session and
+expires after ten minutes. The first GET takes it and shows the secret with
 ``Cache-Control: no-store``; a reload, the back button or another browser gets a page
 saying it was already shown.
 """
@@ -16,16 +17,11 @@ import hmac
 import json
 from dataclasses import dataclass, field
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tokensmith.core.credentials import hash_secret, new_secret
-from tokensmith.core.panel_models import Reveal
 from tokensmith.web.context import ctx_of
 from tokensmith.web.panel.access import Tenant, id_ok, panel_page, panel_render
-from tokensmith.web.panel.services import panel_of
 from tokensmith.web.ui import redirect, ui_of
 from tokensmith.web.ui.sessions import load_session
 
@@ -65,18 +61,10 @@ def _key(request: Request) -> bytes:
 
 async def show_once(request: Request, secret: Secret) -> Response:
     """Store ``secret`` for one showing and redirect the browser to it."""
-    ctx = ctx_of(request)
     session = await load_session(request)
     assert session is not None, "panel pages need a login"
-    rid = new_secret(ctx.rand)
-    nonce = ctx.rand.token_bytes(12)
     body = json.dumps(_fields(secret)).encode()
-    sealed = nonce + AESGCM(_key(request)).encrypt(nonce, body, hash_secret(rid).encode())
-    now = ctx.clock.now()
-    reveal = Reveal(
-        hash_secret(rid), session.session_hash, sealed, now, now + panel_of(request).reveal_ttl
-    )
-    await ctx.store.add_reveal(reveal)
+    rid = await ctx_of(request).reveals.add(_key(request), session.session_hash, body)
     return redirect(request, f"/panel/reveal/{rid}")
 
 
@@ -84,28 +72,22 @@ def _fields(secret: Secret) -> dict[str, object]:
     return {name: getattr(secret, name) for name in Secret.__dataclass_fields__}
 
 
-def _open(request: Request, reveal: Reveal, rid: str) -> Secret | None:
+def _open(body: bytes) -> Secret | None:
     try:
-        body = AESGCM(_key(request)).decrypt(
-            reveal.sealed[:12], reveal.sealed[12:], hash_secret(rid).encode()
-        )
         return Secret(**json.loads(body))
-    except (InvalidTag, ValueError, TypeError):
+    except (ValueError, TypeError):
         return None
 
 
 @panel_page()
 async def reveal_page(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
     """``GET /panel/reveal/{rid}``: the secret, once."""
-    ctx = ctx_of(request)
     rid = request.path_params["rid"]
     session = await load_session(request)
-    reveal = None
+    body = None
     if session is not None and id_ok(rid):
-        reveal = await ctx.store.take_reveal(
-            hash_secret(rid), session.session_hash, ctx.clock.now()
-        )
-    secret = _open(request, reveal, rid) if reveal is not None else None
+        body = await ctx_of(request).reveals.take(_key(request), rid, session.session_hash)
+    secret = _open(body) if body is not None else None
     if secret is None:
         return await panel_render(
             request,

@@ -7,13 +7,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from tokensmith.core.accounts import create_user, disable_user
 from tokensmith.core.admin import AdminError
 from tokensmith.core.models import User
 from tokensmith.core.passwords import MIN_PASSWORD_LENGTH
 from tokensmith.web.context import ctx_of
 from tokensmith.web.panel.access import Tenant, id_ok, not_found, panel_page, panel_render
-from tokensmith.web.panel.services import panel_of
 from tokensmith.web.ui import redirect
 
 __all__ = ["user_routes"]
@@ -25,19 +23,17 @@ ROLE_WORDS = {
 }
 
 
-async def _own_user(request: Request, tenant: Tenant) -> User | None:
+async def _disableable(request: Request, tenant: Tenant) -> User | None:
+    """The tenant's user named in the path, if the logged-in user may disable them."""
     user_id = request.path_params["user_id"]
     if not id_ok(user_id):
         return None
-    user = await ctx_of(request).store.get_user(user_id)
-    if user is None or user.merchant_id != tenant.merchant_id:
-        return None
-    return user
+    return await ctx_of(request).users.disableable(tenant.merchant_id, user_id, tenant.user)
 
 
 @panel_page()
 async def list_users(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
-    users = await ctx_of(request).store.list_users(tenant.merchant_id)
+    users = await ctx_of(request).users.listing(tenant.merchant_id)
     users.sort(key=lambda u: (u.disabled_at is not None, u.email))
     return await panel_render(
         request, tenant, "panel/users.html", section="users", title="Users", users=users
@@ -73,18 +69,12 @@ async def new_user(request: Request, tenant: Tenant, form: dict[str, str]) -> Re
 @panel_page(edit=True)
 async def add_user(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
     """``POST /panel/users``: a member or admin of this merchant, with a first password."""
-    ctx = ctx_of(request)
     role = form.get("role", "")
     values = {"email": form.get("email", "")[:320], "role": role}
     if role not in MERCHANT_ROLES:
         return await _form(request, tenant, 400, "Choose a role.", values)
     try:
-        await create_user(
-            ctx.store,
-            ctx.store,
-            panel_of(request).passwords,
-            ctx.clock,
-            ctx.rand,
+        await ctx_of(request).users.create(
             email=form.get("email", "")[:320],
             password=form.get("password", ""),
             role=role,
@@ -101,8 +91,8 @@ def _sentence(text: str) -> str:
 
 @panel_page(edit=True)
 async def confirm_disable(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
-    user = await _own_user(request, tenant)
-    if user is None or not user.active or user.user_id == tenant.user.user_id:
+    user = await _disableable(request, tenant)
+    if user is None or not user.active:
         return await not_found(request, tenant)
     return await panel_render(
         request,
@@ -121,11 +111,10 @@ async def confirm_disable(request: Request, tenant: Tenant, form: dict[str, str]
 
 @panel_page(edit=True)
 async def do_disable(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
-    ctx = ctx_of(request)
-    user = await _own_user(request, tenant)
-    if user is None or user.user_id == tenant.user.user_id:
+    user = await _disableable(request, tenant)
+    if user is None:
         return await not_found(request, tenant)
-    await disable_user(ctx.store, ctx.store, ctx.clock, user.email)
+    await ctx_of(request).users.disable(user.email)
     return redirect(request, "/panel/users?done=user-disabled")
 
 

@@ -50,7 +50,7 @@ from tokensmith.web.ui.pages import NavItem, continue_page, error_page, redirect
 from tokensmith.web.ui.sessions import (
     CSRF_FIELD,
     CsrfError,
-    SessionManager,
+    SessionCookie,
     check_csrf,
     csrf_token,
     current_user,
@@ -96,7 +96,8 @@ def is_page_path(path: str) -> bool:
 class UiServices:
     """Everything the pages use; built by ``build_context`` and kept at ``ctx.ui``."""
 
-    sessions: SessionManager
+    #: the session cookie (the sessions are ``ctx.sessions``)
+    sessions: SessionCookie
     login: LoginService
     templates: Environment
     partner: PartnerPolicy

@@ -1,9 +1,8 @@
-"""Server-side browser sessions and CSRF tokens.
+"""Browser sessions over HTTP: the session cookie, and CSRF tokens.
 
-The cookie holds 256 random bits; the database holds only their SHA-256
-(:class:`~tokensmith.core.models.Session`). A session ends after ``session_idle_ttl``
-seconds without activity or ``session_absolute_ttl`` seconds after it began, on logout,
-and when its user is disabled. Logging in always starts a new session (no fixation).
+The cookie holds 256 random bits; the database holds only their SHA-256. The sessions
+themselves, their idle and absolute expiry and their renewal at login, are the core's
+(:class:`tokensmith.core.sessions.Sessions`, at ``ctx.sessions``).
 
 Cookie: ``HttpOnly``, ``SameSite=Lax``, ``Path=/``; when the issuer is https it is also
 ``Secure`` and named with the ``__Host-`` prefix (RFC 6265bis §4.1.3.2).
@@ -28,16 +27,13 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tokensmith.core.clock import Clock
-from tokensmith.core.credentials import hash_secret, new_secret
 from tokensmith.core.models import Session, User
-from tokensmith.core.ports import MerchantStore, SessionStore, UserStore
-from tokensmith.core.randomness import Randomness
+from tokensmith.core.sessions import Sessions
 
 __all__ = [
     "CSRF_FIELD",
     "CsrfError",
-    "SessionManager",
+    "SessionCookie",
     "apply_cookie",
     "check_csrf",
     "csrf_token",
@@ -47,8 +43,6 @@ __all__ = [
 ]
 
 CSRF_FIELD = "csrf_token"
-#: Activity is written at most this often (seconds), not on every request.
-TOUCH_EVERY = 60.0
 _UNSET = object()
 
 
@@ -56,29 +50,30 @@ class CsrfError(Exception):
     """A form without a valid CSRF token, or from another origin: HTTP 403."""
 
 
-@dataclass(slots=True)
-class SessionManager:
-    """What the session functions need; one per app, at ``ctx.ui.sessions``."""
+@dataclass(frozen=True, slots=True)
+class SessionCookie:
+    """How the session cookie is set; one per app, at ``ctx.ui.sessions``."""
 
-    store: SessionStore
-    users: UserStore
-    merchants: MerchantStore
-    clock: Clock
-    rand: Randomness
-    idle_ttl: int
-    absolute_ttl: int
     secure: bool
     origin: str
+    #: seconds: the session's absolute lifetime
+    max_age: int
 
     @property
     def cookie_name(self) -> str:
         return "__Host-tokensmith" if self.secure else "tokensmith_session"
 
 
-def _manager(request: Request) -> SessionManager:
+def _cookie(request: Request) -> SessionCookie:
     from tokensmith.web.ui import ui_of
 
     return ui_of(request).sessions
+
+
+def _sessions(request: Request) -> Sessions:
+    from tokensmith.web.context import ctx_of
+
+    return ctx_of(request).sessions
 
 
 def _plain(request: Request) -> str | None:
@@ -86,7 +81,7 @@ def _plain(request: Request) -> str | None:
     new = getattr(request.state, "ts_set_cookie", None)
     if isinstance(new, str):
         return new
-    return request.cookies.get(_manager(request).cookie_name) or None
+    return request.cookies.get(_cookie(request).cookie_name) or None
 
 
 async def load_session(request: Request) -> Session | None:
@@ -94,27 +89,12 @@ async def load_session(request: Request) -> Session | None:
     cached = getattr(request.state, "ts_session", _UNSET)
     if cached is not _UNSET:
         return cached  # type: ignore[return-value]
-    m = _manager(request)
-    plain = _plain(request)
-    session = await m.store.get_session(hash_secret(plain)) if plain else None
-    now = m.clock.now()
-    if session is not None and (
-        now >= session.expires_at or now - session.last_seen_at >= m.idle_ttl
-    ):
-        await m.store.delete_session(session.session_hash)
-        session = None
-    if session is not None and now - session.last_seen_at >= TOUCH_EVERY:
-        await m.store.touch_session(session.session_hash, now)
+    session = await _sessions(request).resolve(_plain(request) or "")
     request.state.ts_session = session
     return session
 
 
-async def _create(request: Request, user_id: str | None) -> Session:
-    m = _manager(request)
-    plain = new_secret(m.rand)
-    now = m.clock.now()
-    session = Session(hash_secret(plain), user_id, now, now, now + m.absolute_ttl)
-    await m.store.add_session(session)
+def _started(request: Request, session: Session, plain: str) -> Session:
     request.state.ts_set_cookie = plain
     request.state.ts_session = session
     return session
@@ -126,29 +106,15 @@ async def current_user(request: Request) -> User | None:
     if cached is not _UNSET:
         return cached  # type: ignore[return-value]
     session = await load_session(request)
-    user = None
-    if session is not None and session.user_id is not None:
-        m = _manager(request)
-        user = await m.users.get_user(session.user_id)
-        if user is not None and not await _active(m, user):
-            user = None
+    user = None if session is None else await _sessions(request).user_of(session)
     request.state.ts_user = user
     return user
-
-
-async def _active(m: SessionManager, user: User) -> bool:
-    if not user.active:
-        return False
-    if user.merchant_id is None:
-        return True
-    merchant = await m.merchants.get_merchant(user.merchant_id)
-    return merchant is not None and merchant.active
 
 
 async def csrf_token(request: Request) -> str:
     """The CSRF token for forms on this page; starts an (anonymous) session if needed."""
     if await load_session(request) is None:
-        await _create(request, None)
+        _started(request, *await _sessions(request).start())
     plain = _plain(request)
     assert plain is not None
     mac = hmac.new(plain.encode("ascii"), b"tokensmith-csrf", hashlib.sha256).digest()
@@ -159,7 +125,7 @@ async def check_csrf(request: Request, form: dict[str, str]) -> None:
     """Raise :class:`CsrfError` unless the form's token matches this session's and the
     request (if it says) comes from our own origin."""
     origin = request.headers.get("origin")
-    if origin is not None and origin != _manager(request).origin and origin != _own(request):
+    if origin is not None and origin != _cookie(request).origin and origin != _own(request):
         raise CsrfError("the form was sent from another site")
     presented = form.get(CSRF_FIELD, "")
     if await load_session(request) is None or not presented:
@@ -177,16 +143,14 @@ def _own(request: Request) -> str:
 async def start_login_session(request: Request, user: User) -> None:
     """A fresh session for ``user``; the old one (if any) is deleted."""
     old = await load_session(request)
-    if old is not None:
-        await _manager(request).store.delete_session(old.session_hash)
-    await _create(request, user.user_id)
+    _started(request, *await _sessions(request).rotate(old, user.user_id))
     request.state.ts_user = user
 
 
 async def end_session(request: Request) -> None:
     session = await load_session(request)
     if session is not None:
-        await _manager(request).store.delete_session(session.session_hash)
+        await _sessions(request).end(session)
     request.state.ts_session = None
     request.state.ts_user = None
     request.state.ts_set_cookie = ""
@@ -197,7 +161,7 @@ def apply_cookie(request: Request, response: Response) -> None:
     value = getattr(request.state, "ts_set_cookie", None)
     if value is None:
         return
-    m = _manager(request)
+    m = _cookie(request)
     if value == "":
         response.delete_cookie(
             m.cookie_name, path="/", secure=m.secure, httponly=True, samesite="lax"
@@ -206,7 +170,7 @@ def apply_cookie(request: Request, response: Response) -> None:
     response.set_cookie(
         m.cookie_name,
         value,
-        max_age=m.absolute_ttl,
+        max_age=m.max_age,
         path="/",
         secure=m.secure,
         httponly=True,

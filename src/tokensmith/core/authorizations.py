@@ -1,0 +1,163 @@
+"""What users and merchants have authorized partner apps to do, and ending it.
+
+An authorization is a remembered consent (RFC 6749 §4.1.1: the user's approval, kept so
+that a later request for the same scopes is answered at once) or a live token family (an
+authorization code redeemed, RFC 6749 §4.1.3, with its refresh and access tokens).
+:meth:`Authorizations.withdraw` ends both in one storage transaction, for one user (the
+consent page) or for every user of a merchant (the panel's Authorized apps): the tokens
+stop working as if each were revoked (RFC 7009 §2.1), and the app must ask again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from tokensmith.core.authorize import (
+    AuthorizationRequest,
+    consent_covers,
+    describe_scope,
+    issue_code,
+    remember_consent,
+)
+from tokensmith.core.clock import Clock
+from tokensmith.core.families import PartnerPolicy
+from tokensmith.core.models import Grantor, User, Withdrawal
+from tokensmith.core.ports import (
+    ClientReader,
+    CodeWriter,
+    ConsentStore,
+    MerchantFamilyStore,
+    UserLister,
+    WithdrawalStore,
+)
+from tokensmith.core.randomness import Randomness
+from tokensmith.core.scopes import parse_scope
+
+__all__ = ["Authorizations", "AuthorizedApp"]
+
+
+@dataclass(slots=True)
+class AuthorizedApp:
+    """One app as authorized by a user, or by the users of a merchant together."""
+
+    client_id: str
+    name: str = ""
+    #: scope -> what it lets the app do, in words
+    scopes: dict[str, str] = field(default_factory=dict)
+    first_at: float = 0.0
+    last_at: float = 0.0
+    #: who approved it (e-mail addresses; a user id if the user is gone)
+    users: set[str] = field(default_factory=set)
+    #: a consent is remembered, so the app is approved again without asking
+    remembered: bool = False
+    #: live token families
+    live_grants: int = 0
+
+    def add(self, scope: str, at: float, who: str) -> None:
+        for s in parse_scope(scope):
+            self.scopes[s] = describe_scope(s)
+        self.first_at = min(self.first_at or at, at)
+        self.last_at = max(self.last_at, at)
+        self.users.add(who)
+
+
+class Authorizations:
+    """Codes, consents and their withdrawal (RFC 6749 §4.1)."""
+
+    def __init__(
+        self,
+        consents: ConsentStore,
+        codes: CodeWriter,
+        withdrawals: WithdrawalStore,
+        families: MerchantFamilyStore,
+        users: UserLister,
+        clients: ClientReader,
+        clock: Clock,
+        rand: Randomness,
+        policy: PartnerPolicy,
+        issuer_tag: str,
+    ) -> None:
+        self._consents = consents
+        self._codes = codes
+        self._withdrawals = withdrawals
+        self._families = families
+        self._users = users
+        self._clients = clients
+        self._clock = clock
+        self._rand = rand
+        self._policy = policy
+        self._issuer_tag = issuer_tag
+
+    @staticmethod
+    def refusal(user: User) -> str | None:
+        """Why this user cannot authorize an app, if they cannot. A partner app may belong
+        to one merchant (the company that registered it) and be authorized by any other:
+        the tokens then act for the authorizing merchant (their ``sub``)."""
+        if user.merchant_id is None:
+            return "only a merchant's user can authorize an app"
+        return None
+
+    async def issue_code(self, request: AuthorizationRequest, user: User) -> str:
+        """RFC 6749 §4.1.2: a single-use code for ``request``, approved by ``user``."""
+        return await issue_code(
+            self._codes,
+            self._clock,
+            self._rand,
+            request,
+            user,
+            self._policy,
+            self._issuer_tag,
+        )
+
+    async def covered(self, user: User, request: AuthorizationRequest) -> bool:
+        """Whether a remembered consent answers ``request`` without asking."""
+        return await consent_covers(self._consents, user, request)
+
+    async def remember(self, user: User, request: AuthorizationRequest) -> None:
+        """Remember the approval (confidential clients only: RFC 8252 §8.6)."""
+        if not request.client.public:
+            await remember_consent(self._consents, self._clock, user, request)
+
+    async def of_user(self, user: User) -> list[AuthorizedApp]:
+        """The apps the user's remembered consents approve, oldest first."""
+        found = []
+        for consent in await self._consents.list_consents(user.user_id):
+            app = AuthorizedApp(consent.client_id, remembered=True)
+            app.add(consent.scope, consent.granted_at, user.email)
+            found.append(app)
+        await self._name(found)
+        return found
+
+    async def of_merchant(self, merchant_id: str) -> dict[str, AuthorizedApp]:
+        """By client id: the apps a user of the merchant remembered a consent to, or for
+        which one of the merchant's token families is live."""
+        users = {u.user_id: u for u in await self._users.list_users(merchant_id)}
+        found: dict[str, AuthorizedApp] = {}
+        for user in users.values():
+            for consent in await self._consents.list_consents(user.user_id):
+                app = found.setdefault(consent.client_id, AuthorizedApp(consent.client_id))
+                app.add(consent.scope, consent.granted_at, user.email)
+                app.remembered = True
+        now = self._clock.now()
+        for family in await self._families.merchant_families(merchant_id):
+            if not family.live_at(now):
+                continue
+            app = found.setdefault(family.client_id, AuthorizedApp(family.client_id))
+            who = users.get(family.user_id)
+            app.add(family.scope, family.created_at, who.email if who else family.user_id)
+            app.live_grants += 1
+        await self._name(found.values())
+        return found
+
+    async def _name(self, apps: Iterable[AuthorizedApp]) -> None:
+        for app in apps:
+            client = await self._clients.get_client(app.client_id)
+            app.name = client.name if client else app.client_id
+
+    async def withdraw(self, grantor: Grantor, client_id: str) -> Withdrawal:
+        """End what ``grantor`` authorized ``client_id`` to do: its remembered consents are
+        forgotten and its token families revoked, refresh and access tokens with them, in
+        one transaction. A merchant withdraws for all its users; a user for themself only.
+        The result is empty (false) if nothing was authorized."""
+        return await self._withdrawals.withdraw_authorization(grantor, client_id, self._clock.now())
