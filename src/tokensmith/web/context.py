@@ -18,6 +18,7 @@ from starlette.types import Scope
 
 from tokensmith.core.clock import Clock
 from tokensmith.core.models import ApiKey
+from tokensmith.core.par import PushedRequests
 from tokensmith.core.ports import Store
 from tokensmith.core.randomness import Randomness
 from tokensmith.core.service import TokenService
@@ -54,6 +55,9 @@ class AppContext:
     dialects: Mapping[str, Dialect]
     #: RFC 8414 fields the authorization-code flow adds to the server metadata.
     metadata: Mapping[str, Any]
+    #: Pushed authorization requests (RFC 9126): the PAR endpoint, and the authorization
+    #: endpoint's ``request_uri`` (:mod:`tokensmith.core.par`).
+    par: PushedRequests
     #: Login, sessions and pages (:mod:`tokensmith.web.ui`).
     ui: UiServices
     #: The merchant panel's services (:mod:`tokensmith.web.panel`).

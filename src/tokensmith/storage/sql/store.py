@@ -41,6 +41,7 @@ from tokensmith.core.models import (
 )
 from tokensmith.storage.sql.batch import BatchWrite, GroupCommit, in_transaction
 from tokensmith.storage.sql.panel import PanelSqlMixin
+from tokensmith.storage.sql.pushed import PushedSqlMixin
 from tokensmith.storage.sql.rotation import (
     ReplayRefused,
     Rotation,
@@ -90,6 +91,7 @@ def _client_row(c: Client) -> dict[str, Any]:
         "auth_methods": " ".join(c.auth_methods),
         "created_at": c.created_at,
         "revoked_at": c.revoked_at,
+        "require_par": c.require_par,
     }
 
 
@@ -110,6 +112,7 @@ def _client(row: Row[Any], secrets: tuple[ClientSecret, ...]) -> Client:
         created_at=m["created_at"],
         revoked_at=m["revoked_at"],
         secrets=secrets,
+        require_par=bool(m["require_par"]),
     )
 
 
@@ -132,7 +135,7 @@ def _one(result: Any) -> None:
         raise _Abort
 
 
-class SqlStore(PanelSqlMixin):
+class SqlStore(PanelSqlMixin, PushedSqlMixin):
     """Every storage protocol over one :class:`AsyncEngine`.
 
     PostgreSQL rotates refresh tokens in one statement
