@@ -236,6 +236,11 @@ class Settings(BaseSettings):
     refresh_grace_seconds: int = Field(default=30, ge=0, le=60)
     #: Require PKCE from confidential clients too (public clients always need it).
     require_pkce: bool = False
+    #: Seconds a ``request_uri`` from the PAR endpoint stays usable (RFC 9126 §2.2).
+    par_lifetime: int = Field(default=60, ge=5, le=600)
+    #: Accept authorization requests only by PAR, from every client (RFC 9126 §5); a
+    #: client's own ``require_par`` asks the same of that client alone.
+    require_pushed_authorization_requests: bool = False
     #: Browser sessions of the login page and the panel.
     session_idle_ttl: int = Field(default=1800, ge=60)
     session_absolute_ttl: int = Field(default=12 * 3600, ge=60)

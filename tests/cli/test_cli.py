@@ -43,6 +43,17 @@ def test_create_prints_secret_once_and_stores_only_hash(cli, tmp_path: Path) -> 
     assert hash_secret(created["client_secret"]).encode() in stored
 
 
+def test_create_with_require_par_marks_the_client(cli) -> None:
+    """RFC 9126 §6 ``require_pushed_authorization_requests``, off unless asked for."""
+    partner = ["--grant-type", "authorization_code", "--redirect-uri", "https://app.example/cb"]
+    made = _json(cli("clients", "create", "--name", "par", *partner, "--require-par", "--json"))
+    assert made["require_pushed_authorization_requests"] is True
+    shown = _json(cli("clients", "show", made["client_id"], "--json"))
+    assert shown["require_pushed_authorization_requests"] is True
+    plain = _json(cli("clients", "create", "--name", "plain", "--json"))
+    assert plain["require_pushed_authorization_requests"] is False
+
+
 def test_generated_basic_credentials_fit_one_base64_line(cli) -> None:
     import base64
 

@@ -479,6 +479,7 @@ async def test_purge_deletes_only_what_has_ended(clock: FrozenClock) -> None:
         "refresh_tokens": 1,
         "authorization_codes": 2,
         "sessions": 0,
+        "pushed_requests": 0,
     }
     assert not flow.store.families and not flow.store.codes and not flow.store.tokens
 

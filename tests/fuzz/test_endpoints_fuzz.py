@@ -42,7 +42,7 @@ from tokensmith.web.ui import is_page_path
 
 TBC = "/v2/tpay/access-token"
 TOKEN_PATHS = ["/oauth/token", "/oauth/auth", TBC, "/o/token/"]
-FORM_PATHS = [*TOKEN_PATHS, "/oauth/introspect", "/oauth/revoke"]
+FORM_PATHS = [*TOKEN_PATHS, "/oauth/introspect", "/oauth/revoke", "/oauth/par"]
 READ_PATHS = [
     "/.well-known/oauth-authorization-server",
     "/.well-known/jwks.json",
@@ -167,9 +167,16 @@ NASTY_TEXT = st.text(
 WITH_CONTROL = st.tuples(NASTY_TEXT, st.sampled_from("\x00\x00\x00\x01\n\r\t\x7f"), NASTY_TEXT).map(
     "".join
 )
-PARAM_NAMES = st.sampled_from(
-    ["grant_type", "client_id", "client_secret", "scope", "token", "token_type_hint", "code"]
-) | st.text(max_size=8)
+PARAM_NAMES = (
+    st.sampled_from(
+        ["grant_type", "client_id", "client_secret", "scope", "token", "token_type_hint", "code"]
+    )
+    | st.sampled_from(
+        # the authorization request's, for the PAR endpoint, and the extensions refused
+        ["response_type", "redirect_uri", "state", "code_challenge", "request_uri", "resource"]
+    )
+    | st.text(max_size=8)
+)
 GRANTS = st.sampled_from(
     [
         "client_credentials",

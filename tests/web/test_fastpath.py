@@ -19,7 +19,14 @@ from tokensmith.web.context import STATE_KEY
 from tokensmith.web.dialects.compat import DIALECT_PATHS
 from tokensmith.web.fastpath import HotRoute, TokensmithApp
 
-TOKEN_ENDPOINTS = {"/oauth/token", "/oauth/introspect", "/oauth/revoke", *DIALECT_PATHS.values()}
+#: The token endpoints, and the PAR endpoint (RFC 9126), which authenticates clients as they do.
+TOKEN_ENDPOINTS = {
+    "/oauth/token",
+    "/oauth/introspect",
+    "/oauth/revoke",
+    "/oauth/par",
+    *DIALECT_PATHS.values(),
+}
 
 
 class Recorder:

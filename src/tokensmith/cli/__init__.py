@@ -32,8 +32,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "purge": (
         "tokensmith.cli.purge",
         "purge",
-        "Delete expired access tokens, ended refresh token families, expired authorization codes "
-        "and sessions, in batches; print the counts.",
+        "Delete expired access tokens, ended refresh token families, expired authorization codes, "
+        "sessions and pushed authorization requests, in batches; print the counts.",
     ),
     "serve": ("tokensmith.cli.serve", "serve", "Start the server."),
     "token": (

@@ -31,6 +31,11 @@ def clients() -> None:
 @click.option("--form-uri", default=None)
 @click.option("--public", is_flag=True, help="No secret; must use PKCE.")
 @click.option("--basic-only", is_flag=True, help="Accept client_secret_basic only.")
+@click.option(
+    "--require-par",
+    is_flag=True,
+    help="Accept its authorization requests only by PAR (RFC 9126).",
+)
 @json_option
 @db_options
 @with_env
@@ -47,6 +52,7 @@ async def create(
     form_uri: str | None,
     public: bool,
     basic_only: bool,
+    require_par: bool,
     as_json: bool,
 ) -> None:
     """Create a client and print its secret once."""
@@ -62,6 +68,7 @@ async def create(
         public=public,
         default_scope=default_scope,
         basic_only=basic_only,
+        require_par=require_par,
     )
     client, secret = await env.admin.clients.create(spec)
     data = client_json(client, env.clock.now()) | {"client_secret": secret}

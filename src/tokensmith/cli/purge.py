@@ -1,4 +1,4 @@
-"""``tokensmith purge``: delete expired tokens, codes and sessions now."""
+"""``tokensmith purge``: delete expired tokens, codes, sessions and pushed requests now."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ __all__ = ["purge"]
 @with_env
 async def purge(env: Env, as_json: bool) -> None:
     """Delete expired access tokens, ended refresh token families, expired authorization
-    codes and sessions, in batches; print the counts."""
+    codes, sessions and pushed authorization requests, in batches; print the counts."""
     s = env.settings
     counts = await purge_once(env.store, env.clock, s.purge_batch_size, s.session_idle_ttl)
     text = "\n".join(f"{k}: {v}" for k, v in counts.as_dict().items())

@@ -56,6 +56,8 @@ class ClientSpec:
     public: bool = False
     default_scope: str | None = None
     basic_only: bool = False
+    #: RFC 9126 §6: the client's authorization requests must be pushed (``--require-par``).
+    require_par: bool = False
 
 
 def _check_redirect_uri(uri: str) -> None:
@@ -130,6 +132,7 @@ async def create_client(
         form_uri=spec.form_uri,
         auth_methods=methods,
         created_at=now,
+        require_par=spec.require_par,
     )
     await store.add_client(client)
     return client, secret

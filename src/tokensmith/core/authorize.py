@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import SplitResult, urlencode, urlsplit, urlunsplit
 
 from tokensmith.core.clock import Clock
@@ -21,6 +21,7 @@ from tokensmith.core.errors import (
     UnauthorizedClient,
     UnsupportedResponseType,
 )
+from tokensmith.core.extensions import refuse_unsupported
 from tokensmith.core.families import PartnerPolicy, new_family_id
 from tokensmith.core.models import AUTHORIZATION_CODE, AuthorizationCode, Client, Consent, User
 from tokensmith.core.pkce import check_challenge
@@ -86,6 +87,9 @@ class AuthorizationRequest:
     state: str | None
     code_challenge: str | None
     prompt: str | None = None
+    #: The ``request_uri`` the request was pushed under (RFC 9126 §4); the decision spends
+    #: it (:meth:`tokensmith.core.par.PushedRequests.spend`). ``None``: sent in the query.
+    request_uri: str | None = field(default=None, repr=False)
 
     @property
     def client(self) -> Client:
@@ -143,9 +147,12 @@ async def resolve_target(clients: ClientReader, params: Params) -> Authorization
 def validate_request(
     target: AuthorizationTarget, params: Params, policy: PartnerPolicy
 ) -> AuthorizationRequest:
-    """Phase two (RFC 6749 §4.1.1, RFC 7636 §4.3). Errors are redirected to the client."""
+    """Phase two (RFC 6749 §4.1.1, RFC 7636 §4.3). Errors are redirected to the client.
+    Extensions that would change the request's meaning are refused, not ignored
+    (:mod:`tokensmith.core.extensions`)."""
     for name in params:
         _one(params, name)
+    refuse_unsupported((n for n in params if _one(params, n) is not None), authorization=True)
     response_type = _one(params, "response_type")
     if response_type is None:
         raise InvalidRequest("response_type is missing")

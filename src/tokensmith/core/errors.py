@@ -20,6 +20,9 @@ Error map (class, ``error`` code, HTTP ``status``, where the code is defined)::
           +-- ServerError            server_error               500  RFC 6749 4.1.2.1
           +-- TemporarilyUnavailable temporarily_unavailable    503  RFC 6749 4.1.2.1
           +-- RateLimited            slow_down                  429  RFC 6585 4
+          +-- InvalidTarget          invalid_target             400  RFC 8707 2
+          +-- InvalidRequestUri      invalid_request_uri        400  OIDC Core 3.1.2.6
+          +-- RequestNotSupported    request_not_supported      400  OIDC Core 3.1.2.6
 
 Per dialect (:mod:`tokensmith.web.dialects.compat`): ``oauth``, ``tpay`` and ``dot``
 answer RFC 6749 §5.2 JSON with the status above, ``WWW-Authenticate: Basic`` on an
@@ -37,10 +40,13 @@ __all__ = [
     "InvalidClient",
     "InvalidGrant",
     "InvalidRequest",
+    "InvalidRequestUri",
     "InvalidScope",
+    "InvalidTarget",
     "InvalidToken",
     "OAuthError",
     "RateLimited",
+    "RequestNotSupported",
     "ServerError",
     "TemporarilyUnavailable",
     "UnauthorizedClient",
@@ -175,3 +181,27 @@ class RateLimited(OAuthError):
     def __init__(self, retry_after: int, description: str = "too many failed attempts") -> None:
         super().__init__(description, reason="rate_limited")
         self.retry_after = retry_after
+
+
+class InvalidTarget(OAuthError):
+    """RFC 8707 §2 ``invalid_target``: a ``resource`` parameter. Resource indicators are not
+    supported, and a request that names its audience is refused rather than answered with
+    a token valid elsewhere than it asked."""
+
+    error = "invalid_target"
+
+
+class InvalidRequestUri(OAuthError):
+    """``invalid_request_uri`` (OpenID Connect Core §3.1.2.6, the codes RFC 9101 uses): the
+    ``request_uri`` of an authorization request is unknown, expired, already used or another
+    client's (RFC 9126 §4). Shown to the user, never redirected: the redirect URI was in
+    the pushed request."""
+
+    error = "invalid_request_uri"
+
+
+class RequestNotSupported(OAuthError):
+    """``request_not_supported`` (OpenID Connect Core §3.1.2.6, the codes RFC 9101 uses): a
+    ``request`` parameter (a JAR request object, RFC 9101), which is not supported."""
+
+    error = "request_not_supported"

@@ -15,6 +15,7 @@ __all__ = [
     "Grantor",
     "IssuedToken",
     "Merchant",
+    "PushedRequest",
     "RefreshGrant",
     "RefreshTokenRecord",
     "Role",
@@ -63,6 +64,9 @@ class Client:
     auth_methods: tuple[str, ...] = ("client_secret_basic", "client_secret_post")
     created_at: float = 0.0
     revoked_at: float | None = None
+    #: RFC 9126 §6 ``require_pushed_authorization_requests``: this client's authorization
+    #: requests must be pushed (:mod:`tokensmith.core.par`).
+    require_par: bool = False
 
     @property
     def public(self) -> bool:
@@ -310,3 +314,20 @@ class Session:
     created_at: float
     last_seen_at: float
     expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class PushedRequest:
+    """An authorization request a client pushed (RFC 9126 §2), kept until it is used once or
+    expires. ``request_hash`` is the :func:`~tokensmith.core.credentials.token_key` of the
+    random part of its ``request_uri``, which is never stored; ``params`` are the request's
+    parameters without the client's credentials."""
+
+    request_hash: str = field(repr=False)
+    client_id: str
+    params: tuple[tuple[str, str], ...] = field(repr=False)
+    #: :func:`~tokensmith.core.issuers.issuer_tag` of the issuer it was pushed to.
+    issuer_tag: str
+    created_at: float
+    expires_at: float
+    used_at: float | None = None

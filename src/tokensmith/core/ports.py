@@ -21,6 +21,7 @@ from tokensmith.core.models import (
     Consent,
     Grantor,
     Merchant,
+    PushedRequest,
     RefreshGrant,
     RefreshTokenRecord,
     Session,
@@ -48,6 +49,7 @@ __all__ = [
     "MerchantStore",
     "PanelStore",
     "PurgeStore",
+    "PushedRequestStore",
     "RefreshTokenStore",
     "RevealKeeper",
     "RevealStore",
@@ -317,6 +319,23 @@ class WithdrawalStore(Protocol):
         ...
 
 
+class PushedRequestStore(Protocol):
+    """Pushed authorization requests (RFC 9126), by the hash of their ``request_uri``."""
+
+    async def add_pushed_request(self, pushed: PushedRequest) -> None: ...
+
+    async def find_pushed_request(self, request_hash: str) -> PushedRequest | None: ...
+
+    async def use_pushed_request(self, request_hash: str, client_id: str, at: float) -> bool:
+        """Mark the client's request used at ``at`` if it is unused and unexpired then (a
+        conditional UPDATE): of concurrent callers at most one gets True (RFC 9126 §4)."""
+        ...
+
+    async def purge_pushed_requests(self, before: float, batch: int) -> int:
+        """Delete up to ``batch`` requests that expired before ``before``."""
+        ...
+
+
 class GrantStore(AuthorizationCodeStore, RefreshTokenStore, MerchantStore, Protocol):
     """What the grants read and write (:class:`tokensmith.core.grants.GrantContext`)."""
 
@@ -326,7 +345,14 @@ class ServiceStore(TokenStore, GrantStore, Protocol):
     grants' stores it hands on."""
 
 
-class PurgeStore(TokenStore, RefreshTokenStore, AuthorizationCodeStore, SessionStore, Protocol):
+class PurgeStore(
+    TokenStore,
+    RefreshTokenStore,
+    AuthorizationCodeStore,
+    SessionStore,
+    PushedRequestStore,
+    Protocol,
+):
     """The tables :mod:`tokensmith.core.purge` deletes expired rows from."""
 
 
@@ -404,6 +430,7 @@ class Store(
     WithdrawalStore,
     SessionStore,
     PanelStore,
+    PushedRequestStore,
     Protocol,
 ):
     """Everything a composition root wires together."""

@@ -31,6 +31,7 @@ class PurgeCounts:
     refresh_tokens: int = 0
     authorization_codes: int = 0
     sessions: int = 0
+    pushed_requests: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -53,7 +54,8 @@ async def _drain(step: Callable[[], Awaitable[int]], batch: int) -> int:
 async def purge_once(
     store: PurgeStore, clock: Clock, batch: int, session_idle_ttl: float
 ) -> PurgeCounts:
-    """Delete expired access tokens, ended token families, expired codes and sessions."""
+    """Delete expired access tokens, ended token families, expired codes, sessions and
+    pushed authorization requests."""
     now = clock.now()
     return PurgeCounts(
         access_tokens=await _drain(lambda: store.purge_access_tokens(now, batch), batch),
@@ -62,6 +64,7 @@ async def purge_once(
         sessions=await _drain(
             lambda: store.purge_sessions(now - session_idle_ttl, now, batch), batch
         ),
+        pushed_requests=await _drain(lambda: store.purge_pushed_requests(now, batch), batch),
     )
 
 

@@ -15,6 +15,7 @@ from tokensmith.core.errors import (
     UnauthorizedClient,
     UnsupportedGrantType,
 )
+from tokensmith.core.extensions import refuse_unsupported
 from tokensmith.core.grants import GrantContext, GrantTable
 from tokensmith.core.jwt_codec import looks_like_jwt
 from tokensmith.core.keyring import KeyRing
@@ -81,6 +82,7 @@ class TokenService:
             raise UnsupportedGrantType(f"grant_type {req.grant_type!r} is not supported")
         client = await self.authenticator.authenticate(req.credentials, req.source)
         try:
+            refuse_unsupported(req.params, authorization=False)
             if req.grant_type not in client.grant_types:
                 raise UnauthorizedClient(f"client may not use grant_type {req.grant_type!r}")
             ctx = GrantContext(self.store, self.minter, self.clock, self.rand, policy)

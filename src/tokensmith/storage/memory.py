@@ -22,11 +22,12 @@ from tokensmith.core.models import (
     Withdrawal,
 )
 from tokensmith.storage.memory_panel import PanelMemoryMixin
+from tokensmith.storage.memory_pushed import PushedMemoryMixin
 
 __all__ = ["MemoryStore"]
 
 
-class MemoryStore(PanelMemoryMixin):
+class MemoryStore(PanelMemoryMixin, PushedMemoryMixin):
     """Dict-backed; every call is atomic because nothing awaits in the middle."""
 
     def __init__(self) -> None:

@@ -25,7 +25,7 @@ from tokensmith.settings import SETTINGS_ENV, Settings
 from tokensmith.web.compose import build_context
 from tokensmith.web.context import STATE_KEY, AppContext, ctx_of_scope
 from tokensmith.web.dialects.compat import DIALECT_PATHS
-from tokensmith.web.endpoints import discovery, probes, tokens_admin
+from tokensmith.web.endpoints import discovery, par, probes, tokens_admin
 from tokensmith.web.endpoints.authorize import authorize_routes
 from tokensmith.web.endpoints.token import TokenEndpoint
 from tokensmith.web.errors import LastResortMiddleware, http_exception
@@ -42,12 +42,14 @@ STATIC = Path(__file__).resolve().parent / "static"
 
 
 def routes(settings: Settings) -> list[BaseRoute]:
-    """The JSON routes. A token endpoint takes every method, to answer the others with a
-    405 in its dialect; its POSTs take the hot path (:class:`HotRoute`)."""
+    """The JSON routes. A token endpoint (and the PAR endpoint, RFC 9126) takes every
+    method, to answer the others with a 405 in its dialect; its POSTs take the hot path
+    (:class:`HotRoute`)."""
     table: list[BaseRoute] = [
         HotRoute("/oauth/token", TokenEndpoint("oauth").handle, methods=_METHODS),
         HotRoute("/oauth/introspect", tokens_admin.introspect, methods=_METHODS),
         HotRoute("/oauth/revoke", tokens_admin.revoke, methods=_METHODS),
+        HotRoute("/oauth/par", par.push, methods=_METHODS),
         Route("/.well-known/oauth-authorization-server", discovery.metadata),
         Route("/.well-known/jwks.json", discovery.jwks),
         Route("/healthz", discovery.healthz),

@@ -33,6 +33,7 @@ from tokensmith.core.keys import KeySealer
 from tokensmith.core.limits import FailureLimiter, Limit
 from tokensmith.core.models import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, REFRESH_TOKEN
 from tokensmith.core.panel_models import DAY
+from tokensmith.core.par import ParPolicy, PushedRequests
 from tokensmith.core.passwords import Passwords
 from tokensmith.core.ports import Store
 from tokensmith.core.randomness import Randomness, SystemRandomness
@@ -141,6 +142,7 @@ async def build_context(
         api_key_admin=ApiKeys(store, clock, rand, api_keys.invalidate),
         activity=activity,
         reveals=Reveals(store, clock, rand),
+        par=_pushed_requests(settings, store, clients, service, partner, clock, rand),
         ui=_ui_services(settings, store, limiter, fingerprints, partner, passwords),
         panel=_panel_services(settings, store, clients, clock, recorder),
         health=StoreHealth(store),
@@ -259,10 +261,35 @@ def _token_service(
     )
 
 
+def _pushed_requests(
+    settings: Settings,
+    store: Store,
+    clients: CachingClientStore,
+    service: TokenService,
+    partner: PartnerPolicy,
+    clock: Clock,
+    rand: Randomness,
+) -> PushedRequests:
+    """RFC 9126: clients authenticate at the PAR endpoint as at the token endpoint."""
+    policy = ParPolicy(settings.par_lifetime, settings.require_pushed_authorization_requests)
+    return PushedRequests(
+        store,
+        clients,
+        service.authenticator,
+        clock,
+        rand,
+        partner,
+        policy,
+        service.minter.binding.tag,
+    )
+
+
 def authorization_metadata(settings: Settings) -> dict[str, Any]:
-    """RFC 8414 §2 fields of the authorization-code flow."""
+    """RFC 8414 §2 fields of the authorization-code flow, with RFC 9126 §5's."""
     return {
         "authorization_endpoint": settings.issuer_url + "/oauth/authorize",
+        "pushed_authorization_request_endpoint": settings.issuer_url + "/oauth/par",
+        "require_pushed_authorization_requests": settings.require_pushed_authorization_requests,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "code_challenge_methods_supported": ["S256"],

@@ -22,6 +22,7 @@ from tokensmith.core.client_admin import ApiKeys, ClientAdmin
 from tokensmith.core.clock import Clock
 from tokensmith.core.directory import Merchants, Users
 from tokensmith.core.models import ApiKey, Client
+from tokensmith.core.par import PushedRequests
 from tokensmith.core.ports import ClientReader, Store
 from tokensmith.core.randomness import Randomness
 from tokensmith.core.reveals import Reveals
@@ -140,6 +141,9 @@ class AppContext:
     activity: Activity
     #: Secrets shown once (:mod:`tokensmith.core.reveals`).
     reveals: Reveals
+    #: Pushed authorization requests (RFC 9126): the PAR endpoint, and the authorization
+    #: endpoint's ``request_uri`` (:mod:`tokensmith.core.par`).
+    par: PushedRequests
     #: Login, session cookies and pages (:mod:`tokensmith.web.ui`).
     ui: UiServices
     #: The merchant panel's services (:mod:`tokensmith.web.panel`).

@@ -83,6 +83,7 @@ def _authorize() -> dict[str, Any]:
         ("code_challenge", False),
         ("code_challenge_method", False),
         ("prompt", False),
+        ("request_uri", False),
     ]
     return {
         "summary": "RFC 6749 authorization endpoint (login and consent pages)",
@@ -94,6 +95,23 @@ def _authorize() -> dict[str, Any]:
             "503": {"description": "the database is unreachable (page, with Retry-After)"},
         },
     }
+
+
+def _par() -> dict[str, Any]:
+    """RFC 9126 §2: the authorization request's parameters, and the client's credentials
+    as at the token endpoint; 201 with the ``request_uri`` to send to /oauth/authorize."""
+    names = ["response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge"]
+    form = _obj(
+        {n: _S for n in [*names, "code_challenge_method", "prompt", "client_secret"]},
+        ["response_type", "client_id"],
+    )
+    op = _post(
+        "RFC 9126 pushed authorization request",
+        form,
+        _obj({"request_uri": _S, "expires_in": _I}, ["request_uri", "expires_in"]),
+    )
+    op["responses"]["201"] = op["responses"].pop("200")
+    return op
 
 
 def _dialect_paths(enabled: dict[str, str]) -> dict[str, Any]:
@@ -132,6 +150,7 @@ def openapi_document(issuer: str, enabled: dict[str, str]) -> dict[str, Any]:
         },
         "/oauth/revoke": {"post": _post("RFC 7009 revocation", token_form, {})},
         "/oauth/authorize": {"get": _authorize()},
+        "/oauth/par": {"post": _par()},
         "/.well-known/oauth-authorization-server": {
             "get": {"summary": "RFC 8414 metadata", "responses": {"200": {"description": "ok"}}}
         },

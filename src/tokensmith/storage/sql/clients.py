@@ -33,6 +33,7 @@ def _client_row(c: Client) -> dict[str, Any]:
         "auth_methods": " ".join(c.auth_methods),
         "created_at": c.created_at,
         "revoked_at": c.revoked_at,
+        "require_par": c.require_par,
     }
 
 
@@ -53,6 +54,7 @@ def _client(row: Row[Any], secrets: tuple[ClientSecret, ...]) -> Client:
         created_at=m["created_at"],
         revoked_at=m["revoked_at"],
         secrets=secrets,
+        require_par=bool(m["require_par"]),
     )
 
 

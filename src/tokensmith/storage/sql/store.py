@@ -23,6 +23,7 @@ from tokensmith.storage.sql.families import FamiliesSql, find_grants
 from tokensmith.storage.sql.keys import ApiKeysSql, SigningKeysSql
 from tokensmith.storage.sql.panel import PanelSqlMixin
 from tokensmith.storage.sql.purge import PurgeSql
+from tokensmith.storage.sql.pushed import PushedSqlMixin
 from tokensmith.storage.sql.rotation import (
     Replay,
     Rotation,
@@ -118,6 +119,7 @@ class SqlStore(
     PurgeSql,
     PanelSqlMixin,
     AuthorizationSqlMixin,
+    PushedSqlMixin,
 ):
     """Every storage protocol over one :class:`AsyncEngine`.
 

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 
@@ -67,6 +68,8 @@ clients = Table(
     Column("auth_methods", Text, nullable=False),
     Column("created_at", Double, nullable=False),
     Column("revoked_at", Double),
+    # 0008: RFC 9126 §6 require_pushed_authorization_requests
+    Column("require_par", Boolean, nullable=False, server_default=false()),
 )
 
 client_secrets = Table(
@@ -265,4 +268,20 @@ panel_reveals = Table(
     Column("sealed", LargeBinary, nullable=False),
     Column("created_at", Double, nullable=False),
     Column("expires_at", Double, nullable=False, index=True),
+)
+
+# -- 0008: pushed authorization requests (RFC 9126) -------------------------------------------
+
+pushed_requests = Table(
+    "pushed_requests",
+    metadata,
+    # the token_key of the request_uri's random part; the request_uri itself is not stored
+    Column("request_hash", String(64), primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    # the pushed parameters (without the client's credentials), a JSON object
+    Column("params", Text, nullable=False),
+    Column("issuer_tag", String(16), nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("expires_at", Double, nullable=False, index=True),
+    Column("used_at", Double),
 )

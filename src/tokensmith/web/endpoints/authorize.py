@@ -10,6 +10,10 @@ An unknown client or an unregistered redirect URI is shown as an error page and 
 redirected (RFC 6749 §4.1.2.1, RFC 9700 §4.1). Other errors go back to the client with
 ``error``, ``state`` and ``iss`` (RFC 9207 §2).
 
+A request with a ``request_uri`` from the PAR endpoint is the request pushed under it
+(RFC 9126 §4, :mod:`tokensmith.core.par`); the login page and the consent form carry the
+``request_uri`` on, and the decision spends it.
+
 ``GET /oauth/authorize`` sends the browser back to the client with a 303. The decision
 form's POST answers with the continue page instead, which goes on to the client with a
 plain navigation: Chromium applies the consent page's CSP ``form-action 'self'`` to each
@@ -32,9 +36,13 @@ from tokensmith.core.authorize import (
     resolve_target,
     response_uri,
     valid_client_id,
-    validate_request,
 )
-from tokensmith.core.errors import AccessDenied, OAuthError, TemporarilyUnavailable
+from tokensmith.core.errors import (
+    AccessDenied,
+    InvalidRequestUri,
+    OAuthError,
+    TemporarilyUnavailable,
+)
 from tokensmith.core.models import Grantor, User
 from tokensmith.web.context import AppContext, ctx_of
 from tokensmith.web.forms import read_query
@@ -48,7 +56,6 @@ from tokensmith.web.ui import (
     redirect,
     render,
     safe_next,
-    ui_of,
 )
 from tokensmith.web.ui.login import login_page
 
@@ -63,7 +70,10 @@ CARRIED = (
     "state",
     "code_challenge",
     "code_challenge_method",
+    "request_uri",
 )
+#: What the consent form carries of a pushed request (RFC 9126 §4): the rest was pushed.
+CARRIED_PUSHED = ("client_id", "request_uri")
 
 
 class _PageError(Exception):
@@ -120,20 +130,34 @@ async def _validate(
     must not be redirected."""
     ctx = ctx_of(request)
     try:
-        target = await resolve_target(ctx.clients, params)
+        resolved = await ctx.par.resolve(params)
+        target = await resolve_target(ctx.clients, resolved.params)
     except TemporarilyUnavailable:
         raise  # the outage page, not "this link can't be used"
     except OAuthError as exc:
         raise _PageError(exc) from exc
     try:
-        return validate_request(target, params, ui_of(request).partner)
+        return ctx.par.validate(target, resolved)
     except OAuthError as exc:
-        return await _error_redirect(request, ctx, target, exc, _state_of(params))
+        return await _error_redirect(request, ctx, target, exc, _state_of(resolved.params))
+
+
+async def _spent(request: Request, req: AuthorizationRequest) -> Response | None:
+    """Spend a pushed request's ``request_uri`` at the decision (RFC 9126 §4): ``None``, or
+    the error page of a decision that another one beat to it."""
+    try:
+        await ctx_of(request).par.spend(req)
+    except InvalidRequestUri as exc:
+        return await _show_error(request, exc)
+    return None
 
 
 async def _grant(request: Request, req: AuthorizationRequest, user: User) -> Response:
     """RFC 6749 §4.1.2: redirect with ``code``, ``state`` and ``iss``."""
     ctx = ctx_of(request)
+    lost = await _spent(request, req)
+    if lost is not None:
+        return lost
     code = await ctx.authorizations.issue_code(req, user)
     params = {"code": code, "state": req.state, "iss": ctx.settings.issuer_url}
     return await _back_to_client(request, response_uri(req.target.redirect_uri, params))
@@ -144,7 +168,8 @@ async def _consent_page(
 ) -> Response:
     ctx = ctx_of(request)
     merchant = await ctx.merchants.get(user.merchant_id or "")
-    hidden = {k: params[k][0] for k in CARRIED if params.get(k) and params[k][0]}
+    names = CARRIED_PUSHED if req.request_uri is not None else CARRIED
+    hidden = {k: params[k][0] for k in names if params.get(k) and params[k][0]}
     return await render(
         request,
         "consent.html",
@@ -218,6 +243,9 @@ async def _decided(
 ) -> Response:
     ctx = ctx_of(request)
     if form.get("decision") != "allow":
+        lost = await _spent(request, req)
+        if lost is not None:
+            return lost
         denied = AccessDenied("the user denied the request")
         return await _error_redirect(request, ctx, req.target, denied, req.state)
     refusal = ctx.authorizations.refusal(user)

@@ -1,0 +1,40 @@
+"""RFC 9126 pushed authorization request endpoint, ``POST /oauth/par``.
+
+Client authentication, form reading and errors are the token endpoint's (RFC 9126 §2,
+§2.3): RFC 6749 §5.2 JSON, 401 ``invalid_client`` with ``WWW-Authenticate`` after a Basic
+login, 405 for another method, 413 for a body over ``max_body_bytes``, 429 when the
+failure limits are reached. Success is 201 with ``request_uri`` and ``expires_in``
+(§2.2), never cached. The rules are :mod:`tokensmith.core.par`'s.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tokensmith.core.errors import OAuthError
+from tokensmith.web.context import ctx_of, source_address
+from tokensmith.web.dialects.oauth import NO_STORE, json_response, render_error
+from tokensmith.web.endpoints.token import MethodNotAllowed
+from tokensmith.web.forms import client_credentials_from, read_form
+
+__all__ = ["push"]
+
+
+async def push(request: Request) -> Response:
+    """RFC 9126 §2.1-§2.3."""
+    ctx = ctx_of(request)
+    try:
+        if request.method != "POST":
+            raise MethodNotAllowed("use POST")
+        form = await read_form(request, ctx.settings.max_body_bytes)
+        creds = client_credentials_from(request.headers.get("authorization"), form)
+        source = source_address(request, ctx.settings.trusted_proxies)
+        pushed = await ctx.par.push(form, creds, source)
+    except OAuthError as exc:
+        response = render_error(exc)
+        if isinstance(exc, MethodNotAllowed):
+            response.headers["allow"] = "POST"
+        return response
+    body = {"request_uri": pushed.request_uri, "expires_in": pushed.expires_in}
+    return json_response(body, 201, NO_STORE)
