@@ -43,6 +43,16 @@ def test_create_prints_secret_once_and_stores_only_hash(cli, tmp_path: Path) -> 
     assert hash_secret(created["client_secret"]).encode() in stored
 
 
+def test_create_with_require_dpop_makes_a_client_that_must_use_dpop(cli) -> None:
+    """RFC 9449 §5.2: shown under its metadata name, ``dpop_bound_access_tokens``."""
+    plain = _json(cli("clients", "create", "--name", "shop", "--json"))
+    bound = _json(cli("clients", "create", "--name", "bank", "--require-dpop", "--json"))
+    assert plain["dpop_bound_access_tokens"] is False
+    assert bound["dpop_bound_access_tokens"] is True
+    shown = _json(cli("clients", "show", bound["client_id"], "--json"))
+    assert shown["dpop_bound_access_tokens"] is True
+
+
 def test_generated_basic_credentials_fit_one_base64_line(cli) -> None:
     import base64
 

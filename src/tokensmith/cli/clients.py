@@ -46,6 +46,9 @@ def clients() -> None:
 @click.option("--form-uri", default=None)
 @click.option("--public", is_flag=True, help="No secret; must use PKCE.")
 @click.option("--basic-only", is_flag=True, help="Accept client_secret_basic only.")
+@click.option(
+    "--require-dpop", is_flag=True, help="Token requests must carry a DPoP proof (RFC 9449)."
+)
 @json_option
 @db_options
 @with_env
@@ -62,6 +65,7 @@ async def create(
     form_uri: str | None,
     public: bool,
     basic_only: bool,
+    require_dpop: bool,
     as_json: bool,
 ) -> None:
     """Create a client and print its secret once."""
@@ -78,6 +82,7 @@ async def create(
         public=public,
         default_scope=default_scope,
         basic_only=basic_only,
+        require_dpop=require_dpop,
     )
     client, secret = await create_client(
         env.store, env.clock, env.rand, spec, env.settings.max_access_token_ttl

@@ -56,6 +56,8 @@ class ClientSpec:
     public: bool = False
     default_scope: str | None = None
     basic_only: bool = False
+    #: RFC 9449 §5.2 ``dpop_bound_access_tokens``: token requests must carry a DPoP proof.
+    require_dpop: bool = False
 
 
 def _check_redirect_uri(uri: str) -> None:
@@ -130,6 +132,7 @@ async def create_client(
         form_uri=spec.form_uri,
         auth_methods=methods,
         created_at=now,
+        require_dpop=spec.require_dpop,
     )
     await store.add_client(client)
     return client, secret

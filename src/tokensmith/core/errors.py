@@ -20,14 +20,17 @@ Error map (class, ``error`` code, HTTP ``status``, where the code is defined)::
           +-- ServerError            server_error               500  RFC 6749 4.1.2.1
           +-- TemporarilyUnavailable temporarily_unavailable    503  RFC 6749 4.1.2.1
           +-- RateLimited            slow_down                  429  RFC 6585 4
+          +-- InvalidDpopProof       invalid_dpop_proof         400  RFC 9449 5, 7.1
+          +-- UseDpopNonce           use_dpop_nonce             400  RFC 9449 8, 12.2
 
 Per dialect (:mod:`tokensmith.web.dialects.compat`): ``oauth``, ``tpay`` and ``dot``
 answer RFC 6749 §5.2 JSON with the status above, ``WWW-Authenticate: Basic`` on an
 ``InvalidClient`` after a Basic login and ``Retry-After`` on 429 and 503; ``tbc`` answers
 RFC 7807 ``application/problem+json`` with the code in ``code``, the same status except
-400 for ``InvalidClient``, and no ``WWW-Authenticate``. Two more subclasses live next to
-their endpoint: ``web.endpoints.token.MethodNotAllowed`` (``invalid_request``, 405) and
-``web.dialects.problem.ApiKeyRejected`` (``invalid_apikey``, 401, ``tbc`` only).
+400 for ``InvalidClient``, and no ``WWW-Authenticate``. Every dialect sends a
+``UseDpopNonce``'s nonce in the ``DPoP-Nonce`` header (RFC 9449 §8). Two more subclasses
+live next to their endpoint: ``web.endpoints.token.MethodNotAllowed`` (``invalid_request``,
+405) and ``web.dialects.problem.ApiKeyRejected`` (``invalid_apikey``, 401, ``tbc`` only).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from __future__ import annotations
 __all__ = [
     "AccessDenied",
     "InvalidClient",
+    "InvalidDpopProof",
     "InvalidGrant",
     "InvalidRequest",
     "InvalidScope",
@@ -47,6 +51,7 @@ __all__ = [
     "UnsupportedGrantType",
     "UnsupportedResponseType",
     "UnsupportedTokenType",
+    "UseDpopNonce",
 ]
 
 
@@ -175,3 +180,22 @@ class RateLimited(OAuthError):
     def __init__(self, retry_after: int, description: str = "too many failed attempts") -> None:
         super().__init__(description, reason="rate_limited")
         self.retry_after = retry_after
+
+
+class InvalidDpopProof(OAuthError):
+    """RFC 9449 §5 (token endpoint) and §7.1 ``invalid_dpop_proof``: the ``DPoP`` proof is
+    missing where it is required, malformed, or fails a check of §4.3."""
+
+    error = "invalid_dpop_proof"
+
+
+class UseDpopNonce(OAuthError):
+    """RFC 9449 §8 ``use_dpop_nonce``: the proof must carry the server's nonce, sent in the
+    ``DPoP-Nonce`` response header (``nonce``)."""
+
+    error = "use_dpop_nonce"
+
+    def __init__(self, nonce: str, description: str = "use the DPoP-Nonce header's nonce") -> None:
+        super().__init__(description, reason="dpop_nonce")
+        #: The nonce the next proof must carry (public: it is sent to anyone who asks).
+        self.nonce = nonce

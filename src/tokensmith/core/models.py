@@ -61,6 +61,8 @@ class Client:
     auth_methods: tuple[str, ...] = ("client_secret_basic", "client_secret_post")
     created_at: float = 0.0
     revoked_at: float | None = None
+    #: RFC 9449 §5.2 ``dpop_bound_access_tokens``: every token request must carry a proof.
+    require_dpop: bool = False
 
     @property
     def public(self) -> bool:
@@ -125,6 +127,8 @@ class AccessTokenRecord:
     #: :func:`~tokensmith.core.issuers.issuer_tag` of the issuer that issued it (None:
     #: stored before migration 0006).
     issuer_tag: str | None = None
+    #: RFC 9449 §6: the JWK SHA-256 thumbprint of the DPoP key the token is bound to.
+    jkt: str | None = None
 
     def active_at(self, now: float) -> bool:
         return self.revoked_at is None and now < self.expires_at
@@ -220,6 +224,9 @@ class TokenFamily:
     expires_at: float
     absolute_expires_at: float
     revoked_at: float | None = None
+    #: RFC 9449 §5: the thumbprint of the DPoP key a public client's refresh tokens are
+    #: bound to (``None``: not bound).
+    jkt: str | None = None
 
     def live_at(self, now: float) -> bool:
         return self.revoked_at is None and now < min(self.expires_at, self.absolute_expires_at)

@@ -39,6 +39,7 @@ from tokensmith.storage.revocations import RevocationView
 from tokensmith.storage.sql import SqlStore, make_engine, migrate
 from tokensmith.web.context import AppContext
 from tokensmith.web.dialects.compat import DIALECT_PATHS, dialects
+from tokensmith.web.dpop import install_dpop
 from tokensmith.web.endpoints import discovery, probes, tokens_admin
 from tokensmith.web.endpoints.token import TokenEndpoint
 from tokensmith.web.errors import LastResortMiddleware, http_exception
@@ -162,6 +163,7 @@ async def build_context(
         redis=redis,
     )
     install_partner_apps(ctx, limiter, partner, fingerprints)
+    install_dpop(ctx, secret_keys[0])
     install_panel(ctx)
     return ctx
 
@@ -243,6 +245,8 @@ async def _settle(ctx: AppContext) -> None:
     closing = [ctx.clients.aclose(), ctx.api_keys.aclose(), ctx.service.keyring.aclose()]
     if ctx.service.revocations is not None:
         closing.append(ctx.service.revocations.aclose())
+    if ctx.service.dpop is not None:
+        closing.append(ctx.service.dpop.aclose())
     await asyncio.gather(*closing)
 
 

@@ -90,6 +90,7 @@ def _client_row(c: Client) -> dict[str, Any]:
         "auth_methods": " ".join(c.auth_methods),
         "created_at": c.created_at,
         "revoked_at": c.revoked_at,
+        "require_dpop": c.require_dpop,
     }
 
 
@@ -110,6 +111,7 @@ def _client(row: Row[Any], secrets: tuple[ClientSecret, ...]) -> Client:
         created_at=m["created_at"],
         revoked_at=m["revoked_at"],
         secrets=secrets,
+        require_dpop=bool(m["require_dpop"]),
     )
 
 
@@ -849,4 +851,5 @@ def _token_values(r: AccessTokenRecord) -> dict[str, Any]:
         "expires_at": r.expires_at,
         "revoked_at": r.revoked_at,
         "issuer_tag": r.issuer_tag,
+        "jkt": r.jkt,
     }

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 
@@ -25,6 +26,12 @@ def _issuer_tag() -> Column[Any]:
     """The tag of the issuer that issued a stored token (migration 0006;
     :mod:`tokensmith.core.issuers`), NULL in rows written before it."""
     return Column("issuer_tag", String(16))
+
+
+def _jkt() -> Column[Any]:
+    """The RFC 7638 thumbprint of the DPoP key a token is bound to (migration 0007; RFC 9449
+    §6), NULL for a token bound to none."""
+    return Column("jkt", String(64))
 
 
 def row_of(record: Any) -> dict[str, Any]:
@@ -67,6 +74,8 @@ clients = Table(
     Column("auth_methods", Text, nullable=False),
     Column("created_at", Double, nullable=False),
     Column("revoked_at", Double),
+    # 0007: RFC 9449 §5.2 dpop_bound_access_tokens
+    Column("require_dpop", Boolean, nullable=False, server_default=false()),
 )
 
 client_secrets = Table(
@@ -98,6 +107,7 @@ access_tokens = Table(
     Column("expires_at", Double, nullable=False, index=True),
     Column("revoked_at", Double),
     _issuer_tag(),
+    _jkt(),
 )
 
 
@@ -180,6 +190,7 @@ token_families = Table(
     Column("expires_at", Double, nullable=False),
     Column("absolute_expires_at", Double, nullable=False, index=True),
     Column("revoked_at", Double),
+    _jkt(),
     postgresql_with={"fillfactor": 70},
 )
 
@@ -264,5 +275,14 @@ panel_reveals = Table(
     Column("session_hash", String(64), nullable=False),
     Column("sealed", LargeBinary, nullable=False),
     Column("created_at", Double, nullable=False),
+    Column("expires_at", Double, nullable=False, index=True),
+)
+
+# -- 0007: DPoP (RFC 9449): proof jtis seen, bound tokens -----------------------------------
+
+replay_keys = Table(
+    "replay_keys",
+    metadata,
+    Column("replay_key", String(64), primary_key=True),
     Column("expires_at", Double, nullable=False, index=True),
 )
