@@ -93,7 +93,7 @@ async def pair(
     monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[Pair]:
     if request.param == "sqlite-no-flock":
-        monkeypatch.setattr(replay_module, "sqlite_writer", lambda engine: None)
+        monkeypatch.setattr(replay_module, "lock_path", lambda engine: None)
         async with _sql_pair("sqlite", tmp_path, clock) as p:
             yield p
     elif request.param == "memory":

@@ -146,6 +146,7 @@ async def test_a_bad_proof_is_refused_in_the_endpoints_dialect(
     if dialect == "tbc":  # RFC 7807
         assert r.headers["content-type"] == "application/problem+json"
         assert r.json()["code"] == "invalid_dpop_proof" and r.json()["status"] == "400"
+        assert r.json()["systemCode"] == "tpay-access-token.400.000"  # not in the document
     else:
         assert r.json()["error"] == "invalid_dpop_proof"
         assert "htu" in r.json()["error_description"]

@@ -58,7 +58,8 @@ def dpop_request(request: Request, settings: Settings, path: str) -> DpopRequest
     """The request's ``DPoP`` headers, every one of them (RFC 9449 §4.3 refuses more than
     one), with the method and the URI the proof must name: ``path`` at the issuer URL
     (whatever host name the request used); ``None`` without a header."""
-    values = request.headers.getlist("dpop")
+    values = [v for k, v in request.scope["headers"] if k == b"dpop"]  # as Headers.getlist
     if not values:
         return None
-    return DpopRequest(tuple(values), request.method, settings.issuer_url + path)
+    proofs = tuple(v.decode("latin-1") for v in values)
+    return DpopRequest(proofs, request.method, settings.issuer_url + path)

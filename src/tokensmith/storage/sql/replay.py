@@ -29,7 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tokensmith.core.clock import Clock
 from tokensmith.storage.sql.batch import BatchWrite, GroupCommit, in_transaction
-from tokensmith.storage.sql.sqlite_writer import sqlite_writer
+from tokensmith.storage.sql.engine import lock_path
+from tokensmith.storage.sql.sqlite_writer import SqliteWriter, sqlite_writer
 from tokensmith.storage.sql.tables import replay_keys
 
 __all__ = ["PURGE_BATCH", "PURGE_INTERVAL", "SqlReplayCache"]
@@ -100,9 +101,10 @@ class SqlReplayCache:
         self._engine = engine
         self._clock = clock
         self._next_purge = float("-inf")
-        self._writer = writer = sqlite_writer(engine)
+        #: Made at the first write: a server whose clients never use DPoP starts no thread.
+        self._writer: SqliteWriter | None = None
         write: BatchWrite[tuple[str, float], bool]
-        if writer is not None:
+        if lock_path(engine) is not None:
             write = self._on_writer
         elif engine.dialect.name == "postgresql":
             autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -133,7 +135,9 @@ class SqlReplayCache:
         return True
 
     async def _on_writer(self, items: Batch) -> list[bool]:
-        assert self._writer is not None
+        if self._writer is None:
+            self._writer = sqlite_writer(self._engine)
+            assert self._writer is not None
         now = self._clock.now()
         purge = self._purge_due(now)
         return await self._writer.run(lambda conn: self._sync_batch(conn, items, now, purge))
