@@ -172,8 +172,8 @@ class SqlReplayCache:
 
     async def _pg_batch(self, conn: AsyncConnection, items: Batch) -> list[bool]:
         now = self._clock.now()
-        rows = _distinct(items)
-        params = {"keys": list(rows), "expires": list(rows.values()), "now": now}
+        rows = sorted(_distinct(items).items())  # one order: two batches never deadlock
+        params = {"keys": [k for k, _ in rows], "expires": [e for _, e in rows], "now": now}
         won = set((await conn.execute(_PG_FIRST_USES, params)).scalars())
         if self._purge_due(now):
             await conn.execute(_purge_statement(now))
