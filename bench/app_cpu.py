@@ -1,15 +1,18 @@
 """CPU time per token request of the ASGI application alone, without an HTTP server.
 
-``python bench/app_cpu.py [--app tokensmith|floor] [-n 20000] [--profile]``, from the
-project venv (``.venv/bin/python bench/app_cpu.py``). The app is called in-process with
-the same ``client_credentials`` form and Basic header the benchmark's wrk script sends,
-one request after another, and the process CPU time is divided by the count. This leaves
+``python bench/app_cpu.py [--app tokensmith|floor] [-n 20000] [--opaque] [--dpop]
+[--profile]``, from the project venv (``.venv/bin/python bench/app_cpu.py``). The app is
+called in-process with the same ``client_credentials`` form and Basic header the
+benchmark's wrk script sends, one request after another, and the process CPU time is
+divided by the count. This leaves
 out the HTTP server, the load generator and the other processes that share the machine,
 which is why its figures move by a few percent where a wrk run's move by 20: use it to
 compare two versions of the application code. tokensmith runs on a fresh SQLite database
 in a temporary folder with a JWT client (``--opaque`` for stored opaque tokens), its
-audit log going to a file there. ``--profile`` prints the 40 costliest functions
-(cProfile, which inflates small calls).
+audit log going to a file there. ``--dpop`` adds a DPoP proof (RFC 9449, ES256) to every
+request, each with its own ``jti``, made before the clock starts: the figure is the
+server's verification, the replay cache's write to the database and the bound token.
+``--profile`` prints the 40 costliest functions (cProfile, which inflates small calls).
 """
 
 from __future__ import annotations
@@ -85,6 +88,29 @@ async def _lifespan(app: App) -> Callable[[], Awaitable[None]]:
     return stop
 
 
+def _proofs(n: int, htu: str) -> list[bytes]:
+    """``n`` DPoP proofs of one ES256 key, as a client would send them."""
+    import time as clock
+    import uuid
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from jwt.algorithms import ECAlgorithm
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    header = {"typ": "dpop+jwt", "jwk": ECAlgorithm.to_jwk(key.public_key(), as_dict=True)}
+    now = int(clock.time())
+    return [
+        jwt.encode(
+            {"jti": str(uuid.uuid4()), "htm": "POST", "htu": htu, "iat": now},
+            key,
+            algorithm="ES256",
+            headers=header,
+        ).encode()
+        for _ in range(n)
+    ]
+
+
 async def _tokensmith(folder: Path, opaque: bool) -> tuple[App, bytes, Callable[[], Any]]:
     from tokensmith.core.admin import ClientSpec, create_client
     from tokensmith.logs import configure_logging
@@ -97,6 +123,7 @@ async def _tokensmith(folder: Path, opaque: bool) -> tuple[App, bytes, Callable[
         secret_key="app-cpu-Zt8Wk3Qm6Rb1Vx9Hd4Lc7Nf2Gs5Jp0Ye",
         issuer="http://127.0.0.1:8000",
         secret_key_file=str(folder / "secret.key"),
+        dpop_proof_max_age=600,  # the proofs are made before the run, which may take minutes
     )
     app = create_app(settings)
     stop = await _lifespan(app)
@@ -107,12 +134,16 @@ async def _tokensmith(folder: Path, opaque: bool) -> tuple[App, bytes, Callable[
     return app, b"Basic " + auth, stop
 
 
-async def run(folder: Path, app_name: str, n: int, profile: bool, opaque: bool) -> float:
+async def run(
+    folder: Path, app_name: str, n: int, profile: bool, opaque: bool, dpop: bool = False
+) -> float:
     if app_name == "floor":
         app, auth, stop = _floor_app(folder)
     else:
         app, auth, stop = await _tokensmith(folder, opaque)
     base = _scope(auth)
+    warm = min(n, 500)
+    scopes = _dpop_scopes(base, warm + n) if dpop else None
     statuses: set[int] = set()
 
     async def receive() -> Message:
@@ -122,17 +153,17 @@ async def run(folder: Path, app_name: str, n: int, profile: bool, opaque: bool) 
         if message["type"] == "http.response.start":
             statuses.add(message["status"])
 
-    def scope() -> dict[str, Any]:
-        return {**base, "state": STATE.copy()}
+    def scope(i: int) -> dict[str, Any]:
+        return {**(scopes[i] if scopes else base), "state": STATE.copy()}
 
-    for _ in range(min(n, 500)):  # warm-up: caches, the key ring, the first inserts
-        await app(scope(), receive, send)
+    for i in range(warm):  # warm-up: caches, the key ring, the first inserts
+        await app(scope(i), receive, send)
     profiler = cProfile.Profile() if profile else None
     if profiler:
         profiler.enable()
     start = time.process_time()
-    for _ in range(n):
-        await app(scope(), receive, send)
+    for i in range(warm, warm + n):
+        await app(scope(i), receive, send)
     spent = time.process_time() - start
     if profiler:
         profiler.disable()
@@ -141,6 +172,12 @@ async def run(folder: Path, app_name: str, n: int, profile: bool, opaque: bool) 
     if statuses != {200}:
         raise SystemExit(f"answers other than 200: {sorted(statuses)}")
     return spent / n * 1e6
+
+
+def _dpop_scopes(base: dict[str, Any], n: int) -> list[dict[str, Any]]:
+    """``n`` request scopes, each with a DPoP header of its own."""
+    proofs = _proofs(n, "http://127.0.0.1:8000" + base["path"])
+    return [dict(base, headers=[*base["headers"], (b"dpop", proof)]) for proof in proofs]
 
 
 def _floor_app(folder: Path) -> tuple[App, bytes, Callable[[], Any]]:
@@ -160,8 +197,11 @@ def main() -> None:
     p.add_argument("--app", choices=("tokensmith", "floor"), default="tokensmith")
     p.add_argument("-n", type=int, default=20_000, help="measured requests (default 20,000)")
     p.add_argument("--opaque", action="store_true", help="a client with stored opaque tokens")
+    p.add_argument("--dpop", action="store_true", help="a DPoP proof on every request")
     p.add_argument("--profile", action="store_true", help="print the costliest functions")
     args = p.parse_args()
+    if args.dpop and args.app != "tokensmith":
+        p.error("--dpop needs --app tokensmith")
     import uvloop
 
     with tempfile.TemporaryDirectory(prefix="app-cpu-") as tmp, open(Path(tmp) / "log", "w") as log:
@@ -172,10 +212,13 @@ def main() -> None:
         )
         sys.stderr = log  # the audit log, as a server writes it to its log file
         try:
-            per_request = uvloop.run(run(folder, args.app, args.n, args.profile, args.opaque))
+            per_request = uvloop.run(
+                run(folder, args.app, args.n, args.profile, args.opaque, args.dpop)
+            )
         finally:
             sys.stderr = sys.__stderr__
     kind = "opaque" if args.opaque and args.app == "tokensmith" else "jwt"
+    kind += "+dpop" if args.dpop else ""
     print(f"{args.app} {kind}: {per_request:.1f} µs CPU per request", file=sys.__stdout__)
 
 

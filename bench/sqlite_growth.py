@@ -35,7 +35,11 @@ from tokensmith.storage.sql.tables import access_tokens, metadata
 
 RAND = SystemRandomness()
 
-INSERT = "INSERT INTO access_tokens VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#: The columns named, so that a column added later (nullable) leaves the script working.
+INSERT = (
+    "INSERT INTO access_tokens (jti, token_hash, client_id, subject, scope, family_id, "
+    "issued_at, expires_at, revoked_at, issuer_tag) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 #: The issuer tag every row carries since migration 0006.
 TAG = "0123456789abcdef"
 

@@ -48,6 +48,10 @@ COMPAT_DIALECTS = ("tpay", "tbc", "dot")
 #: (as JSON) to the uvicorn workers it starts (:func:`tokensmith.web.app.app_from_environ`).
 SETTINGS_ENV = "TOKENSMITH_SETTINGS_JSON"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+#: The asymmetric JWS algorithms a DPoP proof may use (:mod:`tokensmith.core.dpop`).
+DpopAlg = Literal[
+    "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512", "EdDSA"
+]
 
 #: A secret key shorter than this is refused: 32 random hex digits are 128 bits.
 MIN_SECRET_KEY_LENGTH = 32
@@ -241,6 +245,15 @@ class Settings(BaseSettings):
     #: Accept authorization requests only by PAR, from every client (RFC 9126 §5); a
     #: client's own ``require_par`` asks the same of that client alone.
     require_pushed_authorization_requests: bool = False
+    # -- DPoP, RFC 9449 (docs/fapi.md) ---------------------------------------------------
+    #: Algorithms a DPoP proof may be signed with (asymmetric only; FAPI 2.0's by default).
+    dpop_signing_algs: Annotated[tuple[DpopAlg, ...], NoDecode] = ("ES256", "PS256", "EdDSA")
+    #: Seconds after its ``iat`` a DPoP proof is still accepted (its jti is kept as long).
+    dpop_proof_max_age: int = Field(default=60, ge=1, le=600)
+    #: Seconds a DPoP proof's ``iat`` may be ahead of the server's clock.
+    dpop_proof_leeway: int = Field(default=5, ge=0, le=60)
+    #: Require a server-provided nonce in every DPoP proof (RFC 9449 §8).
+    dpop_nonce: bool = False
     #: Browser sessions of the login page and the panel.
     session_idle_ttl: int = Field(default=1800, ge=60)
     session_absolute_ttl: int = Field(default=12 * 3600, ge=60)
@@ -314,6 +327,15 @@ class Settings(BaseSettings):
             v = v.replace(",", " ").split()
         if not v or any(not s.isascii() or not s.isprintable() or " " in s for s in v):
             raise ValueError("panel_scopes must be one or more scope names")
+        return tuple(v)
+
+    @field_validator("dpop_signing_algs", mode="before")
+    @classmethod
+    def _split_algs(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = v.replace(",", " ").split()
+        if not v:
+            raise ValueError("name at least one algorithm")
         return tuple(v)
 
     @field_validator("trusted_proxies", mode="before")

@@ -14,7 +14,9 @@ SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "app_cpu.py"
 
 
 @pytest.mark.parametrize(
-    "args", [["--app", "floor"], [], ["--opaque"]], ids=["floor", "jwt", "opaque"]
+    "args",
+    [["--app", "floor"], [], ["--opaque"], ["--dpop"]],
+    ids=["floor", "jwt", "opaque", "dpop"],
 )
 def test_app_cpu_measures_an_in_process_app(args: list[str]) -> None:
     out = subprocess.run(
@@ -24,4 +26,5 @@ def test_app_cpu_measures_an_in_process_app(args: list[str]) -> None:
         timeout=120,
         check=True,
     ).stdout
-    assert re.search(r"^(floor|tokensmith) (jwt|opaque): \d+\.\d µs CPU per request$", out, re.M)
+    found = r"^(floor|tokensmith) (jwt|opaque)(\+dpop)?: \d+\.\d µs CPU per request$"
+    assert re.search(found, out, re.M)

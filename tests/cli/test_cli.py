@@ -54,6 +54,16 @@ def test_create_with_require_par_marks_the_client(cli) -> None:
     assert plain["require_pushed_authorization_requests"] is False
 
 
+def test_create_with_require_dpop_makes_a_client_that_must_use_dpop(cli) -> None:
+    """RFC 9449 §5.2: shown under its metadata name, ``dpop_bound_access_tokens``."""
+    plain = _json(cli("clients", "create", "--name", "shop", "--json"))
+    bound = _json(cli("clients", "create", "--name", "bank", "--require-dpop", "--json"))
+    assert plain["dpop_bound_access_tokens"] is False
+    assert bound["dpop_bound_access_tokens"] is True
+    shown = _json(cli("clients", "show", bound["client_id"], "--json"))
+    assert shown["dpop_bound_access_tokens"] is True
+
+
 def test_generated_basic_credentials_fit_one_base64_line(cli) -> None:
     import base64
 

@@ -108,6 +108,26 @@ def test_a_client_created_by_the_cli_works_on_both_instances(pair: Pair) -> None
     assert introspect(a, creds, tb.json()["access_token"])["active"] is True
 
 
+def test_a_dpop_proof_one_instance_accepted_is_refused_by_the_other(pair: Pair) -> None:
+    """RFC 9449 §11.1: the proofs' ``jti`` are kept in the database both share."""
+    from requests_oauth2client import DPoPKey
+
+    key = DPoPKey.generate()
+    proof = str(key.proof(htm="POST", htu=ISSUER + "/oauth/token"))
+
+    def send(server: Server) -> httpx.Response:
+        form = {"grant_type": "client_credentials"}
+        url = server.base_url + "/oauth/token"
+        return httpx.post(url, data=form, auth=pair.shared, headers={"DPoP": proof})
+
+    first = send(pair.a)
+    assert first.status_code == 200 and first.json()["token_type"] == "DPoP", first.text
+    again = send(pair.b)
+    assert again.status_code == 400 and again.json()["error"] == "invalid_dpop_proof"
+    seen = introspect(pair.b, pair.shared, first.json()["access_token"])
+    assert seen["cnf"] == {"jkt": key.dpop_jkt}
+
+
 def test_cli_revocation_reaches_both_instances_within_the_cache_ttl(pair: Pair) -> None:
     a, b, creds, auditor = pair.a, pair.b, pair.doomed, pair.auditor
     tokens = [token(s, creds).json()["access_token"] for s in (a, b)]

@@ -89,7 +89,7 @@ async def test_clients_from_before_migration_0008_need_not_push(db_url: str) -> 
 
     engine = make_engine(db_url)
     async with engine.begin() as conn:
-        await conn.run_sync(move, "0006")
+        await conn.run_sync(move, "0007")
         await conn.execute(
             text(
                 "INSERT INTO clients (client_id, name, scopes, grant_types, redirect_uris, "
@@ -103,7 +103,7 @@ async def test_clients_from_before_migration_0008_need_not_push(db_url: str) -> 
         old = await store.get_client("old")
         assert old is not None and old.require_par is False
         async with engine.begin() as conn:
-            await conn.run_sync(move, "0006", True)
+            await conn.run_sync(move, "0007", True)
             await conn.run_sync(move, "head")
     finally:
         await store.close()

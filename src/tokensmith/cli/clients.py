@@ -36,6 +36,9 @@ def clients() -> None:
     is_flag=True,
     help="Accept its authorization requests only by PAR (RFC 9126).",
 )
+@click.option(
+    "--require-dpop", is_flag=True, help="Token requests must carry a DPoP proof (RFC 9449)."
+)
 @json_option
 @db_options
 @with_env
@@ -53,6 +56,7 @@ async def create(
     public: bool,
     basic_only: bool,
     require_par: bool,
+    require_dpop: bool,
     as_json: bool,
 ) -> None:
     """Create a client and print its secret once."""
@@ -69,6 +73,7 @@ async def create(
         default_scope=default_scope,
         basic_only=basic_only,
         require_par=require_par,
+        require_dpop=require_dpop,
     )
     client, secret = await env.admin.clients.create(spec)
     data = client_json(client, env.clock.now()) | {"client_secret": secret}

@@ -58,6 +58,8 @@ class ClientSpec:
     basic_only: bool = False
     #: RFC 9126 §6: the client's authorization requests must be pushed (``--require-par``).
     require_par: bool = False
+    #: RFC 9449 §5.2 ``dpop_bound_access_tokens``: token requests must carry a DPoP proof.
+    require_dpop: bool = False
 
 
 def _check_redirect_uri(uri: str) -> None:
@@ -133,6 +135,7 @@ async def create_client(
         auth_methods=methods,
         created_at=now,
         require_par=spec.require_par,
+        require_dpop=spec.require_dpop,
     )
     await store.add_client(client)
     return client, secret

@@ -23,14 +23,17 @@ Error map (class, ``error`` code, HTTP ``status``, where the code is defined)::
           +-- InvalidTarget          invalid_target             400  RFC 8707 2
           +-- InvalidRequestUri      invalid_request_uri        400  OIDC Core 3.1.2.6
           +-- RequestNotSupported    request_not_supported      400  OIDC Core 3.1.2.6
+          +-- InvalidDpopProof       invalid_dpop_proof         400  RFC 9449 5, 7.1
+          +-- UseDpopNonce           use_dpop_nonce             400  RFC 9449 8, 12.2
 
 Per dialect (:mod:`tokensmith.web.dialects.compat`): ``oauth``, ``tpay`` and ``dot``
 answer RFC 6749 §5.2 JSON with the status above, ``WWW-Authenticate: Basic`` on an
 ``InvalidClient`` after a Basic login and ``Retry-After`` on 429 and 503; ``tbc`` answers
 RFC 7807 ``application/problem+json`` with the code in ``code``, the same status except
-400 for ``InvalidClient``, and no ``WWW-Authenticate``. Two more subclasses live next to
-their endpoint: ``web.endpoints.token.MethodNotAllowed`` (``invalid_request``, 405) and
-``web.dialects.problem.ApiKeyRejected`` (``invalid_apikey``, 401, ``tbc`` only).
+400 for ``InvalidClient``, and no ``WWW-Authenticate``. Every dialect sends a
+``UseDpopNonce``'s nonce in the ``DPoP-Nonce`` header (RFC 9449 §8). Two more subclasses
+live next to their endpoint: ``web.endpoints.token.MethodNotAllowed`` (``invalid_request``,
+405) and ``web.dialects.problem.ApiKeyRejected`` (``invalid_apikey``, 401, ``tbc`` only).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from __future__ import annotations
 __all__ = [
     "AccessDenied",
     "InvalidClient",
+    "InvalidDpopProof",
     "InvalidGrant",
     "InvalidRequest",
     "InvalidRequestUri",
@@ -53,6 +57,7 @@ __all__ = [
     "UnsupportedGrantType",
     "UnsupportedResponseType",
     "UnsupportedTokenType",
+    "UseDpopNonce",
 ]
 
 
@@ -205,3 +210,22 @@ class RequestNotSupported(OAuthError):
     ``request`` parameter (a JAR request object, RFC 9101), which is not supported."""
 
     error = "request_not_supported"
+
+
+class InvalidDpopProof(OAuthError):
+    """RFC 9449 §5 (token endpoint) and §7.1 ``invalid_dpop_proof``: the ``DPoP`` proof is
+    missing where it is required, malformed, or fails a check of §4.3."""
+
+    error = "invalid_dpop_proof"
+
+
+class UseDpopNonce(OAuthError):
+    """RFC 9449 §8 ``use_dpop_nonce``: the proof must carry the server's nonce, sent in the
+    ``DPoP-Nonce`` response header (``nonce``)."""
+
+    error = "use_dpop_nonce"
+
+    def __init__(self, nonce: str, description: str = "use the DPoP-Nonce header's nonce") -> None:
+        super().__init__(description, reason="dpop_nonce")
+        #: The nonce the next proof must carry (public: it is sent to anyone who asks).
+        self.nonce = nonce

@@ -139,7 +139,7 @@ class RefreshTokens:
         family = await self._live(record) if may_see else None
         if family is None:
             return {"active": False}
-        return {
+        body: dict[str, Any] = {
             "active": True,
             "token_type": "refresh_token",
             "scope": record.scope,
@@ -149,6 +149,9 @@ class RefreshTokens:
             "exp": int(record.expires_at),
             "iss": self._binding.issuer,
         }
+        if family.jkt is not None:  # bound to a public client's DPoP key (RFC 9449 §5)
+            body["cnf"] = {"jkt": family.jkt}
+        return body
 
     async def revoke(self, token: str, caller: Client) -> bool:
         """RFC 7009 §2.1: revoking a refresh token revokes its whole family, including the

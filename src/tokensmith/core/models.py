@@ -67,6 +67,8 @@ class Client:
     #: RFC 9126 §6 ``require_pushed_authorization_requests``: this client's authorization
     #: requests must be pushed (:mod:`tokensmith.core.par`).
     require_par: bool = False
+    #: RFC 9449 §5.2 ``dpop_bound_access_tokens``: every token request must carry a proof.
+    require_dpop: bool = False
 
     @property
     def public(self) -> bool:
@@ -131,6 +133,8 @@ class AccessTokenRecord:
     #: :func:`~tokensmith.core.issuers.issuer_tag` of the issuer that issued it (None:
     #: stored before migration 0006).
     issuer_tag: str | None = None
+    #: RFC 9449 §6: the JWK SHA-256 thumbprint of the DPoP key the token is bound to.
+    jkt: str | None = None
 
     def active_at(self, now: float) -> bool:
         return self.revoked_at is None and now < self.expires_at
@@ -226,6 +230,9 @@ class TokenFamily:
     expires_at: float
     absolute_expires_at: float
     revoked_at: float | None = None
+    #: RFC 9449 §5: the thumbprint of the DPoP key a public client's refresh tokens are
+    #: bound to (``None``: not bound).
+    jkt: str | None = None
 
     def live_at(self, now: float) -> bool:
         return self.revoked_at is None and now < min(self.expires_at, self.absolute_expires_at)

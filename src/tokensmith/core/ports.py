@@ -51,6 +51,7 @@ __all__ = [
     "PurgeStore",
     "PushedRequestStore",
     "RefreshTokenStore",
+    "ReplayCache",
     "RevealKeeper",
     "RevealStore",
     "RevocationLookup",
@@ -120,6 +121,22 @@ class RevocationLookup(Protocol):
 
     async def aclose(self) -> None:
         """Wait for any read still in flight (at shutdown, before the store closes)."""
+        ...
+
+
+class ReplayCache(Protocol):
+    """Values that may be used once: the ``jti`` of a DPoP proof (RFC 9449 §11.1), later
+    of a client assertion (RFC 7523 §3).  Shared by every instance that shares the
+    backing store (:mod:`tokensmith.storage.replay`, :mod:`tokensmith.storage.sql.replay`)."""
+
+    async def first_use(self, key: str, expires_at: float) -> bool:
+        """Remember ``key`` until ``expires_at``; True if it was not remembered already.
+        Atomic: of concurrent callers with one key, on any instance, exactly one gets True.
+        ``key`` is at most 64 characters."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release what the cache holds of its own (at shutdown, before the store closes)."""
         ...
 
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["AuthMethod", "ClientCredentials", "TokenRequest"]
+__all__ = ["AuthMethod", "ClientCredentials", "DpopRequest", "TokenRequest"]
 
 AuthMethod = Literal["client_secret_basic", "client_secret_post", "none"]
 
@@ -57,6 +57,19 @@ class ClientCredentials:
 
 
 @dataclass(frozen=True, slots=True, repr=False)
+class DpopRequest:
+    """What a request presented of DPoP (RFC 9449 §4.1): every ``DPoP`` header value, and
+    the method and URI (``htm``, ``htu``) the proof must name."""
+
+    proofs: tuple[str, ...]
+    method: str
+    uri: str
+
+    def __repr__(self) -> str:
+        return f"DpopRequest({len(self.proofs)} proof(s), {self.method} {self.uri})"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
 class TokenRequest:
     """A token request (RFC 6749 §4): the grant type and its parameters."""
 
@@ -64,6 +77,8 @@ class TokenRequest:
     params: Mapping[str, str]
     credentials: ClientCredentials | None
     source: str = ""
+    #: The request's DPoP proof (RFC 9449 §5), if it sent a ``DPoP`` header.
+    dpop: DpopRequest | None = None
 
     def __repr__(self) -> str:
         names = sorted(n for n in self.params if n in _KNOWN_PARAMS)
@@ -71,5 +86,5 @@ class TokenRequest:
         shown = names + ([f"+{others} other(s)"] if others else [])
         return (
             f"TokenRequest(grant_type={shown_id(self.grant_type)}, params=[{', '.join(shown)}], "
-            f"credentials={self.credentials!r}, source={self.source!r})"
+            f"credentials={self.credentials!r}, source={self.source!r}, dpop={self.dpop!r})"
         )

@@ -9,6 +9,7 @@ from typing import Any
 from tokensmith.core.authn import ClientAuthenticator
 from tokensmith.core.clock import Clock
 from tokensmith.core.credentials import token_key
+from tokensmith.core.dpop import DPOP_TOKEN_TYPE, DpopVerifier, jkt_of, proof_key
 from tokensmith.core.errors import (
     InvalidRequest,
     OAuthError,
@@ -60,6 +61,7 @@ class TokenService:
         revocations: RevocationLookup | None = None,
         introspectors: Sequence[Introspector] = (),
         revokers: Sequence[Revoker] = (),
+        dpop: DpopVerifier | None = None,
     ) -> None:
         self.store = store
         self.clients = clients
@@ -71,6 +73,8 @@ class TokenService:
         self.grants = grants
         #: Answers "is this JWT revoked?" from memory; without it, the store is asked.
         self.revocations = revocations
+        #: Checks DPoP proofs (RFC 9449 §5); without it, a request with one is refused.
+        self.dpop = dpop
         #: Look up and revoke the tokens that are not access tokens (refresh tokens).
         self.introspectors = tuple(introspectors)
         self.revokers = tuple(revokers)
@@ -85,7 +89,10 @@ class TokenService:
             refuse_unsupported(req.params, authorization=False)
             if req.grant_type not in client.grant_types:
                 raise UnauthorizedClient(f"client may not use grant_type {req.grant_type!r}")
-            ctx = GrantContext(self.store, self.minter, self.clock, self.rand, policy)
+            jkt = None
+            if req.dpop is not None or client.require_dpop:
+                jkt = await proof_key(self.dpop, req, client)
+            ctx = GrantContext(self.store, self.minter, self.clock, self.rand, policy, jkt)
             return client, await grant(ctx, req, client)
         except OAuthError as exc:
             exc.client_id = client.client_id
@@ -127,7 +134,8 @@ class TokenService:
         issuer's too, on a shared database), and for tokens of a revoked client. A caller
         sees its own tokens, and any token of this server if it holds the ``introspection``
         scope (§4).  ``token_type`` says what the token is: ``Bearer`` for an access token
-        here, ``refresh_token`` from the refresh-token hook."""
+        here, ``DPoP`` with ``cnf.jkt`` for one bound to a DPoP key (RFC 9449 §6.2),
+        ``refresh_token`` from the refresh-token hook."""
         if not token:
             raise InvalidRequest("token is required")
         found = await self._find_access_token(token)
@@ -143,7 +151,7 @@ class TokenService:
         owner = await self.clients.get_client(rec.client_id)
         if owner is None or not owner.active:
             return {"active": False}
-        return {
+        body: dict[str, Any] = {
             "active": True,
             "scope": rec.scope,
             "client_id": rec.client_id,
@@ -155,6 +163,10 @@ class TokenService:
             "iss": self.minter.issuer,
             "jti": rec.jti,
         }
+        jkt = rec.jkt or jkt_of(found.claims)
+        if jkt is not None:  # RFC 9449 §6.2
+            body |= {"token_type": DPOP_TOKEN_TYPE, "cnf": {"jkt": jkt}}
+        return body
 
     @staticmethod
     def _may_see(caller: Client, owner_id: str) -> bool:

@@ -7,6 +7,7 @@ from typing import Protocol
 
 from tokensmith.core.clock import Clock
 from tokensmith.core.credentials import new_token, new_token_id, token_key
+from tokensmith.core.dpop import DPOP_TOKEN_TYPE
 from tokensmith.core.issuers import IssuerBinding
 from tokensmith.core.jwt_codec import JwtCodec
 from tokensmith.core.models import AccessTokenRecord, Client, IssuedToken, TokenFormat
@@ -71,10 +72,11 @@ class TokenMinter:
         scopes: tuple[str, ...],
         policy: IssuePolicy,
         family_id: str | None = None,
+        jkt: str | None = None,
     ) -> IssuedToken:
         """Mint one access token (RFC 6749 §5.1 fields, RFC 9068 claims) and store its record
         if it has one."""
-        issued, record = await self.prepare(client, subject, scopes, policy, family_id)
+        issued, record = await self.prepare(client, subject, scopes, policy, family_id, jkt)
         if record is not None:
             await self._tokens.add_access_token(record)
         return issued
@@ -86,10 +88,13 @@ class TokenMinter:
         scopes: tuple[str, ...],
         policy: IssuePolicy,
         family_id: str | None = None,
+        jkt: str | None = None,
     ) -> tuple[IssuedToken, AccessTokenRecord | None]:
         """The token and the record to store with it, written by the caller (in the same
         transaction as a refresh-token rotation, say).  A JWT outside a family has no record:
-        it is not written anywhere."""
+        it is not written anywhere.  With ``jkt`` the token is bound to that DPoP key (RFC
+        9449 §6): a JWT carries ``cnf.jkt`` (§6.1), a record keeps it (§6.2), and its
+        ``token_type`` is ``DPoP`` (§5.1)."""
         clock_now = self._clock.now()
         now = int(clock_now)
         ttl = policy.ttl_for(client)
@@ -97,19 +102,19 @@ class TokenMinter:
         jti = new_token_id(self._rand, clock_now)
         token_hash: str | None = None
         if policy.format_for(client) == "jwt":
-            codec = await self._codecs.codec()
-            token = codec.encode(
-                {
-                    "iss": self.issuer,
-                    "sub": subject,
-                    "aud": self.audience,
-                    "client_id": client.client_id,
-                    "scope": scope,
-                    "iat": now,
-                    "exp": now + ttl,
-                    "jti": jti,
-                }
-            )
+            claims = {
+                "iss": self.issuer,
+                "sub": subject,
+                "aud": self.audience,
+                "client_id": client.client_id,
+                "scope": scope,
+                "iat": now,
+                "exp": now + ttl,
+                "jti": jti,
+            }
+            if jkt is not None:
+                claims["cnf"] = {"jkt": jkt}
+            token = (await self._codecs.codec()).encode(claims)
         else:
             token = new_token(self._rand, clock_now)
             token_hash = token_key(token)
@@ -125,6 +130,7 @@ class TokenMinter:
                 token_hash=token_hash,
                 family_id=family_id,
                 issuer_tag=self.binding.tag,
+                jkt=jkt,
             )
         issued = IssuedToken(
             access_token=token,
@@ -134,5 +140,6 @@ class TokenMinter:
             jti=jti,
             client_id=client.client_id,
             subject=subject,
+            token_type="Bearer" if jkt is None else DPOP_TOKEN_TYPE,
         )
         return issued, record

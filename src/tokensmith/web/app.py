@@ -133,6 +133,8 @@ async def _settle(ctx: AppContext) -> None:
     closing = [ctx.clients.aclose(), ctx.api_keys.aclose(), ctx.service.keyring.aclose()]
     if ctx.service.revocations is not None:
         closing.append(ctx.service.revocations.aclose())
+    if ctx.service.dpop is not None:
+        closing.append(ctx.service.dpop.aclose())
     await asyncio.gather(*closing)
 
 

@@ -22,6 +22,7 @@ from tokensmith.core.client_admin import ApiKeys, ClientAdmin
 from tokensmith.core.clock import Clock, SystemClock
 from tokensmith.core.credentials import new_secret
 from tokensmith.core.directory import Merchants, Users
+from tokensmith.core.dpop import DpopNonces, DpopPolicy, DpopVerifier
 from tokensmith.core.families import PartnerPolicy, RefreshTokens
 from tokensmith.core.fingerprints import Fingerprints
 from tokensmith.core.grants import Grant
@@ -35,7 +36,7 @@ from tokensmith.core.models import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, REFRE
 from tokensmith.core.panel_models import DAY
 from tokensmith.core.par import ParPolicy, PushedRequests
 from tokensmith.core.passwords import Passwords
-from tokensmith.core.ports import Store
+from tokensmith.core.ports import ReplayCache, Store
 from tokensmith.core.randomness import Randomness, SystemRandomness
 from tokensmith.core.reveals import Reveals
 from tokensmith.core.service import TokenService
@@ -45,8 +46,10 @@ from tokensmith.settings import ConfigError, Settings, secret_key_weakness
 from tokensmith.storage.cache import CachingClientStore, ReadThrough
 from tokensmith.storage.health import StoreHealth
 from tokensmith.storage.ratelimit import MemoryLimiter, RedisLimiter
+from tokensmith.storage.replay import MemoryReplayCache, RedisReplayCache
 from tokensmith.storage.revocations import RevocationView
 from tokensmith.storage.sql import SqlStore, make_engine, migrate
+from tokensmith.storage.sql.replay import SqlReplayCache
 from tokensmith.web.context import AppContext
 from tokensmith.web.dialects.compat import dialects
 from tokensmith.web.observe import Observer
@@ -91,8 +94,10 @@ async def build_context(
     )
     await keyring.ensure(settings.signing_alg)
     partner = partner_policy(settings)
+    replays = replay_cache(settings, store, clock, redis)
+    dpop = dpop_verifier(settings, clock, replays, secret_keys[0])
     service = _token_service(
-        settings, store, clients, keyring, limiter, fingerprints, partner, clock, rand
+        settings, store, clients, keyring, limiter, fingerprints, partner, clock, rand, dpop
     )
     recorder = ActivityRecorder(clock)
     activity = Activity(store, recorder)
@@ -220,6 +225,32 @@ def grant_table(partner: PartnerPolicy | None = None) -> dict[str, Grant]:
     }
 
 
+def replay_cache(settings: Settings, store: Store, clock: Clock, redis: Any) -> ReplayCache:
+    """Where the ``jti`` of accepted proofs are kept, so that every instance (and worker)
+    refuses a proof another one accepted: Redis if configured, else the store's database,
+    else (an in-memory store) memory."""
+    if redis is not None:
+        return RedisReplayCache(redis, clock, settings.redis_prefix + "replay:")
+    if isinstance(store, SqlStore):
+        return SqlReplayCache(store.engine, clock, store.write_paths.writer)
+    return MemoryReplayCache(clock)
+
+
+def dpop_verifier(
+    settings: Settings, clock: Clock, replays: ReplayCache, secret: str
+) -> DpopVerifier:
+    """RFC 9449 proof checks; ``secret`` (the server's secret key, shared by every
+    instance) keys the nonces."""
+    policy = DpopPolicy(
+        algorithms=tuple(settings.dpop_signing_algs),
+        max_age=settings.dpop_proof_max_age,
+        leeway=settings.dpop_proof_leeway,
+        require_nonce=settings.dpop_nonce,
+    )
+    nonces = DpopNonces.from_secret(secret, clock) if settings.dpop_nonce else None
+    return DpopVerifier(policy, clock, replays, nonces)
+
+
 def _token_service(
     settings: Settings,
     store: Store,
@@ -230,6 +261,7 @@ def _token_service(
     partner: PartnerPolicy,
     clock: Clock,
     rand: Randomness,
+    dpop: DpopVerifier,
 ) -> TokenService:
     limits = FailureLimits(
         Limit(settings.failures_per_client, settings.failure_window),
@@ -258,6 +290,7 @@ def _token_service(
         revocations=RevocationView(store, clock, settings.revocation_sync_interval),
         introspectors=(refresh.introspect,),
         revokers=(refresh.revoke,),
+        dpop=dpop,
     )
 
 
@@ -285,8 +318,10 @@ def _pushed_requests(
 
 
 def authorization_metadata(settings: Settings) -> dict[str, Any]:
-    """RFC 8414 §2 fields of the authorization-code flow, with RFC 9126 §5's."""
+    """RFC 8414 §2 fields of the authorization-code flow, with RFC 9126 §5's and RFC 9449
+    §5.1's."""
     return {
+        "dpop_signing_alg_values_supported": list(settings.dpop_signing_algs),
         "authorization_endpoint": settings.issuer_url + "/oauth/authorize",
         "pushed_authorization_request_endpoint": settings.issuer_url + "/oauth/par",
         "require_pushed_authorization_requests": settings.require_pushed_authorization_requests,

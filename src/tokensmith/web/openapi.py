@@ -19,6 +19,14 @@ def _obj(props: dict[str, Any], required: list[str] | None = None) -> dict[str, 
 _S = {"type": "string"}
 _I = {"type": "integer"}
 
+#: RFC 9449 §4: a proof on any token request binds the tokens to the client's key.
+_DPOP = {
+    "name": "DPoP",
+    "in": "header",
+    "required": False,
+    "description": "RFC 9449 DPoP proof; the answer's token_type is then DPoP",
+    "schema": _S,
+}
 _OAUTH_ERROR = _obj({"error": _S, "error_description": _S}, ["error"])
 _PROBLEM = _obj(
     {"type": _S, "title": _S, "status": _S, "detail": _S, "systemCode": _S, "code": _S},
@@ -121,18 +129,22 @@ def _dialect_paths(enabled: dict[str, str]) -> dict[str, Any]:
         tpay_ok = _obj(
             {"issued_at": _I, "scope": _S, "token_type": _S, "expires_in": _I, "access_token": _S}
         )
-        paths[enabled["tpay"]] = {"post": _post("tpay: get an access token", creds, tpay_ok)}
+        paths[enabled["tpay"]] = {
+            "post": _post("tpay: get an access token", creds, tpay_ok, parameters=[_DPOP])
+        }
     if "tbc" in enabled:
         op = _post(
             "TBC: get an access token",
             creds,
             _obj({"access_token": _S, "expires_in": _I, "token_type": _S}),
-            parameters=[{"name": "apikey", "in": "header", "required": True, "schema": _S}],
+            parameters=[{"name": "apikey", "in": "header", "required": True, "schema": _S}, _DPOP],
         )
         op["responses"].update(_errors("application/problem+json", _PROBLEM))
         paths[enabled["tbc"]] = {"post": op}
     if "dot" in enabled:
-        paths[enabled["dot"]] = {"post": _post("client_credentials token", _CC_FORM, _TOKEN)}
+        paths[enabled["dot"]] = {
+            "post": _post("client_credentials token", _CC_FORM, _TOKEN, parameters=[_DPOP])
+        }
     return paths
 
 
@@ -140,7 +152,9 @@ def openapi_document(issuer: str, enabled: dict[str, str]) -> dict[str, Any]:
     """The document for this server: standard endpoints plus the enabled dialects."""
     token_form = _obj({"token": _S, "token_type_hint": _S}, ["token"])
     paths: dict[str, Any] = {
-        "/oauth/token": {"post": _post("RFC 6749 token endpoint", _CC_FORM, _TOKEN)},
+        "/oauth/token": {
+            "post": _post("RFC 6749 token endpoint", _CC_FORM, _TOKEN, parameters=[_DPOP])
+        },
         "/oauth/introspect": {
             "post": _post(
                 "RFC 7662 introspection",

@@ -24,6 +24,8 @@ class GrantContext:
     clock: Clock
     rand: Randomness
     policy: IssuePolicy
+    #: The DPoP key the tokens of this request are bound to (RFC 9449 §5), if any.
+    jkt: str | None = None
 
 
 Grant = Callable[[GrantContext, TokenRequest, Client], Awaitable[IssuedToken]]

@@ -36,7 +36,7 @@ class AuthorizationCodeGrant:
         verify(code.code_challenge, req.params.get("code_verifier"))
         if not await merchant_live(ctx, code.merchant_id):
             raise InvalidGrant("the merchant that authorized this app is disabled")
-        family = self._family(ctx, code)
+        family = self._family(ctx, code, client)
         issued, access = await prepare_in_family(
             ctx, client, family, parse_scope(code.scope), self.policy
         )
@@ -74,7 +74,8 @@ class AuthorizationCodeGrant:
             raise InvalidGrant("the authorization code has expired", reason="code_expired")
         return code
 
-    def _family(self, ctx: GrantContext, code: AuthorizationCode) -> TokenFamily:
+    def _family(self, ctx: GrantContext, code: AuthorizationCode, client: Client) -> TokenFamily:
+        """RFC 9449 §5: a public client's refresh tokens are bound to its DPoP key."""
         now = ctx.clock.now()
         absolute = now + self.policy.refresh_absolute_ttl
         return TokenFamily(
@@ -86,6 +87,7 @@ class AuthorizationCodeGrant:
             created_at=now,
             expires_at=min(now + self.policy.refresh_idle_ttl, absolute),
             absolute_expires_at=absolute,
+            jkt=ctx.jkt if client.public else None,
         )
 
 

@@ -1,5 +1,9 @@
 """RFC 6749 §6: the refresh token grant, with rotation and reuse detection (RFC 9700 §4.14.2).
 
+A public client's refresh token bound to a DPoP key is exchanged only with a proof of that
+key (RFC 9449 §5); a confidential client's is not bound (its authentication binds it), but
+the access token it is exchanged for is bound to the proof sent, if any.
+
 Only a refresh token this issuer issued is exchanged (:mod:`tokensmith.core.issuers`); one
 of another issuer on the same database is unknown here, and presenting it spends nothing.
 
@@ -14,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 
 from tokensmith.core.credentials import token_key
+from tokensmith.core.dpop import check_refresh_binding
 from tokensmith.core.errors import InvalidGrant, InvalidRequest, InvalidScope
 from tokensmith.core.families import PartnerPolicy, new_refresh
 from tokensmith.core.grants import GrantContext
@@ -46,10 +51,11 @@ async def prepare_in_family(
 ) -> tuple[IssuedToken, AccessTokenRecord]:
     """An access token recorded with the family, so revoking the family deactivates it;
     the caller stores the record in the transaction that spends the code or refresh token,
-    so a token is stored exactly when it is answered.  Its ``sub`` is the merchant."""
+    so a token is stored exactly when it is answered.  Its ``sub`` is the merchant; it is
+    bound to the request's DPoP key, if any (RFC 9449 §5)."""
     issue = IssuePolicy(ctx.policy.token_format, policy.access_token_ttl)
     issued, record = await ctx.minter.prepare(
-        client, family.merchant_id, scopes, issue, family.family_id
+        client, family.merchant_id, scopes, issue, family.family_id, ctx.jkt
     )
     assert record is not None  # a token in a family always has a record
     return issued, record
@@ -89,6 +95,7 @@ class RefreshTokenGrant:
             raise InvalidGrant("the refresh token is not valid", reason="unknown_refresh_token")
         record = found.token
         family = self._family(ctx, found)
+        check_refresh_binding(family.jkt, ctx.jkt)
         requested = req.params.get("scope")
         if record.spent_at is None:
             scopes = narrow_scope(requested, family, client)

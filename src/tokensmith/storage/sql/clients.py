@@ -34,6 +34,7 @@ def _client_row(c: Client) -> dict[str, Any]:
         "created_at": c.created_at,
         "revoked_at": c.revoked_at,
         "require_par": c.require_par,
+        "require_dpop": c.require_dpop,
     }
 
 
@@ -55,6 +56,7 @@ def _client(row: Row[Any], secrets: tuple[ClientSecret, ...]) -> Client:
         revoked_at=m["revoked_at"],
         secrets=secrets,
         require_par=bool(m["require_par"]),
+        require_dpop=bool(m["require_dpop"]),
     )
 
 

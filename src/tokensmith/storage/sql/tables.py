@@ -28,6 +28,12 @@ def _issuer_tag() -> Column[Any]:
     return Column("issuer_tag", String(16))
 
 
+def _jkt() -> Column[Any]:
+    """The RFC 7638 thumbprint of the DPoP key a token is bound to (migration 0007; RFC 9449
+    §6), NULL for a token bound to none."""
+    return Column("jkt", String(64))
+
+
 def row_of(record: Any) -> dict[str, Any]:
     """A record (a dataclass of :mod:`tokensmith.core.models`) as the row of its table:
     its field names are the column names."""
@@ -70,6 +76,8 @@ clients = Table(
     Column("revoked_at", Double),
     # 0008: RFC 9126 §6 require_pushed_authorization_requests
     Column("require_par", Boolean, nullable=False, server_default=false()),
+    # 0007: RFC 9449 §5.2 dpop_bound_access_tokens
+    Column("require_dpop", Boolean, nullable=False, server_default=false()),
 )
 
 client_secrets = Table(
@@ -101,6 +109,7 @@ access_tokens = Table(
     Column("expires_at", Double, nullable=False, index=True),
     Column("revoked_at", Double),
     _issuer_tag(),
+    _jkt(),
 )
 
 
@@ -183,6 +192,7 @@ token_families = Table(
     Column("expires_at", Double, nullable=False),
     Column("absolute_expires_at", Double, nullable=False, index=True),
     Column("revoked_at", Double),
+    _jkt(),
     postgresql_with={"fillfactor": 70},
 )
 
@@ -269,6 +279,16 @@ panel_reveals = Table(
     Column("created_at", Double, nullable=False),
     Column("expires_at", Double, nullable=False, index=True),
 )
+
+# -- 0007: DPoP (RFC 9449): proof jtis seen, bound tokens -----------------------------------
+
+replay_keys = Table(
+    "replay_keys",
+    metadata,
+    Column("replay_key", String(64), primary_key=True),
+    Column("expires_at", Double, nullable=False, index=True),
+)
+
 
 # -- 0008: pushed authorization requests (RFC 9126) -------------------------------------------
 

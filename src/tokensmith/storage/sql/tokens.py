@@ -35,6 +35,7 @@ def token_values(r: AccessTokenRecord) -> dict[str, Any]:
         "expires_at": r.expires_at,
         "revoked_at": r.revoked_at,
         "issuer_tag": r.issuer_tag,
+        "jkt": r.jkt,
     }
 
 

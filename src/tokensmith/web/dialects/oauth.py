@@ -8,7 +8,13 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from tokensmith.core.errors import InvalidClient, OAuthError, RateLimited, TemporarilyUnavailable
+from tokensmith.core.errors import (
+    InvalidClient,
+    OAuthError,
+    RateLimited,
+    TemporarilyUnavailable,
+    UseDpopNonce,
+)
 from tokensmith.core.models import IssuedToken
 
 __all__ = ["NO_STORE", "JsonResponse", "json_response", "render_error", "render_token"]
@@ -46,12 +52,15 @@ def json_response(
 
 def error_headers(exc: OAuthError) -> dict[str, str]:
     """``WWW-Authenticate`` after a failed Basic login (§5.2), ``Retry-After`` on 429 and
-    on 503 ``temporarily_unavailable`` (RFC 9110 §10.2.3)."""
+    on 503 ``temporarily_unavailable`` (RFC 9110 §10.2.3), ``DPoP-Nonce`` on
+    ``use_dpop_nonce`` (RFC 9449 §8)."""
     headers = dict(NO_STORE)
     if isinstance(exc, InvalidClient) and exc.basic:
         headers["www-authenticate"] = 'Basic realm="tokensmith", charset="UTF-8"'
     if isinstance(exc, RateLimited | TemporarilyUnavailable):
         headers["retry-after"] = str(exc.retry_after)
+    if isinstance(exc, UseDpopNonce):  # RFC 9449 §8
+        headers["dpop-nonce"] = exc.nonce
     return headers
 
 

@@ -1,4 +1,7 @@
-"""Token endpoints: RFC 6749 §3.2 ``/oauth/token`` and the seed dialects' paths."""
+"""Token endpoints: RFC 6749 §3.2 ``/oauth/token`` and the seed dialects' paths.
+
+A ``DPoP`` header (RFC 9449 §5) is handed to the core with the URI its proof must name:
+this endpoint's path at the issuer URL, whatever host the request came in on."""
 
 from __future__ import annotations
 
@@ -10,8 +13,10 @@ from tokensmith.core.errors import InvalidRequest, OAuthError, UnsupportedGrantT
 from tokensmith.core.requests import TokenRequest
 from tokensmith.web.context import AppContext, ctx_of, source_address
 from tokensmith.web.dialects import Dialect
+from tokensmith.web.dialects.compat import DIALECT_PATHS
 from tokensmith.web.dialects.oauth import NO_STORE, json_response
 from tokensmith.web.dialects.problem import ApiKeyRejected
+from tokensmith.web.dpop import DPOP_NONCE_HEADER, dpop_request
 from tokensmith.web.forms import client_credentials_from, read_form
 
 __all__ = ["MethodNotAllowed", "TokenEndpoint"]
@@ -35,7 +40,7 @@ class TokenEndpoint:
         ctx = ctx_of(request)
         dialect = ctx.dialects[self.dialect_name]
         source = source_address(request, ctx.settings.trusted_proxies)
-        grant, client_id = dialect.implicit_grant or "", None
+        grant, client_id, dpop = dialect.implicit_grant or "", None, None
         try:
             if request.method != "POST":
                 raise MethodNotAllowed("use POST")
@@ -45,8 +50,9 @@ class TokenEndpoint:
             grant = _grant_type(form, dialect)
             creds = client_credentials_from(request.headers.get("authorization"), form)
             client_id = creds.client_id if creds else None
+            dpop = dpop_request(request, ctx.settings, DIALECT_PATHS[dialect.name])
             _, issued = await ctx.service.token(
-                TokenRequest(grant, form, creds, source), dialect.policy
+                TokenRequest(grant, form, creds, source, dpop), dialect.policy
             )
         except OAuthError as exc:
             label = _grant_label(grant, ctx)
@@ -57,7 +63,11 @@ class TokenEndpoint:
                 response.headers["allow"] = "POST"
             return response
         ctx.observer.issued(dialect.name, grant, issued.client_id, issued.scope, source, issued.jti)
-        return json_response(dialect.render_token(issued), 200, NO_STORE)
+        headers = NO_STORE
+        nonce = ctx.service.dpop.nonce if dpop is not None and ctx.service.dpop else None
+        if nonce:  # RFC 9449 §8.2: the nonce the client's next proof must carry
+            headers = NO_STORE | {DPOP_NONCE_HEADER: nonce}
+        return json_response(dialect.render_token(issued), 200, headers)
 
 
 def _known(ctx: AppContext, exc: OAuthError, client_id: str | None) -> bool:
