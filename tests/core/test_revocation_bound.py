@@ -10,6 +10,7 @@ import pytest
 from tests.core.conftest import POLICY_JWT, Core
 from tests.core_flow import make_service
 from tests.twins import memory_twin
+from tokensmith.core.grants.client_credentials import client_credentials
 from tokensmith.core.models import Client
 from tokensmith.core.service import TokenService
 from tokensmith.storage.revocations import RevocationView
@@ -37,13 +38,19 @@ async def _worker(core: Core) -> TokenService:
 
 @pytest.fixture
 async def pair(core: Core) -> Pair:
-    core.service.revocations = RevocationView(core.store, core.clock, INTERVAL)
+    here = await make_service(
+        core.store,
+        core.clock,
+        {"client_credentials": client_credentials},
+        client_cache_ttl=CLIENT_CACHE_TTL,
+        revocations=RevocationView(core.store, core.clock, INTERVAL),
+    )
     there = await _worker(core)
     client, secret = await core.client()
-    _, issued = await core.service.token(core.request(client.client_id, secret), POLICY_JWT)
-    for service in (core.service, there):  # both warm
+    _, issued = await here.token(core.request(client.client_id, secret), POLICY_JWT)
+    for service in (here, there):  # both warm
         assert (await service.introspect(issued.access_token, client))["active"] is True
-    return Pair(core.service, there, client, issued.access_token)
+    return Pair(here, there, client, issued.access_token)
 
 
 async def _active(service: TokenService, pair: Pair) -> bool:
