@@ -177,3 +177,14 @@ def test_the_store_check_sees_a_handler_reaching_the_store(tmp_path: Path) -> No
         "tokensmith.web.ui:2: from tokensmith.storage.memory import MemoryStore",
         "tokensmith.web.ui:3: getattr(m, 'store')",
     ], found
+
+
+def test_the_shared_jwk_module_imports_nothing_of_tokensmith() -> None:
+    """``tokensmith.jwk`` serves the core, the client library and the guard alike."""
+    path = PACKAGE / "jwk.py"
+    bad = [
+        statement
+        for _, statement, names in imports_of(path)
+        if any(_within(name, "tokensmith") for name in names)
+    ]
+    assert not bad, bad

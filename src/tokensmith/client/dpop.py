@@ -12,8 +12,6 @@ ES384, ES512, EdDSA (Ed25519, Ed448), PS256/384/512 and RS256/384/512.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import secrets
 from collections.abc import Mapping
 from typing import Any
@@ -25,6 +23,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
+from tokensmith.jwk import (
+    ASYMMETRIC_ALGORITHMS,
+    THUMBPRINT_MEMBERS,
+    access_token_hash,
+    jwk_thumbprint,
+)
+
 __all__ = [
     "DPOP_ALGORITHMS",
     "DPoPKey",
@@ -34,25 +39,8 @@ __all__ = [
 ]
 
 #: Signature algorithms a :class:`DPoPKey` can sign with (RFC 9449 §4.2: asymmetric only).
-DPOP_ALGORITHMS: tuple[str, ...] = (
-    "ES256",
-    "ES384",
-    "ES512",
-    "EdDSA",
-    "PS256",
-    "PS384",
-    "PS512",
-    "RS256",
-    "RS384",
-    "RS512",
-)
+DPOP_ALGORITHMS: tuple[str, ...] = ASYMMETRIC_ALGORITHMS
 _EC_CURVES: dict[str, str] = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}
-#: RFC 7638 §3.2: the required members of a public JWK, per key type.
-_THUMBPRINT_MEMBERS: dict[str, tuple[str, ...]] = {
-    "EC": ("crv", "kty", "x", "y"),
-    "RSA": ("e", "kty", "n"),
-    "OKP": ("crv", "kty", "x"),
-}
 _MIN_RSA_BITS = 2048
 
 PrivateKey = (
@@ -61,26 +49,6 @@ PrivateKey = (
     | ed25519.Ed25519PrivateKey
     | ed448.Ed448PrivateKey
 )
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
-    """The RFC 7638 SHA-256 thumbprint of a public JWK, base64url-encoded (RFC 9449 §6.1
-    ``jkt``): the required members only, in lexicographic order, no whitespace."""
-    kty = jwk.get("kty")
-    members = _THUMBPRINT_MEMBERS.get(kty) if isinstance(kty, str) else None
-    if members is None or not all(isinstance(jwk.get(m), str) for m in members):
-        raise ValueError("not a public EC, RSA or OKP JWK")
-    canonical = orjson.dumps({m: jwk[m] for m in members}, option=orjson.OPT_SORT_KEYS)
-    return _b64url(hashlib.sha256(canonical).digest())
-
-
-def access_token_hash(access_token: str) -> str:
-    """``ath`` (RFC 9449 §4.2): base64url of the SHA-256 of the token's ASCII octets."""
-    return _b64url(hashlib.sha256(access_token.encode("ascii")).digest())
 
 
 def htu_of(url: str | httpx.URL) -> str:
@@ -121,7 +89,7 @@ def _public_jwk(key: PrivateKey) -> dict[str, Any]:
         data = RSAAlgorithm.to_jwk(public, as_dict=True)
     else:
         data = OKPAlgorithm.to_jwk(public, as_dict=True)
-    return {m: data[m] for m in _THUMBPRINT_MEMBERS[data["kty"]]}
+    return {m: data[m] for m in THUMBPRINT_MEMBERS[data["kty"]]}
 
 
 class DPoPKey:

@@ -40,6 +40,7 @@ from tokensmith.core.models import Client
 from tokensmith.core.ports import ReplayCache
 from tokensmith.core.requests import DpopRequest, TokenRequest
 from tokensmith.core.uris import split_uri
+from tokensmith.jwk import access_token_hash, b64url, jwk_thumbprint
 
 __all__ = [
     "DEFAULT_ALGORITHMS",
@@ -81,11 +82,6 @@ DEFAULT_ALGORITHMS = ("ES256", "PS256", "EdDSA")
 #: FAPI 2.0 §5.4.1: RSA keys of 2048 bits or more.
 MIN_RSA_BITS = 2048
 #: RFC 7638 §3.2: the members of a thumbprint, per key type, in lexicographic order.
-_THUMBPRINT_MEMBERS = {
-    "EC": ("crv", "kty", "x", "y"),
-    "RSA": ("e", "kty", "n"),
-    "OKP": ("crv", "kty", "x"),
-}
 #: Members only a private or symmetric key has (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037).
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 #: A proof longer than this is refused unread (an RSA-4096 proof is under 2,000).
@@ -100,29 +96,6 @@ _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 _KEY_CACHE_SIZE = 1024
 _HTU_CACHE_SIZE = 64
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
-
-
-def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
-    """RFC 7638 §3: the SHA-256 of the key's required members, as JSON without whitespace in
-    lexicographic order of their names, base64url-encoded without padding (``jkt``).
-    Raises :class:`ValueError` for a key type without a thumbprint or a member missing."""
-    names = _THUMBPRINT_MEMBERS.get(str(jwk.get("kty")))
-    if names is None:
-        raise ValueError("unsupported kty")
-    members = {name: jwk.get(name) for name in names}
-    if not all(isinstance(v, str) and v for v in members.values()):
-        raise ValueError("a required member is missing")
-    canonical = orjson.dumps(members, option=orjson.OPT_SORT_KEYS)
-    return _b64(hashlib.sha256(canonical).digest())
-
-
-def access_token_hash(access_token: str) -> str:
-    """RFC 9449 §4.2 ``ath``: base64url SHA-256 of the access token's ASCII."""
-    return _b64(hashlib.sha256(access_token.encode("ascii", "surrogateescape")).digest())
 
 
 def jkt_of(claims: Mapping[str, Any]) -> str | None:
@@ -205,7 +178,7 @@ class DpopNonces:
 
     def _of(self, slot: int) -> str:
         mac = hmac.new(self._key, slot.to_bytes(8, "big", signed=True), hashlib.sha256)
-        return _b64(mac.digest()[:24])
+        return b64url(mac.digest()[:24])
 
     def current(self) -> str:
         """The nonce to hand out now (``DPoP-Nonce``)."""

@@ -19,7 +19,6 @@ A request with ``Authorization: DPoP <token>`` carries a ``DPoP`` header: a JWT 
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import hmac
@@ -35,6 +34,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import jwt
 import orjson
+
+from tokensmith.jwk import (
+    ASYMMETRIC_ALGORITHMS,
+    THUMBPRINT_MEMBERS,
+    access_token_hash,
+    b64url,
+    jwk_thumbprint,
+)
 
 from .errors import InvalidDPoPProof, InvalidToken, UseDPoPNonce
 
@@ -59,25 +66,8 @@ DPoPMode = Literal["off", "allowed", "required"]
 _MODES: tuple[str, ...] = ("off", "allowed", "required")
 
 #: Proof algorithms accepted by default (RFC 9449 §4.3 step 5: asymmetric only).
-DEFAULT_DPOP_ALGORITHMS: tuple[str, ...] = (
-    "ES256",
-    "ES384",
-    "ES512",
-    "EdDSA",
-    "PS256",
-    "PS384",
-    "PS512",
-    "RS256",
-    "RS384",
-    "RS512",
-)
+DEFAULT_DPOP_ALGORITHMS: tuple[str, ...] = ASYMMETRIC_ALGORITHMS
 _SUPPORTED = frozenset(DEFAULT_DPOP_ALGORITHMS)
-#: RFC 7638 §3.2: the required members of a public JWK, per key type.
-_THUMBPRINT_MEMBERS: dict[str, tuple[str, ...]] = {
-    "EC": ("crv", "kty", "x", "y"),
-    "RSA": ("e", "kty", "n"),
-    "OKP": ("crv", "kty", "x"),
-}
 #: JWK members that only a private (or symmetric) key has (RFC 7518 §6, RFC 8037 §2).
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _EC_ALG_CURVE = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
@@ -89,31 +79,11 @@ _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 _URLSAFE = str.maketrans("-_", "+/")
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
 def _b64decode(segment: str) -> bytes:
     """base64url without padding (RFC 7515 §2); ValueError / binascii.Error if bad."""
     if "=" in segment:
         raise ValueError("padded base64url")
     return binascii.a2b_base64((segment + "=" * (-len(segment) % 4)).translate(_URLSAFE))
-
-
-def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
-    """The RFC 7638 SHA-256 thumbprint of a public JWK, base64url-encoded: the ``jkt`` of
-    RFC 9449 §6.1.  ValueError for a JWK that is not a public EC, RSA or OKP key."""
-    kty = jwk.get("kty")
-    members = _THUMBPRINT_MEMBERS.get(kty) if isinstance(kty, str) else None
-    if members is None or not all(isinstance(jwk.get(m), str) for m in members):
-        raise ValueError("not a public EC, RSA or OKP JWK")
-    canonical = orjson.dumps({m: jwk[m] for m in members}, option=orjson.OPT_SORT_KEYS)
-    return _b64url(hashlib.sha256(canonical).digest())
-
-
-def access_token_hash(access_token: str) -> str:
-    """``ath`` (RFC 9449 §4.2): base64url of the SHA-256 of the token's ASCII octets."""
-    return _b64url(hashlib.sha256(access_token.encode("utf-8", "surrogatepass")).digest())
 
 
 def cnf_jkt(claims: Mapping[str, Any]) -> str | None:
@@ -242,7 +212,7 @@ class HmacNonceSource:
 
     def issue(self) -> str:
         stamp = int(self._clock()).to_bytes(8, "big")
-        return _b64url(stamp) + "." + _b64url(self._mac(stamp))
+        return b64url(stamp) + "." + b64url(self._mac(stamp))
 
     def valid(self, nonce: str) -> bool:
         stamp_b64, _, mac_b64 = nonce.partition(".")
@@ -293,7 +263,7 @@ def _fits(alg: str, jwk: Mapping[str, Any], key: Any) -> bool:
 def _public_key(alg: str, jwk: Any) -> tuple[jwt.PyJWK, str]:
     """The proof's ``jwk`` header as a verification key (RFC 9449 §4.3 steps 5-7), with
     its RFC 7638 thumbprint."""
-    if not isinstance(jwk, dict) or jwk.get("kty") not in _THUMBPRINT_MEMBERS:
+    if not isinstance(jwk, dict) or jwk.get("kty") not in THUMBPRINT_MEMBERS:
         raise InvalidDPoPProof("the DPoP proof has no usable public jwk")
     if _PRIVATE_MEMBERS & jwk.keys():
         raise InvalidDPoPProof("the DPoP proof's jwk holds a private key")
