@@ -23,7 +23,7 @@ from tokensmith.core.ports import Store
 from tokensmith.core.randomness import Randomness
 from tokensmith.settings import SETTINGS_ENV, Settings
 from tokensmith.web.compose import build_context
-from tokensmith.web.context import STATE_KEY, AppContext, ctx_of_scope
+from tokensmith.web.context import STATE_KEY, AppContext
 from tokensmith.web.dialects.compat import DIALECT_PATHS
 from tokensmith.web.endpoints import discovery, par, probes, tokens_admin
 from tokensmith.web.endpoints.authorize import authorize_routes
@@ -76,7 +76,7 @@ def page_routes() -> list[BaseRoute]:
 
 def observer_of(scope: Scope) -> Observer | None:
     """The observer of the app serving ``scope`` (for :class:`LatencyMiddleware`)."""
-    ctx = ctx_of_scope(scope)
+    ctx = scope.get("state", {}).get(STATE_KEY)  # ctx_of_scope, one call fewer a request
     return None if ctx is None else ctx.observer
 
 
