@@ -11,9 +11,10 @@ import pytest
 
 from tests.partner import FAST_PASSWORDS, PASSWORD
 from tokensmith.core.activity import Activity, ActivityRecorder
-from tokensmith.core.admin import AdminError, ClientSpec
+from tokensmith.core.admin import AdminError, ClientChanges, ClientSpec
 from tokensmith.core.client_admin import ApiKeys, ClientAdmin, kind_of
 from tokensmith.core.clock import FrozenClock
+from tokensmith.core.credentials import hash_secret
 from tokensmith.core.directory import Merchants, Users
 from tokensmith.core.models import Session, User
 from tokensmith.core.panel_models import AuthFailure, TokenCount, hour_of
@@ -134,6 +135,106 @@ async def test_clients_in_use_carry_when_they_last_got_a_token(
     assert idle.client_id not in await store.last_used([idle.client_id])
 
 
+async def test_a_change_is_stored_and_tells_the_cache(
+    admin: ClientAdmin, told: Invalidations
+) -> None:
+    client, _ = await admin.create(APP)
+    changes = ClientChanges(
+        name=" Ledger ", scope="read write", access_token_ttl=60, token_format="opaque"
+    )
+    changed = await admin.change(client.client_id, changes)
+    assert await admin.get(client.client_id) == changed
+    assert (changed.name, changed.scopes) == ("Ledger", ("read", "write"))
+    assert (changed.access_token_ttl, changed.token_format) == (60, "opaque")
+    assert changed.redirect_uris == APP.redirect_uris and changed.secrets == client.secrets
+    assert told.keys == [client.client_id] * 2
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        (ClientChanges(), "nothing to change"),
+        (ClientChanges(name=" "), "a name is required"),
+        (ClientChanges(scope=" "), "at least one scope"),
+        (ClientChanges(access_token_ttl=86401), "ttl must be between"),
+        (ClientChanges(redirect_uris=()), "at least one redirect URI"),
+        (ClientChanges(redirect_uris=("https://a.example/cb#x",)), "no fragment"),
+        (ClientChanges(grant_types=("password",)), "grant types must be among"),
+        (ClientChanges(grant_types=()), "grant types must be among"),
+    ],
+)
+async def test_a_change_is_checked_as_a_new_client_is(
+    admin: ClientAdmin, changes: ClientChanges, reason: str
+) -> None:
+    client, _ = await admin.create(APP)
+    with pytest.raises(AdminError, match=reason):
+        await admin.change(client.client_id, changes)
+    assert await admin.get(client.client_id) == client
+
+
+async def test_a_change_keeps_the_default_scopes_within_the_scopes(admin: ClientAdmin) -> None:
+    client, _ = await admin.create(ClientSpec("Shop", scope="read write", default_scope="write"))
+    with pytest.raises(AdminError, match="default scopes"):
+        await admin.change(client.client_id, ClientChanges(scope="read"))
+
+
+async def test_a_public_client_cannot_be_changed_to_client_credentials(admin: ClientAdmin) -> None:
+    spec = ClientSpec(
+        "Mobile",
+        grant_types=("authorization_code",),
+        public=True,
+        redirect_uris=("https://m.example/cb",),
+    )
+    client, _ = await admin.create(spec)
+    with pytest.raises(AdminError, match="public clients"):
+        await admin.change(client.client_id, ClientChanges(grant_types=("client_credentials",)))
+
+
+@pytest.mark.parametrize("revoked", [False, True], ids=["unknown", "revoked"])
+async def test_an_unknown_or_revoked_client_is_not_changed(
+    admin: ClientAdmin, revoked: bool
+) -> None:
+    client, _ = await admin.create(ClientSpec("Shop"))
+    if revoked:
+        await admin.revoke(client.client_id)
+    cid = client.client_id if revoked else "nope"
+    with pytest.raises(AdminError, match="revoked" if revoked else "no client"):
+        await admin.change(cid, ClientChanges(name="Other"))
+
+
+async def test_deleting_a_client_removes_it_and_tells_the_cache(
+    admin: ClientAdmin, store: MemoryStore, told: Invalidations
+) -> None:
+    client, _ = await admin.create(ClientSpec("Shop"))
+    kept, _ = await admin.create(ClientSpec("Other"))
+    told.keys.clear()
+    assert await admin.delete(client.client_id) is True
+    assert await admin.get(client.client_id) is None
+    assert [c.client_id for c in await admin.listing()] == [kept.client_id]
+    assert told.keys == [client.client_id]
+    assert await admin.delete(client.client_id) is False
+    assert await admin.delete("nope") is False
+
+
+async def test_a_client_is_revoked_before_its_rows_go(
+    store: MemoryStore, clock: FrozenClock, told: Invalidations
+) -> None:
+    """If removing the rows fails, the client stays refused (and the cache is told)."""
+
+    class Failing(MemoryStore):
+        async def delete_client(self, client_id: str) -> bool:
+            raise RuntimeError("database went away")
+
+    failing = Failing()
+    admin = ClientAdmin(failing, clock, RAND, max_ttl=86400, invalidate=told)
+    client, _ = await admin.create(ClientSpec("Shop"))
+    with pytest.raises(RuntimeError):
+        await admin.delete(client.client_id)
+    stored = await admin.get(client.client_id)
+    assert stored is not None and not stored.active
+    assert told.keys[-1] == client.client_id
+
+
 # -- developer app keys -----------------------------------------------------------------------
 
 
@@ -149,6 +250,24 @@ async def test_a_developer_app_key_is_found_within_its_merchant_and_revoked_once
     assert await keys.revoke(key.key_id) is True
     assert await keys.revoke(key.key_id) is False
     assert told.keys == [None, None]  # the whole cache: it is keyed by the key's hash
+
+
+async def test_rotating_a_key_gives_a_new_value_and_refuses_the_old(
+    store: MemoryStore, clock: FrozenClock, told: Invalidations
+) -> None:
+    keys = ApiKeys(store, clock, RAND, told)
+    key, old = await keys.create("Mobile app", "m1")
+    new = await keys.rotate(key.key_id)
+    assert new != old and len(new) >= 43
+    assert await store.find_api_key(hash_secret(old)) is None
+    found = await store.find_api_key(hash_secret(new))
+    assert found is not None and found.key_id == key.key_id and new not in found.key_hash
+    assert told.keys == [None]
+    await keys.revoke(key.key_id)
+    for key_id in (key.key_id, "nope"):
+        with pytest.raises(AdminError, match="no live key"):
+            await keys.rotate(key_id)
+    assert await store.find_api_key(hash_secret(new)) is not None  # unchanged, revoked
 
 
 # -- merchants and users ------------------------------------------------------------------------

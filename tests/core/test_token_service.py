@@ -8,6 +8,7 @@ import pytest
 from tests.core.conftest import POLICY_JWT, POLICY_OPAQUE, Core
 from tokensmith.core import errors
 from tokensmith.core.admin import rotate_client_secret
+from tokensmith.core.client_admin import ClientAdmin
 from tokensmith.core.keyring import signing_key
 from tokensmith.core.randomness import SystemRandomness
 
@@ -69,6 +70,25 @@ async def test_token_of_revoked_client_is_inactive(core: Core) -> None:
     _, issued = await core.service.token(core.request(client.client_id, secret), POLICY_JWT)
     await core.clients.revoke_client(client.client_id, core.clock.now())
     assert await core.service.introspect(issued.access_token, rs) == {"active": False}
+
+
+@pytest.mark.parametrize("policy", [POLICY_JWT, POLICY_OPAQUE], ids=["jwt", "opaque"])
+async def test_token_of_deleted_client_is_inactive_at_once(core: Core, policy: object) -> None:
+    client, secret = await core.client()
+    rs, _ = await core.client(scope="introspection")
+    _, issued = await core.service.token(core.request(client.client_id, secret), policy)  # type: ignore[arg-type]
+    assert (await core.service.introspect(issued.access_token, rs))["active"] is True  # cached
+    admin = ClientAdmin(
+        core.store,
+        core.clock,
+        SystemRandomness(),
+        max_ttl=86400,
+        invalidate=core.clients.invalidate,
+    )
+    assert await admin.delete(client.client_id) is True
+    assert await core.service.introspect(issued.access_token, rs) == {"active": False}
+    with pytest.raises(errors.InvalidClient):
+        await core.service.token(core.request(client.client_id, secret), policy)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

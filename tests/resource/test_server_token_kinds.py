@@ -185,3 +185,17 @@ async def test_sync_validator_accepts_access_tokens_only(server: Server):
             else:
                 assert got == "refused", kind
     assert validator.introspections == len(server.tokens) - 4  # opaque ones, asked once each
+
+
+async def test_a_deleted_clients_opaque_token_is_refused_by_the_guard(
+    api: httpx.AsyncClient, server: Server
+):
+    """Within the validator's ``introspection_cache_ttl`` (60 s) of the deletion: the
+    server answers inactive at once (its client cache is told)."""
+    bearer = {"Authorization": f"Bearer {server.tokens['access opaque']}"}
+    r = await api.get("/payments/", headers=bearer)
+    assert r.status_code == 200, r.text
+    assert await server.h.ctx.client_admin.delete(r.json()["client_id"]) is True
+    server.h.clock.advance(60)
+    r = await api.get("/payments/", headers=bearer)
+    assert r.status_code == 401 and r.json()["error"] == "invalid_token"

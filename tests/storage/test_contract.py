@@ -167,6 +167,18 @@ async def test_api_keys(store: Store) -> None:
     assert got is not None and got.revoked_at == 3.0
 
 
+async def test_replacing_an_api_key_hash_refuses_the_old_value(store: Store) -> None:
+    await store.add_api_key(ApiKey("ak1", "dev app", "a" * 64, 1.0))
+    assert await store.replace_api_key_hash("ak1", "b" * 64) is True
+    assert await store.find_api_key("a" * 64) is None
+    got = await store.find_api_key("b" * 64)
+    assert got is not None and got.key_id == "ak1" and got.created_at == 1.0
+    assert await store.replace_api_key_hash("nope", "c" * 64) is False
+    assert await store.revoke_api_key("ak1", 3.0) is True
+    assert await store.replace_api_key_hash("ak1", "c" * 64) is False  # only a live key
+    assert await store.find_api_key("c" * 64) is None
+
+
 async def test_merchants_by_id_and_name(store: Store) -> None:
     m = Merchant("m1", "Shop", 1.0)
     await store.add_merchant(m)

@@ -18,8 +18,11 @@ from tests.storage.conftest import ROTATION_FORMS, store_of
 from tokensmith.core.models import (
     AccessTokenRecord,
     AuthorizationCode,
+    Client,
+    ClientSecret,
     Consent,
     Merchant,
+    PushedRequest,
     RefreshTokenRecord,
     Session,
     TokenFamily,
@@ -579,3 +582,44 @@ async def test_a_revocation_racing_rotations_leaves_no_live_token(store: Store) 
     for i in range(1, 8, 2):
         new = await store.find_refresh_token(f"{i:063d}n")
         assert new is not None and new.revoked_at is None, i
+
+
+async def _everything_of(store: Store, cid: str) -> None:
+    """A client ``cid`` with a secret, a code, a family with a refresh token and an access
+    token, a consent and a pushed request."""
+    await store.add_client(Client(cid, cid, ("read",), secrets=(ClientSecret(cid * 64, 1.0),)))
+    fid, h = f"f-{cid}", f"{cid:0>64}"
+    await store.add_code(_code(h, client_id=cid, family_id=fid))
+    access = AccessTokenRecord(f"j-{cid}", cid, "u1", "read", 150.0, 900.0, token_hash=h)
+    family, first = _family(fid, client_id=cid), _rt(h[::-1], fid, client_id=cid)
+    assert await store.redeem_code(h, 150.0, family, first, access)
+    await store.save_consent(Consent("u1", cid, "read", 1.0))
+    pushed = PushedRequest(h, cid, (("client_id", cid),), "0123456789abcdef", 100.0, 160.0)
+    await store.add_pushed_request(pushed)
+
+
+async def _left_of(store: Store, cid: str) -> list[object]:
+    h = f"{cid:0>64}"
+    found = [
+        await store.get_client(cid),
+        await store.find_code(h),
+        await store.get_family(f"f-{cid}"),
+        await store.find_refresh_token(h[::-1]),
+        await store.find_access_token(h),
+        await store.find_access_token_by_jti(f"j-{cid}"),
+        await store.get_consent("u1", cid),
+        await store.find_pushed_request(h),
+    ]
+    return [f for f in found if f is not None]
+
+
+async def test_deleting_a_client_removes_it_with_everything_it_holds(store: Store) -> None:
+    await _seed(store)
+    for cid in ("a", "b"):
+        await _everything_of(store, cid)
+    assert await store.delete_client("a") is True
+    assert await _left_of(store, "a") == []
+    assert len(await _left_of(store, "b")) == 8  # another client's rows stay
+    assert [c.client_id for c in await store.list_clients()] == ["b"]
+    assert await store.delete_client("a") is False
+    assert await store.delete_client("nope") is False

@@ -10,6 +10,7 @@ ends it with one line, ``tokensmith: error: ...``, and exit status 2.
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 
 import click
 
@@ -17,15 +18,19 @@ from tokensmith import __version__
 from tokensmith.cli._errors import OperatorError
 from tokensmith.config_error import ConfigError
 
-__all__ = ["COMMANDS", "main"]
+__all__ = ["COMMANDS", "main", "version"]
 
 #: name -> (module, attribute, the one-line help ``tokensmith --help`` shows)
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "apikeys": ("tokensmith.cli.apikeys", "apikeys", "Create, list and revoke developer app keys."),
+    "apikeys": (
+        "tokensmith.cli.apikeys",
+        "apikeys",
+        "Create, list, rotate and revoke developer app keys.",
+    ),
     "clients": (
         "tokensmith.cli.clients",
         "clients",
-        "Create, list, show, revoke clients and rotate their secrets.",
+        "Create, list, show, update, revoke, delete clients and rotate their secrets.",
     ),
     "keys": ("tokensmith.cli.keys", "keys", "List and rotate signing keys."),
     "merchants": ("tokensmith.cli.accounts", "merchants", "Create, list and disable merchants."),
@@ -78,7 +83,21 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
-@click.group(cls=LazyGroup)
-@click.version_option(__version__, prog_name="tokensmith")
+def version() -> str:
+    """The installed distribution's version (its metadata), else the source tree's."""
+    try:
+        return importlib.metadata.version("tokensmith")
+    except importlib.metadata.PackageNotFoundError:
+        return __version__
+
+
+#: ``-h`` next to ``--help`` on every command (subcommands inherit the context settings).
+CONTEXT_SETTINGS: dict[str, object] = {"help_option_names": ["-h", "--help"]}
+
+
+@click.group(cls=LazyGroup, context_settings=CONTEXT_SETTINGS)
+@click.version_option(
+    version(), "-V", "--version", prog_name="tokensmith", message="%(prog)s %(version)s"
+)
 def main() -> None:
     """tokensmith: an OAuth 2.0 authorization server for merchant and partner APIs."""

@@ -10,7 +10,7 @@ from tokensmith.core.admin import AdminError
 
 @click.group("apikeys")
 def apikeys() -> None:
-    """Create, list and revoke developer app keys."""
+    """Create, list, rotate and revoke developer app keys."""
 
 
 @apikeys.command("create")
@@ -50,3 +50,19 @@ async def revoke(env: Env, key_id: str, as_json: bool) -> None:
     if not await env.admin.api_keys.revoke(key_id):
         raise AdminError(f"no live key {key_id!r}")
     emit({"key_id": key_id, "status": "revoked"}, as_json, f"revoked {key_id}")
+
+
+@apikeys.command("rotate")
+@click.argument("key_id")
+@json_option
+@db_options
+@with_env
+async def rotate(env: Env, key_id: str, as_json: bool) -> None:
+    """Give a key a new value, printed once; the old value is refused at once."""
+    plain = await env.admin.api_keys.rotate(key_id)
+    key = next(k for k in await env.admin.api_keys.listing() if k.key_id == key_id)
+    emit(
+        apikey_json(key) | {"apikey": plain},
+        as_json,
+        f"key_id: {key.key_id}\napikey: {plain}\n\nThe key is shown only now.",
+    )

@@ -5,12 +5,12 @@ from __future__ import annotations
 import click
 
 from tokensmith.cli._common import Env, client_json, db_options, emit, json_option, table, with_env
-from tokensmith.core.admin import GRANT_TYPES, AdminError, ClientSpec
+from tokensmith.core.admin import GRANT_TYPES, AdminError, ClientChanges, ClientSpec
 
 
 @click.group("clients")
 def clients() -> None:
-    """Create, list, show, revoke clients and rotate their secrets."""
+    """Create, list, show, update, revoke, delete clients and rotate their secrets."""
 
 
 @clients.command("create")
@@ -152,3 +152,63 @@ async def rotate_secret(env: Env, client_id: str, keep_old_for: int, as_json: bo
     secret = await env.admin.clients.rotate_secret(client_id, keep_old_for)
     data = await _get(env, client_id) | {"client_secret": secret}
     emit(data, as_json, f"client_secret: {secret}\n\nThe secret is shown only now.")
+
+
+@clients.command("update")
+@click.argument("client_id")
+@click.option("--name", default=None)
+@click.option("--scope", default=None, help="Space-separated scopes; replaces them.")
+@click.option("--ttl", type=int, default=None, help="Access token lifetime in seconds.")
+@click.option(
+    "--redirect-uri", "redirect_uris", multiple=True, help="Repeatable; replaces them all."
+)
+@click.option(
+    "--grant-type",
+    "grant_types",
+    multiple=True,
+    type=click.Choice(GRANT_TYPES),
+    help="Repeatable; replaces them all.",
+)
+@click.option("--token-format", type=click.Choice(["jwt", "opaque"]), default=None)
+@json_option
+@db_options
+@with_env
+async def update(
+    env: Env,
+    client_id: str,
+    name: str | None,
+    scope: str | None,
+    ttl: int | None,
+    redirect_uris: tuple[str, ...],
+    grant_types: tuple[str, ...],
+    token_format: str | None,
+    as_json: bool,
+) -> None:
+    """Change a client, checked as create checks a new one; what is not given stays."""
+    changes = ClientChanges(
+        name=name,
+        scope=scope,
+        access_token_ttl=ttl,
+        redirect_uris=redirect_uris or None,
+        grant_types=grant_types or None,
+        token_format=token_format,  # type: ignore[arg-type]
+    )
+    client = await env.admin.clients.change(client_id, changes)
+    data = client_json(client, env.clock.now())
+    emit(data, as_json, "\n".join(f"{k}: {v}" for k, v in data.items()))
+
+
+@clients.command("delete")
+@click.argument("client_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+@db_options
+@with_env
+async def delete(env: Env, client_id: str, yes: bool, as_json: bool) -> None:
+    """Delete a client with its secrets and tokens: they are refused at once."""
+    await _get(env, client_id)
+    if not yes:
+        click.confirm(f"Delete client {client_id} and every token it holds?", abort=True, err=True)
+    if not await env.admin.clients.delete(client_id):
+        raise AdminError(f"no client {client_id!r}")
+    emit({"client_id": client_id, "status": "deleted"}, as_json, f"deleted {client_id}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 from tokensmith.core.clock import Clock
 from tokensmith.core.credentials import hash_secret, new_client_id, new_secret
@@ -25,13 +25,16 @@ from tokensmith.core.uris import SCRIPT_SCHEMES, split_uri
 __all__ = [
     "GRANT_TYPES",
     "AdminError",
+    "ClientChanges",
     "ClientSpec",
+    "apply_changes",
     "check_client_spec",
     "create_api_key",
     "create_client",
     "create_merchant",
     "resolve_merchant",
     "rotate_client_secret",
+    "spec_of",
 ]
 
 GRANT_TYPES = (CLIENT_CREDENTIALS, AUTHORIZATION_CODE, REFRESH_TOKEN)
@@ -105,6 +108,64 @@ def check_client_spec(spec: ClientSpec, max_ttl: int) -> tuple[str, ...]:
     """Raise :class:`AdminError` unless :func:`create_client` would accept ``spec`` (the
     panel checks an edited app this way); return its scopes."""
     return _validate(spec, max_ttl)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientChanges:
+    """What ``tokensmith clients update`` changes; ``None`` keeps the client's value. The
+    tuples replace the client's lists whole."""
+
+    name: str | None = None
+    scope: str | None = None
+    access_token_ttl: int | None = None
+    redirect_uris: tuple[str, ...] | None = None
+    grant_types: tuple[str, ...] | None = None
+    token_format: TokenFormat | None = None
+
+    def given(self) -> dict[str, object]:
+        """The fields to change and their new values."""
+        return {
+            f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None
+        }
+
+
+def spec_of(client: Client) -> ClientSpec:
+    """The spec that would create ``client`` as it is now (its secrets aside)."""
+    return ClientSpec(
+        name=client.name,
+        scope=" ".join(client.scopes),
+        grant_types=client.grant_types,
+        token_format=client.token_format,
+        access_token_ttl=client.access_token_ttl,
+        merchant_id=client.merchant_id,
+        redirect_uris=client.redirect_uris,
+        form_uri=client.form_uri,
+        public=client.public,
+        default_scope=None if client.default_scopes is None else " ".join(client.default_scopes),
+        basic_only=client.auth_methods == ("client_secret_basic",),
+        require_par=client.require_par,
+        require_dpop=client.require_dpop,
+    )
+
+
+def apply_changes(client: Client, changes: ClientChanges, max_ttl: int) -> Client:
+    """``client`` with ``changes``, checked by the rules :func:`create_client` applies
+    (RFC 6749 §3.1.2 redirect URIs, grant types, scopes, ttl), as a whole: a change that
+    leaves the client inconsistent (``authorization_code`` without a redirect URI, default
+    scopes outside its scopes) is refused with :class:`AdminError`."""
+    given = changes.given()
+    if not given:
+        raise AdminError("nothing to change: give at least one option")
+    spec = replace(spec_of(client), **given)  # type: ignore[arg-type]
+    scopes = _validate(spec, max_ttl)
+    return client.evolve(
+        name=spec.name.strip(),
+        scopes=scopes,
+        grant_types=spec.grant_types,
+        token_format=spec.token_format,
+        access_token_ttl=spec.access_token_ttl,
+        redirect_uris=spec.redirect_uris,
+    )
 
 
 async def create_client(

@@ -14,12 +14,16 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from tokensmith.core.admin import (
+    AdminError,
+    ClientChanges,
     ClientSpec,
+    apply_changes,
     create_api_key,
     create_client,
     rotate_client_secret,
 )
 from tokensmith.core.clock import Clock
+from tokensmith.core.credentials import hash_secret, new_secret
 from tokensmith.core.models import AUTHORIZATION_CODE, ApiKey, Client
 from tokensmith.core.ports import ApiKeyKeeper, ClientStore
 from tokensmith.core.randomness import Randomness
@@ -53,7 +57,7 @@ def _nothing(key: str | None = None) -> None:
 
 
 class ClientAdmin:
-    """Create, find, change, rotate and revoke clients."""
+    """Create, find, change, rotate, revoke and delete clients."""
 
     def __init__(
         self,
@@ -106,6 +110,31 @@ class ClientAdmin:
         await self._clients.update_client(client)
         self._invalidate(client.client_id)
 
+    async def change(self, client_id: str, changes: ClientChanges) -> Client:
+        """The client with ``changes`` stored, checked as a new client would be
+        (:func:`~tokensmith.core.admin.apply_changes`); a revoked client is not changed."""
+        client = await self._clients.get_client(client_id)
+        if client is None:
+            raise AdminError(f"no client {client_id!r}")
+        if not client.active:
+            raise AdminError(f"client {client_id!r} is revoked")
+        changed = apply_changes(client, changes, self._max_ttl)
+        await self.update(changed)
+        return changed
+
+    async def delete(self, client_id: str) -> bool:
+        """Revoke the client, so its token requests and tokens are refused even if what
+        follows fails, then remove it with its secrets, tokens, refresh token families,
+        codes, consents and pushed requests (RFC 7009 §2.1: revoking a client's grant
+        invalidates its tokens). False if there is no such client."""
+        if await self._clients.get_client(client_id) is None:
+            return False
+        try:
+            await self._clients.revoke_client(client_id, self._clock.now())
+            return await self._clients.delete_client(client_id)
+        finally:
+            self._invalidate(client_id)
+
     async def rotate_secret(self, client_id: str, keep_old_for: int) -> str:
         """A new secret, shown once; the old ones keep working ``keep_old_for`` seconds."""
         try:
@@ -124,7 +153,8 @@ class ClientAdmin:
 
 
 class ApiKeys:
-    """Create, list and revoke developer app keys (the ``tbc`` dialect's ``apikey``)."""
+    """Create, list, rotate and revoke developer app keys (the ``tbc`` dialect's
+    ``apikey``)."""
 
     def __init__(
         self,
@@ -156,3 +186,14 @@ class ApiKeys:
             return await self._keys.revoke_api_key(key_id, self._clock.now())
         finally:
             self._invalidate()  # cached by the key's hash, which no one here knows
+
+    async def rotate(self, key_id: str) -> str:
+        """A new value for a live key, shown once (stored only as a SHA-256 hash); the old
+        value is refused from then on. The key keeps its id, name and merchant."""
+        plain = new_secret(self._rand)
+        try:
+            if not await self._keys.replace_api_key_hash(key_id, hash_secret(plain)):
+                raise AdminError(f"no live key {key_id!r}")
+        finally:
+            self._invalidate()
+        return plain

@@ -87,6 +87,12 @@ class ClientStore(ClientReader, Protocol):
         """Add ``new``; live secrets without an end get ``old_expires_at``; drop ended ones."""
         ...
 
+    async def delete_client(self, client_id: str) -> bool:
+        """Remove the client with its secrets, its access tokens, refresh token families,
+        authorization codes, consents and pushed requests, in one transaction; False if
+        there is no such client."""
+        ...
+
 
 class TokenStore(Protocol):
     async def add_access_token(self, record: AccessTokenRecord) -> None: ...
@@ -163,6 +169,11 @@ class ApiKeyKeeper(Protocol):
     async def list_api_keys(self, merchant_id: str | None = None) -> list[ApiKey]: ...
 
     async def revoke_api_key(self, key_id: str, at: float) -> bool: ...
+
+    async def replace_api_key_hash(self, key_id: str, key_hash: str) -> bool:
+        """Give a live key a new value's hash (the old value is refused from then on);
+        False if no live key has this id."""
+        ...
 
 
 class ApiKeyStore(ApiKeyKeeper, Protocol):

@@ -171,6 +171,11 @@ class CachingClientStore:
         self.invalidate(client_id)
         return done
 
+    async def delete_client(self, client_id: str) -> bool:
+        done = await self._inner.delete_client(client_id)
+        self.invalidate(client_id)
+        return done
+
     async def rotate_secret(self, client_id: str, new: ClientSecret, old_expires_at: float) -> bool:
         done = await self._inner.rotate_secret(client_id, new, old_expires_at)
         self.invalidate(client_id)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import MutableMapping
+from typing import Any
 
 from tokensmith.core.models import (
     AccessTokenRecord,
@@ -70,6 +72,22 @@ class MemoryStore(PanelMemoryMixin, PushedMemoryMixin):
         if c is None or c.revoked_at is not None:
             return False
         self.clients[client_id] = dataclasses.replace(c, revoked_at=at)
+        return True
+
+    async def delete_client(self, client_id: str) -> bool:
+        if self.clients.pop(client_id, None) is None:
+            return False
+        tables: tuple[MutableMapping[Any, Any], ...] = (
+            self.tokens,
+            self.codes,
+            self.families,
+            self.refresh_tokens,
+            self.consents,
+            self.pushed_requests,
+        )
+        for table in tables:  # in place: a memory twin shares these dicts
+            for key in [k for k, v in table.items() if v.client_id == client_id]:
+                del table[key]
         return True
 
     async def rotate_secret(self, client_id: str, new: ClientSecret, old_expires_at: float) -> bool:
@@ -151,6 +169,13 @@ class MemoryStore(PanelMemoryMixin, PushedMemoryMixin):
         if k is None or k.revoked_at is not None:
             return False
         self.api_keys[key_id] = dataclasses.replace(k, revoked_at=at)
+        return True
+
+    async def replace_api_key_hash(self, key_id: str, key_hash: str) -> bool:
+        k = self.api_keys.get(key_id)
+        if k is None or k.revoked_at is not None:
+            return False
+        self.api_keys[key_id] = dataclasses.replace(k, key_hash=key_hash)
         return True
 
     async def add_merchant(self, merchant: Merchant) -> None:

@@ -9,9 +9,28 @@ from sqlalchemy import Row, delete, insert, or_, select, update
 
 from tokensmith.core.models import Client, ClientSecret
 from tokensmith.storage.sql.base import SqlBase
-from tokensmith.storage.sql.tables import client_secrets, clients
+from tokensmith.storage.sql.tables import (
+    access_tokens,
+    authorization_codes,
+    client_secrets,
+    clients,
+    consents,
+    pushed_requests,
+    refresh_tokens,
+    token_families,
+)
 
 __all__ = ["ClientsSql"]
+
+#: What a deleted client takes with it besides its secrets (a refresh token before its family).
+_NAMING_A_CLIENT = (
+    refresh_tokens,
+    token_families,
+    access_tokens,
+    authorization_codes,
+    consents,
+    pushed_requests,
+)
 
 
 def _split(value: str | None) -> tuple[str, ...]:
@@ -119,6 +138,20 @@ class ClientsSql(SqlBase):
 
     async def revoke_client(self, client_id: str, at: float) -> bool:
         return await self._set_once(clients.c.revoked_at, at, clients.c.client_id, client_id)
+
+    async def delete_client(self, client_id: str) -> bool:
+        """The client's secrets and row, then the rows of every table that names it, in one
+        transaction; children before parents, so no foreign key is ever left dangling."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                delete(client_secrets).where(client_secrets.c.client_id == client_id)
+            )
+            gone = await conn.execute(delete(clients).where(clients.c.client_id == client_id))
+            if not gone.rowcount:
+                return False
+            for table in _NAMING_A_CLIENT:
+                await conn.execute(delete(table).where(table.c.client_id == client_id))
+            return True
 
     async def rotate_secret(self, client_id: str, new: ClientSecret, old_expires_at: float) -> bool:
         s = client_secrets.c

@@ -69,3 +69,8 @@ class ApiKeysSql(SqlBase):
 
     async def revoke_api_key(self, key_id: str, at: float) -> bool:
         return await self._set_once(api_keys.c.revoked_at, at, api_keys.c.key_id, key_id)
+
+    async def replace_api_key_hash(self, key_id: str, key_hash: str) -> bool:
+        k = api_keys.c
+        live = update(api_keys).where(k.key_id == key_id, k.revoked_at.is_(None))
+        return await self._write(live.values(key_hash=key_hash)) > 0
