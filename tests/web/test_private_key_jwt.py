@@ -205,3 +205,15 @@ async def test_a_jti_is_refused_by_another_instance_sharing_the_database(
 @pytest.fixture
 def h(harness: Harness) -> Harness:
     return harness
+
+
+async def test_a_refused_assertion_is_kept_as_a_failed_authentication(h: Harness) -> None:
+    """The panel's list of failed authentications shows assertion failures by reason."""
+    c = await keyed(h)
+    assertion = KEY.assertion(c.client_id, h.clock.now())
+    await token(h, assertion)
+    await token(h, assertion)  # replayed
+    await token(h, OTHER.assertion(c.client_id, h.clock.now()))
+    failures = h.ctx.observer.recorder.drain().failures
+    assert [f.reason for f in failures] == ["assertion_replay", "bad_signature"]
+    assert all(f.client_id == c.client_id for f in failures)
