@@ -5,6 +5,7 @@ by a second instance sharing the database."""
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import httpx
 import pytest
 
 from tests.assertions import ISSUER, TOKEN_URL, ClientKey, assertion_form
-from tests.conftest import Harness, make_settings, running_app
+from tests.conftest import REDIS_URL, Harness, make_settings, running_app
 from tests.partner import make_partner
 from tokensmith.core.clock import FrozenClock
 from tokensmith.core.models import Client
@@ -200,6 +201,24 @@ async def test_a_jti_is_refused_by_another_instance_sharing_the_database(
         assertion = KEY.assertion(c.client_id, clock.now())
         assert (await token(one, assertion)).status_code == 200
         refused(await token(two, assertion), "used before")
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(not REDIS_URL, reason="TOKENSMITH_TEST_REDIS_URL not set")
+async def test_a_jti_is_refused_by_another_instance_sharing_a_redis(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    prefix = f"tokensmith-test:{secrets.token_hex(6)}:"
+    db = f"sqlite:///{tmp_path / 'shared.db'}"
+    settings = make_settings(tmp_path, db, redis_url=REDIS_URL, redis_prefix=prefix)
+    async with running_app(settings, clock) as one, running_app(settings, clock) as two:
+        c = await keyed(one)
+        assertion = KEY.assertion(c.client_id, clock.now())
+        assert (await token(one, assertion)).status_code == 200
+        refused(await token(two, assertion), "used before")
+        keys = [k async for k in one.ctx.redis.scan_iter(match=prefix + "replay:pkjwt:*")]
+        assert len(keys) == 1
+        await one.ctx.redis.delete(*keys)
 
 
 @pytest.fixture
