@@ -285,3 +285,42 @@ def test_the_client_id_of_an_assertion_is_its_sub(clock: FrozenClock) -> None:
     assert assertion_client_id(KEY.assertion(CID, clock.now())) == CID
     assert assertion_client_id("x.y.z") is None
     assert assertion_client_id(KEY.assertion(CID, clock.now(), drop=("sub",))) is None
+
+
+async def test_a_failed_fetch_is_not_retried_at_once(clock: FrozenClock) -> None:
+    """No one makes the server fetch a failing jwks_uri in a loop."""
+    fetcher = FakeFetcher(JwksUnavailable("it answered HTTP 500"))
+    v = verifier(clock, fetcher)
+    c = client(jwks=None, jwks_uri="https://rp.example/jwks")
+    for _ in range(3):
+        with pytest.raises(AssertionRefused, match="HTTP 500"):
+            await v.verify(c, KEY.assertion(CID, clock.now()), TOKEN_URL)
+    assert fetcher.fetches == 1
+    clock.advance(10)
+    fetcher.body = KEY.jwks()
+    await v.verify(c, KEY.assertion(CID, clock.now()), TOKEN_URL)
+    assert fetcher.fetches == 2
+
+
+async def test_concurrent_requests_share_one_fetch(clock: FrozenClock) -> None:
+    import asyncio
+
+    release = asyncio.Event()
+
+    class SlowFetcher(FakeFetcher):
+        async def fetch(self, uri: str) -> bytes:
+            self.fetches += 1
+            await release.wait()
+            return KEY.jwks().encode()
+
+    fetcher = SlowFetcher(KEY.jwks())
+    v = verifier(clock, fetcher)
+    c = client(jwks=None, jwks_uri="https://rp.example/jwks")
+    pending = [
+        asyncio.ensure_future(v.verify(c, KEY.assertion(CID, clock.now()), TOKEN_URL))
+        for _ in range(5)
+    ]
+    await asyncio.sleep(0)
+    release.set()
+    await asyncio.gather(*pending)
+    assert fetcher.fetches == 1

@@ -22,6 +22,7 @@ port (the web layer's does HTTP) and kept ``cache_ttl`` seconds; an assertion na
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import math
@@ -224,6 +225,9 @@ class ClientKeys:
         self._policy = policy
         self._inline: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
         self._fetched: OrderedDict[str, _Fetched] = OrderedDict()
+        #: uri -> when its last fetch failed, and why
+        self._failed: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        self._inflight: dict[str, asyncio.Future[_Fetched]] = {}
 
     async def aclose(self) -> None:
         if self._fetcher is not None:
@@ -259,23 +263,47 @@ class ClientKeys:
         return keys
 
     async def _entry(self, uri: str, *, force: bool) -> _Fetched:
+        """The kept set of ``uri``, or a fresh one. Requests that need a fetch while one is
+        under way share it, and a failed fetch is not tried again for
+        ``refetch_interval`` seconds: no one makes the server fetch a URL in a loop."""
         now = self._clock.now()
         entry = self._fetched.get(uri)
         if entry is not None and not force and now - entry.fetched_at < self._policy.cache_ttl:
             return entry
+        failed = self._failed.get(uri)
+        if failed is not None and now - failed[0] < self._policy.refetch_interval:
+            raise AssertionRefused(failed[1], "jwks_unavailable")
+        task = self._inflight.get(uri)
+        if task is None:
+            task = asyncio.ensure_future(self._fetch(uri))
+            self._inflight[uri] = task
+            task.add_done_callback(lambda done: self._landed(uri, done))
+        return await asyncio.shield(task)
+
+    def _landed(self, uri: str, task: asyncio.Future[_Fetched]) -> None:
+        self._inflight.pop(uri, None)
+        if not task.cancelled():
+            task.exception()  # retrieved: every waiter may have gone (cancelled requests)
+
+    async def _fetch(self, uri: str) -> _Fetched:
         if self._fetcher is None:
             raise AssertionRefused("keys at a jwks_uri are not fetched here", "jwks_unavailable")
         try:
             keys = parse_jwks(await self._fetcher.fetch(uri))
         except (JwksUnavailable, ValueError) as exc:
-            raise AssertionRefused(
-                f"the client's jwks_uri could not be used: {exc}", "jwks_unavailable"
-            ) from None
-        entry = _Fetched(keys, now)
-        self._fetched[uri] = entry
-        if len(self._fetched) > _KEY_CACHE_SIZE:
-            self._fetched.popitem(last=False)
+            described = f"the client's jwks_uri could not be used: {exc}"
+            _bounded_put(self._failed, uri, (self._clock.now(), described))
+            raise AssertionRefused(described, "jwks_unavailable") from None
+        self._failed.pop(uri, None)
+        entry = _Fetched(keys, self._clock.now())
+        _bounded_put(self._fetched, uri, entry)
         return entry
+
+
+def _bounded_put(cache: OrderedDict[str, Any], key: str, value: Any) -> None:
+    cache[key] = value
+    if len(cache) > _KEY_CACHE_SIZE:
+        cache.popitem(last=False)
 
 
 def _with_kid(keys: list[dict[str, Any]], kid: str | None) -> list[dict[str, Any]]:
