@@ -1,10 +1,10 @@
 """CPU time per token request of the ASGI application alone, without an HTTP server.
 
 ``python bench/app_cpu.py [--app tokensmith|floor] [-n 20000] [--opaque] [--dpop]
-[--profile]``, from the project venv (``.venv/bin/python bench/app_cpu.py``). The app is
-called in-process with the same ``client_credentials`` form and Basic header the
-benchmark's wrk script sends, one request after another, and the process CPU time is
-divided by the count. This leaves
+[--private-key-jwt] [--profile]``, from the project venv (``.venv/bin/python
+bench/app_cpu.py``). The app is called in-process with the same
+``client_credentials`` form and Basic header the benchmark's wrk script sends, one
+request after another, and the process CPU time is divided by the count. This leaves
 out the HTTP server, the load generator and the other processes that share the machine,
 which is why its figures move by a few percent where a wrk run's move by 20: use it to
 compare two versions of the application code. tokensmith runs on a fresh SQLite database
@@ -12,6 +12,9 @@ in a temporary folder with a JWT client (``--opaque`` for stored opaque tokens),
 audit log going to a file there. ``--dpop`` adds a DPoP proof (RFC 9449, ES256) to every
 request, each with its own ``jti``, made before the clock starts: the figure is the
 server's verification, the replay cache's write to the database and the bound token.
+``--private-key-jwt`` authenticates the client with an ES256 client assertion (RFC 7523)
+in the body instead of Basic, each with its own ``jti``, made before the clock starts: the
+figure adds the assertion's verification and its ``jti``'s write to the replay cache.
 ``--profile`` prints the 40 costliest functions (cProfile, which inflates small calls).
 """
 
@@ -111,7 +114,41 @@ def _proofs(n: int, htu: str) -> list[bytes]:
     ]
 
 
-async def _tokensmith(folder: Path, opaque: bool) -> tuple[App, bytes, Callable[[], Any]]:
+def _assertions(n: int, client_id: str, key: Any, aud: str) -> list[bytes]:
+    """``n`` client assertions (RFC 7523 §3) of one ES256 key, as a client makes them."""
+    import time as clock
+    import uuid
+    from urllib.parse import urlencode
+
+    import jwt
+
+    now = int(clock.time())
+    claims = {"iss": client_id, "sub": client_id, "aud": aud, "iat": now, "exp": now + 300}
+    return [
+        BODY
+        + b"&"
+        + urlencode(
+            {
+                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                "client_assertion": jwt.encode(
+                    claims | {"jti": str(uuid.uuid4())},
+                    key,
+                    algorithm="ES256",
+                    headers={"kid": "b"},
+                ),
+            }
+        ).encode()
+        for _ in range(n)
+    ]
+
+
+#: The private key of the ``--private-key-jwt`` client, and its client_id.
+ASSERTION_KEY: dict[str, Any] = {}
+
+
+async def _tokensmith(
+    folder: Path, opaque: bool, pkjwt: bool = False
+) -> tuple[App, bytes, Callable[[], Any]]:
     from tokensmith.core.admin import ClientSpec, create_client
     from tokensmith.logs import configure_logging
     from tokensmith.settings import Settings
@@ -128,26 +165,54 @@ async def _tokensmith(folder: Path, opaque: bool) -> tuple[App, bytes, Callable[
     app = create_app(settings)
     stop = await _lifespan(app)
     ctx = STATE.get("tokensmith") or app.state.ctx  # lifespan state, or an older version's
-    spec = ClientSpec(name="bench", scope="read write", token_format="opaque" if opaque else "jwt")
+    jwks = None
+    if pkjwt:
+        import json
+
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from jwt.algorithms import ECAlgorithm
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        public = ECAlgorithm.to_jwk(key.public_key(), as_dict=True) | {"kid": "b"}
+        jwks = json.dumps({"keys": [public]})
+        ASSERTION_KEY["key"] = key
+    spec = ClientSpec(
+        name="bench", scope="read write", token_format="opaque" if opaque else "jwt", jwks=jwks
+    )
     client, secret = await create_client(ctx.store, ctx.clock, ctx.rand, spec, 86400)
+    ASSERTION_KEY["client_id"] = client.client_id
     auth = base64.b64encode(f"{client.client_id}:{secret}".encode())
     return app, b"Basic " + auth, stop
 
 
 async def run(
-    folder: Path, app_name: str, n: int, profile: bool, opaque: bool, dpop: bool = False
+    folder: Path,
+    app_name: str,
+    n: int,
+    profile: bool,
+    opaque: bool,
+    dpop: bool = False,
+    pkjwt: bool = False,
 ) -> float:
     if app_name == "floor":
         app, auth, stop = _floor_app(folder)
     else:
-        app, auth, stop = await _tokensmith(folder, opaque)
+        app, auth, stop = await _tokensmith(folder, opaque, pkjwt)
     base = _scope(auth)
     warm = min(n, 500)
     scopes = _dpop_scopes(base, warm + n) if dpop else None
+    bodies: list[bytes] | None = None
+    if pkjwt:
+        aud = "http://127.0.0.1:8000" + base["path"]
+        bodies = _assertions(warm + n, ASSERTION_KEY["client_id"], ASSERTION_KEY["key"], aud)
+        scopes = [
+            _with_body(s, b) for s, b in zip(scopes or [base] * len(bodies), bodies, strict=True)
+        ]
     statuses: set[int] = set()
+    at = 0
 
     async def receive() -> Message:
-        return {"type": "http.request", "body": BODY, "more_body": False}
+        return {"type": "http.request", "body": bodies[at] if bodies else BODY, "more_body": False}
 
     async def send(message: Message) -> None:
         if message["type"] == "http.response.start":
@@ -157,12 +222,14 @@ async def run(
         return {**(scopes[i] if scopes else base), "state": STATE.copy()}
 
     for i in range(warm):  # warm-up: caches, the key ring, the first inserts
+        at = i
         await app(scope(i), receive, send)
     profiler = cProfile.Profile() if profile else None
     if profiler:
         profiler.enable()
     start = time.process_time()
     for i in range(warm, warm + n):
+        at = i
         await app(scope(i), receive, send)
     spent = time.process_time() - start
     if profiler:
@@ -172,6 +239,16 @@ async def run(
     if statuses != {200}:
         raise SystemExit(f"answers other than 200: {sorted(statuses)}")
     return spent / n * 1e6
+
+
+def _with_body(scope: dict[str, Any], body: bytes) -> dict[str, Any]:
+    """``scope`` without Basic credentials, with the length of ``body``."""
+    headers = [
+        (k, str(len(body)).encode() if k == b"content-length" else v)
+        for k, v in scope["headers"]
+        if k != b"authorization"
+    ]
+    return dict(scope, headers=headers)
 
 
 def _dpop_scopes(base: dict[str, Any], n: int) -> list[dict[str, Any]]:
@@ -198,10 +275,13 @@ def main() -> None:
     p.add_argument("-n", type=int, default=20_000, help="measured requests (default 20,000)")
     p.add_argument("--opaque", action="store_true", help="a client with stored opaque tokens")
     p.add_argument("--dpop", action="store_true", help="a DPoP proof on every request")
+    p.add_argument(
+        "--private-key-jwt", action="store_true", help="a client assertion instead of Basic"
+    )
     p.add_argument("--profile", action="store_true", help="print the costliest functions")
     args = p.parse_args()
-    if args.dpop and args.app != "tokensmith":
-        p.error("--dpop needs --app tokensmith")
+    if (args.dpop or args.private_key_jwt) and args.app != "tokensmith":
+        p.error("--dpop and --private-key-jwt need --app tokensmith")
     import uvloop
 
     with tempfile.TemporaryDirectory(prefix="app-cpu-") as tmp, open(Path(tmp) / "log", "w") as log:
@@ -213,11 +293,20 @@ def main() -> None:
         sys.stderr = log  # the audit log, as a server writes it to its log file
         try:
             per_request = uvloop.run(
-                run(folder, args.app, args.n, args.profile, args.opaque, args.dpop)
+                run(
+                    folder,
+                    args.app,
+                    args.n,
+                    args.profile,
+                    args.opaque,
+                    args.dpop,
+                    args.private_key_jwt,
+                )
             )
         finally:
             sys.stderr = sys.__stderr__
     kind = "opaque" if args.opaque and args.app == "tokensmith" else "jwt"
+    kind += "+private_key_jwt" if args.private_key_jwt else ""
     kind += "+dpop" if args.dpop else ""
     print(f"{args.app} {kind}: {per_request:.1f} µs CPU per request", file=sys.__stdout__)
 

@@ -254,6 +254,17 @@ class Settings(BaseSettings):
     dpop_proof_leeway: int = Field(default=5, ge=0, le=60)
     #: Require a server-provided nonce in every DPoP proof (RFC 9449 §8).
     dpop_nonce: bool = False
+    # -- private_key_jwt, RFC 7523 (docs/fapi.md) ------------------------------------------
+    #: Algorithms a client assertion may be signed with (asymmetric only; FAPI 2.0's).
+    client_assertion_signing_algs: Annotated[tuple[DpopAlg, ...], NoDecode] = (
+        "ES256",
+        "PS256",
+        "EdDSA",
+    )
+    #: Seconds a client assertion may live (``exp - iat``; ``exp - now`` without ``iat``).
+    client_assertion_max_lifetime: int = Field(default=300, ge=10, le=3600)
+    #: Seconds a JWK Set fetched from a client's ``jwks_uri`` is kept.
+    jwks_uri_cache_ttl: int = Field(default=300, ge=0, le=86400)
     #: Browser sessions of the login page and the panel.
     session_idle_ttl: int = Field(default=1800, ge=60)
     session_absolute_ttl: int = Field(default=12 * 3600, ge=60)
@@ -329,7 +340,7 @@ class Settings(BaseSettings):
             raise ValueError("panel_scopes must be one or more scope names")
         return tuple(v)
 
-    @field_validator("dpop_signing_algs", mode="before")
+    @field_validator("dpop_signing_algs", "client_assertion_signing_algs", mode="before")
     @classmethod
     def _split_algs(cls, v: Any) -> Any:
         if isinstance(v, str):

@@ -15,8 +15,15 @@ SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "app_cpu.py"
 
 @pytest.mark.parametrize(
     "args",
-    [["--app", "floor"], [], ["--opaque"], ["--dpop"]],
-    ids=["floor", "jwt", "opaque", "dpop"],
+    [
+        ["--app", "floor"],
+        [],
+        ["--opaque"],
+        ["--dpop"],
+        ["--private-key-jwt"],
+        ["--private-key-jwt", "--dpop"],
+    ],
+    ids=["floor", "jwt", "opaque", "dpop", "private_key_jwt", "private_key_jwt+dpop"],
 )
 def test_app_cpu_measures_an_in_process_app(args: list[str]) -> None:
     out = subprocess.run(
@@ -26,5 +33,8 @@ def test_app_cpu_measures_an_in_process_app(args: list[str]) -> None:
         timeout=120,
         check=True,
     ).stdout
-    found = r"^(floor|tokensmith) (jwt|opaque)(\+dpop)?: \d+\.\d µs CPU per request$"
+    found = (
+        r"^(floor|tokensmith) (jwt|opaque)(\+private_key_jwt)?(\+dpop)?: "
+        r"\d+\.\d µs CPU per request$"
+    )
     assert re.search(found, out, re.M)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from tokensmith.cli._common import Env, client_json, db_options, emit, json_option, table, with_env
@@ -39,6 +41,16 @@ def clients() -> None:
 @click.option(
     "--require-dpop", is_flag=True, help="Token requests must carry a DPoP proof (RFC 9449)."
 )
+@click.option(
+    "--jwks",
+    "jwks",
+    default=None,
+    metavar="FILE|JSON",
+    help="Public JWK Set: authenticates with private_key_jwt (RFC 7523), no secret.",
+)
+@click.option(
+    "--jwks-uri", default=None, help="URL of its public JWK Set (https): private_key_jwt."
+)
 @json_option
 @db_options
 @with_env
@@ -57,6 +69,8 @@ async def create(
     basic_only: bool,
     require_par: bool,
     require_dpop: bool,
+    jwks: str | None,
+    jwks_uri: str | None,
     as_json: bool,
 ) -> None:
     """Create a client and print its secret once."""
@@ -74,6 +88,8 @@ async def create(
         basic_only=basic_only,
         require_par=require_par,
         require_dpop=require_dpop,
+        jwks=_jwks_text(jwks),
+        jwks_uri=jwks_uri,
     )
     client, secret = await env.admin.clients.create(spec)
     data = client_json(client, env.clock.now()) | {"client_secret": secret}
@@ -81,6 +97,16 @@ async def create(
     if secret:
         text += f"client_secret: {secret}\n\nThe secret is shown only now. Store it safely."
     emit(data, as_json, text)
+
+
+def _jwks_text(value: str | None) -> str | None:
+    """``--jwks``: the JSON itself, or the name of a file holding it."""
+    if value is None or value.lstrip().startswith("{"):
+        return value
+    try:
+        return Path(value).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise AdminError(f"cannot read --jwks file {value!r}: {exc.strerror}") from None
 
 
 @clients.command("list")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import json
 from dataclasses import dataclass, fields, replace
 
+from tokensmith.core.client_assertion import check_jwks_uri, parse_jwks
 from tokensmith.core.clock import Clock
 from tokensmith.core.credentials import hash_secret, new_client_id, new_secret
 from tokensmith.core.models import (
@@ -63,6 +65,10 @@ class ClientSpec:
     require_par: bool = False
     #: RFC 9449 §5.2 ``dpop_bound_access_tokens``: token requests must carry a DPoP proof.
     require_dpop: bool = False
+    #: RFC 7591 §2 ``jwks`` (JSON text) or ``jwks_uri``: the client authenticates with
+    #: ``private_key_jwt`` (RFC 7523 §2.2) and gets no secret.
+    jwks: str | None = None
+    jwks_uri: str | None = None
 
 
 def _check_redirect_uri(uri: str) -> None:
@@ -101,7 +107,33 @@ def _validate(spec: ClientSpec, max_ttl: int) -> tuple[str, ...]:
         extra = set(parse_scope(spec.default_scope)) - set(scopes)
         if extra:
             raise AdminError("default scopes must be among the client's scopes")
+    _check_keys(spec)
     return scopes
+
+
+def _check_keys(spec: ClientSpec) -> None:
+    """RFC 7591 §2: ``jwks`` or ``jwks_uri``, not both; public signing keys only, an
+    https ``jwks_uri`` (http on loopback); a client with keys has no secret to restrict."""
+    if spec.jwks is None and spec.jwks_uri is None:
+        return
+    if spec.jwks is not None and spec.jwks_uri is not None:
+        raise AdminError("register jwks or jwks_uri, not both (RFC 7591 §2)")
+    if spec.public or spec.basic_only:
+        raise AdminError("a client with keys uses private_key_jwt: not public, not basic-only")
+    try:
+        if spec.jwks is not None:
+            parse_jwks(spec.jwks)
+        else:
+            check_jwks_uri(spec.jwks_uri or "")
+    except ValueError as exc:
+        raise AdminError(str(exc)) from None
+
+
+def _stored_jwks(text: str | None) -> str | None:
+    """The registered JWK Set as compact JSON (its keys checked by :func:`parse_jwks`)."""
+    if text is None:
+        return None
+    return json.dumps({"keys": parse_jwks(text)}, separators=(",", ":"))
 
 
 def check_client_spec(spec: ClientSpec, max_ttl: int) -> tuple[str, ...]:
@@ -174,9 +206,12 @@ async def create_client(
     """Make a client; returns it and its secret (shown once, stored only as a hash)."""
     scopes = _validate(spec, max_ttl)
     now = clock.now()
-    secret = None if spec.public else new_secret(rand)
+    keyed = spec.jwks is not None or spec.jwks_uri is not None
+    secret = None if spec.public or keyed else new_secret(rand)
     if spec.public:
         methods: tuple[str, ...] = ("none",)
+    elif keyed:
+        methods = ("private_key_jwt",)
     elif spec.basic_only:
         methods = ("client_secret_basic",)
     else:
@@ -197,6 +232,8 @@ async def create_client(
         created_at=now,
         require_par=spec.require_par,
         require_dpop=spec.require_dpop,
+        jwks=_stored_jwks(spec.jwks),
+        jwks_uri=spec.jwks_uri,
     )
     await store.add_client(client)
     return client, secret
@@ -211,6 +248,8 @@ async def rotate_client_secret(
         raise AdminError(f"no client {client_id!r}")
     if client.public:
         raise AdminError("public clients have no secret")
+    if client.auth_methods == ("private_key_jwt",):
+        raise AdminError("this client authenticates with its keys (private_key_jwt), no secret")
     if keep_old_for < 0:
         raise AdminError("--keep-old-for must not be negative")
     now = clock.now()

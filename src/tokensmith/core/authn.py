@@ -1,10 +1,12 @@
-"""Client authentication (RFC 6749 §2.3) with throttling of failures."""
+"""Client authentication (RFC 6749 §2.3; ``private_key_jwt``, RFC 7523 §2.2) with
+throttling of failures."""
 
 from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass, field
 
+from tokensmith.core.client_assertion import AssertionRefused, AssertionVerifier
 from tokensmith.core.clock import Clock
 from tokensmith.core.credentials import hash_secret
 from tokensmith.core.errors import InvalidClient, OAuthError, RateLimited
@@ -52,8 +54,11 @@ class ClientAuthenticator:
         limiter: FailureLimiter,
         limits: FailureLimits,
         fingerprints: Fingerprints | None = None,
+        assertions: AssertionVerifier | None = None,
     ) -> None:
         self._clients = clients
+        #: Verifies ``private_key_jwt`` assertions; ``None`` refuses them.
+        self.assertions = assertions
         self._clock = clock
         self._limiter = limiter
         self._limits = limits
@@ -74,7 +79,11 @@ class ClientAuthenticator:
         if wait is not None:
             raise RateLimited(wait)
         client = await self._clients.get_client(creds.client_id)
-        reason = self._failure(client, creds)
+        described = "client authentication failed"
+        if creds.method == "private_key_jwt":
+            reason, described = await self._assertion_failure(client, creds)
+        else:
+            reason = self._failure(client, creds)
         found = client.client_id if client is not None else None
         if found is not None and found not in self._id_keys:
             self._remember(found)
@@ -85,7 +94,7 @@ class ClientAuthenticator:
         if wait is not None:
             raise _about(RateLimited(wait), found)
         if reason is not None:
-            failed = InvalidClient("client authentication failed", reason=reason, basic=basic)
+            failed = InvalidClient(described, reason=reason, basic=basic)
             raise _about(failed, found)
         assert client is not None
         return client
@@ -104,6 +113,11 @@ class ClientAuthenticator:
             self._id_keys.clear()
         self._id_keys[client_id] = self._fingerprints.key(client_id)
 
+    async def _assertion_failure(
+        self, client: Client | None, creds: ClientCredentials
+    ) -> tuple[str | None, str]:
+        return await _refusal(self.assertions, client, creds)
+
     def _failure(self, client: Client | None, creds: ClientCredentials) -> str | None:
         """Why authentication fails, or ``None``. Every branch hashes, to keep timing flat."""
         presented = hash_secret(creds.client_secret or "")
@@ -121,6 +135,27 @@ class ClientAuthenticator:
             ok = hmac.compare_digest(presented, secret.secret_hash) and secret.valid_at(now)
             matched = matched or ok
         return None if matched else "bad_secret"
+
+
+async def _refusal(
+    verifier: AssertionVerifier | None, client: Client | None, creds: ClientCredentials
+) -> tuple[str | None, str]:
+    """Why a ``private_key_jwt`` assertion fails (RFC 7523 §3), and the description to
+    answer: the check that failed, once the client is known to exist and may use it."""
+    generic = "client authentication failed"
+    if client is None:
+        return "unknown_client", generic
+    if not client.active:
+        return "revoked_client", generic
+    if "private_key_jwt" not in client.auth_methods:
+        return "auth_method_not_allowed", generic
+    if verifier is None or creds.assertion is None:
+        return "assertions_disabled", "client assertions are not accepted here"
+    try:
+        await verifier.verify(client, creds.assertion, creds.endpoint)
+    except AssertionRefused as exc:
+        return exc.reason, exc.description
+    return None, generic
 
 
 def _about(exc: OAuthError, client_id: str | None) -> OAuthError:

@@ -69,6 +69,11 @@ class Client:
     require_par: bool = False
     #: RFC 9449 §5.2 ``dpop_bound_access_tokens``: every token request must carry a proof.
     require_dpop: bool = False
+    #: RFC 7591 §2 ``jwks``: the client's public keys, a JWK Set as JSON text, that
+    #: verify its ``private_key_jwt`` assertions (RFC 7523 §2.2).
+    jwks: str | None = None
+    #: RFC 7591 §2 ``jwks_uri``: where the client publishes that JWK Set instead.
+    jwks_uri: str | None = None
 
     @property
     def public(self) -> bool:

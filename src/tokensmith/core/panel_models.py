@@ -32,6 +32,15 @@ AUTH_FAILURE_REASONS: dict[str, str] = {
     "rate_limited": "Too many failures (throttled)",
     "missing_apikey": "apikey header missing",
     "invalid_apikey": "apikey not valid",
+    # private_key_jwt (RFC 7523, tokensmith.core.client_assertion)
+    "bad_assertion": "Client assertion not valid",
+    "bad_signature": "Client assertion signed with another key",
+    "assertion_expired": "Client assertion expired",
+    "assertion_replay": "Client assertion used before",
+    "client_secret_jwt": "client_secret_jwt (not supported)",
+    "jwks_unavailable": "Client's jwks_uri unavailable",
+    "no_client_keys": "No keys registered",
+    "assertions_disabled": "Client assertions not accepted",
 }
 
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e]")

@@ -43,6 +43,8 @@ __all__ = [
     "CodeWriter",
     "ConsentStore",
     "GrantStore",
+    "JwksFetcher",
+    "JwksUnavailable",
     "KeyStore",
     "MerchantFamilyStore",
     "MerchantReader",
@@ -143,6 +145,23 @@ class ReplayCache(Protocol):
 
     async def aclose(self) -> None:
         """Release what the cache holds of its own (at shutdown, before the store closes)."""
+        ...
+
+
+class JwksUnavailable(Exception):
+    """A ``jwks_uri`` could not be fetched; the message says why (no secret in it)."""
+
+
+class JwksFetcher(Protocol):
+    """Fetches a client's JWK Set from its ``jwks_uri`` (RFC 7591 §2) for
+    ``private_key_jwt`` (:mod:`tokensmith.core.client_assertion`)."""
+
+    async def fetch(self, uri: str) -> bytes:
+        """The body at ``uri``; raises :class:`JwksUnavailable` on any failure."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close its connections (at shutdown)."""
         ...
 
 

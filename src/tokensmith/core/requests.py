@@ -13,7 +13,7 @@ from typing import Literal
 
 __all__ = ["AuthMethod", "ClientCredentials", "DpopRequest", "TokenRequest"]
 
-AuthMethod = Literal["client_secret_basic", "client_secret_post", "none"]
+AuthMethod = Literal["client_secret_basic", "client_secret_post", "none", "private_key_jwt"]
 
 #: The longest presented client_id a ``repr`` shows: generated ones have 13 characters,
 #: generated secrets and tokens 43 or more.
@@ -46,11 +46,15 @@ def shown_id(client_id: str) -> str:
 
 @dataclass(frozen=True, slots=True, repr=False)
 class ClientCredentials:
-    """Credentials as presented (RFC 6749 §2.3.1)."""
+    """Credentials as presented (RFC 6749 §2.3.1), or a JWT assertion (RFC 7523 §2.2):
+    ``assertion`` with ``method`` ``private_key_jwt``, and ``endpoint``, the URL of the
+    endpoint that received it (an ``aud`` it may name)."""
 
     client_id: str
     client_secret: str | None
     method: AuthMethod
+    assertion: str | None = None
+    endpoint: str | None = None
 
     def __repr__(self) -> str:
         return f"ClientCredentials(client_id={shown_id(self.client_id)}, method={self.method!r})"

@@ -19,6 +19,7 @@ from tokensmith.core.activity import Activity, ActivityFlusher, ActivityRecorder
 from tokensmith.core.authn import ClientAuthenticator, FailureLimits
 from tokensmith.core.authorizations import Authorizations
 from tokensmith.core.client_admin import ApiKeys, ClientAdmin
+from tokensmith.core.client_assertion import AssertionPolicy, AssertionVerifier, ClientKeys
 from tokensmith.core.clock import Clock, SystemClock
 from tokensmith.core.credentials import new_secret
 from tokensmith.core.directory import Merchants, Users
@@ -52,6 +53,7 @@ from tokensmith.storage.sql import SqlStore, make_engine, migrate
 from tokensmith.storage.sql.replay import SqlReplayCache
 from tokensmith.web.context import AppContext
 from tokensmith.web.dialects.compat import dialects
+from tokensmith.web.jwks_fetch import HttpJwksFetcher
 from tokensmith.web.observe import Observer
 from tokensmith.web.panel.format import install_filters
 from tokensmith.web.panel.services import PanelServices
@@ -96,8 +98,19 @@ async def build_context(
     partner = partner_policy(settings)
     replays = replay_cache(settings, store, clock, redis)
     dpop = dpop_verifier(settings, clock, replays, secret_keys[0])
+    assertions = assertion_verifier(settings, clock, replays)
     service = _token_service(
-        settings, store, clients, keyring, limiter, fingerprints, partner, clock, rand, dpop
+        settings,
+        store,
+        clients,
+        keyring,
+        limiter,
+        fingerprints,
+        partner,
+        clock,
+        rand,
+        dpop,
+        assertions,
     )
     recorder = ActivityRecorder(clock)
     activity = Activity(store, recorder)
@@ -251,6 +264,19 @@ def dpop_verifier(
     return DpopVerifier(policy, clock, replays, nonces)
 
 
+def assertion_verifier(settings: Settings, clock: Clock, replays: ReplayCache) -> AssertionVerifier:
+    """RFC 7523 client assertions (``private_key_jwt``); their ``jti`` share the replay
+    cache of DPoP proofs, under keys of their own."""
+    policy = AssertionPolicy(
+        algorithms=tuple(settings.client_assertion_signing_algs),
+        max_lifetime=settings.client_assertion_max_lifetime,
+        cache_ttl=settings.jwks_uri_cache_ttl,
+    )
+    keys = ClientKeys(HttpJwksFetcher(), clock, policy)
+    issuer = settings.issuer_url
+    return AssertionVerifier(policy, clock, replays, keys, (issuer, issuer + "/oauth/token"))
+
+
 def _token_service(
     settings: Settings,
     store: Store,
@@ -262,12 +288,13 @@ def _token_service(
     clock: Clock,
     rand: Randomness,
     dpop: DpopVerifier,
+    assertions: AssertionVerifier,
 ) -> TokenService:
     limits = FailureLimits(
         Limit(settings.failures_per_client, settings.failure_window),
         Limit(settings.failures_per_address, settings.failure_window),
     )
-    authenticator = ClientAuthenticator(clients, clock, limiter, limits, fingerprints)
+    authenticator = ClientAuthenticator(clients, clock, limiter, limits, fingerprints, assertions)
     minter = TokenMinter(
         keyring,
         store,
@@ -319,8 +346,12 @@ def _pushed_requests(
 
 def authorization_metadata(settings: Settings) -> dict[str, Any]:
     """RFC 8414 §2 fields of the authorization-code flow, with RFC 9126 §5's and RFC 9449
-    §5.1's."""
+    §5.1's, and the algorithms of ``private_key_jwt`` assertions (RFC 8414 §2)."""
+    algs = list(settings.client_assertion_signing_algs)
     return {
+        "token_endpoint_auth_signing_alg_values_supported": algs,
+        "introspection_endpoint_auth_signing_alg_values_supported": algs,
+        "revocation_endpoint_auth_signing_alg_values_supported": algs,
         "dpop_signing_alg_values_supported": list(settings.dpop_signing_algs),
         "authorization_endpoint": settings.issuer_url + "/oauth/authorize",
         "pushed_authorization_request_endpoint": settings.issuer_url + "/oauth/par",
@@ -332,6 +363,7 @@ def authorization_metadata(settings: Settings) -> dict[str, Any]:
         "token_endpoint_auth_methods_supported": [
             "client_secret_basic",
             "client_secret_post",
+            "private_key_jwt",
             "none",
         ],
     }

@@ -15,7 +15,8 @@ from urllib.parse import parse_qs, parse_qsl, unquote_plus
 
 from starlette.requests import ClientDisconnect, Request
 
-from tokensmith.core.errors import InvalidRequest, OAuthError
+from tokensmith.core.client_assertion import JWT_BEARER, assertion_client_id
+from tokensmith.core.errors import InvalidClient, InvalidRequest, OAuthError
 from tokensmith.core.requests import ClientCredentials
 
 __all__ = [
@@ -120,15 +121,39 @@ def _basic(header: str) -> ClientCredentials:
 
 
 def client_credentials_from(
-    authorization: str | None, form: dict[str, str]
+    authorization: str | None, form: dict[str, str], endpoint: str | None = None
 ) -> ClientCredentials | None:
-    """The credentials presented by Basic or in the body (RFC 6749 §2.3.1); at most one way."""
-    creds = _presented(authorization, form)
+    """The credentials presented by Basic or in the body (RFC 6749 §2.3.1), or a JWT
+    assertion (RFC 7523 §2.2) sent to ``endpoint`` (its URL); at most one way."""
+    creds: ClientCredentials | None
+    if "client_assertion" in form or "client_assertion_type" in form:
+        creds = _assertion(authorization, form, endpoint)
+    else:
+        creds = _presented(authorization, form)
     if creds is not None and not _VSCHARS.fullmatch(creds.client_id):
         # RFC 6749 Appendix A.1: client_id = *VSCHAR. Anything else names no client, and a
         # NUL must never reach the database (PostgreSQL rejects it in text).
         raise InvalidRequest("client_id contains characters outside RFC 6749 Appendix A")
     return creds
+
+
+def _assertion(
+    authorization: str | None, form: dict[str, str], endpoint: str | None
+) -> ClientCredentials:
+    """RFC 7521 §4.2, RFC 7523 §2.2: ``client_assertion_type`` is the JWT bearer type and
+    ``client_assertion`` one JWT; ``client_id`` is optional (the assertion's ``sub``
+    names the client, and must be the same as a ``client_id`` sent)."""
+    if "client_secret" in form or (authorization and authorization[:6].lower() == "basic "):
+        raise InvalidRequest("use one client authentication method, not several")
+    kind, assertion = form.get("client_assertion_type"), form.get("client_assertion")
+    if kind is None or assertion is None:
+        raise InvalidRequest("send client_assertion_type and client_assertion together")
+    if kind != JWT_BEARER:
+        raise InvalidClient(f"client_assertion_type must be {JWT_BEARER}", reason="bad_assertion")
+    client_id = form.get("client_id") or assertion_client_id(assertion)
+    if client_id is None:
+        raise InvalidClient("the client assertion names no client (sub)", reason="bad_assertion")
+    return ClientCredentials(client_id, None, "private_key_jwt", assertion, endpoint)
 
 
 def _presented(authorization: str | None, form: dict[str, str]) -> ClientCredentials | None:

@@ -54,6 +54,8 @@ def _client_row(c: Client) -> dict[str, Any]:
         "revoked_at": c.revoked_at,
         "require_par": c.require_par,
         "require_dpop": c.require_dpop,
+        "jwks": c.jwks,
+        "jwks_uri": c.jwks_uri,
     }
 
 
@@ -76,6 +78,8 @@ def _client(row: Row[Any], secrets: tuple[ClientSecret, ...]) -> Client:
         secrets=secrets,
         require_par=bool(m["require_par"]),
         require_dpop=bool(m["require_dpop"]),
+        jwks=m["jwks"],
+        jwks_uri=m["jwks_uri"],
     )
 
 

@@ -78,6 +78,9 @@ clients = Table(
     Column("require_par", Boolean, nullable=False, server_default=false()),
     # 0007: RFC 9449 §5.2 dpop_bound_access_tokens
     Column("require_dpop", Boolean, nullable=False, server_default=false()),
+    # 0009: RFC 7591 §2 jwks and jwks_uri (private_key_jwt, RFC 7523 §2.2)
+    Column("jwks", Text),
+    Column("jwks_uri", Text),
 )
 
 client_secrets = Table(

@@ -18,7 +18,7 @@ __all__ = ["healthz", "jwks", "metadata", "metrics", "openapi"]
 def server_metadata(ctx: AppContext) -> dict[str, Any]:
     """RFC 8414 §2 authorization server metadata."""
     iss = ctx.settings.issuer_url
-    auth_methods = ["client_secret_basic", "client_secret_post"]
+    auth_methods = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
     body: dict[str, Any] = {
         "issuer": iss,
         "token_endpoint": iss + "/oauth/token",

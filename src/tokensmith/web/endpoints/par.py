@@ -28,7 +28,8 @@ async def push(request: Request) -> Response:
         if request.method != "POST":
             raise MethodNotAllowed("use POST")
         form = await read_form(request, ctx.settings.max_body_bytes)
-        creds = client_credentials_from(request.headers.get("authorization"), form)
+        endpoint = ctx.settings.issuer_url + request.url.path
+        creds = client_credentials_from(request.headers.get("authorization"), form, endpoint)
         source = source_address(request, ctx.settings.trusted_proxies)
         pushed = await ctx.par.push(form, creds, source)
     except OAuthError as exc:

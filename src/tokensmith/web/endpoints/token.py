@@ -48,7 +48,11 @@ class TokenEndpoint:
                 await _check_apikey(ctx, request)
             form = await read_form(request, ctx.settings.max_body_bytes)
             grant = _grant_type(form, dialect)
-            creds = client_credentials_from(request.headers.get("authorization"), form)
+            creds = client_credentials_from(
+                request.headers.get("authorization"),
+                form,
+                ctx.settings.issuer_url + DIALECT_PATHS[dialect.name],
+            )
             client_id = creds.client_id if creds else None
             dpop = dpop_request(request, ctx.settings, DIALECT_PATHS[dialect.name])
             _, issued = await ctx.service.token(

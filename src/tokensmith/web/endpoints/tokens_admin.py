@@ -19,7 +19,8 @@ async def _caller(ctx: AppContext, request: Request) -> tuple[Client, dict[str, 
     if request.method != "POST":
         raise MethodNotAllowed("use POST")
     form = await read_form(request, ctx.settings.max_body_bytes)
-    creds = client_credentials_from(request.headers.get("authorization"), form)
+    endpoint = ctx.settings.issuer_url + request.url.path
+    creds = client_credentials_from(request.headers.get("authorization"), form, endpoint)
     source = source_address(request, ctx.settings.trusted_proxies)
     return await ctx.service.authenticator.authenticate(creds, source), form
 

@@ -1,0 +1,472 @@
+"""``private_key_jwt`` client authentication: JWT assertions (RFC 7523 §2.2, §3; OIDC
+Core §9).
+
+A client registered with public keys (``jwks`` or ``jwks_uri``, RFC 7591 §2) authenticates
+by sending ``client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer``
+and a JWT it signed with its private key in ``client_assertion``. :class:`AssertionVerifier`
+checks the assertion as RFC 7523 §3 lists: ``iss`` and ``sub`` are the client_id, ``aud``
+names this server (its issuer, its token endpoint or the endpoint that received the
+request), ``exp`` is set, not past, and close (the lifetime is bounded), ``nbf`` and ``iat``
+are not ahead of the clock, and the ``jti`` is used once: it is remembered until ``exp`` in
+the shared :class:`~tokensmith.core.ports.ReplayCache`, so no instance accepts it again.
+
+Only asymmetric algorithms verify an assertion (FAPI 2.0 §5.4.1: PS256, ES256, EdDSA by
+default), never ``none`` or an HMAC. ``client_secret_jwt`` (an HMAC keyed by the client
+secret) is refused: tokensmith keeps only a hash of each secret, and an HMAC cannot be
+verified without the secret itself.
+
+Keys from a ``jwks_uri`` are fetched through the :class:`~tokensmith.core.ports.JwksFetcher`
+port (the web layer's does HTTP) and kept ``cache_ttl`` seconds; an assertion naming a
+``kid`` the cached set lacks makes one early refetch (at most one per ``refetch_interval``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import math
+import re
+from collections import OrderedDict
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+import orjson
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+from tokensmith.core.clock import Clock
+from tokensmith.core.dpop import MIN_RSA_BITS, SUPPORTED_ALGORITHMS
+from tokensmith.core.models import Client
+from tokensmith.core.ports import JwksFetcher, JwksUnavailable, ReplayCache
+from tokensmith.core.uris import split_uri
+
+__all__ = [
+    "DEFAULT_ALGORITHMS",
+    "JWT_BEARER",
+    "MAX_JWKS_BYTES",
+    "SUPPORTED_ALGORITHMS",
+    "AssertionPolicy",
+    "AssertionRefused",
+    "AssertionVerifier",
+    "ClientKeys",
+    "assertion_client_id",
+    "check_jwks_uri",
+    "parse_jwks",
+]
+
+#: RFC 7523 §2.2: the ``client_assertion_type`` of a JWT assertion.
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+#: FAPI 2.0 Security Profile §5.4.1: PS256, ES256 and EdDSA.
+DEFAULT_ALGORITHMS = ("ES256", "PS256", "EdDSA")
+#: A JWK Set larger than this is refused, registered or fetched.
+MAX_JWKS_BYTES = 64 * 1024
+#: Keys a JWK Set may hold.
+MAX_KEYS = 32
+#: An assertion longer than this is refused unread.
+MAX_ASSERTION_LENGTH = 8192
+MAX_JTI_LENGTH = 256
+_KTY_OF_ALG = {
+    "ES256": "EC",
+    "ES384": "EC",
+    "ES512": "EC",
+    "PS256": "RSA",
+    "PS384": "RSA",
+    "PS512": "RSA",
+    "RS256": "RSA",
+    "RS384": "RSA",
+    "RS512": "RSA",
+    "EdDSA": "OKP",
+}
+_ALG_OF_KTY = {"EC": "ES256", "RSA": "PS256", "OKP": "EdDSA"}
+_CURVES = {"EC": ("P-256", "P-384", "P-521"), "OKP": ("Ed25519", "Ed448")}
+#: Members only a private or symmetric key has (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037).
+_PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+_KEY_CACHE_SIZE = 1024
+
+
+class AssertionRefused(ValueError):
+    """The assertion fails a check; ``description`` says which (answered as
+    ``invalid_client``), ``reason`` labels it for metrics."""
+
+    def __init__(self, description: str, reason: str = "bad_assertion") -> None:
+        super().__init__(description)
+        self.description = description
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class AssertionPolicy:
+    """What an assertion must satisfy beyond its signature (RFC 7523 §3)."""
+
+    algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
+    #: Seconds an assertion may live: ``exp - iat``, or ``exp - now`` without ``iat``.
+    max_lifetime: int = 300
+    #: Seconds of clock difference tolerated on ``exp``, ``nbf`` and ``iat``.
+    leeway: int = 5
+    #: Seconds a fetched JWK Set is kept.
+    cache_ttl: int = 300
+    #: Seconds between two early refetches of one ``jwks_uri`` (an unknown ``kid``).
+    refetch_interval: int = 10
+
+    def __post_init__(self) -> None:
+        unknown = [a for a in self.algorithms if a not in _KTY_OF_ALG]
+        if unknown or not self.algorithms:
+            raise ValueError(f"assertion algorithms must be among {', '.join(_KTY_OF_ALG)}")
+        if self.max_lifetime < 1 or self.leeway < 0 or self.cache_ttl < 0:
+            raise ValueError("max_lifetime must be positive, leeway and cache_ttl not negative")
+
+
+def _segment(text: str) -> bytes:
+    if not _BASE64URL.fullmatch(text):
+        raise ValueError("not base64url")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _json_object(data: bytes) -> dict[str, Any] | None:
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def assertion_client_id(assertion: str) -> str | None:
+    """The client an assertion says it comes from (its ``sub``, RFC 7523 §3 B), read
+    without verifying anything: which client's keys to verify it with, when the request
+    has no ``client_id``. ``None`` if the assertion is unreadable."""
+    if len(assertion) > MAX_ASSERTION_LENGTH or assertion.count(".") != 2:
+        return None
+    try:
+        claims = _json_object(_segment(assertion.split(".")[1]))
+    except ValueError:
+        return None
+    sub = claims.get("sub") if claims is not None else None
+    return sub if isinstance(sub, str) and sub else None
+
+
+# -- JWK Sets --------------------------------------------------------------------------------
+
+
+def _check_key(jwk: Any) -> dict[str, Any]:
+    """RFC 7517 §4: a public signing key of a supported type, loadable, RSA ≥ 2048 bits."""
+    if not isinstance(jwk, dict):
+        raise ValueError("every key of a JWK Set is a JSON object")
+    if _PRIVATE_MEMBERS & jwk.keys():
+        raise ValueError("a JWK holds private key material: register public keys only")
+    kty = jwk.get("kty")
+    if kty not in _ALG_OF_KTY:
+        raise ValueError(f"key type {kty!r} is not supported (EC, RSA or OKP)")
+    if kty in _CURVES and jwk.get("crv") not in _CURVES[kty]:
+        raise ValueError(f"curve {jwk.get('crv')!r} is not supported")
+    if jwk.get("use", "sig") != "sig":
+        raise ValueError("a client's key must be for signatures (use: sig)")
+    if "kid" in jwk and not isinstance(jwk["kid"], str):
+        raise ValueError("a kid is a string")
+    alg = jwk.get("alg", _ALG_OF_KTY[str(kty)])
+    if _KTY_OF_ALG.get(alg) != kty:
+        raise ValueError(f"alg {alg!r} does not fit key type {kty}")
+    try:
+        key = jwt.PyJWK(jwk, alg)
+    except (jwt.PyJWTError, ValueError, TypeError):
+        raise ValueError("a JWK is not a valid key") from None
+    if isinstance(key.key, RSAPublicKey) and key.key.key_size < MIN_RSA_BITS:
+        raise ValueError(f"RSA keys have at least {MIN_RSA_BITS} bits")
+    return jwk
+
+
+def parse_jwks(text: str | bytes) -> list[dict[str, Any]]:
+    """A JWK Set (RFC 7517 §5) of public signing keys; :class:`ValueError` says what is
+    wrong (too large, not a set, a private or unsupported key)."""
+    if len(text) > MAX_JWKS_BYTES:
+        raise ValueError(f"a JWK Set is at most {MAX_JWKS_BYTES} bytes")
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise ValueError("the JWK Set is not JSON") from None
+    keys = value.get("keys") if isinstance(value, dict) else None
+    if not isinstance(keys, list) or not keys:
+        raise ValueError('a JWK Set is a JSON object with a non-empty "keys" array')
+    if len(keys) > MAX_KEYS:
+        raise ValueError(f"a JWK Set holds at most {MAX_KEYS} keys")
+    return [_check_key(k) for k in keys]
+
+
+def check_jwks_uri(uri: str) -> str:
+    """A ``jwks_uri`` the server may fetch: absolute https, or http on a loopback host (as
+    RFC 8252 §8.3 allows redirect URIs); no credentials, no fragment. Returns it."""
+    parts = split_uri(uri)
+    if parts is None or not parts.hostname or parts.fragment:
+        raise ValueError(f"jwks_uri {uri!r} is not an absolute URL")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("a jwks_uri carries no credentials")
+    scheme = parts.scheme.lower()
+    if scheme != "https" and not (scheme == "http" and parts.hostname in _LOOPBACK):
+        raise ValueError(f"jwks_uri {uri!r} must use https (http only on loopback)")
+    return uri
+
+
+@dataclass(slots=True)
+class _Fetched:
+    keys: list[dict[str, Any]]
+    fetched_at: float
+
+
+class ClientKeys:
+    """A client's verification keys: its registered ``jwks``, or the set at its
+    ``jwks_uri``, fetched and kept ``cache_ttl`` seconds."""
+
+    def __init__(self, fetcher: JwksFetcher | None, clock: Clock, policy: AssertionPolicy) -> None:
+        self._fetcher = fetcher
+        self._clock = clock
+        self._policy = policy
+        self._inline: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
+        self._fetched: OrderedDict[str, _Fetched] = OrderedDict()
+        #: uri -> when its last fetch failed, and why
+        self._failed: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        self._inflight: dict[str, asyncio.Future[_Fetched]] = {}
+
+    async def aclose(self) -> None:
+        if self._fetcher is not None:
+            await self._fetcher.aclose()
+
+    async def keys(self, client: Client, kid: str | None) -> list[dict[str, Any]]:
+        """The keys that may have signed: the one with ``kid`` if named, else every key.
+        Raises :class:`AssertionRefused` when there is none."""
+        if client.jwks is not None:
+            keys = self._registered(client.jwks)
+            return _with_kid(keys, kid)
+        if client.jwks_uri is None:
+            raise AssertionRefused("this client has no registered keys", "no_client_keys")
+        entry = await self._entry(client.jwks_uri, force=False)
+        found = _with_kid(entry.keys, kid)
+        if found or kid is None:
+            return found
+        if self._clock.now() - entry.fetched_at >= self._policy.refetch_interval:
+            entry = await self._entry(client.jwks_uri, force=True)  # the client rotated keys
+            found = _with_kid(entry.keys, kid)
+        return found
+
+    def _registered(self, text: str) -> list[dict[str, Any]]:
+        keys = self._inline.get(text)
+        if keys is None:
+            try:
+                keys = parse_jwks(text)
+            except ValueError:
+                raise AssertionRefused("the client's registered keys are unusable") from None
+            self._inline[text] = keys
+            if len(self._inline) > _KEY_CACHE_SIZE:
+                self._inline.popitem(last=False)
+        return keys
+
+    async def _entry(self, uri: str, *, force: bool) -> _Fetched:
+        """The kept set of ``uri``, or a fresh one. Requests that need a fetch while one is
+        under way share it, and a failed fetch is not tried again for
+        ``refetch_interval`` seconds: no one makes the server fetch a URL in a loop."""
+        now = self._clock.now()
+        entry = self._fetched.get(uri)
+        if entry is not None and not force and now - entry.fetched_at < self._policy.cache_ttl:
+            return entry
+        failed = self._failed.get(uri)
+        if failed is not None and now - failed[0] < self._policy.refetch_interval:
+            raise AssertionRefused(failed[1], "jwks_unavailable")
+        task = self._inflight.get(uri)
+        if task is None:
+            task = asyncio.ensure_future(self._fetch(uri))
+            self._inflight[uri] = task
+            task.add_done_callback(lambda done: self._landed(uri, done))
+        return await asyncio.shield(task)
+
+    def _landed(self, uri: str, task: asyncio.Future[_Fetched]) -> None:
+        self._inflight.pop(uri, None)
+        if not task.cancelled():
+            task.exception()  # retrieved: every waiter may have gone (cancelled requests)
+
+    async def _fetch(self, uri: str) -> _Fetched:
+        if self._fetcher is None:
+            raise AssertionRefused("keys at a jwks_uri are not fetched here", "jwks_unavailable")
+        try:
+            keys = parse_jwks(await self._fetcher.fetch(uri))
+        except (JwksUnavailable, ValueError) as exc:
+            described = f"the client's jwks_uri could not be used: {exc}"
+            _bounded_put(self._failed, uri, (self._clock.now(), described))
+            raise AssertionRefused(described, "jwks_unavailable") from None
+        self._failed.pop(uri, None)
+        entry = _Fetched(keys, self._clock.now())
+        _bounded_put(self._fetched, uri, entry)
+        return entry
+
+
+def _bounded_put(cache: OrderedDict[str, Any], key: str, value: Any) -> None:
+    cache[key] = value
+    if len(cache) > _KEY_CACHE_SIZE:
+        cache.popitem(last=False)
+
+
+def _with_kid(keys: list[dict[str, Any]], kid: str | None) -> list[dict[str, Any]]:
+    if kid is None:
+        return keys
+    return [k for k in keys if k.get("kid") == kid]
+
+
+# -- the verifier ----------------------------------------------------------------------------
+
+
+def _replay_key(client_id: str, jti: str) -> str:
+    """The replay cache's key of an assertion: its ``jti`` under its client (63 chars)."""
+    digest = hashlib.sha256(f"{client_id}.{jti}".encode("utf-8", "surrogatepass")).hexdigest()
+    return "pkjwt:" + digest[:57]
+
+
+def _number(claims: Mapping[str, Any], name: str) -> float | None:
+    value = claims.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise AssertionRefused(f"the client assertion's {name} is not a number")
+    return float(value)
+
+
+class AssertionVerifier:
+    """Checks ``private_key_jwt`` assertions (RFC 7523 §3) and remembers their ``jti``."""
+
+    def __init__(
+        self,
+        policy: AssertionPolicy,
+        clock: Clock,
+        replay: ReplayCache,
+        keys: ClientKeys,
+        audiences: Collection[str],
+    ) -> None:
+        self.policy = policy
+        self._clock = clock
+        self._replay = replay
+        self._keys = keys
+        #: The issuer and token endpoint URLs, accepted in ``aud`` at every endpoint.
+        self._audiences = frozenset(audiences)
+        self._verifiers: OrderedDict[tuple[str, str], jwt.PyJWK] = OrderedDict()
+
+    async def aclose(self) -> None:
+        """Close the key fetcher (the replay cache is the DPoP verifier's to close)."""
+        await self._keys.aclose()
+
+    async def verify(self, client: Client, assertion: str, endpoint: str | None) -> None:
+        """Every check of RFC 7523 §3, the signature first; then the ``jti`` is remembered.
+        Raises :class:`AssertionRefused`."""
+        header, signing_input, payload, signature = _split(assertion)
+        alg = self._algorithm(header)
+        kid = header.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise AssertionRefused("the client assertion's kid is not a string")
+        candidates = await self._keys.keys(client, kid)
+        if not any(self._verifies(jwk, alg, signing_input, signature) for jwk in candidates):
+            raise AssertionRefused(
+                "the client assertion's signature does not verify with the client's keys",
+                "bad_signature",
+            )
+        claims = _json_object(payload)
+        if claims is None:
+            raise AssertionRefused("the client assertion's claims are not a JSON object")
+        self._check_parties(claims, client.client_id, endpoint)
+        exp = self._check_time(claims)
+        jti = claims.get("jti")
+        if not isinstance(jti, str) or not 0 < len(jti) <= MAX_JTI_LENGTH:
+            raise AssertionRefused("the client assertion needs a jti")
+        expires_at = math.ceil(exp) + self.policy.leeway + 1
+        if not await self._replay.first_use(_replay_key(client.client_id, jti), expires_at):
+            raise AssertionRefused("the client assertion was used before", "assertion_replay")
+
+    def _algorithm(self, header: Mapping[str, Any]) -> str:
+        """Asymmetric only: never ``none``; an HMAC would be ``client_secret_jwt``."""
+        alg = header.get("alg")
+        if isinstance(alg, str) and alg.upper().startswith("HS"):
+            raise AssertionRefused(
+                "client_secret_jwt is not supported: this server keeps only a hash of client "
+                "secrets; register public keys and use private_key_jwt",
+                "client_secret_jwt",
+            )
+        if not isinstance(alg, str) or alg not in self.policy.algorithms:
+            allowed = ", ".join(self.policy.algorithms)
+            raise AssertionRefused(f"the client assertion's alg must be one of {allowed}")
+        return alg
+
+    def _verifies(self, jwk: dict[str, Any], alg: str, signing_input: bytes, sig: bytes) -> bool:
+        if jwk.get("kty") != _KTY_OF_ALG[alg] or jwk.get("alg", alg) != alg:
+            return False
+        key = self._verifier(jwk, alg)
+        if key is None:
+            return False
+        try:
+            return bool(key.Algorithm.verify(signing_input, key.key, sig))
+        except (jwt.PyJWTError, ValueError, TypeError):
+            return False
+
+    def _verifier(self, jwk: dict[str, Any], alg: str) -> jwt.PyJWK | None:
+        cache_key = (orjson.dumps(jwk, option=orjson.OPT_SORT_KEYS).decode(), alg)
+        key = self._verifiers.get(cache_key)
+        if key is None:
+            try:
+                key = jwt.PyJWK(jwk, alg)
+            except (jwt.PyJWTError, ValueError, TypeError):
+                return None
+            self._verifiers[cache_key] = key
+            if len(self._verifiers) > _KEY_CACHE_SIZE:
+                self._verifiers.popitem(last=False)
+        return key
+
+    def _check_parties(
+        self, claims: Mapping[str, Any], client_id: str, endpoint: str | None
+    ) -> None:
+        """§3 A, B, C: ``iss`` and ``sub`` name the client; ``aud`` names this server."""
+        if claims.get("iss") != client_id:
+            raise AssertionRefused("the client assertion's iss must be the client_id")
+        if claims.get("sub") != client_id:
+            raise AssertionRefused("the client assertion's sub must be the client_id")
+        aud = claims.get("aud")
+        named = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+        accepted = self._audiences | ({endpoint} if endpoint else set())
+        if not any(isinstance(a, str) and a in accepted for a in named):
+            raise AssertionRefused(
+                "the client assertion's aud must be the issuer or the endpoint's URL"
+            )
+
+    def _check_time(self, claims: Mapping[str, Any]) -> float:
+        """§3 D, E, F: ``exp`` set and not past, ``nbf`` and ``iat`` not ahead of the clock
+        (``leeway`` either way), and the lifetime at most ``max_lifetime``."""
+        now, leeway, longest = self._clock.now(), self.policy.leeway, self.policy.max_lifetime
+        exp = _number(claims, "exp")
+        if exp is None:
+            raise AssertionRefused("the client assertion needs an exp")
+        if exp <= now - leeway:
+            raise AssertionRefused("the client assertion has expired", "assertion_expired")
+        nbf = _number(claims, "nbf")
+        if nbf is not None and nbf > now + leeway:
+            raise AssertionRefused("the client assertion is not valid yet (nbf)")
+        iat = _number(claims, "iat")
+        if iat is not None and iat > now + leeway:
+            raise AssertionRefused("the client assertion's iat is in the future")
+        start = iat if iat is not None else now
+        if exp - start > longest + (0 if iat is not None else leeway):
+            raise AssertionRefused(f"the client assertion may live at most {longest} seconds")
+        return exp
+
+
+def _split(assertion: str) -> tuple[dict[str, Any], bytes, bytes, bytes]:
+    """A compact JWS (RFC 7515 §7.1): header, signing input, payload, signature; no
+    extension asked (``crit``, RFC 7515 §4.1.11), not encrypted."""
+    if not assertion or len(assertion) > MAX_ASSERTION_LENGTH or assertion.count(".") != 2:
+        raise AssertionRefused("the client assertion is not a signed JWT")
+    head, body, sig = assertion.split(".")
+    try:
+        header = _json_object(_segment(head))
+        payload, signature = _segment(body), _segment(sig)
+    except ValueError:
+        raise AssertionRefused("the client assertion is not a well-formed JWT") from None
+    if header is None:
+        raise AssertionRefused("the client assertion is not a well-formed JWT")
+    if "crit" in header:
+        raise AssertionRefused("the client assertion asks for an extension (crit)")
+    return header, f"{head}.{body}".encode("ascii"), payload, signature
