@@ -152,7 +152,7 @@ def validate_request(
     (:mod:`tokensmith.core.extensions`)."""
     for name in params:
         _one(params, name)
-    refuse_unsupported((n for n in params if _one(params, n) is not None), authorization=True)
+    refuse_unsupported({n for n in params if _one(params, n) is not None}, authorization=True)
     response_type = _one(params, "response_type")
     if response_type is None:
         raise InvalidRequest("response_type is missing")

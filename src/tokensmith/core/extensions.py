@@ -17,7 +17,7 @@ it means nothing and is ignored like any other unknown parameter (RFC 6749 §3.2
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container
 
 from tokensmith.core.errors import InvalidRequest, InvalidTarget, RequestNotSupported
 
@@ -31,11 +31,10 @@ UNSUPPORTED = {
 }
 
 
-def refuse_unsupported(names: Iterable[str], *, authorization: bool) -> None:
-    """Raise for the first unsupported parameter among ``names`` (the parameters a request
-    carries with a value). ``authorization``: an authorization request, at
+def refuse_unsupported(present: Container[str], *, authorization: bool) -> None:
+    """Raise for the first unsupported parameter ``present`` holds (the parameters a request
+    carries: a set, or the form itself). ``authorization``: an authorization request, at
     ``/oauth/authorize`` or pushed; else a token request, where ``request`` is not one."""
-    present = set(names)
     if "resource" in present:
         raise InvalidTarget("the resource parameter (RFC 8707) is not supported")
     if authorization and "request" in present:

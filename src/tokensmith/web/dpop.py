@@ -7,7 +7,6 @@ from __future__ import annotations
 from starlette.requests import Request
 
 from tokensmith.core.requests import DpopRequest
-from tokensmith.settings import Settings
 
 __all__ = ["DPOP_NONCE_HEADER", "dpop_request"]
 
@@ -15,12 +14,12 @@ __all__ = ["DPOP_NONCE_HEADER", "dpop_request"]
 DPOP_NONCE_HEADER = "dpop-nonce"
 
 
-def dpop_request(request: Request, settings: Settings, path: str) -> DpopRequest | None:
+def dpop_request(request: Request, url: str) -> DpopRequest | None:
     """The request's ``DPoP`` headers, every one of them (RFC 9449 §4.3 refuses more than
-    one), with the method and the URI the proof must name: ``path`` at the issuer URL
-    (whatever host name the request used); ``None`` without a header."""
+    one), with the method and the URI the proof must name: ``url``, the endpoint at the
+    issuer URL (whatever host name the request used); ``None`` without a header."""
     values = [v for k, v in request.scope["headers"] if k == b"dpop"]  # as Headers.getlist
     if not values:
         return None
     proofs = tuple(v.decode("latin-1") for v in values)
-    return DpopRequest(proofs, request.method, settings.issuer_url + path)
+    return DpopRequest(proofs, request.method, url)

@@ -48,13 +48,11 @@ class TokenEndpoint:
                 await _check_apikey(ctx, request)
             form = await read_form(request, ctx.settings.max_body_bytes)
             grant = _grant_type(form, dialect)
-            creds = client_credentials_from(
-                request.headers.get("authorization"),
-                form,
-                ctx.settings.issuer_url + DIALECT_PATHS[dialect.name],
-            )
+            # the URL assertions and proofs name: this endpoint at the issuer
+            url = ctx.settings.issuer_url + DIALECT_PATHS[dialect.name]
+            creds = client_credentials_from(request.headers.get("authorization"), form, url)
             client_id = creds.client_id if creds else None
-            dpop = dpop_request(request, ctx.settings, DIALECT_PATHS[dialect.name])
+            dpop = dpop_request(request, url)
             _, issued = await ctx.service.token(
                 TokenRequest(grant, form, creds, source, dpop), dialect.policy
             )
