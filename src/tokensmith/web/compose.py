@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from tokensmith.core.accounts import LoginLimits, LoginService
 from tokensmith.core.activity import Activity, ActivityFlusher, ActivityRecorder, RetentionPolicy
+from tokensmith.core.audit import Audit, MemoryAuditTrail
 from tokensmith.core.authn import ClientAuthenticator, FailureLimits
 from tokensmith.core.authorizations import Authorizations
 from tokensmith.core.client_admin import ApiKeys, ClientAdmin
@@ -160,6 +161,7 @@ async def build_context(
         api_key_admin=ApiKeys(store, clock, rand, api_keys.invalidate),
         activity=activity,
         reveals=Reveals(store, clock, rand),
+        audit=Audit(MemoryAuditTrail(), clock, rand),
         par=_pushed_requests(settings, store, clients, service, partner, clock, rand),
         ui=_ui_services(settings, store, limiter, fingerprints, partner, passwords),
         panel=_panel_services(settings, store, clients, clock, recorder),

@@ -17,6 +17,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import Scope
 
 from tokensmith.core.activity import Activity
+from tokensmith.core.audit import Audit
 from tokensmith.core.authorizations import Authorizations
 from tokensmith.core.client_admin import ApiKeys, ClientAdmin
 from tokensmith.core.clock import Clock
@@ -141,6 +142,8 @@ class AppContext:
     activity: Activity
     #: Secrets shown once (:mod:`tokensmith.core.reveals`).
     reveals: Reveals
+    #: Audit events (:mod:`tokensmith.core.audit`).
+    audit: Audit
     #: Pushed authorization requests (RFC 9126): the PAR endpoint, and the authorization
     #: endpoint's ``request_uri`` (:mod:`tokensmith.core.par`).
     par: PushedRequests
