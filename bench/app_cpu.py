@@ -193,6 +193,7 @@ async def run(
     opaque: bool,
     dpop: bool = False,
     pkjwt: bool = False,
+    concurrency: int = 1,
 ) -> float:
     if app_name == "floor":
         app, auth, stop = _floor_app(folder)
@@ -209,32 +210,35 @@ async def run(
             _with_body(s, b) for s, b in zip(scopes or [base] * len(bodies), bodies, strict=True)
         ]
     statuses: set[int] = set()
-    at = 0
-
-    async def receive() -> Message:
-        return {"type": "http.request", "body": bodies[at] if bodies else BODY, "more_body": False}
 
     async def send(message: Message) -> None:
         if message["type"] == "http.response.start":
             statuses.add(message["status"])
 
-    def scope(i: int) -> dict[str, Any]:
-        return {**(scopes[i] if scopes else base), "state": STATE.copy()}
+    async def one(i: int) -> None:
+        body = bodies[i] if bodies else BODY
 
-    for i in range(warm):  # warm-up: caches, the key ring, the first inserts
-        at = i
-        await app(scope(i), receive, send)
+        async def receive() -> Message:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        scope = {**(scopes[i] if scopes else base), "state": STATE.copy()}
+        await app(scope, receive, send)
+
+    async def requests(first: int, last: int) -> None:
+        for start in range(first, last, concurrency):
+            await asyncio.gather(*(one(i) for i in range(start, min(start + concurrency, last))))
+
+    await requests(0, warm)  # warm-up: caches, the key ring, the first inserts
     profiler = cProfile.Profile() if profile else None
     if profiler:
         profiler.enable()
     start = time.process_time()
-    for i in range(warm, warm + n):
-        at = i
-        await app(scope(i), receive, send)
+    await requests(warm, warm + n)
     spent = time.process_time() - start
     if profiler:
         profiler.disable()
-        pstats.Stats(profiler, stream=sys.__stdout__).sort_stats("cumulative").print_stats(40)
+        order = os.environ.get("APP_CPU_SORT", "cumulative")  # or tottime: self time
+        pstats.Stats(profiler, stream=sys.__stdout__).sort_stats(order).print_stats(40)
     await stop()
     if statuses != {200}:
         raise SystemExit(f"answers other than 200: {sorted(statuses)}")
@@ -279,6 +283,13 @@ def main() -> None:
         "--private-key-jwt", action="store_true", help="a client assertion instead of Basic"
     )
     p.add_argument("--profile", action="store_true", help="print the costliest functions")
+    p.add_argument(
+        "-c",
+        "--concurrency",
+        type=int,
+        default=1,
+        help="requests in flight at once (default 1: one after another)",
+    )
     args = p.parse_args()
     if (args.dpop or args.private_key_jwt) and args.app != "tokensmith":
         p.error("--dpop and --private-key-jwt need --app tokensmith")
@@ -301,6 +312,7 @@ def main() -> None:
                     args.opaque,
                     args.dpop,
                     args.private_key_jwt,
+                    args.concurrency,
                 )
             )
         finally:
@@ -308,6 +320,7 @@ def main() -> None:
     kind = "opaque" if args.opaque and args.app == "tokensmith" else "jwt"
     kind += "+private_key_jwt" if args.private_key_jwt else ""
     kind += "+dpop" if args.dpop else ""
+    kind += f", {args.concurrency} at once" if args.concurrency > 1 else ""
     print(f"{args.app} {kind}: {per_request:.1f} µs CPU per request", file=sys.__stdout__)
 
 

@@ -138,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     settings = settings_from(args)
     targets = select(smoke_targets() if settings.smoke else all_targets(), settings.only)
+    for target in targets:
+        target.timing(settings.warmup, settings.duration)
     if args.list:
         return list_targets(targets)
     if args.report_from:

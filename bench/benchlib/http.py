@@ -17,11 +17,15 @@ def basic_auth(client_id: str, secret: str) -> str:
 
 
 def post_form(url: str, auth: str, body: str) -> tuple[int, dict[str, Any]]:
+    return post_form_with(url, {"Authorization": auth}, body)
+
+
+def post_form_with(url: str, headers: dict[str, str], body: str) -> tuple[int, dict[str, Any]]:
     request = urllib.request.Request(
         url,
         data=body.encode(),
         method="POST",
-        headers={"Authorization": auth, "Content-Type": "application/x-www-form-urlencoded"},
+        headers={**headers, "Content-Type": "application/x-www-form-urlencoded"},
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:

@@ -10,6 +10,7 @@ from pathlib import Path
 class Scenario(StrEnum):
     CC_JWT = "cc_jwt"
     CC_OPAQUE = "cc_opaque"
+    CC_PKJWT_DPOP = "cc_pkjwt_dpop"
     REFRESH = "refresh"
     INTROSPECT = "introspect_jwt"
 
@@ -17,6 +18,7 @@ class Scenario(StrEnum):
 SCENARIO_TITLES = {
     Scenario.CC_JWT: "client_credentials, JWT access token",
     Scenario.CC_OPAQUE: "client_credentials, opaque token stored",
+    Scenario.CC_PKJWT_DPOP: "client_credentials, private_key_jwt + DPoP, JWT access token",
     Scenario.REFRESH: "refresh_token grant with rotation",
     Scenario.INTROSPECT: "introspection of an access token",
 }
@@ -70,10 +72,14 @@ class LoadPlan:
     check_body: str = ""
     expect: str = "access_token"
     introspect_path: str = ""
+    #: a lua script of bench/lua other than post.lua / refresh.lua (``prebuilt.lua``)
+    script: str = ""
+    #: with ``script``: the answer the target checked itself (no check request is sent)
+    sample: str = ""
 
     @property
     def is_refresh(self) -> bool:
-        return self.run_seeds is not None
+        return self.run_seeds is not None and not self.script
 
 
 @dataclass

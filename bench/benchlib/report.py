@@ -32,6 +32,10 @@ RATE_GOALS = [
 ]
 #: tokensmith's JWTs against a peer's tokens of another scenario: (ours, theirs, peer)
 AHEAD_GOALS = [(Scenario.CC_JWT, Scenario.CC_OPAQUE, "node-oidc-opaque")]
+#: tokensmith against itself: (scenario, server, base scenario, base server, minimum ratio)
+SELF_GOALS = [
+    (Scenario.CC_PKJWT_DPOP, "tokensmith-pkjwt-dpop", Scenario.CC_JWT, "tokensmith-jwt", 0.5),
+]
 CONTENDED_CORES = 0.2  # load from other processes during a run that makes it unreliable
 TS = "tokensmith"
 
@@ -120,7 +124,7 @@ def goals(results: list[Result], ratio_rows: list[dict[str, Any]]) -> list[dict[
         if r.server == "tokensmith-jwt" and r.status == "ok" and r.scenario == Scenario.CC_JWT
     ]
     rows += [_lost_goal(r) for r in results if r.status == "ok" and r.tokens_logged is not None]
-    rows += _rate_goals(results) + _ahead_goals(results)
+    rows += _rate_goals(results) + _ahead_goals(results) + _self_goals(results)
     rows += [_rss_goal(r) for r in results if r.family == TS and r.status == "ok"]
     return rows
 
@@ -153,6 +157,27 @@ def _ahead_goals(results: list[Result]) -> list[dict[str, Any]]:
         for p in ok
         if p.server == peer and p.scenario == theirs.value and p.workers == ts.workers
     ]
+
+
+def _self_goals(results: list[Result]) -> list[dict[str, Any]]:
+    """One tokensmith configuration against another on the same machine and database."""
+    ok = [r for r in results if r.status == "ok" and r.rps > 0]
+    return [
+        _self_goal(r, base, minimum)
+        for scenario, server, base_scenario, base_server, minimum in SELF_GOALS
+        for r in ok
+        if r.server == server and r.scenario == scenario.value
+        for base in ok
+        if base.server == base_server
+        and base.scenario == base_scenario.value
+        and (base.db, base.workers) == (r.db, r.workers)
+    ]
+
+
+def _self_goal(r: Result, base: Result, minimum: float) -> dict[str, Any]:
+    ratio = round(r.rps / base.rps, 2)
+    goal = f"{r.server} {r.db} {r.workers}w >= {minimum}x {base.server} {base.scenario}"
+    return _goal(goal, f"{ratio}x", ratio >= minimum)
 
 
 def _ahead_goal(ts: Result, peer: Result) -> dict[str, Any]:

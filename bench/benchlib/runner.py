@@ -91,7 +91,7 @@ def _start_and(target: Target, ctx: RunContext, outcome: Outcome, work: Work) ->
     try:
         wait_port(ctx.port, STARTUP_TIMEOUT_S, server.proc)
         plan = target.plan(ctx)
-        outcome.sample = http.check(ctx.base_url, plan)
+        outcome.sample = plan.sample if plan.script else http.check(ctx.base_url, plan)
         print(f"    check: 200 {outcome.sample[:150]}", flush=True)
         work(server, plan)
     except Exception as err:

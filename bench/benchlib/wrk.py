@@ -47,7 +47,7 @@ class Extras:
 def run(
     base_url: str, plan: LoadPlan, seconds: int, seeds: Path | None, extras: Extras = Extras()
 ) -> WrkStats:
-    script = "refresh.lua" if plan.is_refresh else "post.lua"
+    script = plan.script or ("refresh.lua" if plan.is_refresh else "post.lua")
     argv = [
         "wrk",
         f"-t{THREADS}",

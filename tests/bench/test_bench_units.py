@@ -233,3 +233,31 @@ def test_speed_probe_times_the_same_work_once_an_interval() -> None:
         probe.stop()
     assert taken and all(sample > 0 for sample in taken)
     assert work() == work()  # fixed work: the same result, so the same instructions
+
+
+def test_pkjwt_dpop_row_is_held_to_half_the_secret_based_jwt_rate() -> None:
+    def row(scenario: str, server: str, rps: float, db: str = "sqlite") -> Result:
+        return Result(scenario, server, "tokensmith", "jwt ES256", db, 2, rps=rps)
+
+    results = [
+        row("cc_jwt", "tokensmith-jwt", 8000),
+        row("cc_pkjwt_dpop", "tokensmith-pkjwt-dpop", 3900),
+        row("cc_jwt", "tokensmith-jwt", 6000, db="postgres"),
+        row("cc_pkjwt_dpop", "tokensmith-pkjwt-dpop", 3000, db="postgres"),
+    ]
+    goals = {g["goal"]: (g["measured"], g["met"]) for g in report._self_goals(results)}
+    assert goals == {
+        "tokensmith-pkjwt-dpop sqlite 2w >= 0.5x tokensmith-jwt cc_jwt": ("0.49x", False),
+        "tokensmith-pkjwt-dpop postgres 2w >= 0.5x tokensmith-jwt cc_jwt": ("0.5x", True),
+    }
+
+
+def test_prebuilt_requests_pick_their_own_script(tmp_path: Path) -> None:
+    from benchlib import wrk
+    from benchlib.model import LoadPlan
+
+    plan = LoadPlan(path="/t", auth="", run_seeds=tmp_path / "r", script="prebuilt.lua")
+    assert not plan.is_refresh  # no refresh pool is kept for it
+    env = wrk._env(plan, plan.run_seeds, wrk.Extras())
+    assert env["BENCH_SEED_FILE"] == str(tmp_path / "r")
+    assert (REPO / "bench" / "lua" / "prebuilt.lua").is_file()

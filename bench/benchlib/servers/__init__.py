@@ -9,6 +9,7 @@ from .dot import DotTarget
 from .floor import FloorTarget
 from .node_oidc import NodeOidcTarget
 from .tokensmith import TokensmithTarget
+from .tokensmith_fapi import TokensmithFapiTarget
 
 
 def all_targets() -> list[Target]:
@@ -23,6 +24,7 @@ def all_targets() -> list[Target]:
         DotTarget(hashed_secret=False),
         TokensmithTarget("jwt"),
         TokensmithTarget("opaque"),
+        TokensmithFapiTarget(),
     ]
 
 

@@ -30,6 +30,10 @@ class Target(ABC):
     def dbs(self, wanted: Sequence[str]) -> tuple[str, ...]:
         return tuple(wanted) if self.stores else (self.no_db_label,)
 
+    def timing(self, warmup_s: int, duration_s: int) -> None:  # noqa: B027 - most need none
+        """The warm-up and measured seconds of each run (a target that makes its requests
+        before the run needs them)."""
+
     def install(self) -> None:  # noqa: B027 - most servers install nothing
         """Fetch what the server needs from the registries (idempotent)."""
 
