@@ -4,14 +4,16 @@ serve`` on a loopback port: client_credentials with introspection and revocation
 authorization-code flow pushed by PAR, its code redeemed and its refresh token rotated,
 every token bound to the client's DPoP key.
 
-The library is installed from ``tests/e2e/js/package-lock.json`` on first use; without
-node and npm the tests skip."""
+The library is installed from ``tests/e2e/js/package-lock.json`` on first use, in a
+folder outside the work tree; without node and npm the tests skip."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,28 +29,36 @@ from tests.partner import sent_to
 pytestmark = pytest.mark.e2e
 
 JS = Path(__file__).with_name("js")
+SCRIPTS = ("package.json", "package-lock.json", "fapi.mjs")
 EMAIL = "fapi-js@roasters.test"
 PASSWORD = "correct horse battery staple"
 REDIRECT = "https://partner.example/fapi-js-callback"
 
 
 @pytest.fixture(scope="module")
-def node() -> str:
-    """node, with oauth4webapi installed as the lock file pins it."""
+def js() -> tuple[str, Path]:
+    """node, and a folder outside the work tree holding the scripts with oauth4webapi
+    installed as the lock file pins it (kept between runs: keyed by the files' digest)."""
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
         pytest.skip("node and npm are needed for the oauth4webapi tests")
-    if not (JS / "node_modules" / "oauth4webapi").is_dir():
+    files = {name: (JS / name).read_bytes() for name in SCRIPTS}
+    digest = hashlib.sha256(b"".join(files[name] for name in SCRIPTS)).hexdigest()[:16]
+    folder = Path(tempfile.gettempdir()) / f"tokensmith-e2e-js-{digest}"
+    if not (folder / "node_modules" / "oauth4webapi").is_dir():
+        folder.mkdir(exist_ok=True)
+        for name, content in files.items():
+            (folder / name).write_bytes(content)
         done = subprocess.run(
             [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=JS,
+            cwd=folder,
             capture_output=True,
             text=True,
             timeout=300,
             check=False,
         )
         assert done.returncode == 0, done.stderr[-2000:]
-    return node
+    return node, folder
 
 
 def _user(server: Server) -> None:
@@ -114,10 +124,11 @@ def config(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def run(node: str, *args: str) -> dict[str, Any]:
+def run(js: tuple[str, Path], *args: str) -> dict[str, Any]:
+    node, folder = js
     done = subprocess.run(
-        [node, str(JS / "fapi.mjs"), *args],
-        cwd=JS,
+        [node, str(folder / "fapi.mjs"), *args],
+        cwd=folder,
         capture_output=True,
         text=True,
         timeout=60,
@@ -157,9 +168,9 @@ def thumbprint(config: Path) -> str:
 
 
 def test_client_credentials_with_private_key_jwt_and_dpop(
-    server: Server, node: str, config: Path
+    server: Server, js: tuple[str, Path], config: Path
 ) -> None:
-    out = run(node, "cc", str(config))
+    out = run(js, "cc", str(config))
     assert out["metadata"]["dpop_signing_alg_values_supported"]
     assert "private_key_jwt" in out["metadata"]["token_endpoint_auth_methods_supported"]
     tokens = out["tokens"]
@@ -172,12 +183,12 @@ def test_client_credentials_with_private_key_jwt_and_dpop(
 
 
 def test_pushed_authorization_then_bound_code_and_rotated_refresh(
-    server: Server, node: str, config: Path, browser: httpx.Client
+    server: Server, js: tuple[str, Path], config: Path, browser: httpx.Client
 ) -> None:
-    pushed = run(node, "par", str(config))
+    pushed = run(js, "par", str(config))
     assert pushed["pushed"]["request_uri"].startswith("urn:ietf:params:oauth:request_uri:")
     landing = approve(browser, pushed["authorization_url"])
-    out = run(node, "code", str(config), landing)  # state and iss checked by the library
+    out = run(js, "code", str(config), landing)  # state and iss checked by the library
     first, second = out["tokens"], out["refreshed"]
     server.secrets_seen.extend([first["access_token"], first["refresh_token"]])
     server.secrets_seen.extend([second["access_token"], second["refresh_token"]])
