@@ -14,7 +14,7 @@ from tokensmith.core.fingerprints import Fingerprints
 from tokensmith.core.limits import FailureLimiter, Keys, Limit
 from tokensmith.core.models import Client
 from tokensmith.core.ports import ClientStore
-from tokensmith.core.profile import ProfilePolicy, check_auth_method
+from tokensmith.core.profile import FAPI2, ProfilePolicy, check_auth_method
 from tokensmith.core.requests import ClientCredentials
 
 __all__ = ["ClientAuthenticator", "FailureLimits"]
@@ -101,7 +101,7 @@ class ClientAuthenticator:
             failed = InvalidClient(described, reason=reason, basic=basic)
             raise _about(failed, found)
         assert client is not None
-        if (client.profile or self.profiles.default) == "fapi2":
+        if (client.profile or self.profiles.default) == FAPI2:
             _about_fapi2(client, creds.method)
         return client
 
