@@ -49,6 +49,31 @@ MISTAKES: list[tuple[str, dict[str, Any], dict[str, str], tuple[str, ...]]] = [
     ("redis url", {}, {"TOKENSMITH_REDIS_URL": "localhost:6379"}, ("TOKENSMITH_REDIS_URL",)),
     ("negative timeout", {}, {"TOKENSMITH_HTTP_HEADER_TIMEOUT": "-1"}, ("HEADER_TIMEOUT",)),
     ("no connections", {}, {"TOKENSMITH_HTTP_MAX_CONNECTIONS": "0"}, ("MAX_CONNECTIONS",)),
+    ("unknown profile", {}, {"TOKENSMITH_PROFILE": "fapi1"}, ("TOKENSMITH_PROFILE",)),
+    (
+        "fapi2 with dialects",
+        {},
+        {"TOKENSMITH_PROFILE": "fapi2", "TOKENSMITH_COMPAT": "tpay"},
+        ("TOKENSMITH_PROFILE", "compat dialects"),
+    ),
+    (
+        "fapi2 signing RS256",
+        {},
+        {"TOKENSMITH_PROFILE": "fapi2", "TOKENSMITH_SIGNING_ALG": "RS256"},
+        ("TOKENSMITH_PROFILE", "RS256"),
+    ),
+    (
+        "fapi2 DPoP RS256",
+        {},
+        {"TOKENSMITH_PROFILE": "fapi2", "TOKENSMITH_DPOP_SIGNING_ALGS": "ES256 RS256"},
+        ("TOKENSMITH_PROFILE", "RS256", "dpop_signing_algs"),
+    ),
+    (
+        "fapi2 assertions ES384",
+        {},
+        {"TOKENSMITH_PROFILE": "fapi2", "TOKENSMITH_CLIENT_ASSERTION_SIGNING_ALGS": "ES384"},
+        ("TOKENSMITH_PROFILE", "ES384", "client_assertion_signing_algs"),
+    ),
 ]
 
 
@@ -183,3 +208,9 @@ def test_a_config_file_that_cannot_be_read_is_refused(
 def test_the_port_range_is_every_tcp_port(clean_env: pytest.MonkeyPatch) -> None:
     assert load_settings(port=1).port == 1
     assert load_settings(port=65535).port == 65535
+
+
+def test_fapi2_with_the_defaults_is_accepted(clean_env: pytest.MonkeyPatch) -> None:
+    """The default algorithms are FAPI 2.0's, and no dialect is on by default."""
+    clean_env.setenv("TOKENSMITH_PROFILE", "fapi2")
+    assert load_settings().profile == "fapi2"

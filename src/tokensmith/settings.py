@@ -21,7 +21,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -44,6 +44,8 @@ __all__ = [
 ]
 
 COMPAT_DIALECTS = ("tpay", "tbc", "dot")
+#: FAPI 2.0 Security Profile §5.4.1: the JWS algorithms allowed.
+FAPI2_ALGS = ("ES256", "PS256", "EdDSA")
 #: The environment variable through which ``tokensmith serve`` hands its checked settings
 #: (as JSON) to the uvicorn workers it starts (:func:`tokensmith.web.app.app_from_environ`).
 SETTINGS_ENV = "TOKENSMITH_SETTINGS_JSON"
@@ -265,6 +267,10 @@ class Settings(BaseSettings):
     client_assertion_max_lifetime: int = Field(default=300, ge=10, le=3600)
     #: Seconds a JWK Set fetched from a client's ``jwks_uri`` is kept.
     jwks_uri_cache_ttl: int = Field(default=300, ge=0, le=86400)
+    # -- the FAPI 2.0 profile (docs/fapi.md) -----------------------------------------------
+    #: ``fapi2``: every client without a profile of its own follows the FAPI 2.0 Security
+    #: Profile (PAR, PKCE S256, private_key_jwt, DPoP-bound tokens, 60 s codes).
+    profile: Literal["default", "fapi2"] = "default"
     #: Browser sessions of the login page and the panel.
     session_idle_ttl: int = Field(default=1800, ge=60)
     session_absolute_ttl: int = Field(default=12 * 3600, ge=60)
@@ -348,6 +354,28 @@ class Settings(BaseSettings):
         if not v:
             raise ValueError("name at least one algorithm")
         return tuple(v)
+
+    @field_validator("profile")
+    @classmethod
+    def _check_profile(cls, v: str, info: ValidationInfo) -> str:
+        """FAPI 2.0 for the whole server: refuse what cannot comply (docs/fapi.md)."""
+        if v != "fapi2":
+            return v
+        if info.data.get("compat"):
+            raise ValueError(
+                "fapi2 cannot be used with compat dialects: their token endpoints take "
+                "client secrets and API keys and issue bearer tokens; remove TOKENSMITH_COMPAT"
+            )
+        if info.data.get("signing_alg") == "RS256":
+            raise ValueError("fapi2 signs tokens with ES256 or EdDSA (FAPI 2.0 §5.4.1), not RS256")
+        for name in ("dpop_signing_algs", "client_assertion_signing_algs"):
+            extra = [a for a in info.data.get(name, ()) if a not in FAPI2_ALGS]
+            if extra:
+                raise ValueError(
+                    f"fapi2 allows only {', '.join(FAPI2_ALGS)} (FAPI 2.0 §5.4.1): remove "
+                    f"{', '.join(extra)} from {name}"
+                )
+        return v
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -291,6 +291,27 @@ def test_another_merchants_ids_are_not_found(
     page.context.close()
 
 
+def test_a_merchant_requires_dpop_of_a_partner_app(
+    server: Server, accounts: Accounts, browser: Any
+) -> None:
+    made = server.cli(
+        "clients", "create", "--name", "Acme Ledger", "--merchant", accounts.acme,
+        "--grant-type", "authorization_code", "--grant-type", "client_credentials",
+        "--redirect-uri", APP_REDIRECT,
+    )  # fmt: skip
+    client_id, secret = made["client_id"], made["client_secret"]
+    assert server.token(client_id, secret).status_code == 200
+    page = _page(browser, server, "ann@acme.test")
+    page.goto(f"{server.base}/panel/apps/{client_id}")
+    page.get_by_label("Require DPoP").check()
+    page.get_by_role("button", name="Save security settings").click()
+    page.wait_for_url("**done=security-saved")
+    assert page.locator("#require_dpop").is_checked()
+    refused = server.token(client_id, secret)
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_dpop_proof"
+    page.context.close()
+
+
 def _seed_activity(server: Server, client_ids: list[str]) -> None:
     """A week of hourly counts, as a busy integration would have (for the screenshot)."""
     from tokensmith.core.panel_models import TokenCount, hour_of

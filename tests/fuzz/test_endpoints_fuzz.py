@@ -542,6 +542,7 @@ PAGE_ROUTES: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/panel/apps/new"): (),
     ("GET", "/panel/apps/{client_id}"): ("done",),
     ("POST", "/panel/apps/{client_id}"): ("name", "redirect_uris", "form_uri"),
+    ("POST", "/panel/apps/{client_id}/security"): ("require_par", "require_dpop", "fapi2"),
     ("POST", "/panel/apps/{client_id}/rotate"): ("overlap",),
     ("GET", "/panel/apps/{client_id}/revoke"): (),
     ("POST", "/panel/apps/{client_id}/revoke"): (),

@@ -20,6 +20,7 @@ ROUTES = [
     ("POST", "/panel/keys/{client_id}/revoke", "key", {}),
     ("GET", "/panel/apps/{client_id}", "app", {}),
     ("POST", "/panel/apps/{client_id}", "app", {"name": "Mine", "redirect_uris": REDIRECT}),
+    ("POST", "/panel/apps/{client_id}/security", "app", {"require_par": "on"}),
     ("POST", "/panel/apps/{client_id}/rotate", "app", {"overlap": "0"}),
     ("GET", "/panel/apps/{client_id}/revoke", "app", {}),
     ("POST", "/panel/apps/{client_id}/revoke", "app", {}),

@@ -54,12 +54,21 @@ async def test_client_round_trips_every_field(store: Store) -> None:
         redirect_uris=("https://a.example/cb", "http://127.0.0.1/cb"),
         form_uri="https://a.example/form",
         auth_methods=("client_secret_basic",),
+        profile="fapi2",
     )
     await store.add_client(client)
     assert await store.get_client("c1") == client
     assert await store.get_client("nope") is None
     assert await store.list_clients("m1") == [client]
     assert await store.list_clients("m2") == []
+
+
+async def test_a_client_profile_is_changed_and_cleared_by_update(store: Store) -> None:
+    await store.add_client(_client())
+    assert (await store.get_client("c1")).profile is None  # type: ignore[union-attr]
+    for profile in ("fapi2", "default", None):
+        await store.update_client(_client(profile=profile))
+        assert (await store.get_client("c1")).profile == profile  # type: ignore[union-attr]
 
 
 async def test_default_scopes_none_and_empty_differ(store: Store) -> None:

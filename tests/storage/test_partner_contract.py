@@ -158,6 +158,12 @@ async def test_code_round_trips_and_redeems_once(store: Store) -> None:
     assert await store.get_family("f1") == _family()
 
 
+async def test_a_code_keeps_the_dpop_key_it_is_bound_to(store: Store) -> None:
+    """RFC 9449 §10: the ``dpop_jkt`` of the request travels with the code."""
+    await store.add_code(_code(dpop_jkt="k" * 43))
+    assert (await store.find_code("c" * 64)).dpop_jkt == "k" * 43  # type: ignore[union-attr]
+
+
 async def test_parallel_redemptions_of_one_code_succeed_once(store: Store) -> None:
     await _seed(store)
     await store.add_code(_code())

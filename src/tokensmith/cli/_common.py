@@ -244,6 +244,7 @@ def client_json(c: Client, now: float) -> dict[str, Any]:
         "token_endpoint_auth_methods": list(c.auth_methods),
         "require_pushed_authorization_requests": c.require_par,
         "dpop_bound_access_tokens": c.require_dpop,
+        "profile": c.profile,
         "jwks": None if c.jwks is None else json.loads(c.jwks),
         "jwks_uri": c.jwks_uri,
         "status": "active" if c.active else "revoked",

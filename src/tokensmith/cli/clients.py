@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from tokensmith.cli._common import Env, client_json, db_options, emit, json_option, table, with_env
-from tokensmith.core.admin import GRANT_TYPES, AdminError, ClientChanges, ClientSpec
+from tokensmith.core.admin import GRANT_TYPES, INHERIT, AdminError, ClientChanges, ClientSpec
 
 
 @click.group("clients")
@@ -51,6 +51,12 @@ def clients() -> None:
 @click.option(
     "--jwks-uri", default=None, help="URL of its public JWK Set (https): private_key_jwt."
 )
+@click.option(
+    "--profile",
+    type=click.Choice(["default", "fapi2"]),
+    default=None,
+    help="Security profile; fapi2: FAPI 2.0 (default: the server's TOKENSMITH_PROFILE).",
+)
 @json_option
 @db_options
 @with_env
@@ -71,6 +77,7 @@ async def create(
     require_dpop: bool,
     jwks: str | None,
     jwks_uri: str | None,
+    profile: str | None,
     as_json: bool,
 ) -> None:
     """Create a client and print its secret once."""
@@ -90,6 +97,7 @@ async def create(
         require_dpop=require_dpop,
         jwks=_jwks_text(jwks),
         jwks_uri=jwks_uri,
+        profile=profile,  # type: ignore[arg-type]
     )
     client, secret = await env.admin.clients.create(spec)
     data = client_json(client, env.clock.now()) | {"client_secret": secret}
@@ -196,6 +204,22 @@ async def rotate_secret(env: Env, client_id: str, keep_old_for: int, as_json: bo
     help="Repeatable; replaces them all.",
 )
 @click.option("--token-format", type=click.Choice(["jwt", "opaque"]), default=None)
+@click.option(
+    "--profile",
+    type=click.Choice(["default", "fapi2", INHERIT]),
+    default=None,
+    help="Security profile; inherit: follow the server's TOKENSMITH_PROFILE.",
+)
+@click.option(
+    "--require-par/--no-require-par",
+    default=None,
+    help="Accept its authorization requests only by PAR (RFC 9126).",
+)
+@click.option(
+    "--require-dpop/--no-require-dpop",
+    default=None,
+    help="Token requests must carry a DPoP proof (RFC 9449).",
+)
 @json_option
 @db_options
 @with_env
@@ -208,6 +232,9 @@ async def update(
     redirect_uris: tuple[str, ...],
     grant_types: tuple[str, ...],
     token_format: str | None,
+    profile: str | None,
+    require_par: bool | None,
+    require_dpop: bool | None,
     as_json: bool,
 ) -> None:
     """Change a client, checked as create checks a new one; what is not given stays."""
@@ -218,6 +245,9 @@ async def update(
         redirect_uris=redirect_uris or None,
         grant_types=grant_types or None,
         token_format=token_format,  # type: ignore[arg-type]
+        profile=profile,
+        require_par=require_par,
+        require_dpop=require_dpop,
     )
     client = await env.admin.clients.change(client_id, changes)
     data = client_json(client, env.clock.now())

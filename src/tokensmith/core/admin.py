@@ -17,20 +17,24 @@ from tokensmith.core.models import (
     Client,
     ClientSecret,
     Merchant,
+    Profile,
     TokenFormat,
 )
 from tokensmith.core.ports import ApiKeyKeeper, ClientStore, MerchantStore
+from tokensmith.core.profile import FAPI2, FAPI2_AUTH_METHODS, PROFILES
 from tokensmith.core.randomness import Randomness
 from tokensmith.core.scopes import parse_scope
 from tokensmith.core.uris import SCRIPT_SCHEMES, split_uri
 
 __all__ = [
     "GRANT_TYPES",
+    "INHERIT",
     "AdminError",
     "ClientChanges",
     "ClientSpec",
     "apply_changes",
     "check_client_spec",
+    "check_profile",
     "create_api_key",
     "create_client",
     "create_merchant",
@@ -69,6 +73,22 @@ class ClientSpec:
     #: ``private_key_jwt`` (RFC 7523 §2.2) and gets no secret.
     jwks: str | None = None
     jwks_uri: str | None = None
+    #: The security profile the client follows (``--profile``); ``None``: the server's.
+    profile: Profile | None = None
+
+
+#: ``clients update --profile inherit``: the client follows the server's profile again.
+INHERIT = "inherit"
+
+
+def check_profile(profile: Profile | None, auth_methods: tuple[str, ...]) -> None:
+    """A FAPI 2.0 client must be able to authenticate as the profile allows (FAPI 2.0
+    §5.3.2.1: ``private_key_jwt`` or mutual TLS): not public, not with a secret only."""
+    if profile == FAPI2 and not set(auth_methods) & FAPI2_AUTH_METHODS:
+        raise AdminError(
+            "a FAPI 2.0 client must authenticate with private_key_jwt (register its keys "
+            "with --jwks or --jwks-uri), not with a secret, and cannot be public"
+        )
 
 
 def _check_redirect_uri(uri: str) -> None:
@@ -153,6 +173,10 @@ class ClientChanges:
     redirect_uris: tuple[str, ...] | None = None
     grant_types: tuple[str, ...] | None = None
     token_format: TokenFormat | None = None
+    #: ``default`` or ``fapi2``, or :data:`INHERIT` to follow the server's profile again.
+    profile: str | None = None
+    require_par: bool | None = None
+    require_dpop: bool | None = None
 
     def given(self) -> dict[str, object]:
         """The fields to change and their new values."""
@@ -177,6 +201,7 @@ def spec_of(client: Client) -> ClientSpec:
         basic_only=client.auth_methods == ("client_secret_basic",),
         require_par=client.require_par,
         require_dpop=client.require_dpop,
+        profile=client.profile,
     )
 
 
@@ -188,8 +213,11 @@ def apply_changes(client: Client, changes: ClientChanges, max_ttl: int) -> Clien
     given = changes.given()
     if not given:
         raise AdminError("nothing to change: give at least one option")
+    if "profile" in given:
+        given["profile"] = _profile(str(given["profile"]))
     spec = replace(spec_of(client), **given)  # type: ignore[arg-type]
     scopes = _validate(spec, max_ttl)
+    check_profile(spec.profile, client.auth_methods)
     return client.evolve(
         name=spec.name.strip(),
         scopes=scopes,
@@ -197,7 +225,20 @@ def apply_changes(client: Client, changes: ClientChanges, max_ttl: int) -> Clien
         token_format=spec.token_format,
         access_token_ttl=spec.access_token_ttl,
         redirect_uris=spec.redirect_uris,
+        profile=spec.profile,
+        require_par=spec.require_par,
+        require_dpop=spec.require_dpop,
     )
+
+
+def _profile(value: str) -> Profile | None:
+    """A profile name as ``--profile`` gives it; :data:`INHERIT` is ``None``."""
+    if value == INHERIT:
+        return None
+    for profile in PROFILES:
+        if value == profile:
+            return profile
+    raise AdminError(f"profile must be default, fapi2 or {INHERIT}")
 
 
 async def create_client(
@@ -216,6 +257,7 @@ async def create_client(
         methods = ("client_secret_basic",)
     else:
         methods = ("client_secret_basic", "client_secret_post")
+    check_profile(spec.profile, methods)
     client = Client(
         client_id=new_client_id(rand),
         name=spec.name.strip(),
@@ -234,6 +276,7 @@ async def create_client(
         require_dpop=spec.require_dpop,
         jwks=_stored_jwks(spec.jwks),
         jwks_uri=spec.jwks_uri,
+        profile=spec.profile,
     )
     await store.add_client(client)
     return client, secret

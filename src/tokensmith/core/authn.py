@@ -14,6 +14,7 @@ from tokensmith.core.fingerprints import Fingerprints
 from tokensmith.core.limits import FailureLimiter, Keys, Limit
 from tokensmith.core.models import Client
 from tokensmith.core.ports import ClientStore
+from tokensmith.core.profile import FAPI2, ProfilePolicy, check_auth_method
 from tokensmith.core.requests import ClientCredentials
 
 __all__ = ["ClientAuthenticator", "FailureLimits"]
@@ -55,8 +56,11 @@ class ClientAuthenticator:
         limits: FailureLimits,
         fingerprints: Fingerprints | None = None,
         assertions: AssertionVerifier | None = None,
+        profiles: ProfilePolicy | None = None,
     ) -> None:
         self._clients = clients
+        #: Which clients follow FAPI 2.0, whose authentication methods are restricted.
+        self.profiles = profiles or ProfilePolicy()
         #: Verifies ``private_key_jwt`` assertions; ``None`` refuses them.
         self.assertions = assertions
         self._clock = clock
@@ -97,6 +101,8 @@ class ClientAuthenticator:
             failed = InvalidClient(described, reason=reason, basic=basic)
             raise _about(failed, found)
         assert client is not None
+        if (client.profile or self.profiles.default) == FAPI2:
+            _about_fapi2(client, creds.method)
         return client
 
     def _keys(self, client_id: str, source: str) -> Keys:
@@ -156,6 +162,15 @@ async def _refusal(
     except AssertionRefused as exc:
         return exc.reason, exc.description
     return None, generic
+
+
+def _about_fapi2(client: Client, method: str) -> None:
+    """FAPI 2.0 §5.3.2.1: the method must be one the profile allows, even when the
+    credentials were right (the description then says which to use)."""
+    try:
+        check_auth_method(client, method)
+    except OAuthError as exc:
+        raise _about(exc, client.client_id) from None
 
 
 def _about(exc: OAuthError, client_id: str | None) -> OAuthError:

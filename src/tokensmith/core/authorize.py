@@ -26,6 +26,7 @@ from tokensmith.core.families import PartnerPolicy, new_family_id
 from tokensmith.core.models import AUTHORIZATION_CODE, AuthorizationCode, Client, Consent, User
 from tokensmith.core.pkce import check_challenge
 from tokensmith.core.ports import ClientReader, CodeWriter, ConsentStore
+from tokensmith.core.profile import FAPI2_CODE_TTL, ProfilePolicy
 from tokensmith.core.randomness import Randomness
 from tokensmith.core.scopes import format_scope, parse_scope, resolve_scope
 from tokensmith.core.uris import split_uri
@@ -48,6 +49,8 @@ __all__ = [
 Params = Mapping[str, Sequence[str]]
 
 MAX_STATE_LENGTH = 2048
+#: RFC 9449 §10 ``dpop_jkt``: an RFC 7638 SHA-256 thumbprint, 43 base64url characters.
+_JKT = re.compile(r"[A-Za-z0-9_-]{43}")
 #: RFC 6749 Appendix A.1: client_id = *VSCHAR.
 _VSCHARS = re.compile(r"[\x20-\x7e]{1,200}")
 
@@ -90,6 +93,11 @@ class AuthorizationRequest:
     #: The ``request_uri`` the request was pushed under (RFC 9126 §4); the decision spends
     #: it (:meth:`tokensmith.core.par.PushedRequests.spend`). ``None``: sent in the query.
     request_uri: str | None = field(default=None, repr=False)
+    #: RFC 9449 §10: the thumbprint of the DPoP key the code is to be bound to.
+    dpop_jkt: str | None = None
+    #: The FAPI 2.0 rules apply (:mod:`tokensmith.core.profile`): the code lives at most
+    #: ``FAPI2_CODE_TTL`` seconds.
+    fapi2: bool = False
 
     @property
     def client(self) -> Client:
@@ -124,8 +132,12 @@ def redirect_uri_matches(registered: str, presented: str) -> bool:
     return same == (pre.hostname, pre.path, pre.query, pre.fragment, pre.username, pre.password)
 
 
-async def resolve_target(clients: ClientReader, params: Params) -> AuthorizationTarget:
-    """Phase one: the client and the redirect URI. Errors here are never redirected."""
+async def resolve_target(
+    clients: ClientReader, params: Params, profiles: ProfilePolicy | None = None
+) -> AuthorizationTarget:
+    """Phase one: the client and the redirect URI. Errors here are never redirected.
+    For a FAPI 2.0 client (``profiles``) the request must name its ``redirect_uri``, and
+    it must be a registered one exactly, loopback ports included (FAPI 2.0 §5.3.2.2)."""
     client_id = _one(params, "client_id")
     if client_id is None:
         raise InvalidRequest("client_id is missing")
@@ -135,21 +147,26 @@ async def resolve_target(clients: ClientReader, params: Params) -> Authorization
     if client is None or not client.active:
         raise InvalidClient("this app is not registered, or no longer active")
     presented = _one(params, "redirect_uri")
+    fapi2 = profiles is not None and profiles.fapi2(client)
     if presented is None:
-        if len(client.redirect_uris) != 1:
+        if len(client.redirect_uris) != 1 or fapi2:
             raise InvalidRequest("redirect_uri is missing")
         return AuthorizationTarget(client, client.redirect_uris[0], False)
-    if not any(redirect_uri_matches(r, presented) for r in client.redirect_uris):
+    if fapi2:
+        if presented not in client.redirect_uris:
+            raise InvalidRequest("redirect_uri is not registered for this app (exact match)")
+    elif not any(redirect_uri_matches(r, presented) for r in client.redirect_uris):
         raise InvalidRequest("redirect_uri is not registered for this app")
     return AuthorizationTarget(client, presented, True)
 
 
 def validate_request(
-    target: AuthorizationTarget, params: Params, policy: PartnerPolicy
+    target: AuthorizationTarget, params: Params, policy: PartnerPolicy, *, fapi2: bool = False
 ) -> AuthorizationRequest:
     """Phase two (RFC 6749 §4.1.1, RFC 7636 §4.3). Errors are redirected to the client.
     Extensions that would change the request's meaning are refused, not ignored
-    (:mod:`tokensmith.core.extensions`)."""
+    (:mod:`tokensmith.core.extensions`). ``fapi2``: the FAPI 2.0 rules (§5.3.2.2): PKCE
+    with S256 from every client, and no public client."""
     for name in params:
         _one(params, name)
     refuse_unsupported({n for n in params if _one(params, n) is not None}, authorization=True)
@@ -161,6 +178,8 @@ def validate_request(
     client = target.client
     if AUTHORIZATION_CODE not in client.grant_types:
         raise UnauthorizedClient("this app may not use the authorization code flow")
+    if fapi2 and client.public:
+        raise UnauthorizedClient("public clients are not allowed under the FAPI 2.0 profile")
     state = _one(params, "state")
     if state is not None and len(state) > MAX_STATE_LENGTH:
         raise InvalidRequest(f"state is longer than {MAX_STATE_LENGTH} characters")
@@ -168,9 +187,26 @@ def validate_request(
     challenge = check_challenge(
         _one(params, "code_challenge"),
         _one(params, "code_challenge_method"),
-        required=client.public or policy.require_pkce,
+        required=client.public or policy.require_pkce or fapi2,
     )
-    return AuthorizationRequest(target, scopes, state, challenge, _one(params, "prompt"))
+    return AuthorizationRequest(
+        target,
+        scopes,
+        state,
+        challenge,
+        _one(params, "prompt"),
+        dpop_jkt=_dpop_jkt(params),
+        fapi2=fapi2,
+    )
+
+
+def _dpop_jkt(params: Params) -> str | None:
+    """RFC 9449 §10: ``dpop_jkt``, the JWK SHA-256 thumbprint (RFC 7638) of the DPoP key
+    the code is to be bound to."""
+    jkt = _one(params, "dpop_jkt")
+    if jkt is not None and not _JKT.fullmatch(jkt):
+        raise InvalidRequest("dpop_jkt must be a JWK SHA-256 thumbprint (RFC 7638, 43 characters)")
+    return jkt
 
 
 def response_uri(redirect_uri: str, params: Mapping[str, str | None]) -> str:
@@ -193,11 +229,13 @@ async def issue_code(
 ) -> str:
     """RFC 6749 §4.1.2: a single-use code, stored as a hash, bound to the issuer (its
     :func:`~tokensmith.core.issuers.issuer_tag`), client, redirect URI, PKCE challenge,
-    merchant, user and scope; valid ``policy.code_ttl`` seconds."""
+    merchant, user, scope and DPoP key (``dpop_jkt``, RFC 9449 §10); valid
+    ``policy.code_ttl`` seconds, at most ``FAPI2_CODE_TTL`` under FAPI 2.0."""
     if user.merchant_id is None:
         raise ValueError("only a merchant's user can authorize an app")
     now = clock.now()
     plain = new_token(rand, now)
+    ttl = min(policy.code_ttl, FAPI2_CODE_TTL) if request.fapi2 else policy.code_ttl
     await store.add_code(
         AuthorizationCode(
             code_hash=token_key(plain),
@@ -210,8 +248,9 @@ async def issue_code(
             scope=request.scope,
             family_id=new_family_id(rand),
             issued_at=now,
-            expires_at=now + policy.code_ttl,
+            expires_at=now + ttl,
             issuer_tag=issuer_tag,
+            dpop_jkt=request.dpop_jkt,
         )
     )
     return plain

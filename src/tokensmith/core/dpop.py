@@ -51,6 +51,7 @@ __all__ = [
     "DpopProof",
     "DpopVerifier",
     "access_token_hash",
+    "check_code_binding",
     "check_refresh_binding",
     "jkt_of",
     "jwk_thumbprint",
@@ -420,6 +421,24 @@ async def proof_key(verifier: DpopVerifier | None, req: TokenRequest, client: Cl
     if verifier is None:
         raise InvalidDpopProof("DPoP is not enabled on this server", reason="dpop_disabled")
     return (await verifier.verify(req.dpop)).jkt
+
+
+def check_code_binding(bound: str | None, presented: str | None) -> None:
+    """RFC 9449 §10: a code bound to a DPoP key (``dpop_jkt``, or the key of the proof
+    sent with the push, §10.1) is exchanged only with a proof of that key; else
+    ``invalid_grant``, and the code is not spent."""
+    if bound is None:
+        return
+    if presented is None:
+        raise InvalidGrant(
+            "the authorization code is bound to a DPoP key (dpop_jkt): send a DPoP proof of it",
+            reason="dpop_key_missing",
+        )
+    if not hmac.compare_digest(bound, presented):
+        raise InvalidGrant(
+            "the DPoP proof is not signed with the key the authorization code is bound to",
+            reason="dpop_key_mismatch",
+        )
 
 
 def check_refresh_binding(bound: str | None, presented: str | None) -> None:

@@ -15,6 +15,7 @@ __all__ = [
     "Grantor",
     "IssuedToken",
     "Merchant",
+    "Profile",
     "PushedRequest",
     "RefreshGrant",
     "RefreshTokenRecord",
@@ -28,6 +29,9 @@ __all__ = [
 ]
 
 TokenFormat = Literal["jwt", "opaque"]
+#: The security profile a client follows (:mod:`tokensmith.core.profile`): ``fapi2`` is the
+#: FAPI 2.0 Security Profile; ``default`` the plain OAuth 2.0 rules.
+Profile = Literal["default", "fapi2"]
 
 CLIENT_CREDENTIALS = "client_credentials"
 AUTHORIZATION_CODE = "authorization_code"
@@ -74,6 +78,9 @@ class Client:
     jwks: str | None = None
     #: RFC 7591 §2 ``jwks_uri``: where the client publishes that JWK Set instead.
     jwks_uri: str | None = None
+    #: The security profile this client follows; ``None``: the server's
+    #: (``TOKENSMITH_PROFILE``, :func:`tokensmith.core.profile.effective_profile`).
+    profile: Profile | None = None
 
     @property
     def public(self) -> bool:
@@ -217,6 +224,10 @@ class AuthorizationCode:
     used_at: float | None = None
     #: The issuer the code was issued by (:func:`~tokensmith.core.issuers.issuer_tag`).
     issuer_tag: str | None = None
+    #: RFC 9449 §10: the thumbprint of the DPoP key the code is bound to (the request's
+    #: ``dpop_jkt``, or the key of the proof sent with the push); the token request must
+    #: carry a proof of that key.
+    dpop_jkt: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

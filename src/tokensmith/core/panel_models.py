@@ -41,6 +41,8 @@ AUTH_FAILURE_REASONS: dict[str, str] = {
     "jwks_unavailable": "Client's jwks_uri unavailable",
     "no_client_keys": "No keys registered",
     "assertions_disabled": "Client assertions not accepted",
+    # the FAPI 2.0 profile (tokensmith.core.profile)
+    "fapi2_auth_method": "Authentication method not allowed by FAPI 2.0",
 }
 
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e]")

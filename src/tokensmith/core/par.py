@@ -19,8 +19,13 @@ a code is issued or the denial is sent, once, by a conditional UPDATE of which c
 decisions win one (§4: one-time use).
 
 Policy (§4-§6): with ``require_pushed_authorization_requests`` every client, and a client
-whose ``require_par`` is set that client, must push its requests; one sent in the query is
-refused with ``invalid_request`` (:meth:`PushedRequests.validate`).
+whose ``require_par`` is set, or that follows the FAPI 2.0 profile
+(:mod:`tokensmith.core.profile`), that client, must push its requests; one sent in the
+query is refused with ``invalid_request`` (:meth:`PushedRequests.validate`).
+
+A push may carry a DPoP proof (RFC 9449 §10.1): the code issued for it is then bound to
+the proof's key, as with ``dpop_jkt`` (§10), which, if sent too, must name the same key.
+The thumbprint is kept with the pushed parameters as ``dpop_jkt``.
 """
 
 from __future__ import annotations
@@ -37,12 +42,19 @@ from tokensmith.core.authorize import (
 )
 from tokensmith.core.clock import Clock
 from tokensmith.core.credentials import new_token, token_key
-from tokensmith.core.errors import InvalidRequest, InvalidRequestUri, OAuthError
+from tokensmith.core.dpop import DpopVerifier
+from tokensmith.core.errors import (
+    InvalidDpopProof,
+    InvalidRequest,
+    InvalidRequestUri,
+    OAuthError,
+)
 from tokensmith.core.families import PartnerPolicy
 from tokensmith.core.models import Client, PushedRequest
 from tokensmith.core.ports import ClientStore, PushedRequestStore
+from tokensmith.core.profile import ProfilePolicy
 from tokensmith.core.randomness import Randomness
-from tokensmith.core.requests import ClientCredentials
+from tokensmith.core.requests import ClientCredentials, DpopRequest
 
 __all__ = [
     "CLIENT_AUTHENTICATION",
@@ -108,8 +120,15 @@ class PushedRequests:
         partner: PartnerPolicy,
         policy: ParPolicy,
         issuer_tag: str,
+        *,
+        profiles: ProfilePolicy | None = None,
+        dpop: DpopVerifier | None = None,
     ) -> None:
         self._store = store
+        #: Which clients follow FAPI 2.0 (and so must push, RFC 9126 §5).
+        self.profiles = profiles or ProfilePolicy()
+        #: Checks a DPoP proof sent with a push (RFC 9449 §10.1); ``None`` refuses one.
+        self.dpop = dpop
         self._clients = clients
         self._authenticator = authenticator
         self._clock = clock
@@ -119,26 +138,49 @@ class PushedRequests:
         self._issuer_tag = issuer_tag
 
     def required_for(self, client: Client) -> bool:
-        """Whether ``client`` may send its authorization requests only by PAR (§4)."""
-        return self.policy.required or client.require_par
+        """Whether ``client`` may send its authorization requests only by PAR (§4): so the
+        server says, or the client's ``require_par``, or the FAPI 2.0 profile."""
+        return self.policy.required or client.require_par or self.profiles.fapi2(client)
 
     # -- the PAR endpoint ----------------------------------------------------------------
 
     async def push(
-        self, form: Mapping[str, str], creds: ClientCredentials | None, source: str
+        self,
+        form: Mapping[str, str],
+        creds: ClientCredentials | None,
+        source: str,
+        dpop: DpopRequest | None = None,
     ) -> Pushed:
         """RFC 9126 §2.1: authenticate the client as the token endpoint does, refuse a
         ``request_uri`` and a ``client_id`` other than the client's, validate the request as
-        the authorization endpoint would, and store it. Raises the error to answer (§2.3)."""
+        the authorization endpoint would, and store it; with a DPoP proof (RFC 9449
+        §10.1), bound to its key. Raises the error to answer (§2.3)."""
         client = await self._authenticator.authenticate(creds, source)
         try:
             params = _request_of(form, client)
-            target = await resolve_target(self._clients, params)
-            validate_request(target, params, self._partner)
-            return await self._keep(client, form)
+            target = await resolve_target(self._clients, params, self.profiles)
+            fapi2 = self.profiles.fapi2(client)
+            validate_request(target, params, self._partner, fapi2=fapi2)
+            kept = dict(form)
+            if dpop is not None:
+                kept["dpop_jkt"] = await self._proof_key(dpop, form.get("dpop_jkt"))
+            return await self._keep(client, kept)
         except OAuthError as exc:
             exc.client_id = client.client_id
             raise
+
+    async def _proof_key(self, dpop: DpopRequest, dpop_jkt: str | None) -> str:
+        """RFC 9449 §10.1: the thumbprint of the push's DPoP proof, which must be the
+        ``dpop_jkt`` the push names, if it names one."""
+        if self.dpop is None:
+            raise InvalidDpopProof("DPoP is not enabled on this server", reason="dpop_disabled")
+        jkt = (await self.dpop.verify(dpop)).jkt
+        if dpop_jkt and dpop_jkt != jkt:
+            raise InvalidDpopProof(
+                "dpop_jkt is not the thumbprint of the DPoP proof's key (RFC 9449 §10.1)",
+                reason="dpop_jkt_mismatch",
+            )
+        return jkt
 
     async def _keep(self, client: Client, form: Mapping[str, str]) -> Pushed:
         now = self._clock.now()
@@ -188,7 +230,8 @@ class PushedRequests:
             raise InvalidRequest(
                 "this app must push its authorization requests to the PAR endpoint (RFC 9126)"
             )
-        request = validate_request(target, resolved.params, self._partner)
+        fapi2 = self.profiles.fapi2(target.client)
+        request = validate_request(target, resolved.params, self._partner, fapi2=fapi2)
         return replace(request, request_uri=resolved.request_uri)
 
     async def spend(self, request: AuthorizationRequest) -> None:

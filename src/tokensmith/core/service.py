@@ -22,6 +22,7 @@ from tokensmith.core.jwt_codec import looks_like_jwt
 from tokensmith.core.keyring import KeyRing
 from tokensmith.core.models import AccessTokenRecord, Client, IssuedToken
 from tokensmith.core.ports import ClientStore, RevocationLookup, ServiceStore
+from tokensmith.core.profile import FAPI2, check_sender_constrained
 from tokensmith.core.randomness import Randomness
 from tokensmith.core.requests import TokenRequest
 from tokensmith.core.tokens import IssuePolicy, TokenMinter
@@ -66,6 +67,8 @@ class TokenService:
         self.store = store
         self.clients = clients
         self.authenticator = authenticator
+        #: Which clients follow FAPI 2.0 (the authenticator's, which restricts their methods).
+        self.profiles = authenticator.profiles
         self.minter = minter
         self.keyring = keyring
         self.clock = clock
@@ -92,6 +95,8 @@ class TokenService:
             jkt = None
             if req.dpop is not None or client.require_dpop:
                 jkt = await proof_key(self.dpop, req, client)
+            if (client.profile or self.profiles.default) == FAPI2:
+                check_sender_constrained(req, jkt)  # FAPI 2.0 §5.3.2.1
             ctx = GrantContext(self.store, self.minter, self.clock, self.rand, policy, jkt)
             return client, await grant(ctx, req, client)
         except OAuthError as exc:

@@ -39,6 +39,7 @@ from tokensmith.core.panel_models import DAY
 from tokensmith.core.par import ParPolicy, PushedRequests
 from tokensmith.core.passwords import Passwords
 from tokensmith.core.ports import ReplayCache, Store
+from tokensmith.core.profile import FAPI2, ProfilePolicy, advertised_auth_methods
 from tokensmith.core.randomness import Randomness, SystemRandomness
 from tokensmith.core.reveals import Reveals
 from tokensmith.core.service import TokenService
@@ -296,7 +297,9 @@ def _token_service(
         Limit(settings.failures_per_client, settings.failure_window),
         Limit(settings.failures_per_address, settings.failure_window),
     )
-    authenticator = ClientAuthenticator(clients, clock, limiter, limits, fingerprints, assertions)
+    authenticator = ClientAuthenticator(
+        clients, clock, limiter, limits, fingerprints, assertions, ProfilePolicy(settings.profile)
+    )
     minter = TokenMinter(
         keyring,
         store,
@@ -343,13 +346,17 @@ def _pushed_requests(
         partner,
         policy,
         service.minter.binding.tag,
+        profiles=service.profiles,
+        dpop=service.dpop,
     )
 
 
 def authorization_metadata(settings: Settings) -> dict[str, Any]:
     """RFC 8414 §2 fields of the authorization-code flow, with RFC 9126 §5's and RFC 9449
-    §5.1's, and the algorithms of ``private_key_jwt`` assertions (RFC 8414 §2)."""
+    §5.1's, and the algorithms of ``private_key_jwt`` assertions (RFC 8414 §2); under the
+    FAPI 2.0 profile, PAR required and only the methods it allows."""
     algs = list(settings.client_assertion_signing_algs)
+    fapi2 = settings.profile == FAPI2
     return {
         "token_endpoint_auth_signing_alg_values_supported": algs,
         "introspection_endpoint_auth_signing_alg_values_supported": algs,
@@ -357,17 +364,16 @@ def authorization_metadata(settings: Settings) -> dict[str, Any]:
         "dpop_signing_alg_values_supported": list(settings.dpop_signing_algs),
         "authorization_endpoint": settings.issuer_url + "/oauth/authorize",
         "pushed_authorization_request_endpoint": settings.issuer_url + "/oauth/par",
-        "require_pushed_authorization_requests": settings.require_pushed_authorization_requests,
+        "require_pushed_authorization_requests": (
+            settings.require_pushed_authorization_requests or fapi2
+        ),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": True,
-        "token_endpoint_auth_methods_supported": [
-            "client_secret_basic",
-            "client_secret_post",
-            "private_key_jwt",
-            "none",
-        ],
+        "token_endpoint_auth_methods_supported": advertised_auth_methods(
+            settings.profile, public=True
+        ),
     }
 
 

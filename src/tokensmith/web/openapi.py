@@ -92,6 +92,7 @@ def _authorize() -> dict[str, Any]:
         ("code_challenge_method", False),
         ("prompt", False),
         ("request_uri", False),
+        ("dpop_jkt", False),
     ]
     return {
         "summary": "RFC 6749 authorization endpoint (login and consent pages)",
@@ -107,16 +108,17 @@ def _authorize() -> dict[str, Any]:
 
 def _par() -> dict[str, Any]:
     """RFC 9126 §2: the authorization request's parameters, and the client's credentials
-    as at the token endpoint; 201 with the ``request_uri`` to send to /oauth/authorize."""
+    as at the token endpoint; 201 with the ``request_uri`` to send to /oauth/authorize.
+    ``dpop_jkt`` or a ``DPoP`` proof binds the code to the client's key (RFC 9449 §10)."""
     names = ["response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge"]
-    form = _obj(
-        {n: _S for n in [*names, "code_challenge_method", "prompt", "client_secret"]},
-        ["response_type", "client_id"],
-    )
+    extra = ["code_challenge_method", "prompt", "dpop_jkt", "client_secret"]
+    form = _obj({n: _S for n in [*names, *extra]}, ["response_type", "client_id"])
+    proof = _DPOP | {"description": "RFC 9449 §10.1 DPoP proof: the code is bound to its key"}
     op = _post(
         "RFC 9126 pushed authorization request",
         form,
         _obj({"request_uri": _S, "expires_in": _I}, ["request_uri", "expires_in"]),
+        parameters=[proof],
     )
     op["responses"]["201"] = op["responses"].pop("200")
     return op

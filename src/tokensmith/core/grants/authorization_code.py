@@ -1,10 +1,12 @@
-"""RFC 6749 §4.1.3: the authorization code grant, with PKCE (RFC 7636 §4.5)."""
+"""RFC 6749 §4.1.3: the authorization code grant, with PKCE (RFC 7636 §4.5) and the
+code's DPoP key binding (RFC 9449 §10)."""
 
 from __future__ import annotations
 
 import dataclasses
 
 from tokensmith.core.credentials import token_key
+from tokensmith.core.dpop import check_code_binding
 from tokensmith.core.errors import InvalidGrant, InvalidRequest
 from tokensmith.core.families import PartnerPolicy, new_refresh
 from tokensmith.core.grants import GrantContext
@@ -32,6 +34,7 @@ class AuthorizationCodeGrant:
 
     async def __call__(self, ctx: GrantContext, req: TokenRequest, client: Client) -> IssuedToken:
         code = await self._code(ctx, req, client)
+        check_code_binding(code.dpop_jkt, ctx.jkt)
         _check_redirect_uri(code, req.params.get("redirect_uri"))
         verify(code.code_challenge, req.params.get("code_verifier"))
         if not await merchant_live(ctx, code.merchant_id):

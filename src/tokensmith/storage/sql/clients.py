@@ -56,6 +56,7 @@ def _client_row(c: Client) -> dict[str, Any]:
         "require_dpop": c.require_dpop,
         "jwks": c.jwks,
         "jwks_uri": c.jwks_uri,
+        "profile": c.profile,
     }
 
 
@@ -80,6 +81,7 @@ def _client(row: Row[Any], secrets: tuple[ClientSecret, ...]) -> Client:
         require_dpop=bool(m["require_dpop"]),
         jwks=m["jwks"],
         jwks_uri=m["jwks_uri"],
+        profile=m["profile"],
     )
 
 

@@ -81,6 +81,8 @@ clients = Table(
     # 0009: RFC 7591 §2 jwks and jwks_uri (private_key_jwt, RFC 7523 §2.2)
     Column("jwks", Text),
     Column("jwks_uri", Text),
+    # 0015: the client's security profile (default, fapi2); NULL follows the server's
+    Column("profile", String(16)),
 )
 
 client_secrets = Table(
@@ -179,6 +181,8 @@ authorization_codes = Table(
     Column("expires_at", Double, nullable=False, index=True),
     Column("used_at", Double),
     _issuer_tag(),
+    # 0015: RFC 9449 §10 dpop_jkt, the DPoP key the code is bound to
+    Column("dpop_jkt", String(64)),
 )
 
 token_families = Table(

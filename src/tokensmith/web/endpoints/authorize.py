@@ -71,6 +71,7 @@ CARRIED = (
     "code_challenge",
     "code_challenge_method",
     "request_uri",
+    "dpop_jkt",
 )
 #: What the consent form carries of a pushed request (RFC 9126 §4): the rest was pushed.
 CARRIED_PUSHED = ("client_id", "request_uri")
@@ -131,7 +132,7 @@ async def _validate(
     ctx = ctx_of(request)
     try:
         resolved = await ctx.par.resolve(params)
-        target = await resolve_target(ctx.clients, resolved.params)
+        target = await resolve_target(ctx.clients, resolved.params, ctx.par.profiles)
     except TemporarilyUnavailable:
         raise  # the outage page, not "this link can't be used"
     except OAuthError as exc:

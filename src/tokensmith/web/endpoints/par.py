@@ -15,6 +15,7 @@ from starlette.responses import Response
 from tokensmith.core.errors import OAuthError
 from tokensmith.web.context import ctx_of, source_address
 from tokensmith.web.dialects.oauth import NO_STORE, json_response, render_error
+from tokensmith.web.dpop import DPOP_NONCE_HEADER, dpop_request
 from tokensmith.web.endpoints.token import MethodNotAllowed
 from tokensmith.web.forms import client_credentials_from, read_form
 
@@ -22,8 +23,9 @@ __all__ = ["push"]
 
 
 async def push(request: Request) -> Response:
-    """RFC 9126 §2.1-§2.3."""
+    """RFC 9126 §2.1-§2.3; a DPoP proof binds the code to its key (RFC 9449 §10.1)."""
     ctx = ctx_of(request)
+    dpop = None
     try:
         if request.method != "POST":
             raise MethodNotAllowed("use POST")
@@ -31,11 +33,14 @@ async def push(request: Request) -> Response:
         endpoint = ctx.settings.issuer_url + request.url.path
         creds = client_credentials_from(request.headers.get("authorization"), form, endpoint)
         source = source_address(request, ctx.settings.trusted_proxies)
-        pushed = await ctx.par.push(form, creds, source)
+        dpop = dpop_request(request, endpoint)  # RFC 9449 §10.1
+        pushed = await ctx.par.push(form, creds, source, dpop)
     except OAuthError as exc:
         response = render_error(exc)
         if isinstance(exc, MethodNotAllowed):
             response.headers["allow"] = "POST"
         return response
     body = {"request_uri": pushed.request_uri, "expires_in": pushed.expires_in}
-    return json_response(body, 201, NO_STORE)
+    nonce = ctx.service.dpop.nonce if dpop is not None and ctx.service.dpop else None
+    headers = NO_STORE | {DPOP_NONCE_HEADER: nonce} if nonce else NO_STORE
+    return json_response(body, 201, headers)

@@ -3,7 +3,10 @@
 Registering an app makes a confidential client with the ``authorization_code`` and
 ``refresh_token`` grants (T-Gate's "application account"); its page edits the name, the
 redirect URIs (exact match, https or loopback http) and the ``form_uri``, shows the client
-id and rotates the secret (shown once, like a key's).
+id and rotates the secret (shown once, like a key's). Its security settings (require PAR,
+RFC 9126 §6; require DPoP, RFC 9449 §5.2; the FAPI 2.0 profile) change through
+:meth:`~tokensmith.core.client_admin.ClientAdmin.change`, as ``tokensmith clients update``
+does.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from tokensmith.core.admin import AdminError, ClientSpec, check_client_spec
+from tokensmith.core.admin import INHERIT, AdminError, ClientChanges, ClientSpec, check_client_spec
 from tokensmith.core.models import AUTHORIZATION_CODE, REFRESH_TOKEN, Client
+from tokensmith.core.profile import FAPI2
 from tokensmith.core.uris import split_uri
 from tokensmith.web.context import ctx_of
 from tokensmith.web.panel.access import Tenant, not_found, panel_page, panel_render
@@ -190,6 +194,8 @@ async def _app_page(
         },
         authorize_url=_authorize_example(request, client),
         token_url=ctx_of(request).settings.issuer_url + "/oauth/token",
+        server_fapi2=ctx_of(request).settings.profile == FAPI2,
+        fapi2=(client.profile or ctx_of(request).settings.profile) == FAPI2,
     )
 
 
@@ -219,6 +225,29 @@ async def update_app(request: Request, tenant: Tenant, form: dict[str, str]) -> 
 
 
 @panel_page(edit=True)
+async def update_security(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
+    """``POST /panel/apps/{client_id}/security``: require PAR, require DPoP, FAPI 2.0.
+    Under the server's FAPI 2.0 profile the app's profile is not the merchant's to change."""
+    client = await own_client(request, tenant, "app")
+    if client is None or not client.active:
+        return await not_found(request, tenant)
+    ctx = ctx_of(request)
+    profile = None
+    if ctx.settings.profile != FAPI2:
+        profile = FAPI2 if form.get("fapi2") == "on" else INHERIT
+    changes = ClientChanges(
+        require_par=form.get("require_par") == "on",
+        require_dpop=form.get("require_dpop") == "on",
+        profile=profile,
+    )
+    try:
+        await ctx.client_admin.change(client.client_id, changes)
+    except AdminError as exc:
+        return await _app_page(request, tenant, client, 400, {"security": str(exc)})
+    return redirect(request, f"/panel/apps/{client.client_id}?done=security-saved")
+
+
+@panel_page(edit=True)
 async def rotate_app(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
     return await do_rotate(request, tenant, form, "app")
 
@@ -240,6 +269,7 @@ def app_routes() -> list[BaseRoute]:
         Route("/panel/apps/new", new_app, methods=["GET"]),
         Route("/panel/apps/{client_id}", show_app, methods=["GET"]),
         Route("/panel/apps/{client_id}", update_app, methods=["POST"]),
+        Route("/panel/apps/{client_id}/security", update_security, methods=["POST"]),
         Route("/panel/apps/{client_id}/rotate", rotate_app, methods=["POST"]),
         Route("/panel/apps/{client_id}/revoke", confirm_revoke_app, methods=["GET"]),
         Route("/panel/apps/{client_id}/revoke", revoke_app, methods=["POST"]),
