@@ -19,6 +19,13 @@ from tokensmith.core.models import (
     Merchant,
     TokenFormat,
 )
+from tokensmith.core.mtls import (
+    MTLS_METHODS,
+    SELF_SIGNED_TLS_CLIENT_AUTH,
+    SUBJECT_KINDS,
+    TLS_CLIENT_AUTH,
+    check_tls_subject,
+)
 from tokensmith.core.ports import ApiKeyKeeper, ClientStore, MerchantStore
 from tokensmith.core.randomness import Randomness
 from tokensmith.core.scopes import parse_scope
@@ -69,6 +76,14 @@ class ClientSpec:
     #: ``private_key_jwt`` (RFC 7523 §2.2) and gets no secret.
     jwks: str | None = None
     jwks_uri: str | None = None
+    #: RFC 8705 §2: ``tls_client_auth`` or ``self_signed_tls_client_auth``; ``None``:
+    #: the method follows from the fields above (secret, ``none``, ``private_key_jwt``).
+    auth_method: str | None = None
+    #: RFC 8705 §2.1.2: (kind, value) with kind a key of
+    #: :data:`~tokensmith.core.mtls.SUBJECT_KINDS`, for ``tls_client_auth``.
+    tls_subject: tuple[str, str] | None = None
+    #: RFC 8705 §3.4 ``tls_client_certificate_bound_access_tokens``.
+    cert_bound_tokens: bool = False
 
 
 def _check_redirect_uri(uri: str) -> None:
@@ -108,7 +123,41 @@ def _validate(spec: ClientSpec, max_ttl: int) -> tuple[str, ...]:
         if extra:
             raise AdminError("default scopes must be among the client's scopes")
     _check_keys(spec)
+    _check_mtls(spec)
     return scopes
+
+
+def _check_mtls(spec: ClientSpec) -> None:
+    """RFC 8705 §2.1: a ``tls_client_auth`` client registers exactly one subject DN or SAN;
+    §2.2: a ``self_signed_tls_client_auth`` client registers its certificates in ``jwks``
+    or at ``jwks_uri``. Neither has a secret, and neither is public."""
+    method = spec.auth_method
+    if method is None:
+        if spec.tls_subject is not None:
+            raise AdminError("a tls_client_auth subject needs --auth-method tls_client_auth")
+        return
+    if method not in MTLS_METHODS:
+        raise AdminError(f"auth method must be one of {', '.join(MTLS_METHODS)}")
+    if spec.public or spec.basic_only:
+        raise AdminError(f"a {method} client is not public, and has no secret")
+    keyed = spec.jwks is not None or spec.jwks_uri is not None
+    if method == TLS_CLIENT_AUTH:
+        if spec.tls_subject is None:
+            names = ", ".join(SUBJECT_KINDS.values())
+            raise AdminError(f"tls_client_auth needs exactly one of {names} (RFC 8705 §2.1.2)")
+        if keyed:
+            raise AdminError("a tls_client_auth client registers no jwks (RFC 8705 §2.1)")
+        kind, value = spec.tls_subject
+        try:
+            check_tls_subject(kind, value)
+        except ValueError as exc:
+            raise AdminError(str(exc)) from None
+    elif spec.tls_subject is not None:
+        raise AdminError("a self_signed_tls_client_auth client registers no subject")
+    elif not keyed:
+        raise AdminError(
+            "self_signed_tls_client_auth needs --jwks or --jwks-uri with its certificates"
+        )
 
 
 def _check_keys(spec: ClientSpec) -> None:
@@ -153,6 +202,10 @@ class ClientChanges:
     redirect_uris: tuple[str, ...] | None = None
     grant_types: tuple[str, ...] | None = None
     token_format: TokenFormat | None = None
+    #: RFC 8705: switch to ``tls_client_auth`` or ``self_signed_tls_client_auth``.
+    auth_method: str | None = None
+    tls_subject: tuple[str, str] | None = None
+    cert_bound_tokens: bool | None = None
 
     def given(self) -> dict[str, object]:
         """The fields to change and their new values."""
@@ -177,7 +230,38 @@ def spec_of(client: Client) -> ClientSpec:
         basic_only=client.auth_methods == ("client_secret_basic",),
         require_par=client.require_par,
         require_dpop=client.require_dpop,
+        jwks=client.jwks,
+        jwks_uri=client.jwks_uri,
+        auth_method=next((m for m in client.auth_methods if m in MTLS_METHODS), None),
+        tls_subject=_subject_of(client),
+        cert_bound_tokens=client.cert_bound_tokens,
     )
+
+
+def _subject_of(client: Client) -> tuple[str, str] | None:
+    if client.tls_auth_kind is None or client.tls_auth_value is None:
+        return None
+    return client.tls_auth_kind, client.tls_auth_value
+
+
+def _methods(spec: ClientSpec) -> tuple[str, ...]:
+    """The client's authentication methods (RFC 7591 §2 ``token_endpoint_auth_method``)."""
+    if spec.auth_method is not None:
+        return (spec.auth_method,)
+    if spec.public:
+        return ("none",)
+    if spec.jwks is not None or spec.jwks_uri is not None:
+        return ("private_key_jwt",)
+    if spec.basic_only:
+        return ("client_secret_basic",)
+    return ("client_secret_basic", "client_secret_post")
+
+
+def _tls_fields(spec: ClientSpec) -> dict[str, object]:
+    kind, value = spec.tls_subject if spec.tls_subject is not None else (None, None)
+    if kind is not None and value is not None:
+        value = check_tls_subject(kind, value)
+    return {"tls_auth_kind": kind, "tls_auth_value": value}
 
 
 def apply_changes(client: Client, changes: ClientChanges, max_ttl: int) -> Client:
@@ -189,7 +273,12 @@ def apply_changes(client: Client, changes: ClientChanges, max_ttl: int) -> Clien
     if not given:
         raise AdminError("nothing to change: give at least one option")
     spec = replace(spec_of(client), **given)  # type: ignore[arg-type]
+    if changes.auth_method == SELF_SIGNED_TLS_CLIENT_AUTH:
+        spec = replace(spec, tls_subject=None)
     scopes = _validate(spec, max_ttl)
+    mtls: dict[str, object] = {"cert_bound_tokens": spec.cert_bound_tokens}
+    if changes.auth_method is not None or changes.tls_subject is not None:
+        mtls |= _tls_fields(spec) | {"auth_methods": _methods(spec)}
     return client.evolve(
         name=spec.name.strip(),
         scopes=scopes,
@@ -197,6 +286,7 @@ def apply_changes(client: Client, changes: ClientChanges, max_ttl: int) -> Clien
         token_format=spec.token_format,
         access_token_ttl=spec.access_token_ttl,
         redirect_uris=spec.redirect_uris,
+        **mtls,
     )
 
 
@@ -206,16 +296,9 @@ async def create_client(
     """Make a client; returns it and its secret (shown once, stored only as a hash)."""
     scopes = _validate(spec, max_ttl)
     now = clock.now()
-    keyed = spec.jwks is not None or spec.jwks_uri is not None
-    secret = None if spec.public or keyed else new_secret(rand)
-    if spec.public:
-        methods: tuple[str, ...] = ("none",)
-    elif keyed:
-        methods = ("private_key_jwt",)
-    elif spec.basic_only:
-        methods = ("client_secret_basic",)
-    else:
-        methods = ("client_secret_basic", "client_secret_post")
+    methods = _methods(spec)
+    secreted = not {"client_secret_basic", "client_secret_post"}.isdisjoint(methods)
+    secret = new_secret(rand) if secreted else None
     client = Client(
         client_id=new_client_id(rand),
         name=spec.name.strip(),
@@ -234,6 +317,8 @@ async def create_client(
         require_dpop=spec.require_dpop,
         jwks=_stored_jwks(spec.jwks),
         jwks_uri=spec.jwks_uri,
+        cert_bound_tokens=spec.cert_bound_tokens,
+        **_tls_fields(spec),  # type: ignore[arg-type]
     )
     await store.add_client(client)
     return client, secret
@@ -250,6 +335,8 @@ async def rotate_client_secret(
         raise AdminError("public clients have no secret")
     if client.auth_methods == ("private_key_jwt",):
         raise AdminError("this client authenticates with its keys (private_key_jwt), no secret")
+    if any(m in MTLS_METHODS for m in client.auth_methods):
+        raise AdminError("this client authenticates with its TLS certificate, no secret")
     if keep_old_for < 0:
         raise AdminError("--keep-old-for must not be negative")
     now = clock.now()

@@ -56,6 +56,9 @@ def _client_row(c: Client) -> dict[str, Any]:
         "require_dpop": c.require_dpop,
         "jwks": c.jwks,
         "jwks_uri": c.jwks_uri,
+        "tls_auth_kind": c.tls_auth_kind,
+        "tls_auth_value": c.tls_auth_value,
+        "cert_bound_tokens": c.cert_bound_tokens,
     }
 
 
@@ -80,6 +83,9 @@ def _client(row: Row[Any], secrets: tuple[ClientSecret, ...]) -> Client:
         require_dpop=bool(m["require_dpop"]),
         jwks=m["jwks"],
         jwks_uri=m["jwks_uri"],
+        tls_auth_kind=m["tls_auth_kind"],
+        tls_auth_value=m["tls_auth_value"],
+        cert_bound_tokens=bool(m["cert_bound_tokens"]),
     )
 
 

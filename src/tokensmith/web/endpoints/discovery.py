@@ -7,6 +7,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tokensmith.web.compose import mtls_methods
 from tokensmith.web.context import AppContext, ctx_of
 from tokensmith.web.dialects.compat import DIALECT_PATHS
 from tokensmith.web.dialects.oauth import json_response
@@ -18,7 +19,12 @@ __all__ = ["healthz", "jwks", "metadata", "metrics", "openapi"]
 def server_metadata(ctx: AppContext) -> dict[str, Any]:
     """RFC 8414 §2 authorization server metadata."""
     iss = ctx.settings.issuer_url
-    auth_methods = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+    auth_methods = [
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+        *mtls_methods(ctx.settings),
+    ]
     body: dict[str, Any] = {
         "issuer": iss,
         "token_endpoint": iss + "/oauth/token",
