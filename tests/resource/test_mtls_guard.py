@@ -15,8 +15,8 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-
 from tests.certs import make_ca, make_client_cert
+
 from tokensmith.resource import (
     BearerAuthMiddleware,
     CertificateBinding,
