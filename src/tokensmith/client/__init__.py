@@ -11,7 +11,7 @@
 This package does not depend on the tokensmith server packages.
 """
 
-from ._base import AuthMethod, Dialect, RetryPolicy
+from ._base import AuthMethod, ClientCert, Dialect, RetryPolicy
 from .aio import AsyncTokenClient
 from .cache import FileTokenCache
 from .dpop import DPoPKey
@@ -38,6 +38,7 @@ __all__ = [
     "PKCE",
     "AsyncTokenClient",
     "AuthMethod",
+    "ClientCert",
     "DPoPKey",
     "Dialect",
     "FileRefreshTokenStore",
