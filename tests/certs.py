@@ -137,3 +137,24 @@ def make_client_cert(
     )
     cert = builder.sign(ca.key if ca else key, hashes.SHA256())
     return Cert(cert, key)
+
+
+def make_server_cert(ca: Cert, host: str = "127.0.0.1") -> Cert:
+    """A TLS server certificate for ``host`` (an IP address SAN), issued by ``ca``."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
+        .issuer_name(ca.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]),
+            critical=False,
+        )
+        .sign(ca.key, hashes.SHA256())
+    )
+    return Cert(cert, key)

@@ -5,8 +5,6 @@ uvicorn that requires a certificate from the test CA."""
 from __future__ import annotations
 
 import contextlib
-import datetime
-import ipaddress
 import socket
 import ssl
 import threading
@@ -19,36 +17,12 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 import uvicorn
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-from tests.certs import Cert, make_ca, make_client_cert
+from tests.certs import Cert, make_ca, make_client_cert, make_server_cert
 
 from tokensmith.client import AsyncTokenClient, TokenClient
 from tokensmith.client._base import tls_verify
 
 CA = make_ca("Client CA")
-
-
-def server_cert(ca: Cert) -> Cert:
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-        .issuer_name(ca.cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(ca.key, hashes.SHA256())
-    )
-    return Cert(cert, key)
 
 
 async def token_endpoint(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -82,7 +56,7 @@ async def token_endpoint(scope: dict[str, Any], receive: Any, send: Any) -> None
 @contextlib.contextmanager
 def mtls_server(tmp_path: Path) -> Iterator[str]:
     """uvicorn over TLS, requiring a client certificate issued by :data:`CA`."""
-    server = server_cert(CA)
+    server = make_server_cert(CA)
     (tmp_path / "server.pem").write_text(server.pem)
     (tmp_path / "server.key").write_text(server.key_pem)
     (tmp_path / "ca.pem").write_text(CA.pem)
