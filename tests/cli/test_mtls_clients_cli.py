@@ -128,7 +128,10 @@ def test_any_client_may_bind_its_tokens(cli: Any) -> None:
             "one of",
         ),
         (("--tls-subject-dn", DN), "--auth-method tls_client_auth"),
-        (("--auth-method", "tls_client_auth", "--tls-subject-dn", DN, "--basic-only"), "not public"),
+        (
+            ("--auth-method", "tls_client_auth", "--tls-subject-dn", DN, "--basic-only"),
+            "not public",
+        ),
         (("--auth-method", "self_signed_tls_client_auth"), "--jwks"),
         (
             (

@@ -19,8 +19,7 @@ import pytest
 import uvicorn
 from tests.certs import Cert, make_ca, make_client_cert, make_server_cert
 
-from tokensmith.client import AsyncTokenClient, TokenClient
-from tokensmith.client._base import tls_verify
+from tokensmith.client import AsyncTokenClient, TokenClient, tls_verify
 
 CA = make_ca("Client CA")
 

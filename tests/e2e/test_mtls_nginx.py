@@ -32,8 +32,7 @@ from starlette.routing import Route
 
 from tests.certs import Cert, make_ca, make_client_cert, make_server_cert
 from tests.e2e.conftest import Server, free_port, running_server
-from tokensmith.client import TokenClient
-from tokensmith.client._base import tls_verify
+from tokensmith.client import TokenClient, tls_verify
 from tokensmith.resource import BearerAuthMiddleware, TokenValidator, require_scopes
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
