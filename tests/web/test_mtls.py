@@ -313,3 +313,37 @@ async def test_the_metadata_advertises_mtls(h: Harness) -> None:
 def test_the_escaped_header_is_what_nginx_sends() -> None:
     assert CERT.escaped.startswith("-----BEGIN%20CERTIFICATE-----%0A")
     assert base64.b64decode(CERT.b64_der) == CERT.der
+
+
+async def test_dpop_and_a_certificate_bind_one_token_to_both(h: Harness) -> None:
+    """RFC 9449 and RFC 8705 together: ``cnf`` holds the key's ``jkt`` and the certificate's
+    ``x5t#S256``; the token type is ``DPoP``, at the token endpoint and at introspection."""
+    from tests.dpop import DpopKey
+
+    key = DpopKey.generate("ES256")
+    c = await pki_client(h, cert_bound_tokens=True, scope="read introspection")
+    proof = key.proof("https://auth.example.test/oauth/token", iat=h.clock.now())
+    data = {"grant_type": "client_credentials", "client_id": c.client_id}
+    r = await h.http.post("/oauth/token", data=data, headers=cert_header(CERT) | {"DPoP": proof})
+    assert r.status_code == 200, r.text
+    assert r.json()["token_type"] == "DPoP"
+    both = {"jkt": key.jkt, "x5t#S256": CERT.thumbprint}
+    assert claims_of(r.json()["access_token"])["cnf"] == both
+    form = {"token": r.json()["access_token"], "client_id": c.client_id}
+    answer = (await h.http.post("/oauth/introspect", data=form, headers=cert_header(CERT))).json()
+    assert answer["token_type"] == "DPoP" and answer["cnf"] == both
+
+
+async def test_a_public_client_without_binding_keeps_unbound_tokens(h: Harness) -> None:
+    p = await make_partner(h, public=True)
+    verifier, challenge = pkce_pair()
+    code = await p.code(code_challenge=challenge, code_challenge_method="S256")
+    form = {
+        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
+        "code_verifier": verifier, "client_id": p.app.client_id,
+    }  # fmt: skip
+    r = await h.http.post("/oauth/token", data=form, headers=cert_header(CERT))
+    assert r.status_code == 200, r.text
+    assert "cnf" not in claims_of(r.json()["access_token"])
+    ok = await _refresh(h, p, r.json()["refresh_token"], OTHER)  # any certificate, or none
+    assert ok.status_code == 200, ok.text
