@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from dpop_fakes import proof, public_jwk, thumbprint
 from resource_fakes import AUDIENCE, ISSUER, RS_CLIENT_ID, RS_SECRET, FakeIssuer, make_key, mint
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -196,3 +197,22 @@ def test_the_sync_validator_checks_the_binding(issuer):
 def test_the_binding_is_configured_sensibly(mode, proxies):
     with pytest.raises(ValueError):
         CertificateBinding(mode, trusted_proxies=proxies)
+
+
+@pytest.mark.parametrize(("cert", "status"), [(CERT, 200), (OTHER, 401), (None, 401)])
+async def test_dpop_and_mtls_together_check_both_bindings(issuer, cert, status):
+    key = make_key("ES256")
+    both = {"jkt": thumbprint(public_jwk(key)), "x5t#S256": CERT.thumbprint}
+    token = mint(SIGNER, NOW, cnf=both)
+    validator = make_validator(issuer, dpop="allowed")
+    app = Starlette(
+        routes=[Route("/read", read)],
+        middleware=[Middleware(BearerAuthMiddleware, validator=validator)],
+    )
+    headers = {"Authorization": f"DPoP {token}", "DPoP": proof(key, token, iat=NOW)}
+    if cert is not None:
+        headers["X-Client-Cert"] = cert.escaped
+    transport = httpx.ASGITransport(app=app, client=(PROXY, 4000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        r = await client.get("/read", headers=headers)
+    assert r.status_code == status, r.headers.get("www-authenticate")
