@@ -26,7 +26,6 @@ from typing import Any
 from urllib.parse import unquote
 
 from cryptography import x509
-from cryptography.x509.oid import NameOID
 
 __all__ = [
     "DEFAULT_HEADER",
@@ -124,11 +123,6 @@ class ClientCertificate:
     def certificate(self) -> x509.Certificate:
         return x509.load_der_x509_certificate(self.der)
 
-    @property
-    def subject_dn(self) -> str:
-        """The subject as an RFC 4514 string."""
-        return self.certificate.subject.rfc4514_string()
-
     def subject_matches(self, expected: str) -> bool:
         """RFC 8705 §2.1.2 ``tls_client_auth_subject_dn``: the subject is that DN."""
         try:
@@ -178,10 +172,6 @@ class ClientCertificate:
         """RFC 8705 §2.2: the certificate is one of these (DER), or has one of these
         ``x5t#S256`` thumbprints."""
         return self.der in certificates or self.thumbprint in thumbprints
-
-    def common_name(self) -> str | None:
-        names = self.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-        return str(names[0].value) if names else None
 
 
 def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
