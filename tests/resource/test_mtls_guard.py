@@ -216,3 +216,33 @@ async def test_dpop_and_mtls_together_check_both_bindings(issuer, cert, status):
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         r = await client.get("/read", headers=headers)
     assert r.status_code == status, r.headers.get("www-authenticate")
+
+
+def test_the_sync_validator_checks_an_introspected_binding(issuer):
+    issuer.introspection["opaque-bound"] = {
+        "active": True,
+        "token_type": "Bearer",
+        "client_id": "c1",
+        "sub": "user-42",
+        "scope": "read",
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "exp": NOW + 600,
+        "cnf": {"x5t#S256": CERT.thumbprint},
+    }
+    validator = SyncTokenValidator(
+        ISSUER,
+        AUDIENCE,
+        http_client=issuer.sync_client(),
+        clock=clock,
+        client_id=RS_CLIENT_ID,
+        client_secret=RS_SECRET,
+        mtls="allowed",
+        trusted_proxies=(PROXY,),
+    )
+    url = "http://api/read"
+    cert = validator.mtls.certificate_of(CERT.escaped, PROXY)
+    assert validator.authenticate("bearer", "opaque-bound", method="GET", url=url, certificate=cert)
+    other = validator.mtls.certificate_of(OTHER.escaped, PROXY)
+    with pytest.raises(InvalidToken):
+        validator.authenticate("bearer", "opaque-bound", method="GET", url=url, certificate=other)
