@@ -115,7 +115,7 @@ class ClientCertificate:
     def from_der(cls, der: bytes) -> ClientCertificate:
         try:
             x509.load_der_x509_certificate(der)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, x509.InvalidVersion) as exc:
             raise BadCertificate("the client certificate is not a valid X.509 certificate") from exc
         return cls(der, x5t_s256(der))
 

@@ -80,6 +80,9 @@ def test_the_thumbprint_is_base64url_sha256_of_the_der() -> None:
         "@@@@",
         "x" * 20000,
         base64.b64encode(b"\x30\x03\x02\x01\x01").decode(),
+        base64.b64encode(
+            CERT.der.replace(b"\xa0\x03\x02\x01\x02", b"\xa0\x03\x02\x01\x03", 1)
+        ).decode(),
         CERT.pem + OTHER.pem,
         "junk" + CERT.pem,
     ],
@@ -94,6 +97,7 @@ def test_the_thumbprint_is_base64url_sha256_of_the_der() -> None:
         "not base64",
         "too long",
         "DER of no certificate",
+        "unknown X.509 version",
         "two certificates",
         "text around the PEM",
     ],
