@@ -214,7 +214,8 @@ class Harness:
         client, secret = await create_client(
             self.ctx.store, self.clock, self.ctx.rand, ClientSpec(**spec), 86400
         )
-        assert secret is not None or spec.get("public") or spec.get("jwks") or spec.get("jwks_uri")
+        keyed = spec.get("jwks") or spec.get("jwks_uri") or spec.get("auth_method")
+        assert secret is not None or spec.get("public") or keyed
         return client, secret or ""
 
     async def token(self, client_id: str, secret: str, **form: str) -> httpx.Response:

@@ -188,3 +188,14 @@ def test_the_shared_jwk_module_imports_nothing_of_tokensmith() -> None:
         if any(_within(name, "tokensmith") for name in names)
     ]
     assert not bad, bad
+
+
+def test_the_shared_client_cert_module_imports_nothing_of_tokensmith() -> None:
+    """``tokensmith.client_cert`` serves the core, the web layer and the guard alike."""
+    path = PACKAGE / "client_cert.py"
+    bad = [
+        statement
+        for _, statement, names in imports_of(path)
+        if any(_within(name, "tokensmith") for name in names)
+    ]
+    assert not bad, bad

@@ -223,8 +223,15 @@ class Settings(BaseSettings):
     http_max_connections: int = Field(default=1000, ge=1)
     log_json: bool = False
     log_level: str = "INFO"
-    #: Trust ``X-Forwarded-For`` from these proxy addresses for the source address.
+    #: Trust ``X-Forwarded-For`` from these proxy addresses for the source address, and
+    #: the client certificate header (``client_cert_header``) from them alone.
     trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
+    #: The header in which a trusted proxy that terminated mutual TLS forwards the
+    #: client's certificate (RFC 8705; docs/fapi.md): URL-encoded PEM (nginx
+    #: ``$ssl_client_escaped_cert``), PEM or base64 DER.
+    client_cert_header: str = Field(
+        default="X-Client-Cert", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$"
+    )
     demo: bool = False
     auto_migrate: bool = True
     # -- authorization code flow (docs/partner-apps.md) ---------------------------------

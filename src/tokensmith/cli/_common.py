@@ -26,6 +26,7 @@ from tokensmith.core.directory import Merchants, Users
 from tokensmith.core.errors import TemporarilyUnavailable
 from tokensmith.core.keys import KeyEncryptionError
 from tokensmith.core.models import ApiKey, Client
+from tokensmith.core.mtls import subject_metadata
 from tokensmith.core.passwords import Passwords
 from tokensmith.core.ports import Store
 from tokensmith.core.randomness import Randomness, SystemRandomness
@@ -247,6 +248,8 @@ def client_json(c: Client, now: float) -> dict[str, Any]:
         "profile": c.profile,
         "jwks": None if c.jwks is None else json.loads(c.jwks),
         "jwks_uri": c.jwks_uri,
+        **subject_metadata(c),
+        "tls_client_certificate_bound_access_tokens": c.cert_bound_tokens,
         "status": "active" if c.active else "revoked",
         "created_at": iso(c.created_at),
         "revoked_at": iso(c.revoked_at),

@@ -2,12 +2,49 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from tokensmith.cli._common import Env, client_json, db_options, emit, json_option, table, with_env
 from tokensmith.core.admin import GRANT_TYPES, INHERIT, AdminError, ClientChanges, ClientSpec
+from tokensmith.core.mtls import MTLS_METHODS
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+#: RFC 8705 §2.1.2: the option of each kind of registered subject.
+_SUBJECT_OPTIONS = (
+    ("subject_dn", "--tls-subject-dn", "the certificate's subject DN (RFC 4514)"),
+    ("san_dns", "--tls-san-dns", "a DNS name among its subject alternative names"),
+    ("san_uri", "--tls-san-uri", "a URI among its subject alternative names"),
+    ("san_ip", "--tls-san-ip", "an IP address among its subject alternative names"),
+    ("san_email", "--tls-san-email", "an e-mail address among its subject alternative names"),
+)
+
+
+def _mtls_options(func: _F) -> _F:
+    """``--auth-method``, one ``--tls-*`` subject and ``--cert-bound-tokens`` (RFC 8705)."""
+    for kind, flag, help_text in reversed(_SUBJECT_OPTIONS):
+        func = click.option(
+            flag, f"tls_{kind}", default=None, help=f"tls_client_auth: {help_text}."
+        )(func)
+    func = click.option(
+        "--auth-method",
+        type=click.Choice(MTLS_METHODS),
+        default=None,
+        help="Authenticate with a TLS client certificate (RFC 8705 §2).",
+    )(func)
+    return func
+
+
+def _tls_subject(given: dict[str, str | None]) -> tuple[str, str] | None:
+    """The one ``--tls-*`` option given, as (kind, value)."""
+    chosen = [(k.removeprefix("tls_"), v) for k, v in given.items() if v is not None]
+    if len(chosen) > 1:
+        raise AdminError("give one of --tls-subject-dn, --tls-san-* (RFC 8705 §2.1.2)")
+    return chosen[0] if chosen else None
 
 
 @click.group("clients")
@@ -57,6 +94,12 @@ def clients() -> None:
     default=None,
     help="Security profile; fapi2: FAPI 2.0 (default: the server's TOKENSMITH_PROFILE).",
 )
+@_mtls_options
+@click.option(
+    "--cert-bound-tokens",
+    is_flag=True,
+    help="Bind its tokens to its TLS client certificate (RFC 8705 §3).",
+)
 @json_option
 @db_options
 @with_env
@@ -78,7 +121,10 @@ async def create(
     jwks: str | None,
     jwks_uri: str | None,
     profile: str | None,
+    auth_method: str | None,
+    cert_bound_tokens: bool,
     as_json: bool,
+    **tls: str | None,
 ) -> None:
     """Create a client and print its secret once."""
     spec = ClientSpec(
@@ -98,6 +144,9 @@ async def create(
         jwks=_jwks_text(jwks),
         jwks_uri=jwks_uri,
         profile=profile,  # type: ignore[arg-type]
+        auth_method=auth_method,
+        tls_subject=_tls_subject(tls),
+        cert_bound_tokens=cert_bound_tokens,
     )
     client, secret = await env.admin.clients.create(spec)
     data = client_json(client, env.clock.now()) | {"client_secret": secret}
@@ -220,6 +269,12 @@ async def rotate_secret(env: Env, client_id: str, keep_old_for: int, as_json: bo
     default=None,
     help="Token requests must carry a DPoP proof (RFC 9449).",
 )
+@_mtls_options
+@click.option(
+    "--cert-bound-tokens/--no-cert-bound-tokens",
+    default=None,
+    help="Bind its tokens to its TLS client certificate (RFC 8705 §3), or stop.",
+)
 @json_option
 @db_options
 @with_env
@@ -235,7 +290,10 @@ async def update(
     profile: str | None,
     require_par: bool | None,
     require_dpop: bool | None,
+    auth_method: str | None,
+    cert_bound_tokens: bool | None,
     as_json: bool,
+    **tls: str | None,
 ) -> None:
     """Change a client, checked as create checks a new one; what is not given stays."""
     changes = ClientChanges(
@@ -248,6 +306,9 @@ async def update(
         profile=profile,
         require_par=require_par,
         require_dpop=require_dpop,
+        auth_method=auth_method,
+        tls_subject=_tls_subject(tls),
+        cert_bound_tokens=cert_bound_tokens,
     )
     client = await env.admin.clients.change(client_id, changes)
     data = client_json(client, env.clock.now())

@@ -11,7 +11,7 @@
 This package does not depend on the tokensmith server packages.
 """
 
-from ._base import AuthMethod, Dialect, RetryPolicy
+from ._base import AuthMethod, ClientCert, Dialect, RetryPolicy, tls_verify
 from .aio import AsyncTokenClient
 from .cache import FileTokenCache
 from .dpop import DPoPKey
@@ -38,6 +38,7 @@ __all__ = [
     "PKCE",
     "AsyncTokenClient",
     "AuthMethod",
+    "ClientCert",
     "DPoPKey",
     "Dialect",
     "FileRefreshTokenStore",
@@ -63,4 +64,5 @@ __all__ = [
     "code_challenge_s256",
     "make_code_verifier",
     "make_state",
+    "tls_verify",
 ]

@@ -11,6 +11,7 @@ import base64
 import logging
 import random
 import re
+import ssl
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -45,11 +46,45 @@ __all__ = [
 
 logger = logging.getLogger("tokensmith.client")
 
-AuthMethod = Literal["client_secret_basic", "client_secret_post"]
+AuthMethod = Literal[
+    "client_secret_basic", "client_secret_post", "tls_client_auth", "self_signed_tls_client_auth"
+]
 Dialect = Literal["oauth", "tpay", "tbc"]
 GrantKind = Literal["client_credentials", "refresh_token", "authorization_code"]
 
 _AUTH_METHODS: tuple[AuthMethod, ...] = ("client_secret_basic", "client_secret_post")
+#: RFC 8705 §2: the client authenticates with its TLS client certificate and sends its
+#: client_id alone; chosen only when asked for.
+_MTLS_METHODS: tuple[AuthMethod, ...] = ("tls_client_auth", "self_signed_tls_client_auth")
+#: A client certificate as httpx took it: a file holding certificate and key, or
+#: (certificate file, key file), or (certificate file, key file, key password).
+ClientCert = str | tuple[str, str] | tuple[str, str, str]
+
+
+def tls_verify(
+    cert: ClientCert | None, verify: bool | str | ssl.SSLContext
+) -> bool | ssl.SSLContext:
+    """What httpx's ``verify=`` takes for a connection presenting ``cert`` (mutual TLS,
+    RFC 8705): an SSL context that trusts ``verify`` (``True``: the system's CAs; a path:
+    that CA file) and holds the client certificate; ``verify`` itself without ``cert``
+    (a CA file as a context: httpx takes no path any more)."""
+    if cert is None and not isinstance(verify, str):
+        return verify
+    if isinstance(verify, ssl.SSLContext):
+        context = verify
+    elif verify is False:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    else:
+        context = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
+    if isinstance(cert, str):
+        context.load_cert_chain(cert)
+    elif cert is not None:
+        context.load_cert_chain(*cert)
+    return context
+
+
 #: RFC 9110 §5.6.2 token, and the ``auth-param`` value that follows ``=`` (§11.2).
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _PARAM_VALUE = re.compile(r'\s*("(?:[^"\\]|\\.)*"|[^,\s]*)')
@@ -280,8 +315,8 @@ class _ClientBase:
         forced_renew_interval: float,
         dpop: bool | DPoPKey = False,
     ) -> None:
-        if auth_method not in _AUTH_METHODS:
-            raise ValueError(f"auth_method must be one of {_AUTH_METHODS}")
+        if auth_method not in _AUTH_METHODS + _MTLS_METHODS:
+            raise ValueError(f"auth_method must be one of {_AUTH_METHODS + _MTLS_METHODS}")
         if dialect not in ("oauth", "tpay", "tbc"):
             raise ValueError("dialect must be 'oauth', 'tpay' or 'tbc'")
         if dialect == "tbc" and not apikey:
@@ -496,6 +531,8 @@ class _ClientBase:
     def _client_auth(self, headers: dict[str, str], data: dict[str, str]) -> None:
         if self.auth_method == "client_secret_basic":
             headers["Authorization"] = basic_credentials(self.client_id, self._secret.value)
+        elif self.auth_method in _MTLS_METHODS:
+            data["client_id"] = self.client_id  # RFC 8705 §2: the certificate authenticates
         else:
             data["client_id"] = self.client_id
             data["client_secret"] = self._secret.value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import ssl
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Iterable, Mapping
 from typing import Any, Self
@@ -15,6 +16,7 @@ from ._base import (
     DEFAULT_LIFETIME,
     DEFAULT_TIMEOUT,
     AuthMethod,
+    ClientCert,
     Dialect,
     GrantKind,
     RetryPolicy,
@@ -26,6 +28,7 @@ from ._base import (
     is_invalid_token_challenge,
     is_replayable,
     metadata_urls,
+    tls_verify,
 )
 from .cache import FileTokenCache
 from .dpop import DPoPKey
@@ -70,6 +73,8 @@ class AsyncTokenClient(_ClientBase, httpx.Auth):
         default_lifetime: float = DEFAULT_LIFETIME,
         forced_renew_interval: float = 5.0,
         dpop: bool | DPoPKey = False,
+        cert: ClientCert | None = None,
+        verify: bool | str | ssl.SSLContext = True,
     ) -> None:
         self._setup(
             token_url,
@@ -94,7 +99,9 @@ class AsyncTokenClient(_ClientBase, httpx.Auth):
             dpop=dpop,
         )
         self._owns_http = http_client is None
-        self._http = http_client or httpx.AsyncClient(timeout=timeout)
+        self._http = http_client or httpx.AsyncClient(
+            timeout=timeout, verify=tls_verify(cert, verify)
+        )
         self._sleep = sleep
         self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
 
@@ -151,7 +158,8 @@ class AsyncTokenClient(_ClientBase, httpx.Auth):
         **kwargs: Any,
     ) -> Self:
         """RFC 8414 discovery; see :meth:`TokenClient.from_issuer`.  Awaitable."""
-        http = http_client or httpx.AsyncClient(timeout=timeout)
+        cert, verify = kwargs.get("cert"), kwargs.get("verify", True)
+        http = http_client or httpx.AsyncClient(timeout=timeout, verify=tls_verify(cert, verify))
         try:
             metadata = await _fetch_metadata(http, issuer_url)
             endpoint, method = choose_from_metadata(metadata, issuer_url, auth_method)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import ssl
 import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Mapping
@@ -15,6 +16,7 @@ from ._base import (
     DEFAULT_LIFETIME,
     DEFAULT_TIMEOUT,
     AuthMethod,
+    ClientCert,
     Dialect,
     GrantKind,
     RetryPolicy,
@@ -26,6 +28,7 @@ from ._base import (
     is_invalid_token_challenge,
     is_replayable,
     metadata_urls,
+    tls_verify,
 )
 from .cache import FileTokenCache
 from .dpop import DPoPKey
@@ -74,6 +77,8 @@ class TokenClient(_ClientBase, httpx.Auth):
         default_lifetime: float = DEFAULT_LIFETIME,
         forced_renew_interval: float = 5.0,
         dpop: bool | DPoPKey = False,
+        cert: ClientCert | None = None,
+        verify: bool | str | ssl.SSLContext = True,
     ) -> None:
         self._setup(
             token_url,
@@ -98,7 +103,7 @@ class TokenClient(_ClientBase, httpx.Auth):
             dpop=dpop,
         )
         self._owns_http = http_client is None
-        self._http = http_client or httpx.Client(timeout=timeout)
+        self._http = http_client or httpx.Client(timeout=timeout, verify=tls_verify(cert, verify))
         self._sleep = sleep
         self._lock = threading.Lock()
 
@@ -161,7 +166,8 @@ class TokenClient(_ClientBase, httpx.Auth):
         (``GET {issuer}/.well-known/oauth-authorization-server``): ``token_endpoint``,
         ``authorization_endpoint`` and the client authentication method (from
         ``token_endpoint_auth_methods_supported``, preferring client_secret_basic)."""
-        http = http_client or httpx.Client(timeout=timeout)
+        cert, verify = kwargs.get("cert"), kwargs.get("verify", True)
+        http = http_client or httpx.Client(timeout=timeout, verify=tls_verify(cert, verify))
         try:
             metadata = _fetch_metadata(http, issuer_url)
             endpoint, method = choose_from_metadata(metadata, issuer_url, auth_method)

@@ -20,6 +20,13 @@ from tokensmith.core.models import (
     Profile,
     TokenFormat,
 )
+from tokensmith.core.mtls import (
+    MTLS_METHODS,
+    SELF_SIGNED_TLS_CLIENT_AUTH,
+    SUBJECT_KINDS,
+    TLS_CLIENT_AUTH,
+    check_tls_subject,
+)
 from tokensmith.core.ports import ApiKeyKeeper, ClientStore, MerchantStore
 from tokensmith.core.profile import FAPI2, FAPI2_AUTH_METHODS, PROFILES
 from tokensmith.core.randomness import Randomness
@@ -75,6 +82,14 @@ class ClientSpec:
     jwks_uri: str | None = None
     #: The security profile the client follows (``--profile``); ``None``: the server's.
     profile: Profile | None = None
+    #: RFC 8705 §2: ``tls_client_auth`` or ``self_signed_tls_client_auth``; ``None``:
+    #: the method follows from the fields above (secret, ``none``, ``private_key_jwt``).
+    auth_method: str | None = None
+    #: RFC 8705 §2.1.2: (kind, value) with kind a key of
+    #: :data:`~tokensmith.core.mtls.SUBJECT_KINDS`, for ``tls_client_auth``.
+    tls_subject: tuple[str, str] | None = None
+    #: RFC 8705 §3.4 ``tls_client_certificate_bound_access_tokens``.
+    cert_bound_tokens: bool = False
 
 
 #: ``clients update --profile inherit``: the client follows the server's profile again.
@@ -87,7 +102,8 @@ def check_profile(profile: Profile | None, auth_methods: tuple[str, ...]) -> Non
     if profile == FAPI2 and not set(auth_methods) & FAPI2_AUTH_METHODS:
         raise AdminError(
             "a FAPI 2.0 client must authenticate with private_key_jwt (register its keys "
-            "with --jwks or --jwks-uri), not with a secret, and cannot be public"
+            "with --jwks or --jwks-uri) or mutual TLS (--auth-method), not with a secret, "
+            "and cannot be public"
         )
 
 
@@ -128,7 +144,41 @@ def _validate(spec: ClientSpec, max_ttl: int) -> tuple[str, ...]:
         if extra:
             raise AdminError("default scopes must be among the client's scopes")
     _check_keys(spec)
+    _check_mtls(spec)
     return scopes
+
+
+def _check_mtls(spec: ClientSpec) -> None:
+    """RFC 8705 §2.1: a ``tls_client_auth`` client registers exactly one subject DN or SAN;
+    §2.2: a ``self_signed_tls_client_auth`` client registers its certificates in ``jwks``
+    or at ``jwks_uri``. Neither has a secret, and neither is public."""
+    method = spec.auth_method
+    if method is None:
+        if spec.tls_subject is not None:
+            raise AdminError("a tls_client_auth subject needs --auth-method tls_client_auth")
+        return
+    if method not in MTLS_METHODS:
+        raise AdminError(f"auth method must be one of {', '.join(MTLS_METHODS)}")
+    if spec.public or spec.basic_only:
+        raise AdminError(f"a {method} client is not public, and has no secret")
+    keyed = spec.jwks is not None or spec.jwks_uri is not None
+    if method == TLS_CLIENT_AUTH:
+        if spec.tls_subject is None:
+            names = ", ".join(SUBJECT_KINDS.values())
+            raise AdminError(f"tls_client_auth needs exactly one of {names} (RFC 8705 §2.1.2)")
+        if keyed:
+            raise AdminError("a tls_client_auth client registers no jwks (RFC 8705 §2.1)")
+        kind, value = spec.tls_subject
+        try:
+            check_tls_subject(kind, value)
+        except ValueError as exc:
+            raise AdminError(str(exc)) from None
+    elif spec.tls_subject is not None:
+        raise AdminError("a self_signed_tls_client_auth client registers no subject")
+    elif not keyed:
+        raise AdminError(
+            "self_signed_tls_client_auth needs --jwks or --jwks-uri with its certificates"
+        )
 
 
 def _check_keys(spec: ClientSpec) -> None:
@@ -177,6 +227,10 @@ class ClientChanges:
     profile: str | None = None
     require_par: bool | None = None
     require_dpop: bool | None = None
+    #: RFC 8705: switch to ``tls_client_auth`` or ``self_signed_tls_client_auth``.
+    auth_method: str | None = None
+    tls_subject: tuple[str, str] | None = None
+    cert_bound_tokens: bool | None = None
 
     def given(self) -> dict[str, object]:
         """The fields to change and their new values."""
@@ -202,7 +256,38 @@ def spec_of(client: Client) -> ClientSpec:
         require_par=client.require_par,
         require_dpop=client.require_dpop,
         profile=client.profile,
+        jwks=client.jwks,
+        jwks_uri=client.jwks_uri,
+        auth_method=next((m for m in client.auth_methods if m in MTLS_METHODS), None),
+        tls_subject=_subject_of(client),
+        cert_bound_tokens=client.cert_bound_tokens,
     )
+
+
+def _subject_of(client: Client) -> tuple[str, str] | None:
+    if client.tls_auth_kind is None or client.tls_auth_value is None:
+        return None
+    return client.tls_auth_kind, client.tls_auth_value
+
+
+def _methods(spec: ClientSpec) -> tuple[str, ...]:
+    """The client's authentication methods (RFC 7591 §2 ``token_endpoint_auth_method``)."""
+    if spec.auth_method is not None:
+        return (spec.auth_method,)
+    if spec.public:
+        return ("none",)
+    if spec.jwks is not None or spec.jwks_uri is not None:
+        return ("private_key_jwt",)
+    if spec.basic_only:
+        return ("client_secret_basic",)
+    return ("client_secret_basic", "client_secret_post")
+
+
+def _tls_fields(spec: ClientSpec) -> dict[str, object]:
+    kind, value = spec.tls_subject if spec.tls_subject is not None else (None, None)
+    if kind is not None and value is not None:
+        value = check_tls_subject(kind, value)
+    return {"tls_auth_kind": kind, "tls_auth_value": value}
 
 
 def apply_changes(client: Client, changes: ClientChanges, max_ttl: int) -> Client:
@@ -216,8 +301,14 @@ def apply_changes(client: Client, changes: ClientChanges, max_ttl: int) -> Clien
     if "profile" in given:
         given["profile"] = _profile(str(given["profile"]))
     spec = replace(spec_of(client), **given)  # type: ignore[arg-type]
+    if changes.auth_method == SELF_SIGNED_TLS_CLIENT_AUTH:
+        spec = replace(spec, tls_subject=None)
     scopes = _validate(spec, max_ttl)
-    check_profile(spec.profile, client.auth_methods)
+    mtls: dict[str, object] = {"cert_bound_tokens": spec.cert_bound_tokens}
+    if changes.auth_method is not None or changes.tls_subject is not None:
+        mtls |= _tls_fields(spec) | {"auth_methods": _methods(spec)}
+    methods = mtls.get("auth_methods", client.auth_methods)
+    check_profile(spec.profile, methods)  # type: ignore[arg-type]
     return client.evolve(
         name=spec.name.strip(),
         scopes=scopes,
@@ -228,6 +319,7 @@ def apply_changes(client: Client, changes: ClientChanges, max_ttl: int) -> Clien
         profile=spec.profile,
         require_par=spec.require_par,
         require_dpop=spec.require_dpop,
+        **mtls,
     )
 
 
@@ -247,17 +339,10 @@ async def create_client(
     """Make a client; returns it and its secret (shown once, stored only as a hash)."""
     scopes = _validate(spec, max_ttl)
     now = clock.now()
-    keyed = spec.jwks is not None or spec.jwks_uri is not None
-    secret = None if spec.public or keyed else new_secret(rand)
-    if spec.public:
-        methods: tuple[str, ...] = ("none",)
-    elif keyed:
-        methods = ("private_key_jwt",)
-    elif spec.basic_only:
-        methods = ("client_secret_basic",)
-    else:
-        methods = ("client_secret_basic", "client_secret_post")
+    methods = _methods(spec)
     check_profile(spec.profile, methods)
+    secreted = not {"client_secret_basic", "client_secret_post"}.isdisjoint(methods)
+    secret = new_secret(rand) if secreted else None
     client = Client(
         client_id=new_client_id(rand),
         name=spec.name.strip(),
@@ -277,6 +362,8 @@ async def create_client(
         jwks=_stored_jwks(spec.jwks),
         jwks_uri=spec.jwks_uri,
         profile=spec.profile,
+        cert_bound_tokens=spec.cert_bound_tokens,
+        **_tls_fields(spec),  # type: ignore[arg-type]
     )
     await store.add_client(client)
     return client, secret
@@ -293,6 +380,8 @@ async def rotate_client_secret(
         raise AdminError("public clients have no secret")
     if client.auth_methods == ("private_key_jwt",):
         raise AdminError("this client authenticates with its keys (private_key_jwt), no secret")
+    if any(m in MTLS_METHODS for m in client.auth_methods):
+        raise AdminError("this client authenticates with its TLS certificate, no secret")
     if keep_old_for < 0:
         raise AdminError("--keep-old-for must not be negative")
     now = clock.now()

@@ -13,6 +13,7 @@ from tokensmith.core.errors import InvalidClient, OAuthError, RateLimited
 from tokensmith.core.fingerprints import Fingerprints
 from tokensmith.core.limits import FailureLimiter, Keys, Limit
 from tokensmith.core.models import Client
+from tokensmith.core.mtls import MTLS_METHODS, certificate_refusal
 from tokensmith.core.ports import ClientStore
 from tokensmith.core.profile import FAPI2, ProfilePolicy, check_auth_method
 from tokensmith.core.requests import ClientCredentials
@@ -86,6 +87,9 @@ class ClientAuthenticator:
         described = "client authentication failed"
         if creds.method == "private_key_jwt":
             reason, described = await self._assertion_failure(client, creds)
+        elif creds.method == "none" and client is not None and _uses_mtls(client):
+            registered = self.assertions.keys if self.assertions is not None else None
+            reason, described = await certificate_refusal(registered, client, creds.certificate)
         else:
             reason = self._failure(client, creds)
         found = client.client_id if client is not None else None
@@ -171,6 +175,11 @@ def _about_fapi2(client: Client, method: str) -> None:
         check_auth_method(client, method)
     except OAuthError as exc:
         raise _about(exc, client.client_id) from None
+
+
+def _uses_mtls(client: Client) -> bool:
+    """RFC 8705 §2: the client authenticates with a TLS client certificate."""
+    return any(m in MTLS_METHODS for m in client.auth_methods)
 
 
 def _about(exc: OAuthError, client_id: str | None) -> OAuthError:

@@ -349,6 +349,12 @@ class AssertionVerifier:
         self._audiences = frozenset(audiences)
         self._verifiers: OrderedDict[tuple[str, str], jwt.PyJWK] = OrderedDict()
 
+    @property
+    def keys(self) -> ClientKeys:
+        """The clients' registered keys (also what ``self_signed_tls_client_auth``
+        compares certificates with, RFC 8705 §2.2)."""
+        return self._keys
+
     async def aclose(self) -> None:
         """Close the key fetcher (the replay cache is the DPoP verifier's to close)."""
         await self._keys.aclose()

@@ -151,6 +151,8 @@ class RefreshTokens:
         }
         if family.jkt is not None:  # bound to a public client's DPoP key (RFC 9449 §5)
             body["cnf"] = {"jkt": family.jkt}
+        if family.x5t_s256 is not None:  # and to its certificate (RFC 8705 §4)
+            body["cnf"] = body.get("cnf", {}) | {"x5t#S256": family.x5t_s256}
         return body
 
     async def revoke(self, token: str, caller: Client) -> bool:

@@ -81,6 +81,14 @@ class Client:
     #: The security profile this client follows; ``None``: the server's
     #: (``TOKENSMITH_PROFILE``, :func:`tokensmith.core.profile.effective_profile`).
     profile: Profile | None = None
+    #: RFC 8705 §2.1.2: what identifies a ``tls_client_auth`` client's certificate: the
+    #: kind (``subject_dn``, ``san_dns``, ``san_uri``, ``san_ip``, ``san_email``;
+    #: :data:`tokensmith.core.mtls.SUBJECT_KINDS`) and the registered value.
+    tls_auth_kind: str | None = None
+    tls_auth_value: str | None = None
+    #: RFC 8705 §3.4 ``tls_client_certificate_bound_access_tokens``: the client's tokens
+    #: are bound to the TLS client certificate it connects with.
+    cert_bound_tokens: bool = False
 
     @property
     def public(self) -> bool:
@@ -147,6 +155,8 @@ class AccessTokenRecord:
     issuer_tag: str | None = None
     #: RFC 9449 §6: the JWK SHA-256 thumbprint of the DPoP key the token is bound to.
     jkt: str | None = None
+    #: RFC 8705 §3.1 ``x5t#S256``: the TLS client certificate the token is bound to.
+    x5t_s256: str | None = None
 
     def active_at(self, now: float) -> bool:
         return self.revoked_at is None and now < self.expires_at
@@ -249,6 +259,9 @@ class TokenFamily:
     #: RFC 9449 §5: the thumbprint of the DPoP key a public client's refresh tokens are
     #: bound to (``None``: not bound).
     jkt: str | None = None
+    #: RFC 8705 §4: the ``x5t#S256`` of the certificate a public client's refresh tokens
+    #: are bound to (``None``: not bound).
+    x5t_s256: str | None = None
 
     def live_at(self, now: float) -> bool:
         return self.revoked_at is None and now < min(self.expires_at, self.absolute_expires_at)

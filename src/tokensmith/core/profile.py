@@ -74,13 +74,17 @@ class ProfilePolicy:
         return (client.profile or self.default) == FAPI2
 
 
-def advertised_auth_methods(profile: Profile, *, public: bool) -> list[str]:
+def advertised_auth_methods(
+    profile: Profile, *, public: bool, mtls: tuple[str, ...] = ()
+) -> list[str]:
     """RFC 8414 §2 ``*_endpoint_auth_methods_supported`` for a server whose profile is
     ``profile``: under ``fapi2`` only the implemented methods FAPI 2.0 allows; ``public``
-    adds ``none`` (the token endpoint's public clients) outside FAPI 2.0."""
+    adds ``none`` (the token endpoint's public clients) outside FAPI 2.0; ``mtls``: the
+    RFC 8705 §2 methods, when a trusted proxy forwards client certificates."""
+    implemented = [*AUTH_METHODS, *mtls]
     if profile == FAPI2:
-        return [m for m in AUTH_METHODS if m in FAPI2_AUTH_METHODS]
-    return [*AUTH_METHODS, "none"] if public else list(AUTH_METHODS)
+        return [m for m in implemented if m in FAPI2_AUTH_METHODS]
+    return [*implemented, "none"] if public else implemented
 
 
 def check_auth_method(client: Client, method: str) -> None:
@@ -96,20 +100,21 @@ def check_auth_method(client: Client, method: str) -> None:
         )
 
 
-def sender_constrained(req: TokenRequest, jkt: str | None) -> bool:
+def sender_constrained(req: TokenRequest, jkt: str | None, x5t: str | None = None) -> bool:
     """Whether the tokens of this token request are bound to a key the client holds: a
-    DPoP proof was verified (``jkt``, RFC 9449 §5). The one place that decides; a
-    certificate-bound token (RFC 8705 §3) is the other way to say yes."""
-    return jkt is not None
+    DPoP proof was verified (``jkt``, RFC 9449 §5) or they are bound to its TLS client
+    certificate (``x5t``, RFC 8705 §3). The one place that decides."""
+    return jkt is not None or x5t is not None
 
 
-def check_sender_constrained(req: TokenRequest, jkt: str | None) -> None:
+def check_sender_constrained(req: TokenRequest, jkt: str | None, x5t: str | None = None) -> None:
     """FAPI 2.0 §5.3.2.1: only sender-constrained access tokens are issued. A request
     without a proof is ``invalid_request`` (no proof was sent, so none is invalid;
     RFC 9449 §5 leaves the error to the server)."""
-    if not sender_constrained(req, jkt):
+    if not sender_constrained(req, jkt, x5t):
         raise InvalidRequest(
             "a sender-constrained token is required (FAPI 2.0): send a DPoP proof "
-            "(RFC 9449) with the token request",
+            "(RFC 9449) with the token request, or use a client registered with "
+            "certificate-bound tokens (RFC 8705)",
             reason="sender_constraint_required",
         )

@@ -9,11 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from tokensmith.client_cert import ClientCertificate
 
 __all__ = ["AuthMethod", "ClientCredentials", "DpopRequest", "TokenRequest"]
 
-AuthMethod = Literal["client_secret_basic", "client_secret_post", "none", "private_key_jwt"]
+AuthMethod = Literal[
+    "client_secret_basic",
+    "client_secret_post",
+    "none",
+    "private_key_jwt",
+    "tls_client_auth",
+    "self_signed_tls_client_auth",
+]
 
 #: The longest presented client_id a ``repr`` shows: generated ones have 13 characters,
 #: generated secrets and tokens 43 or more.
@@ -48,13 +58,17 @@ def shown_id(client_id: str) -> str:
 class ClientCredentials:
     """Credentials as presented (RFC 6749 §2.3.1), or a JWT assertion (RFC 7523 §2.2):
     ``assertion`` with ``method`` ``private_key_jwt``, and ``endpoint``, the URL of the
-    endpoint that received it (an ``aud`` it may name)."""
+    endpoint that received it (an ``aud`` it may name). ``certificate`` is the TLS client
+    certificate a trusted proxy forwarded (RFC 8705 §2), if any: a client registered for
+    ``tls_client_auth`` or ``self_signed_tls_client_auth`` sends its ``client_id`` alone
+    (``method`` ``none``) and authenticates with it."""
 
     client_id: str
     client_secret: str | None
     method: AuthMethod
     assertion: str | None = None
     endpoint: str | None = None
+    certificate: ClientCertificate | None = None
 
     def __repr__(self) -> str:
         return f"ClientCredentials(client_id={shown_id(self.client_id)}, method={self.method!r})"

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tokensmith.client_cert import cnf_x5t
 from tokensmith.core.authn import ClientAuthenticator
 from tokensmith.core.clock import Clock
 from tokensmith.core.credentials import token_key
@@ -21,6 +22,7 @@ from tokensmith.core.grants import GrantContext, GrantTable
 from tokensmith.core.jwt_codec import looks_like_jwt
 from tokensmith.core.keyring import KeyRing
 from tokensmith.core.models import AccessTokenRecord, Client, IssuedToken
+from tokensmith.core.mtls import bound_thumbprint
 from tokensmith.core.ports import ClientStore, RevocationLookup, ServiceStore
 from tokensmith.core.profile import FAPI2, check_sender_constrained
 from tokensmith.core.randomness import Randomness
@@ -92,12 +94,15 @@ class TokenService:
             refuse_unsupported(req.params, authorization=False)
             if req.grant_type not in client.grant_types:
                 raise UnauthorizedClient(f"client may not use grant_type {req.grant_type!r}")
-            jkt = None
+            jkt = x5t = None
             if req.dpop is not None or client.require_dpop:
                 jkt = await proof_key(self.dpop, req, client)
+            if client.cert_bound_tokens:  # RFC 8705 §3
+                cert = req.credentials.certificate if req.credentials else None
+                x5t = bound_thumbprint(client, cert)
             if (client.profile or self.profiles.default) == FAPI2:
-                check_sender_constrained(req, jkt)  # FAPI 2.0 §5.3.2.1
-            ctx = GrantContext(self.store, self.minter, self.clock, self.rand, policy, jkt)
+                check_sender_constrained(req, jkt, x5t)  # FAPI 2.0 §5.3.2.1
+            ctx = GrantContext(self.store, self.minter, self.clock, self.rand, policy, jkt, x5t)
             return client, await grant(ctx, req, client)
         except OAuthError as exc:
             exc.client_id = client.client_id
@@ -140,6 +145,7 @@ class TokenService:
         sees its own tokens, and any token of this server if it holds the ``introspection``
         scope (§4).  ``token_type`` says what the token is: ``Bearer`` for an access token
         here, ``DPoP`` with ``cnf.jkt`` for one bound to a DPoP key (RFC 9449 §6.2),
+        with ``cnf`` ``x5t#S256`` for one bound to a TLS client certificate (RFC 8705 §3.2),
         ``refresh_token`` from the refresh-token hook."""
         if not token:
             raise InvalidRequest("token is required")
@@ -171,6 +177,9 @@ class TokenService:
         jkt = rec.jkt or jkt_of(found.claims)
         if jkt is not None:  # RFC 9449 §6.2
             body |= {"token_type": DPOP_TOKEN_TYPE, "cnf": {"jkt": jkt}}
+        x5t = rec.x5t_s256 or cnf_x5t(found.claims)
+        if x5t is not None:  # RFC 8705 §3.2: still a Bearer token
+            body["cnf"] = body.get("cnf", {}) | {"x5t#S256": x5t}
         return body
 
     @staticmethod

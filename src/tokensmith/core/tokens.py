@@ -73,10 +73,11 @@ class TokenMinter:
         policy: IssuePolicy,
         family_id: str | None = None,
         jkt: str | None = None,
+        x5t: str | None = None,
     ) -> IssuedToken:
         """Mint one access token (RFC 6749 §5.1 fields, RFC 9068 claims) and store its record
         if it has one."""
-        issued, record = await self.prepare(client, subject, scopes, policy, family_id, jkt)
+        issued, record = await self.prepare(client, subject, scopes, policy, family_id, jkt, x5t)
         if record is not None:
             await self._tokens.add_access_token(record)
         return issued
@@ -89,12 +90,14 @@ class TokenMinter:
         policy: IssuePolicy,
         family_id: str | None = None,
         jkt: str | None = None,
+        x5t: str | None = None,
     ) -> tuple[IssuedToken, AccessTokenRecord | None]:
         """The token and the record to store with it, written by the caller (in the same
         transaction as a refresh-token rotation, say).  A JWT outside a family has no record:
         it is not written anywhere.  With ``jkt`` the token is bound to that DPoP key (RFC
         9449 §6): a JWT carries ``cnf.jkt`` (§6.1), a record keeps it (§6.2), and its
-        ``token_type`` is ``DPoP`` (§5.1)."""
+        ``token_type`` is ``DPoP`` (§5.1).  With ``x5t`` it is bound to that TLS client
+        certificate (RFC 8705 §3): ``cnf`` ``x5t#S256``, and it stays a ``Bearer`` token."""
         clock_now = self._clock.now()
         now = int(clock_now)
         ttl = policy.ttl_for(client)
@@ -112,8 +115,8 @@ class TokenMinter:
                 "exp": now + ttl,
                 "jti": jti,
             }
-            if jkt is not None:
-                claims["cnf"] = {"jkt": jkt}
+            if jkt is not None or x5t is not None:
+                claims["cnf"] = _cnf(jkt, x5t)
             token = (await self._codecs.codec()).encode(claims)
         else:
             token = new_token(self._rand, clock_now)
@@ -131,6 +134,7 @@ class TokenMinter:
                 family_id=family_id,
                 issuer_tag=self.binding.tag,
                 jkt=jkt,
+                x5t_s256=x5t,
             )
         issued = IssuedToken(
             access_token=token,
@@ -143,3 +147,11 @@ class TokenMinter:
             token_type="Bearer" if jkt is None else DPOP_TOKEN_TYPE,
         )
         return issued, record
+
+
+def _cnf(jkt: str | None, x5t: str | None) -> dict[str, str]:
+    """RFC 7800 ``cnf``: the DPoP key (RFC 9449 §6.1) and the certificate (RFC 8705 §3.1)."""
+    cnf = {} if jkt is None else {"jkt": jkt}
+    if x5t is not None:
+        cnf["x5t#S256"] = x5t
+    return cnf

@@ -7,6 +7,9 @@
   answering per RFC 6750 §3.
 * DPoP (RFC 9449): ``TokenValidator(..., dpop="allowed" | "required")`` takes
   ``Authorization: DPoP`` with a proof checked by :class:`DPoPVerifier`.
+* Mutual TLS (RFC 8705 §3): ``TokenValidator(..., mtls="allowed" | "required",
+  trusted_proxies=(...))`` checks certificate-bound tokens against the certificate a TLS
+  proxy forwards (:class:`CertificateBinding`).
 """
 
 from .asgi import (
@@ -43,6 +46,7 @@ from .errors import (
     dpop_challenge,
     www_authenticate,
 )
+from .mtls import CertificateBinding, ClientCertificate, MtlsMode
 from .validator import (
     DEFAULT_ALGORITHMS,
     RFC9068_REQUIRED_CLAIMS,
@@ -59,7 +63,9 @@ __all__ = [
     "AsyncValidator",
     "BearerAuthMiddleware",
     "BearerError",
+    "CertificateBinding",
     "CheckedProof",
+    "ClientCertificate",
     "DPoPMode",
     "DPoPVerifier",
     "HmacNonceSource",
@@ -69,6 +75,7 @@ __all__ = [
     "InvalidToken",
     "MemoryReplayCache",
     "MissingToken",
+    "MtlsMode",
     "NonceSource",
     "ReplayCache",
     "ScopeGuard",

@@ -13,6 +13,10 @@ Failures follow RFC 6750 §3: 401 with a bare challenge when no token was sent,
 With a validator whose ``dpop`` is ``allowed`` or ``required``, ``Authorization: DPoP``
 is taken too (RFC 9449 §7): the proof is checked against the request's method and URL,
 and the challenges follow RFC 9449 §7.1 (``invalid_dpop_proof``, ``use_dpop_nonce``).
+
+With a validator whose ``mtls`` is ``allowed`` or ``required``, a certificate-bound token
+(RFC 8705 §3) passes only with the certificate its TLS proxy forwarded; the header is read
+only from the validator's ``trusted_proxies``.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from .errors import (
     Scheme,
     ValidationUnavailable,
 )
+from .mtls import CertificateBinding, refuse_bound
 from .validator import AccessToken, refuse_bound_bearer
 
 __all__ = [
@@ -152,14 +157,38 @@ async def authenticate(validator: AsyncValidator, scope: Scope) -> AccessToken |
     if found is None:
         return None
     scheme, raw = found
+    binding = getattr(validator, "mtls", None)
+    if not isinstance(binding, CertificateBinding):
+        binding = None
     if verifier is None:
-        return refuse_bound_bearer(await validator.validate(raw))
+        result = refuse_bound_bearer(await validator.validate(raw))
+        if binding is None:
+            refuse_bound(result.claims)
+        else:
+            binding.check(result.claims, _certificate(binding, scope))
+        return result
     url, path = _request_target(scope)
     method = scope.get("method", "GET")
     check: Callable[..., Awaitable[AccessToken]] = getattr(validator, "authenticate")  # noqa: B009
+    extra = {} if binding is None else {"certificate": _certificate(binding, scope)}
     return await check(
-        scheme, raw, method=method, url=url, path=path, dpop_proofs=_header_values(scope, b"dpop")
+        scheme,
+        raw,
+        method=method,
+        url=url,
+        path=path,
+        dpop_proofs=_header_values(scope, b"dpop"),
+        **extra,
     )
+
+
+def _certificate(binding: CertificateBinding, scope: Scope) -> Any:
+    """The TLS client certificate the request's proxy forwarded (RFC 8705 §3), if any."""
+    if binding.mode == "off":
+        return None
+    client = scope.get("client")
+    peer = client[0] if client else None
+    return binding.certificate(scope.get("headers", ()), peer)
 
 
 class BearerAuthMiddleware:

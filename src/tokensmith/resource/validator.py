@@ -17,6 +17,10 @@
   :class:`~tokensmith.resource.DPoPVerifier` and the token must be bound to its key
   (``cnf.jkt``). A DPoP-bound token presented as ``Bearer`` is refused in every mode,
   ``"off"`` included (§7.2): it is no bearer token.
+* With ``mtls="allowed"`` or ``"required"`` (and ``trusted_proxies``), a token bound to a
+  TLS client certificate (RFC 8705 §3, ``cnf`` ``x5t#S256``) passes
+  :meth:`TokenValidator.authenticate` only with the certificate the TLS proxy forwarded
+  in ``cert_header``; with ``"off"`` such a token is refused.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ import orjson
 
 from .dpop import CheckedProof, DPoPMode, DPoPVerifier, check_mode, cnf_jkt
 from .errors import BearerError, InvalidToken, MissingToken, Scheme, ValidationUnavailable
+from .mtls import DEFAULT_HEADER, CertificateBinding, ClientCertificate, MtlsMode
 
 __all__ = [
     "DEFAULT_ALGORITHMS",
@@ -164,6 +169,9 @@ class _ValidatorCore:
         require_token_type: bool = True,
         dpop: DPoPMode = "off",
         dpop_verifier: DPoPVerifier | None = None,
+        mtls: MtlsMode = "off",
+        cert_header: str = DEFAULT_HEADER,
+        trusted_proxies: Collection[str] = (),
     ) -> None:
         algs = tuple(algorithms)
         bad = [
@@ -193,6 +201,10 @@ class _ValidatorCore:
             raise ValueError("dpop_verifier needs dpop='allowed' or dpop='required'")
         self.dpop_verifier: DPoPVerifier | None = (
             None if self.dpop == "off" else dpop_verifier or DPoPVerifier(clock=clock)
+        )
+        #: RFC 8705 §3: certificate-bound tokens, the certificate from a trusted proxy.
+        self.mtls = CertificateBinding(
+            mtls, cert_header=cert_header, trusted_proxies=trusted_proxies
         )
         self._clock = clock
         self._refetch_interval = jwks_refetch_interval
@@ -639,17 +651,22 @@ class TokenValidator(_ValidatorCore):
         url: str,
         dpop_proofs: Sequence[str] = (),
         path: str | None = None,
+        certificate: ClientCertificate | None = None,
     ) -> AccessToken:
         """Validate a request's credentials: ``scheme`` ``bearer`` (RFC 6750 §2.1) or
         ``dpop`` (RFC 9449 §7.1, with the request's ``DPoP`` header values, ``method``
-        and ``url``; ``path``: the raw request path, for ``DPoPVerifier.public_url``).
+        and ``url``; ``path``: the raw request path, for ``DPoPVerifier.public_url``);
+        ``certificate``: the TLS client certificate the proxy forwarded
+        (``validator.mtls.certificate_of(header, peer)``), for RFC 8705 §3.
         Errors come rendered for this API's DPoP mode."""
         scheme = scheme.lower()
         try:
             proof = self._dpop_before(
                 scheme, token, method=method, url=url, path=path, proofs=dpop_proofs
             )
-            return self._dpop_after(await self.validate(token), proof)
+            result = self._dpop_after(await self.validate(token), proof)
+            self.mtls.check(result.claims, certificate)
+            return result
         except BearerError as exc:
             self._render(exc, scheme)
             raise
@@ -770,6 +787,7 @@ class SyncTokenValidator(_ValidatorCore):
         url: str,
         dpop_proofs: Sequence[str] = (),
         path: str | None = None,
+        certificate: ClientCertificate | None = None,
     ) -> AccessToken:
         """Validate a request's credentials; see :meth:`TokenValidator.authenticate`."""
         scheme = scheme.lower()
@@ -777,7 +795,9 @@ class SyncTokenValidator(_ValidatorCore):
             proof = self._dpop_before(
                 scheme, token, method=method, url=url, path=path, proofs=dpop_proofs
             )
-            return self._dpop_after(self.validate(token), proof)
+            result = self._dpop_after(self.validate(token), proof)
+            self.mtls.check(result.claims, certificate)
+            return result
         except BearerError as exc:
             self._render(exc, scheme)
             raise

@@ -35,6 +35,7 @@ from tokensmith.core.keyring import KeyRing
 from tokensmith.core.keys import KeySealer
 from tokensmith.core.limits import FailureLimiter, Limit
 from tokensmith.core.models import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, REFRESH_TOKEN
+from tokensmith.core.mtls import MTLS_METHODS
 from tokensmith.core.panel_models import DAY
 from tokensmith.core.par import ParPolicy, PushedRequests
 from tokensmith.core.passwords import Passwords
@@ -353,8 +354,8 @@ def _pushed_requests(
 
 def authorization_metadata(settings: Settings) -> dict[str, Any]:
     """RFC 8414 §2 fields of the authorization-code flow, with RFC 9126 §5's and RFC 9449
-    §5.1's, and the algorithms of ``private_key_jwt`` assertions (RFC 8414 §2); under the
-    FAPI 2.0 profile, PAR required and only the methods it allows."""
+    §5.1's, the algorithms of ``private_key_jwt`` assertions (RFC 8414 §2), and RFC 8705
+    §3.3's; under the FAPI 2.0 profile, PAR required and only the methods it allows."""
     algs = list(settings.client_assertion_signing_algs)
     fapi2 = settings.profile == FAPI2
     return {
@@ -372,9 +373,23 @@ def authorization_metadata(settings: Settings) -> dict[str, Any]:
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": True,
         "token_endpoint_auth_methods_supported": advertised_auth_methods(
-            settings.profile, public=True
+            settings.profile, public=True, mtls=mtls_methods(settings)
         ),
-    }
+    } | mtls_metadata(settings)
+
+
+def mtls_methods(settings: Settings) -> tuple[str, ...]:
+    """RFC 8705 §2's methods, offered when a trusted proxy can forward certificates."""
+    return MTLS_METHODS if settings.trusted_proxies else ()
+
+
+def mtls_metadata(settings: Settings) -> dict[str, Any]:
+    """RFC 8705 §3.3 ``tls_client_certificate_bound_access_tokens``, when a trusted proxy
+    can forward certificates. No ``mtls_endpoint_aliases`` (§5): the endpoints are the
+    same whether the proxy asked for a certificate or not."""
+    if not settings.trusted_proxies:
+        return {}
+    return {"tls_client_certificate_bound_access_tokens": True}
 
 
 def _origin(url: str) -> str:

@@ -26,6 +26,8 @@ class GrantContext:
     policy: IssuePolicy
     #: The DPoP key the tokens of this request are bound to (RFC 9449 §5), if any.
     jkt: str | None = None
+    #: The ``x5t#S256`` of the TLS client certificate they are bound to (RFC 8705 §3).
+    x5t: str | None = None
 
 
 Grant = Callable[[GrantContext, TokenRequest, Client], Awaitable[IssuedToken]]

@@ -78,7 +78,8 @@ class AuthorizationCodeGrant:
         return code
 
     def _family(self, ctx: GrantContext, code: AuthorizationCode, client: Client) -> TokenFamily:
-        """RFC 9449 §5: a public client's refresh tokens are bound to its DPoP key."""
+        """RFC 9449 §5, RFC 8705 §4: a public client's refresh tokens are bound to its DPoP
+        key and to its TLS client certificate."""
         now = ctx.clock.now()
         absolute = now + self.policy.refresh_absolute_ttl
         return TokenFamily(
@@ -91,6 +92,7 @@ class AuthorizationCodeGrant:
             expires_at=min(now + self.policy.refresh_idle_ttl, absolute),
             absolute_expires_at=absolute,
             jkt=ctx.jkt if client.public else None,
+            x5t_s256=ctx.x5t if client.public else None,
         )
 
 

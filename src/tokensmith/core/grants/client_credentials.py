@@ -16,4 +16,6 @@ async def client_credentials(ctx: GrantContext, req: TokenRequest, client: Clien
     if client.public:
         raise UnauthorizedClient("public clients cannot use client_credentials")
     scopes = resolve_scope(req.params.get("scope"), client.scopes, client.granted_default_scopes())
-    return await ctx.minter.mint(client, client.subject, scopes, ctx.policy, jkt=ctx.jkt)
+    return await ctx.minter.mint(
+        client, client.subject, scopes, ctx.policy, jkt=ctx.jkt, x5t=ctx.x5t
+    )

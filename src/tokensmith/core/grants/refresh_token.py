@@ -30,6 +30,7 @@ from tokensmith.core.models import (
     RefreshTokenRecord,
     TokenFamily,
 )
+from tokensmith.core.mtls import check_refresh_certificate
 from tokensmith.core.requests import TokenRequest
 from tokensmith.core.scopes import parse_scope
 from tokensmith.core.tokens import IssuePolicy
@@ -55,7 +56,7 @@ async def prepare_in_family(
     bound to the request's DPoP key, if any (RFC 9449 §5)."""
     issue = IssuePolicy(ctx.policy.token_format, policy.access_token_ttl)
     issued, record = await ctx.minter.prepare(
-        client, family.merchant_id, scopes, issue, family.family_id, ctx.jkt
+        client, family.merchant_id, scopes, issue, family.family_id, ctx.jkt, ctx.x5t
     )
     assert record is not None  # a token in a family always has a record
     return issued, record
@@ -96,6 +97,7 @@ class RefreshTokenGrant:
         record = found.token
         family = self._family(ctx, found)
         check_refresh_binding(family.jkt, ctx.jkt)
+        check_refresh_certificate(family.x5t_s256, ctx.x5t)
         requested = req.params.get("scope")
         if record.spent_at is None:
             scopes = narrow_scope(requested, family, client)

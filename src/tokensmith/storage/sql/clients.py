@@ -57,6 +57,9 @@ def _client_row(c: Client) -> dict[str, Any]:
         "jwks": c.jwks,
         "jwks_uri": c.jwks_uri,
         "profile": c.profile,
+        "tls_auth_kind": c.tls_auth_kind,
+        "tls_auth_value": c.tls_auth_value,
+        "cert_bound_tokens": c.cert_bound_tokens,
     }
 
 
@@ -82,6 +85,9 @@ def _client(row: Row[Any], secrets: tuple[ClientSecret, ...]) -> Client:
         jwks=m["jwks"],
         jwks_uri=m["jwks_uri"],
         profile=m["profile"],
+        tls_auth_kind=m["tls_auth_kind"],
+        tls_auth_value=m["tls_auth_value"],
+        cert_bound_tokens=bool(m["cert_bound_tokens"]),
     )
 
 

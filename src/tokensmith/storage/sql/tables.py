@@ -34,6 +34,12 @@ def _jkt() -> Column[Any]:
     return Column("jkt", String(64))
 
 
+def _x5t() -> Column[Any]:
+    """The ``x5t#S256`` of the TLS client certificate a token is bound to (migration 0010;
+    RFC 8705 §3), NULL for a token bound to none."""
+    return Column("x5t_s256", String(64))
+
+
 def row_of(record: Any) -> dict[str, Any]:
     """A record (a dataclass of :mod:`tokensmith.core.models`) as the row of its table:
     its field names are the column names."""
@@ -83,6 +89,10 @@ clients = Table(
     Column("jwks_uri", Text),
     # 0015: the client's security profile (default, fapi2); NULL follows the server's
     Column("profile", String(16)),
+    # 0010: RFC 8705 §2.1.2 tls_client_auth_* and §3.4 certificate-bound tokens
+    Column("tls_auth_kind", String(16)),
+    Column("tls_auth_value", Text),
+    Column("cert_bound_tokens", Boolean, nullable=False, server_default=false()),
 )
 
 client_secrets = Table(
@@ -115,6 +125,7 @@ access_tokens = Table(
     Column("revoked_at", Double),
     _issuer_tag(),
     _jkt(),
+    _x5t(),
 )
 
 
@@ -200,6 +211,7 @@ token_families = Table(
     Column("absolute_expires_at", Double, nullable=False, index=True),
     Column("revoked_at", Double),
     _jkt(),
+    _x5t(),
     postgresql_with={"fillfactor": 70},
 )
 

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tokensmith.core.profile import advertised_auth_methods
+from tokensmith.web.compose import mtls_methods
 from tokensmith.web.context import AppContext, ctx_of
 from tokensmith.web.dialects.compat import DIALECT_PATHS
 from tokensmith.web.dialects.oauth import json_response
@@ -20,7 +21,9 @@ def server_metadata(ctx: AppContext) -> dict[str, Any]:
     """RFC 8414 §2 authorization server metadata: what the configuration enables, and
     under the FAPI 2.0 profile only what it allows."""
     iss = ctx.settings.issuer_url
-    auth_methods = advertised_auth_methods(ctx.settings.profile, public=False)
+    auth_methods = advertised_auth_methods(
+        ctx.settings.profile, public=False, mtls=mtls_methods(ctx.settings)
+    )
     body: dict[str, Any] = {
         "issuer": iss,
         "token_endpoint": iss + "/oauth/token",

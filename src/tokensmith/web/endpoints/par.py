@@ -18,6 +18,7 @@ from tokensmith.web.dialects.oauth import NO_STORE, json_response, render_error
 from tokensmith.web.dpop import DPOP_NONCE_HEADER, dpop_request
 from tokensmith.web.endpoints.token import MethodNotAllowed
 from tokensmith.web.forms import client_credentials_from, read_form
+from tokensmith.web.mtls import with_certificate
 
 __all__ = ["push"]
 
@@ -32,6 +33,7 @@ async def push(request: Request) -> Response:
         form = await read_form(request, ctx.settings.max_body_bytes)
         endpoint = ctx.settings.issuer_url + request.url.path
         creds = client_credentials_from(request.headers.get("authorization"), form, endpoint)
+        creds = with_certificate(creds, request, ctx.settings)
         source = source_address(request, ctx.settings.trusted_proxies)
         dpop = dpop_request(request, endpoint)  # RFC 9449 §10.1
         pushed = await ctx.par.push(form, creds, source, dpop)

@@ -18,6 +18,7 @@ from tokensmith.web.dialects.oauth import NO_STORE, json_response
 from tokensmith.web.dialects.problem import ApiKeyRejected
 from tokensmith.web.dpop import DPOP_NONCE_HEADER, dpop_request
 from tokensmith.web.forms import client_credentials_from, read_form
+from tokensmith.web.mtls import with_certificate
 
 __all__ = ["MethodNotAllowed", "TokenEndpoint"]
 
@@ -51,6 +52,7 @@ class TokenEndpoint:
             # the URL assertions and proofs name: this endpoint at the issuer
             url = ctx.settings.issuer_url + DIALECT_PATHS[dialect.name]
             creds = client_credentials_from(request.headers.get("authorization"), form, url)
+            creds = with_certificate(creds, request, ctx.settings)
             client_id = creds.client_id if creds else None
             dpop = dpop_request(request, url)
             _, issued = await ctx.service.token(

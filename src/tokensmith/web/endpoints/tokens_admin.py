@@ -11,6 +11,7 @@ from tokensmith.web.context import AppContext, ctx_of, source_address
 from tokensmith.web.dialects.oauth import NO_STORE, json_response, render_error
 from tokensmith.web.endpoints.token import MethodNotAllowed
 from tokensmith.web.forms import client_credentials_from, read_form
+from tokensmith.web.mtls import with_certificate
 
 __all__ = ["introspect", "revoke"]
 
@@ -21,6 +22,7 @@ async def _caller(ctx: AppContext, request: Request) -> tuple[Client, dict[str, 
     form = await read_form(request, ctx.settings.max_body_bytes)
     endpoint = ctx.settings.issuer_url + request.url.path
     creds = client_credentials_from(request.headers.get("authorization"), form, endpoint)
+    creds = with_certificate(creds, request, ctx.settings)
     source = source_address(request, ctx.settings.trusted_proxies)
     return await ctx.service.authenticator.authenticate(creds, source), form
 
