@@ -246,6 +246,9 @@ def client_json(c: Client, now: float) -> dict[str, Any]:
         "dpop_bound_access_tokens": c.require_dpop,
         "jwks": None if c.jwks is None else json.loads(c.jwks),
         "jwks_uri": c.jwks_uri,
+        "authorization_details_types": (
+            None if c.authorization_details_types is None else list(c.authorization_details_types)
+        ),
         "status": "active" if c.active else "revoked",
         "created_at": iso(c.created_at),
         "revoked_at": iso(c.revoked_at),

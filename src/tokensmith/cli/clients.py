@@ -2,17 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 import click
 
 from tokensmith.cli._common import Env, client_json, db_options, emit, json_option, table, with_env
 from tokensmith.core.admin import GRANT_TYPES, AdminError, ClientChanges, ClientSpec
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
 
 @click.group("clients")
 def clients() -> None:
     """Create, list, show, update, revoke, delete clients and rotate their secrets."""
+
+
+def _details_types_option(fn: Callable[P, T]) -> Callable[P, T]:
+    return click.option(
+        "--authorization-details-type",
+        "details_types",
+        multiple=True,
+        metavar="TYPE",
+        help="Repeatable: the only RFC 9396 authorization_details types it may request "
+        "(default: every type; 'none': no type).",
+    )(fn)
+
+
+def _details_types(given: tuple[str, ...]) -> tuple[str, ...] | None:
+    """``--authorization-details-type``: none given, every type; ``none``, no type."""
+    if not given:
+        return None
+    return () if given == ("none",) else given
 
 
 @clients.command("create")
@@ -51,6 +74,7 @@ def clients() -> None:
 @click.option(
     "--jwks-uri", default=None, help="URL of its public JWK Set (https): private_key_jwt."
 )
+@_details_types_option
 @json_option
 @db_options
 @with_env
@@ -71,6 +95,7 @@ async def create(
     require_dpop: bool,
     jwks: str | None,
     jwks_uri: str | None,
+    details_types: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Create a client and print its secret once."""
@@ -90,6 +115,7 @@ async def create(
         require_dpop=require_dpop,
         jwks=_jwks_text(jwks),
         jwks_uri=jwks_uri,
+        authorization_details_types=_details_types(details_types),
     )
     client, secret = await env.admin.clients.create(spec)
     data = client_json(client, env.clock.now()) | {"client_secret": secret}
@@ -196,6 +222,7 @@ async def rotate_secret(env: Env, client_id: str, keep_old_for: int, as_json: bo
     help="Repeatable; replaces them all.",
 )
 @click.option("--token-format", type=click.Choice(["jwt", "opaque"]), default=None)
+@_details_types_option
 @json_option
 @db_options
 @with_env
@@ -208,6 +235,7 @@ async def update(
     redirect_uris: tuple[str, ...],
     grant_types: tuple[str, ...],
     token_format: str | None,
+    details_types: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Change a client, checked as create checks a new one; what is not given stays."""
@@ -218,6 +246,7 @@ async def update(
         redirect_uris=redirect_uris or None,
         grant_types=grant_types or None,
         token_format=token_format,  # type: ignore[arg-type]
+        authorization_details_types=_details_types(details_types),
     )
     client = await env.admin.clients.change(client_id, changes)
     data = client_json(client, env.clock.now())

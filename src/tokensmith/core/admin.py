@@ -6,6 +6,7 @@ import base64
 import json
 from dataclasses import dataclass, fields, replace
 
+from tokensmith.core.authorization_details import check_type_name
 from tokensmith.core.client_assertion import check_jwks_uri, parse_jwks
 from tokensmith.core.clock import Clock
 from tokensmith.core.credentials import hash_secret, new_client_id, new_secret
@@ -69,6 +70,19 @@ class ClientSpec:
     #: ``private_key_jwt`` (RFC 7523 §2.2) and gets no secret.
     jwks: str | None = None
     jwks_uri: str | None = None
+    #: RFC 9396 §10 ``authorization_details_types``: the types it may request (``None``:
+    #: all; ``()``: none).
+    authorization_details_types: tuple[str, ...] | None = None
+
+
+def _check_details_types(types: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """Each a possible type name (RFC 9396 §2), once."""
+    if types is None:
+        return None
+    try:
+        return tuple(dict.fromkeys(check_type_name(t) for t in types))
+    except ValueError as exc:
+        raise AdminError(str(exc)) from None
 
 
 def _check_redirect_uri(uri: str) -> None:
@@ -153,6 +167,7 @@ class ClientChanges:
     redirect_uris: tuple[str, ...] | None = None
     grant_types: tuple[str, ...] | None = None
     token_format: TokenFormat | None = None
+    authorization_details_types: tuple[str, ...] | None = None
 
     def given(self) -> dict[str, object]:
         """The fields to change and their new values."""
@@ -177,6 +192,7 @@ def spec_of(client: Client) -> ClientSpec:
         basic_only=client.auth_methods == ("client_secret_basic",),
         require_par=client.require_par,
         require_dpop=client.require_dpop,
+        authorization_details_types=client.authorization_details_types,
     )
 
 
@@ -197,6 +213,7 @@ def apply_changes(client: Client, changes: ClientChanges, max_ttl: int) -> Clien
         token_format=spec.token_format,
         access_token_ttl=spec.access_token_ttl,
         redirect_uris=spec.redirect_uris,
+        authorization_details_types=_check_details_types(spec.authorization_details_types),
     )
 
 
@@ -234,6 +251,7 @@ async def create_client(
         require_dpop=spec.require_dpop,
         jwks=_stored_jwks(spec.jwks),
         jwks_uri=spec.jwks_uri,
+        authorization_details_types=_check_details_types(spec.authorization_details_types),
     )
     await store.add_client(client)
     return client, secret

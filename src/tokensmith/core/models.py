@@ -74,6 +74,9 @@ class Client:
     jwks: str | None = None
     #: RFC 7591 §2 ``jwks_uri``: where the client publishes that JWK Set instead.
     jwks_uri: str | None = None
+    #: RFC 9396 §10 ``authorization_details_types``: the types of ``authorization_details``
+    #: this client may request (``None``: every type the server supports).
+    authorization_details_types: tuple[str, ...] | None = None
 
     @property
     def public(self) -> bool:
@@ -140,6 +143,8 @@ class AccessTokenRecord:
     issuer_tag: str | None = None
     #: RFC 9449 §6: the JWK SHA-256 thumbprint of the DPoP key the token is bound to.
     jkt: str | None = None
+    #: RFC 9396 §9.1: the token's ``authorization_details``, canonical JSON text.
+    authorization_details: str | None = None
 
     def active_at(self, now: float) -> bool:
         return self.revoked_at is None and now < self.expires_at
@@ -171,6 +176,8 @@ class IssuedToken:
     subject: str
     token_type: str = "Bearer"
     refresh_token: str | None = field(default=None, repr=False)
+    #: RFC 9396 §7: the ``authorization_details`` granted, canonical JSON text.
+    authorization_details: str | None = None
 
 
 Role = Literal["admin", "member", "operator"]
@@ -217,6 +224,8 @@ class AuthorizationCode:
     used_at: float | None = None
     #: The issuer the code was issued by (:func:`~tokensmith.core.issuers.issuer_tag`).
     issuer_tag: str | None = None
+    #: RFC 9396: the ``authorization_details`` the user approved, canonical JSON text.
+    authorization_details: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +247,8 @@ class TokenFamily:
     #: RFC 9449 §5: the thumbprint of the DPoP key a public client's refresh tokens are
     #: bound to (``None``: not bound).
     jkt: str | None = None
+    #: RFC 9396 §6.2: the ``authorization_details`` granted, which refreshes may narrow.
+    authorization_details: str | None = None
 
     def live_at(self, now: float) -> bool:
         return self.revoked_at is None and now < min(self.expires_at, self.absolute_expires_at)

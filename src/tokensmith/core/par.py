@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from tokensmith.core.authn import ClientAuthenticator
+from tokensmith.core.authorization_details import DEFAULT_TYPES, DetailsTypes
 from tokensmith.core.authorize import (
     AuthorizationRequest,
     AuthorizationTarget,
@@ -108,6 +109,7 @@ class PushedRequests:
         partner: PartnerPolicy,
         policy: ParPolicy,
         issuer_tag: str,
+        types: DetailsTypes = DEFAULT_TYPES,
     ) -> None:
         self._store = store
         self._clients = clients
@@ -117,6 +119,8 @@ class PushedRequests:
         self._partner = partner
         self.policy = policy
         self._issuer_tag = issuer_tag
+        #: The ``authorization_details`` types accepted (RFC 9396 §2).
+        self.types = types
 
     def required_for(self, client: Client) -> bool:
         """Whether ``client`` may send its authorization requests only by PAR (§4)."""
@@ -134,7 +138,7 @@ class PushedRequests:
         try:
             params = _request_of(form, client)
             target = await resolve_target(self._clients, params)
-            validate_request(target, params, self._partner)
+            validate_request(target, params, self._partner, self.types)
             return await self._keep(client, form)
         except OAuthError as exc:
             exc.client_id = client.client_id
@@ -188,7 +192,7 @@ class PushedRequests:
             raise InvalidRequest(
                 "this app must push its authorization requests to the PAR endpoint (RFC 9126)"
             )
-        request = validate_request(target, resolved.params, self._partner)
+        request = validate_request(target, resolved.params, self._partner, self.types)
         return replace(request, request_uri=resolved.request_uri)
 
     async def spend(self, request: AuthorizationRequest) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tokensmith.core.authn import ClientAuthenticator
+from tokensmith.core.authorization_details import DEFAULT_TYPES, DetailsTypes, load
 from tokensmith.core.clock import Clock
 from tokensmith.core.credentials import token_key
 from tokensmith.core.dpop import DPOP_TOKEN_TYPE, DpopVerifier, jkt_of, proof_key
@@ -62,6 +63,7 @@ class TokenService:
         introspectors: Sequence[Introspector] = (),
         revokers: Sequence[Revoker] = (),
         dpop: DpopVerifier | None = None,
+        details: DetailsTypes = DEFAULT_TYPES,
     ) -> None:
         self.store = store
         self.clients = clients
@@ -78,6 +80,8 @@ class TokenService:
         #: Look up and revoke the tokens that are not access tokens (refresh tokens).
         self.introspectors = tuple(introspectors)
         self.revokers = tuple(revokers)
+        #: The ``authorization_details`` types accepted (RFC 9396 §6).
+        self.details = details
 
     async def token(self, req: TokenRequest, policy: IssuePolicy) -> tuple[Client, IssuedToken]:
         """RFC 6749 §3.2: authenticate the client, then run its grant."""
@@ -92,7 +96,9 @@ class TokenService:
             jkt = None
             if req.dpop is not None or client.require_dpop:
                 jkt = await proof_key(self.dpop, req, client)
-            ctx = GrantContext(self.store, self.minter, self.clock, self.rand, policy, jkt)
+            ctx = GrantContext(
+                self.store, self.minter, self.clock, self.rand, policy, jkt, self.details
+            )
             return client, await grant(ctx, req, client)
         except OAuthError as exc:
             exc.client_id = client.client_id
@@ -166,6 +172,11 @@ class TokenService:
         jkt = rec.jkt or jkt_of(found.claims)
         if jkt is not None:  # RFC 9449 §6.2
             body |= {"token_type": DPOP_TOKEN_TYPE, "cnf": {"jkt": jkt}}
+        details = found.claims.get("authorization_details")
+        if details is None and rec.authorization_details is not None:
+            details = load(rec.authorization_details)
+        if details is not None:  # RFC 9396 §9.1
+            body["authorization_details"] = details
         return body
 
     @staticmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
+from tokensmith.core.authorization_details import DEFAULT_TYPES, DetailsTypes
 from tokensmith.core.clock import Clock
 from tokensmith.core.models import Client, IssuedToken
 from tokensmith.core.ports import GrantStore
@@ -26,6 +27,8 @@ class GrantContext:
     policy: IssuePolicy
     #: The DPoP key the tokens of this request are bound to (RFC 9449 §5), if any.
     jkt: str | None = None
+    #: The ``authorization_details`` types accepted (RFC 9396 §6).
+    details: DetailsTypes = DEFAULT_TYPES
 
 
 Grant = Callable[[GrantContext, TokenRequest, Client], Awaitable[IssuedToken]]

@@ -37,6 +37,14 @@ def _split(value: str | None) -> tuple[str, ...]:
     return tuple(value.split()) if value else ()
 
 
+def _types_text(types: tuple[str, ...] | None) -> str | None:
+    return None if types is None else json.dumps(list(types))
+
+
+def _types_of(text: str | None) -> tuple[str, ...] | None:
+    return None if text is None else tuple(json.loads(text))
+
+
 def _client_row(c: Client) -> dict[str, Any]:
     return {
         "client_id": c.client_id,
@@ -56,6 +64,7 @@ def _client_row(c: Client) -> dict[str, Any]:
         "require_dpop": c.require_dpop,
         "jwks": c.jwks,
         "jwks_uri": c.jwks_uri,
+        "authorization_details_types": _types_text(c.authorization_details_types),
     }
 
 
@@ -80,6 +89,7 @@ def _client(row: Row[Any], secrets: tuple[ClientSecret, ...]) -> Client:
         require_dpop=bool(m["require_dpop"]),
         jwks=m["jwks"],
         jwks_uri=m["jwks_uri"],
+        authorization_details_types=_types_of(m["authorization_details_types"]),
     )
 
 

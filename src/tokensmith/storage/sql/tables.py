@@ -34,6 +34,12 @@ def _jkt() -> Column[Any]:
     return Column("jkt", String(64))
 
 
+def _details() -> Column[Any]:
+    """RFC 9396 ``authorization_details`` as canonical JSON text (migration 0013), NULL
+    where none were requested."""
+    return Column("authorization_details", Text)
+
+
 def row_of(record: Any) -> dict[str, Any]:
     """A record (a dataclass of :mod:`tokensmith.core.models`) as the row of its table:
     its field names are the column names."""
@@ -81,6 +87,8 @@ clients = Table(
     # 0009: RFC 7591 §2 jwks and jwks_uri (private_key_jwt, RFC 7523 §2.2)
     Column("jwks", Text),
     Column("jwks_uri", Text),
+    # 0013: RFC 9396 §10 authorization_details_types, a JSON array (NULL: every type)
+    Column("authorization_details_types", Text),
 )
 
 client_secrets = Table(
@@ -113,6 +121,7 @@ access_tokens = Table(
     Column("revoked_at", Double),
     _issuer_tag(),
     _jkt(),
+    _details(),
 )
 
 
@@ -179,6 +188,7 @@ authorization_codes = Table(
     Column("expires_at", Double, nullable=False, index=True),
     Column("used_at", Double),
     _issuer_tag(),
+    _details(),
 )
 
 token_families = Table(
@@ -196,6 +206,7 @@ token_families = Table(
     Column("absolute_expires_at", Double, nullable=False, index=True),
     Column("revoked_at", Double),
     _jkt(),
+    _details(),
     postgresql_with={"fillfactor": 70},
 )
 
@@ -307,4 +318,16 @@ pushed_requests = Table(
     Column("created_at", Double, nullable=False),
     Column("expires_at", Double, nullable=False, index=True),
     Column("used_at", Double),
+)
+
+
+# -- 0013: rich authorization requests (RFC 9396): the types registered with the CLI --------
+
+authorization_details_types = Table(
+    "authorization_details_types",
+    metadata,
+    Column("type", String(200), primary_key=True),
+    # the type's JSON Schema, as JSON text
+    Column("schema", Text, nullable=False),
+    Column("created_at", Double, nullable=False),
 )
