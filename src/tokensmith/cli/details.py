@@ -14,7 +14,7 @@ from tokensmith.core.authorization_details import TypeRegistry
 
 @click.group("authorization-details")
 def authorization_details() -> None:
-    """Rich authorization requests (RFC 9396): the types of authorization_details."""
+    """List, register and remove RFC 9396 authorization_details types."""
 
 
 @authorization_details.group("types")

@@ -39,6 +39,8 @@ _TOKEN = _obj(
         "expires_in": _I,
         "scope": _S,
         "refresh_token": _S,
+        # RFC 9396 §7: the authorization_details granted, when some were requested
+        "authorization_details": {"type": "array", "items": {"type": "object"}},
     },
     ["access_token", "token_type", "expires_in"],
 )
@@ -52,6 +54,7 @@ _CC_FORM = _obj(
         "redirect_uri": _S,
         "code_verifier": _S,
         "refresh_token": _S,
+        "authorization_details": _S,
     }
 )
 
@@ -92,6 +95,7 @@ def _authorize() -> dict[str, Any]:
         ("code_challenge_method", False),
         ("prompt", False),
         ("request_uri", False),
+        ("authorization_details", False),
     ]
     return {
         "summary": "RFC 6749 authorization endpoint (login and consent pages)",
@@ -110,7 +114,16 @@ def _par() -> dict[str, Any]:
     as at the token endpoint; 201 with the ``request_uri`` to send to /oauth/authorize."""
     names = ["response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge"]
     form = _obj(
-        {n: _S for n in [*names, "code_challenge_method", "prompt", "client_secret"]},
+        {
+            n: _S
+            for n in [
+                *names,
+                "code_challenge_method",
+                "prompt",
+                "client_secret",
+                "authorization_details",
+            ]
+        },
         ["response_type", "client_id"],
     )
     op = _post(
