@@ -115,6 +115,8 @@ async def test_a_pushed_payment_is_shown_approved_and_carried_into_every_token(
     assert body["authorization_details"] == [PAYMENT]  # RFC 9396 §7
     assert claims_of(body["access_token"])["authorization_details"] == [PAYMENT]
     assert (await partner.introspect(body["access_token"]))["authorization_details"] == [PAYMENT]
+    refresh_info = await partner.introspect(body["refresh_token"])
+    assert refresh_info["authorization_details"] == [PAYMENT]
     again = await partner.refresh(body["refresh_token"])
     assert again.status_code == 200 and again.json()["authorization_details"] == [PAYMENT]
 

@@ -25,6 +25,7 @@ finds its successor superseded and revokes the family.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,6 +152,8 @@ class RefreshTokens:
         }
         if family.jkt is not None:  # bound to a public client's DPoP key (RFC 9449 §5)
             body["cnf"] = {"jkt": family.jkt}
+        if family.authorization_details is not None:  # what it may be refreshed for (RFC 9396)
+            body["authorization_details"] = json.loads(family.authorization_details)
         return body
 
     async def revoke(self, token: str, caller: Client) -> bool:
