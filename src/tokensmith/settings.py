@@ -254,6 +254,13 @@ class Settings(BaseSettings):
     #: Accept authorization requests only by PAR, from every client (RFC 9126 §5); a
     #: client's own ``require_par`` asks the same of that client alone.
     require_pushed_authorization_requests: bool = False
+    # -- rich authorization requests, RFC 9396 (docs/consents.md) ------------------------
+    #: A JSON or TOML file mapping each ``authorization_details`` type to its JSON Schema,
+    #: besides the built-in ones and those registered with the CLI.
+    authorization_details_types: str | None = None
+    #: At most this many objects, and this many bytes, in one ``authorization_details``.
+    authorization_details_max_entries: int = Field(default=10, ge=1, le=100)
+    authorization_details_max_bytes: int = Field(default=8192, ge=256, le=65536)
     # -- DPoP, RFC 9449 (docs/fapi.md) ---------------------------------------------------
     #: Algorithms a DPoP proof may be signed with (asymmetric only; FAPI 2.0's by default).
     dpop_signing_algs: Annotated[tuple[DpopAlg, ...], NoDecode] = ("ES256", "PS256", "EdDSA")

@@ -134,7 +134,7 @@ async def test_the_client_secret_of_a_post_push_is_not_stored(p: Par) -> None:
         ({"code_challenge_method": "S256"}, errors.InvalidRequest, "code_challenge"),
         ({"resource": "https://api.example"}, errors.InvalidTarget, "not supported"),
         ({"request": "eyJhbGciOi.x.y"}, errors.RequestNotSupported, "not supported"),
-        ({"authorization_details": "[]"}, errors.InvalidRequest, "not supported"),
+        ({"authorization_details": "[]"}, errors.InvalidAuthorizationDetails, "non-empty"),
     ],
     ids=[
         "request-uri-pushed",
@@ -357,8 +357,6 @@ async def test_purge_deletes_expired_pushed_requests(p: Par) -> None:
         (["resource"], True, errors.InvalidTarget),
         (["resource"], False, errors.InvalidTarget),
         (["request"], True, errors.RequestNotSupported),
-        (["authorization_details"], True, errors.InvalidRequest),
-        (["authorization_details"], False, errors.InvalidRequest),
     ],
 )
 def test_unsupported_extensions_are_refused(

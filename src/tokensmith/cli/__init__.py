@@ -27,6 +27,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "apikeys",
         "Create, list, rotate and revoke developer app keys.",
     ),
+    "authorization-details": (
+        "tokensmith.cli.details",
+        "authorization_details",
+        "List, register and remove RFC 9396 authorization_details types.",
+    ),
     "clients": (
         "tokensmith.cli.clients",
         "clients",

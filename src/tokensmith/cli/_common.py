@@ -250,6 +250,9 @@ def client_json(c: Client, now: float) -> dict[str, Any]:
         "jwks_uri": c.jwks_uri,
         **subject_metadata(c),
         "tls_client_certificate_bound_access_tokens": c.cert_bound_tokens,
+        "authorization_details_types": (
+            None if c.authorization_details_types is None else list(c.authorization_details_types)
+        ),
         "status": "active" if c.active else "revoked",
         "created_at": iso(c.created_at),
         "revoked_at": iso(c.revoked_at),

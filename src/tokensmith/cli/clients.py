@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import click
 
@@ -46,10 +46,31 @@ def _tls_subject(given: dict[str, str | None]) -> tuple[str, str] | None:
         raise AdminError("give one of --tls-subject-dn, --tls-san-* (RFC 8705 §2.1.2)")
     return chosen[0] if chosen else None
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
 
 @click.group("clients")
 def clients() -> None:
     """Create, list, show, update, revoke, delete clients and rotate their secrets."""
+
+
+def _details_types_option(fn: Callable[P, T]) -> Callable[P, T]:
+    return click.option(
+        "--authorization-details-type",
+        "details_types",
+        multiple=True,
+        metavar="TYPE",
+        help="Repeatable: the only RFC 9396 authorization_details types it may request "
+        "(default: every type; 'none': no type).",
+    )(fn)
+
+
+def _details_types(given: tuple[str, ...]) -> tuple[str, ...] | None:
+    """``--authorization-details-type``: none given, every type; ``none``, no type."""
+    if not given:
+        return None
+    return () if given == ("none",) else given
 
 
 @clients.command("create")
@@ -100,6 +121,7 @@ def clients() -> None:
     is_flag=True,
     help="Bind its tokens to its TLS client certificate (RFC 8705 §3).",
 )
+@_details_types_option
 @json_option
 @db_options
 @with_env
@@ -123,6 +145,7 @@ async def create(
     profile: str | None,
     auth_method: str | None,
     cert_bound_tokens: bool,
+    details_types: tuple[str, ...],
     as_json: bool,
     **tls: str | None,
 ) -> None:
@@ -147,6 +170,7 @@ async def create(
         auth_method=auth_method,
         tls_subject=_tls_subject(tls),
         cert_bound_tokens=cert_bound_tokens,
+        authorization_details_types=_details_types(details_types),
     )
     client, secret = await env.admin.clients.create(spec)
     data = client_json(client, env.clock.now()) | {"client_secret": secret}
@@ -275,6 +299,7 @@ async def rotate_secret(env: Env, client_id: str, keep_old_for: int, as_json: bo
     default=None,
     help="Bind its tokens to its TLS client certificate (RFC 8705 §3), or stop.",
 )
+@_details_types_option
 @json_option
 @db_options
 @with_env
@@ -292,6 +317,7 @@ async def update(
     require_dpop: bool | None,
     auth_method: str | None,
     cert_bound_tokens: bool | None,
+    details_types: tuple[str, ...],
     as_json: bool,
     **tls: str | None,
 ) -> None:
@@ -309,6 +335,7 @@ async def update(
         auth_method=auth_method,
         tls_subject=_tls_subject(tls),
         cert_bound_tokens=cert_bound_tokens,
+        authorization_details_types=_details_types(details_types),
     )
     client = await env.admin.clients.change(client_id, changes)
     data = client_json(client, env.clock.now())

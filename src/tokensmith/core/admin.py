@@ -6,6 +6,7 @@ import base64
 import json
 from dataclasses import dataclass, fields, replace
 
+from tokensmith.core.authorization_details import check_type_name
 from tokensmith.core.client_assertion import check_jwks_uri, parse_jwks
 from tokensmith.core.clock import Clock
 from tokensmith.core.credentials import hash_secret, new_client_id, new_secret
@@ -90,6 +91,9 @@ class ClientSpec:
     tls_subject: tuple[str, str] | None = None
     #: RFC 8705 §3.4 ``tls_client_certificate_bound_access_tokens``.
     cert_bound_tokens: bool = False
+    #: RFC 9396 §10 ``authorization_details_types``: the types it may request (``None``:
+    #: all; ``()``: none).
+    authorization_details_types: tuple[str, ...] | None = None
 
 
 #: ``clients update --profile inherit``: the client follows the server's profile again.
@@ -105,6 +109,16 @@ def check_profile(profile: Profile | None, auth_methods: tuple[str, ...]) -> Non
             "with --jwks or --jwks-uri) or mutual TLS (--auth-method), not with a secret, "
             "and cannot be public"
         )
+
+
+def _check_details_types(types: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """Each a possible type name (RFC 9396 §2), once."""
+    if types is None:
+        return None
+    try:
+        return tuple(dict.fromkeys(check_type_name(t) for t in types))
+    except ValueError as exc:
+        raise AdminError(str(exc)) from None
 
 
 def _check_redirect_uri(uri: str) -> None:
@@ -231,6 +245,7 @@ class ClientChanges:
     auth_method: str | None = None
     tls_subject: tuple[str, str] | None = None
     cert_bound_tokens: bool | None = None
+    authorization_details_types: tuple[str, ...] | None = None
 
     def given(self) -> dict[str, object]:
         """The fields to change and their new values."""
@@ -261,6 +276,7 @@ def spec_of(client: Client) -> ClientSpec:
         auth_method=next((m for m in client.auth_methods if m in MTLS_METHODS), None),
         tls_subject=_subject_of(client),
         cert_bound_tokens=client.cert_bound_tokens,
+        authorization_details_types=client.authorization_details_types,
     )
 
 
@@ -320,6 +336,7 @@ def apply_changes(client: Client, changes: ClientChanges, max_ttl: int) -> Clien
         require_par=spec.require_par,
         require_dpop=spec.require_dpop,
         **mtls,
+        authorization_details_types=_check_details_types(spec.authorization_details_types),
     )
 
 
@@ -364,6 +381,7 @@ async def create_client(
         profile=spec.profile,
         cert_bound_tokens=spec.cert_bound_tokens,
         **_tls_fields(spec),  # type: ignore[arg-type]
+        authorization_details_types=_check_details_types(spec.authorization_details_types),
     )
     await store.add_client(client)
     return client, secret

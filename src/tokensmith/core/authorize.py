@@ -11,8 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import SplitResult, urlencode, urlsplit, urlunsplit
 
+from tokensmith.core.authorization_details import DEFAULT_TYPES, DetailsTypes, load
 from tokensmith.core.clock import Clock
 from tokensmith.core.credentials import new_token, token_key
 from tokensmith.core.errors import (
@@ -98,10 +100,18 @@ class AuthorizationRequest:
     #: The FAPI 2.0 rules apply (:mod:`tokensmith.core.profile`): the code lives at most
     #: ``FAPI2_CODE_TTL`` seconds.
     fapi2: bool = False
+    #: RFC 9396 ``authorization_details``, validated, as canonical JSON text (``None``:
+    #: none requested). What the consent page shows and the code carries.
+    authorization_details: str | None = None
 
     @property
     def client(self) -> Client:
         return self.target.client
+
+    @property
+    def details(self) -> list[dict[str, Any]]:
+        """The ``authorization_details`` objects (RFC 9396 §2), none if none requested."""
+        return [] if self.authorization_details is None else load(self.authorization_details)
 
     @property
     def scope(self) -> str:
@@ -161,12 +171,18 @@ async def resolve_target(
 
 
 def validate_request(
-    target: AuthorizationTarget, params: Params, policy: PartnerPolicy, *, fapi2: bool = False
+    target: AuthorizationTarget,
+    params: Params,
+    policy: PartnerPolicy,
+    types: DetailsTypes = DEFAULT_TYPES,
+    *,
+    fapi2: bool = False,
 ) -> AuthorizationRequest:
     """Phase two (RFC 6749 §4.1.1, RFC 7636 §4.3). Errors are redirected to the client.
     Extensions that would change the request's meaning are refused, not ignored
-    (:mod:`tokensmith.core.extensions`). ``fapi2``: the FAPI 2.0 rules (§5.3.2.2): PKCE
-    with S256 from every client, and no public client."""
+    (:mod:`tokensmith.core.extensions`). ``authorization_details`` (RFC 9396 §2) is
+    validated against ``types`` and the client's own (§10). ``fapi2``: the FAPI 2.0 rules
+    (§5.3.2.2): PKCE with S256 from every client, and no public client."""
     for name in params:
         _one(params, name)
     refuse_unsupported({n for n in params if _one(params, n) is not None}, authorization=True)
@@ -189,6 +205,10 @@ def validate_request(
         _one(params, "code_challenge_method"),
         required=client.public or policy.require_pkce or fapi2,
     )
+    raw_details = _one(params, "authorization_details")
+    details = None
+    if raw_details is not None:
+        details = types.parse(raw_details, client.authorization_details_types)
     return AuthorizationRequest(
         target,
         scopes,
@@ -197,6 +217,7 @@ def validate_request(
         _one(params, "prompt"),
         dpop_jkt=_dpop_jkt(params),
         fapi2=fapi2,
+        authorization_details=details,
     )
 
 
@@ -251,6 +272,7 @@ async def issue_code(
             expires_at=now + ttl,
             issuer_tag=issuer_tag,
             dpop_jkt=request.dpop_jkt,
+            authorization_details=request.authorization_details,
         )
     )
     return plain
@@ -259,8 +281,9 @@ async def issue_code(
 async def consent_covers(store: ConsentStore, user: User, request: AuthorizationRequest) -> bool:
     """Whether a remembered consent covers every requested scope. Public clients are never
     approved silently (RFC 8252 §8.6: their identity cannot be assured), nor is a request
-    with ``prompt=consent``."""
-    if request.client.public or request.prompt == "consent":
+    with ``prompt=consent``, nor one with ``authorization_details`` (RFC 9396: each payment
+    or access is the user's to approve, shown as it is)."""
+    if request.client.public or request.prompt == "consent" or request.authorization_details:
         return False
     consent = await store.get_consent(user.user_id, request.client.client_id)
     return consent is not None and set(request.scopes) <= set(parse_scope(consent.scope))

@@ -25,6 +25,7 @@ Error map (class, ``error`` code, HTTP ``status``, where the code is defined)::
           +-- RequestNotSupported    request_not_supported      400  OIDC Core 3.1.2.6
           +-- InvalidDpopProof       invalid_dpop_proof         400  RFC 9449 5, 7.1
           +-- UseDpopNonce           use_dpop_nonce             400  RFC 9449 8, 12.2
+          +-- InvalidAuthorizationDetails  invalid_authorization_details  400  RFC 9396 5
 
 Per dialect (:mod:`tokensmith.web.dialects.compat`): ``oauth``, ``tpay`` and ``dot``
 answer RFC 6749 §5.2 JSON with the status above, ``WWW-Authenticate: Basic`` on an
@@ -40,6 +41,7 @@ from __future__ import annotations
 
 __all__ = [
     "AccessDenied",
+    "InvalidAuthorizationDetails",
     "InvalidClient",
     "InvalidDpopProof",
     "InvalidGrant",
@@ -229,3 +231,11 @@ class UseDpopNonce(OAuthError):
         super().__init__(description, reason="dpop_nonce")
         #: The nonce the next proof must carry (public: it is sent to anyone who asks).
         self.nonce = nonce
+
+
+class InvalidAuthorizationDetails(OAuthError):
+    """RFC 9396 §5 ``invalid_authorization_details``: an unknown type, an object that does
+    not conform to its type's schema, a type the client may not use (§10), or more than
+    was granted (§6.2)."""
+
+    error = "invalid_authorization_details"

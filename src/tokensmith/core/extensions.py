@@ -1,15 +1,16 @@
 """Parameters of OAuth extensions tokensmith does not implement, refused rather than ignored.
 
 RFC 6749 §3.1 and §3.2 tell a server to ignore the parameters it does not know. These
-three it knows, and ignoring them would change what the request means: a client that names
-the resource its token is for (RFC 8707), sends its request as a signed object (RFC 9101)
-or asks for fine-grained authorization (RFC 9396) would get a token without the audience,
-the integrity or the limits it asked for, and not know it. So each is refused, at the
-authorization endpoint, the PAR endpoint (RFC 9126) and the token endpoint:
+two it knows, and ignoring them would change what the request means: a client that names
+the resource its token is for (RFC 8707) or sends its request as a signed object (RFC 9101)
+would get a token without the audience or the integrity it asked for, and not know it. So
+each is refused, at the authorization endpoint, the PAR endpoint (RFC 9126) and the token
+endpoint:
 
 * ``resource``: ``invalid_target`` (RFC 8707 §2, at the authorization and token endpoints);
-* ``request``: ``request_not_supported`` (OpenID Connect Core §3.1.2.6);
-* ``authorization_details``: ``invalid_request``, saying RFC 9396 is not supported.
+* ``request``: ``request_not_supported`` (OpenID Connect Core §3.1.2.6).
+
+``authorization_details`` (RFC 9396) is supported: :mod:`tokensmith.core.authorization_details`.
 
 ``request`` belongs to the authorization request only (RFC 9101 §5): at the token endpoint
 it means nothing and is ignored like any other unknown parameter (RFC 6749 §3.2).
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Container
 
-from tokensmith.core.errors import InvalidRequest, InvalidTarget, RequestNotSupported
+from tokensmith.core.errors import InvalidTarget, RequestNotSupported
 
 __all__ = ["UNSUPPORTED", "refuse_unsupported"]
 
@@ -27,7 +28,6 @@ __all__ = ["UNSUPPORTED", "refuse_unsupported"]
 UNSUPPORTED = {
     "resource": "RFC 8707",
     "request": "RFC 9101",
-    "authorization_details": "RFC 9396",
 }
 
 
@@ -41,5 +41,3 @@ def refuse_unsupported(present: Container[str], *, authorization: bool) -> None:
         raise RequestNotSupported(
             "the request parameter (RFC 9101 request objects) is not supported"
         )
-    if "authorization_details" in present:
-        raise InvalidRequest("the authorization_details parameter (RFC 9396) is not supported")

@@ -25,6 +25,7 @@ finds its successor superseded and revokes the family.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,6 +154,8 @@ class RefreshTokens:
             body["cnf"] = {"jkt": family.jkt}
         if family.x5t_s256 is not None:  # and to its certificate (RFC 8705 §4)
             body["cnf"] = body.get("cnf", {}) | {"x5t#S256": family.x5t_s256}
+        if family.authorization_details is not None:  # what it may be refreshed for (RFC 9396)
+            body["authorization_details"] = json.loads(family.authorization_details)
         return body
 
     async def revoke(self, token: str, caller: Client) -> bool:

@@ -89,6 +89,9 @@ class Client:
     #: RFC 8705 §3.4 ``tls_client_certificate_bound_access_tokens``: the client's tokens
     #: are bound to the TLS client certificate it connects with.
     cert_bound_tokens: bool = False
+    #: RFC 9396 §10 ``authorization_details_types``: the types of ``authorization_details``
+    #: this client may request (``None``: every type the server supports).
+    authorization_details_types: tuple[str, ...] | None = None
 
     @property
     def public(self) -> bool:
@@ -157,6 +160,8 @@ class AccessTokenRecord:
     jkt: str | None = None
     #: RFC 8705 §3.1 ``x5t#S256``: the TLS client certificate the token is bound to.
     x5t_s256: str | None = None
+    #: RFC 9396 §9.1: the token's ``authorization_details``, canonical JSON text.
+    authorization_details: str | None = None
 
     def active_at(self, now: float) -> bool:
         return self.revoked_at is None and now < self.expires_at
@@ -188,6 +193,8 @@ class IssuedToken:
     subject: str
     token_type: str = "Bearer"
     refresh_token: str | None = field(default=None, repr=False)
+    #: RFC 9396 §7: the ``authorization_details`` granted, canonical JSON text.
+    authorization_details: str | None = None
 
 
 Role = Literal["admin", "member", "operator"]
@@ -238,6 +245,8 @@ class AuthorizationCode:
     #: ``dpop_jkt``, or the key of the proof sent with the push); the token request must
     #: carry a proof of that key.
     dpop_jkt: str | None = None
+    #: RFC 9396: the ``authorization_details`` the user approved, canonical JSON text.
+    authorization_details: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +271,8 @@ class TokenFamily:
     #: RFC 8705 §4: the ``x5t#S256`` of the certificate a public client's refresh tokens
     #: are bound to (``None``: not bound).
     x5t_s256: str | None = None
+    #: RFC 9396 §6.2: the ``authorization_details`` granted, which refreshes may narrow.
+    authorization_details: str | None = None
 
     def live_at(self, now: float) -> bool:
         return self.revoked_at is None and now < min(self.expires_at, self.absolute_expires_at)

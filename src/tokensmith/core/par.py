@@ -34,6 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from tokensmith.core.authn import ClientAuthenticator
+from tokensmith.core.authorization_details import DEFAULT_TYPES, DetailsTypes
 from tokensmith.core.authorize import (
     AuthorizationRequest,
     AuthorizationTarget,
@@ -120,6 +121,7 @@ class PushedRequests:
         partner: PartnerPolicy,
         policy: ParPolicy,
         issuer_tag: str,
+        types: DetailsTypes = DEFAULT_TYPES,
         *,
         profiles: ProfilePolicy | None = None,
         dpop: DpopVerifier | None = None,
@@ -136,6 +138,8 @@ class PushedRequests:
         self._partner = partner
         self.policy = policy
         self._issuer_tag = issuer_tag
+        #: The ``authorization_details`` types accepted (RFC 9396 §2).
+        self.types = types
 
     def required_for(self, client: Client) -> bool:
         """Whether ``client`` may send its authorization requests only by PAR (§4): so the
@@ -160,7 +164,7 @@ class PushedRequests:
             params = _request_of(form, client)
             target = await resolve_target(self._clients, params, self.profiles)
             fapi2 = self.profiles.fapi2(client)
-            validate_request(target, params, self._partner, fapi2=fapi2)
+            validate_request(target, params, self._partner, self.types, fapi2=fapi2)
             kept = dict(form)
             if dpop is not None:
                 kept["dpop_jkt"] = await self._proof_key(dpop, form.get("dpop_jkt"))
@@ -231,7 +235,9 @@ class PushedRequests:
                 "this app must push its authorization requests to the PAR endpoint (RFC 9126)"
             )
         fapi2 = self.profiles.fapi2(target.client)
-        request = validate_request(target, resolved.params, self._partner, fapi2=fapi2)
+        request = validate_request(
+            target, resolved.params, self._partner, self.types, fapi2=fapi2
+        )
         return replace(request, request_uri=resolved.request_uri)
 
     async def spend(self, request: AuthorizationRequest) -> None:

@@ -42,6 +42,7 @@ __all__ = [
     "ClientStore",
     "CodeWriter",
     "ConsentStore",
+    "DetailsTypeStore",
     "GrantStore",
     "JwksFetcher",
     "JwksUnavailable",
@@ -383,6 +384,19 @@ class PushedRequestStore(Protocol):
         ...
 
 
+class DetailsTypeStore(Protocol):
+    """The ``authorization_details`` types registered with the CLI (RFC 9396 §2): each
+    type's JSON Schema as JSON text."""
+
+    async def list_details_types(self) -> dict[str, str]: ...
+
+    async def save_details_type(self, name: str, schema: str, at: float) -> None:
+        """Register ``name``, or replace its schema."""
+        ...
+
+    async def remove_details_type(self, name: str) -> bool: ...
+
+
 class GrantStore(AuthorizationCodeStore, RefreshTokenStore, MerchantStore, Protocol):
     """What the grants read and write (:class:`tokensmith.core.grants.GrantContext`)."""
 
@@ -478,6 +492,7 @@ class Store(
     SessionStore,
     PanelStore,
     PushedRequestStore,
+    DetailsTypeStore,
     Protocol,
 ):
     """Everything a composition root wires together."""

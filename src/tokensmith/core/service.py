@@ -8,6 +8,7 @@ from typing import Any
 
 from tokensmith.client_cert import cnf_x5t
 from tokensmith.core.authn import ClientAuthenticator
+from tokensmith.core.authorization_details import DEFAULT_TYPES, DetailsTypes, load
 from tokensmith.core.clock import Clock
 from tokensmith.core.credentials import token_key
 from tokensmith.core.dpop import DPOP_TOKEN_TYPE, DpopVerifier, jkt_of, proof_key
@@ -65,6 +66,7 @@ class TokenService:
         introspectors: Sequence[Introspector] = (),
         revokers: Sequence[Revoker] = (),
         dpop: DpopVerifier | None = None,
+        details: DetailsTypes = DEFAULT_TYPES,
     ) -> None:
         self.store = store
         self.clients = clients
@@ -83,6 +85,8 @@ class TokenService:
         #: Look up and revoke the tokens that are not access tokens (refresh tokens).
         self.introspectors = tuple(introspectors)
         self.revokers = tuple(revokers)
+        #: The ``authorization_details`` types accepted (RFC 9396 §6).
+        self.details = details
 
     async def token(self, req: TokenRequest, policy: IssuePolicy) -> tuple[Client, IssuedToken]:
         """RFC 6749 §3.2: authenticate the client, then run its grant."""
@@ -102,7 +106,9 @@ class TokenService:
                 x5t = bound_thumbprint(client, cert)
             if (client.profile or self.profiles.default) == FAPI2:
                 check_sender_constrained(req, jkt, x5t)  # FAPI 2.0 §5.3.2.1
-            ctx = GrantContext(self.store, self.minter, self.clock, self.rand, policy, jkt, x5t)
+            ctx = GrantContext(
+                self.store, self.minter, self.clock, self.rand, policy, jkt, x5t, self.details
+            )
             return client, await grant(ctx, req, client)
         except OAuthError as exc:
             exc.client_id = client.client_id
@@ -180,6 +186,11 @@ class TokenService:
         x5t = rec.x5t_s256 or cnf_x5t(found.claims)
         if x5t is not None:  # RFC 8705 §3.2: still a Bearer token
             body["cnf"] = body.get("cnf", {}) | {"x5t#S256": x5t}
+        details = found.claims.get("authorization_details")
+        if details is None and rec.authorization_details is not None:
+            details = load(rec.authorization_details)
+        if details is not None:  # RFC 9396 §9.1
+            body["authorization_details"] = details
         return body
 
     @staticmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from tokensmith.core.authorization_details import load
 from tokensmith.core.clock import Clock
 from tokensmith.core.credentials import new_token, new_token_id, token_key
 from tokensmith.core.dpop import DPOP_TOKEN_TYPE
@@ -74,10 +75,13 @@ class TokenMinter:
         family_id: str | None = None,
         jkt: str | None = None,
         x5t: str | None = None,
+        details: str | None = None,
     ) -> IssuedToken:
         """Mint one access token (RFC 6749 §5.1 fields, RFC 9068 claims) and store its record
         if it has one."""
-        issued, record = await self.prepare(client, subject, scopes, policy, family_id, jkt, x5t)
+        issued, record = await self.prepare(
+            client, subject, scopes, policy, family_id, jkt, x5t, details
+        )
         if record is not None:
             await self._tokens.add_access_token(record)
         return issued
@@ -91,13 +95,16 @@ class TokenMinter:
         family_id: str | None = None,
         jkt: str | None = None,
         x5t: str | None = None,
+        details: str | None = None,
     ) -> tuple[IssuedToken, AccessTokenRecord | None]:
         """The token and the record to store with it, written by the caller (in the same
         transaction as a refresh-token rotation, say).  A JWT outside a family has no record:
         it is not written anywhere.  With ``jkt`` the token is bound to that DPoP key (RFC
         9449 §6): a JWT carries ``cnf.jkt`` (§6.1), a record keeps it (§6.2), and its
         ``token_type`` is ``DPoP`` (§5.1).  With ``x5t`` it is bound to that TLS client
-        certificate (RFC 8705 §3): ``cnf`` ``x5t#S256``, and it stays a ``Bearer`` token."""
+        certificate (RFC 8705 §3): ``cnf`` ``x5t#S256``, and it stays a ``Bearer`` token.
+        ``details``: RFC 9396 ``authorization_details`` (canonical JSON text), in the JWT's
+        claim of that name (§9.1), the record and the token response (§7)."""
         clock_now = self._clock.now()
         now = int(clock_now)
         ttl = policy.ttl_for(client)
@@ -117,6 +124,8 @@ class TokenMinter:
             }
             if jkt is not None or x5t is not None:
                 claims["cnf"] = _cnf(jkt, x5t)
+            if details is not None:
+                claims["authorization_details"] = load(details)
             token = (await self._codecs.codec()).encode(claims)
         else:
             token = new_token(self._rand, clock_now)
@@ -135,6 +144,7 @@ class TokenMinter:
                 issuer_tag=self.binding.tag,
                 jkt=jkt,
                 x5t_s256=x5t,
+                authorization_details=details,
             )
         issued = IssuedToken(
             access_token=token,
@@ -145,6 +155,7 @@ class TokenMinter:
             client_id=client.client_id,
             subject=subject,
             token_type="Bearer" if jkt is None else DPOP_TOKEN_TYPE,
+            authorization_details=details,
         )
         return issued, record
 

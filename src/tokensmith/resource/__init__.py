@@ -5,6 +5,8 @@
   (RFC 7662); both give an :class:`AccessToken`.
 * :class:`BearerAuthMiddleware` and :func:`require_scopes` for Starlette and FastAPI,
   answering per RFC 6750 §3.
+* :func:`require_authorization_details` next to it: the RFC 9396 details a token carries,
+  checked and handed to the endpoint.
 * DPoP (RFC 9449): ``TokenValidator(..., dpop="allowed" | "required")`` takes
   ``Authorization: DPoP`` with a proof checked by :class:`DPoPVerifier`.
 * Mutual TLS (RFC 8705 §3): ``TokenValidator(..., mtls="allowed" | "required",
@@ -22,6 +24,13 @@ from .asgi import (
     extract_credentials,
     render_for,
     require_scopes,
+)
+from .details import (
+    DetailsCheck,
+    DetailsGuard,
+    DetailsToken,
+    details_of,
+    require_authorization_details,
 )
 from .dpop import (
     DEFAULT_DPOP_ALGORITHMS,
@@ -68,6 +77,9 @@ __all__ = [
     "ClientCertificate",
     "DPoPMode",
     "DPoPVerifier",
+    "DetailsCheck",
+    "DetailsGuard",
+    "DetailsToken",
     "HmacNonceSource",
     "InsufficientScope",
     "InvalidDPoPProof",
@@ -85,11 +97,13 @@ __all__ = [
     "ValidationUnavailable",
     "authenticate",
     "bearer_exception_handler",
+    "details_of",
     "dpop_challenge",
     "extract_bearer",
     "extract_credentials",
     "jwk_thumbprint",
     "render_for",
+    "require_authorization_details",
     "require_scopes",
     "www_authenticate",
 ]

@@ -18,6 +18,12 @@ from tokensmith.core.accounts import LoginLimits, LoginService
 from tokensmith.core.activity import Activity, ActivityFlusher, ActivityRecorder, RetentionPolicy
 from tokensmith.core.audit import Audit, MemoryAuditTrail
 from tokensmith.core.authn import ClientAuthenticator, FailureLimits
+from tokensmith.core.authorization_details import (
+    DEFAULT_TYPES,
+    DetailsTypes,
+    schemas_of_file,
+    schemas_of_store,
+)
 from tokensmith.core.authorizations import Authorizations
 from tokensmith.core.client_admin import ApiKeys, ClientAdmin
 from tokensmith.core.client_assertion import AssertionPolicy, AssertionVerifier, ClientKeys
@@ -102,6 +108,7 @@ async def build_context(
     replays = replay_cache(settings, store, clock, redis)
     dpop = dpop_verifier(settings, clock, replays, secret_keys[0])
     assertions = assertion_verifier(settings, clock, replays)
+    details = await details_types(settings, store)
     service = _token_service(
         settings,
         store,
@@ -115,6 +122,7 @@ async def build_context(
         dpop,
         assertions,
     )
+    service.details = details
     recorder = ActivityRecorder(clock)
     activity = Activity(store, recorder)
     api_keys = ReadThrough(store.find_api_key, clock, settings.client_cache_ttl)
@@ -128,7 +136,7 @@ async def build_context(
         api_keys=api_keys,
         observer=Observer(recorder=recorder, fingerprints=fingerprints),
         dialects=dialects(standard),
-        metadata=authorization_metadata(settings),
+        metadata=authorization_metadata(settings, details),
         sessions=Sessions(
             store,
             store,
@@ -164,7 +172,7 @@ async def build_context(
         activity=activity,
         reveals=Reveals(store, clock, rand),
         audit=Audit(MemoryAuditTrail(), clock, rand),
-        par=_pushed_requests(settings, store, clients, service, partner, clock, rand),
+        par=_pushed_requests(settings, store, clients, service, partner, clock, rand, details),
         ui=_ui_services(settings, store, limiter, fingerprints, partner, passwords),
         panel=_panel_services(settings, store, clients, clock, recorder),
         health=StoreHealth(store),
@@ -335,6 +343,7 @@ def _pushed_requests(
     partner: PartnerPolicy,
     clock: Clock,
     rand: Randomness,
+    details: DetailsTypes = DEFAULT_TYPES,
 ) -> PushedRequests:
     """RFC 9126: clients authenticate at the PAR endpoint as at the token endpoint."""
     policy = ParPolicy(settings.par_lifetime, settings.require_pushed_authorization_requests)
@@ -347,18 +356,41 @@ def _pushed_requests(
         partner,
         policy,
         service.minter.binding.tag,
+        details,
         profiles=service.profiles,
         dpop=service.dpop,
     )
 
 
-def authorization_metadata(settings: Settings) -> dict[str, Any]:
+async def details_types(settings: Settings, store: Store) -> DetailsTypes:
+    """RFC 9396 ``authorization_details`` types: the built-in ones, the configured file's,
+    then those registered with the CLI (``tokensmith authorization-details types add``),
+    read once at start."""
+    try:
+        layers = []
+        if settings.authorization_details_types:
+            layers.append(schemas_of_file(settings.authorization_details_types))
+        layers.append(schemas_of_store(await store.list_details_types()))
+    except ValueError as exc:
+        raise ConfigError(f"authorization_details types: {exc}") from None
+    return DetailsTypes.of(
+        *layers,
+        max_entries=settings.authorization_details_max_entries,
+        max_bytes=settings.authorization_details_max_bytes,
+    )
+
+
+def authorization_metadata(
+    settings: Settings, details: DetailsTypes = DEFAULT_TYPES
+) -> dict[str, Any]:
     """RFC 8414 §2 fields of the authorization-code flow, with RFC 9126 §5's and RFC 9449
-    §5.1's, the algorithms of ``private_key_jwt`` assertions (RFC 8414 §2), and RFC 8705
-    §3.3's; under the FAPI 2.0 profile, PAR required and only the methods it allows."""
+    §5.1's, the algorithms of ``private_key_jwt`` assertions (RFC 8414 §2), RFC 8705 §3.3's
+    and RFC 9396 §10's ``authorization_details_types_supported``; under the FAPI 2.0
+    profile, PAR required and only the methods it allows."""
     algs = list(settings.client_assertion_signing_algs)
     fapi2 = settings.profile == FAPI2
     return {
+        "authorization_details_types_supported": details.supported,
         "token_endpoint_auth_signing_alg_values_supported": algs,
         "introspection_endpoint_auth_signing_alg_values_supported": algs,
         "revocation_endpoint_auth_signing_alg_values_supported": algs,

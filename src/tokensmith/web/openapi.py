@@ -39,6 +39,8 @@ _TOKEN = _obj(
         "expires_in": _I,
         "scope": _S,
         "refresh_token": _S,
+        # RFC 9396 §7: the authorization_details granted, when some were requested
+        "authorization_details": {"type": "array", "items": {"type": "object"}},
     },
     ["access_token", "token_type", "expires_in"],
 )
@@ -52,6 +54,7 @@ _CC_FORM = _obj(
         "redirect_uri": _S,
         "code_verifier": _S,
         "refresh_token": _S,
+        "authorization_details": _S,
     }
 )
 
@@ -93,6 +96,7 @@ def _authorize() -> dict[str, Any]:
         ("prompt", False),
         ("request_uri", False),
         ("dpop_jkt", False),
+        ("authorization_details", False),
     ]
     return {
         "summary": "RFC 6749 authorization endpoint (login and consent pages)",
@@ -112,6 +116,7 @@ def _par() -> dict[str, Any]:
     ``dpop_jkt`` or a ``DPoP`` proof binds the code to the client's key (RFC 9449 §10)."""
     names = ["response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge"]
     extra = ["code_challenge_method", "prompt", "dpop_jkt", "client_secret"]
+    extra.append("authorization_details")
     form = _obj({n: _S for n in [*names, *extra]}, ["response_type", "client_id"])
     proof = _DPOP | {"description": "RFC 9449 §10.1 DPoP proof: the code is bound to its key"}
     op = _post(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
+from tokensmith.core.authorization_details import DEFAULT_TYPES, DetailsTypes
 from tokensmith.core.clock import Clock
 from tokensmith.core.models import Client, IssuedToken
 from tokensmith.core.ports import GrantStore
@@ -28,6 +29,8 @@ class GrantContext:
     jkt: str | None = None
     #: The ``x5t#S256`` of the TLS client certificate they are bound to (RFC 8705 §3).
     x5t: str | None = None
+    #: The ``authorization_details`` types accepted (RFC 9396 §6).
+    details: DetailsTypes = DEFAULT_TYPES
 
 
 Grant = Callable[[GrantContext, TokenRequest, Client], Awaitable[IssuedToken]]

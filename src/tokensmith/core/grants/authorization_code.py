@@ -10,7 +10,7 @@ from tokensmith.core.dpop import check_code_binding
 from tokensmith.core.errors import InvalidGrant, InvalidRequest
 from tokensmith.core.families import PartnerPolicy, new_refresh
 from tokensmith.core.grants import GrantContext
-from tokensmith.core.grants.refresh_token import merchant_live, prepare_in_family
+from tokensmith.core.grants.refresh_token import merchant_live, narrow_details, prepare_in_family
 from tokensmith.core.models import (
     REFRESH_TOKEN,
     AuthorizationCode,
@@ -40,8 +40,12 @@ class AuthorizationCodeGrant:
         if not await merchant_live(ctx, code.merchant_id):
             raise InvalidGrant("the merchant that authorized this app is disabled")
         family = self._family(ctx, code, client)
+        details = code.authorization_details
+        asked = req.params.get("authorization_details")
+        if details is not None or asked is not None:  # RFC 9396 §6.1: may narrow
+            details = narrow_details(ctx, details, asked, client)
         issued, access = await prepare_in_family(
-            ctx, client, family, parse_scope(code.scope), self.policy
+            ctx, client, family, parse_scope(code.scope), self.policy, details
         )
         refresh: str | None = None
         first: RefreshTokenRecord | None = None
@@ -93,6 +97,7 @@ class AuthorizationCodeGrant:
             absolute_expires_at=absolute,
             jkt=ctx.jkt if client.public else None,
             x5t_s256=ctx.x5t if client.public else None,
+            authorization_details=code.authorization_details,
         )
 
 

@@ -17,9 +17,15 @@ from __future__ import annotations
 
 import dataclasses
 
+from tokensmith.core.authorization_details import narrow
 from tokensmith.core.credentials import token_key
 from tokensmith.core.dpop import check_refresh_binding
-from tokensmith.core.errors import InvalidGrant, InvalidRequest, InvalidScope
+from tokensmith.core.errors import (
+    InvalidAuthorizationDetails,
+    InvalidGrant,
+    InvalidRequest,
+    InvalidScope,
+)
 from tokensmith.core.families import PartnerPolicy, new_refresh
 from tokensmith.core.grants import GrantContext
 from tokensmith.core.models import (
@@ -35,7 +41,7 @@ from tokensmith.core.requests import TokenRequest
 from tokensmith.core.scopes import parse_scope
 from tokensmith.core.tokens import IssuePolicy
 
-__all__ = ["RefreshTokenGrant", "merchant_live", "prepare_in_family"]
+__all__ = ["RefreshTokenGrant", "merchant_live", "narrow_details", "prepare_in_family"]
 
 
 async def merchant_live(ctx: GrantContext, merchant_id: str) -> bool:
@@ -49,14 +55,16 @@ async def prepare_in_family(
     family: TokenFamily,
     scopes: tuple[str, ...],
     policy: PartnerPolicy,
+    details: str | None = None,
 ) -> tuple[IssuedToken, AccessTokenRecord]:
     """An access token recorded with the family, so revoking the family deactivates it;
     the caller stores the record in the transaction that spends the code or refresh token,
     so a token is stored exactly when it is answered.  Its ``sub`` is the merchant; it is
-    bound to the request's DPoP key, if any (RFC 9449 §5)."""
+    bound to the request's DPoP key, if any (RFC 9449 §5), and carries ``details``, the
+    RFC 9396 ``authorization_details`` it was granted."""
     issue = IssuePolicy(ctx.policy.token_format, policy.access_token_ttl)
     issued, record = await ctx.minter.prepare(
-        client, family.merchant_id, scopes, issue, family.family_id, ctx.jkt, ctx.x5t
+        client, family.merchant_id, scopes, issue, family.family_id, ctx.jkt, ctx.x5t, details
     )
     assert record is not None  # a token in a family always has a record
     return issued, record
@@ -75,6 +83,19 @@ def narrow_scope(requested: str | None, family: TokenFamily, client: Client) -> 
     if extra or not scopes:
         raise InvalidScope(f"scope exceeds what was granted: {' '.join(extra)}")
     return scopes
+
+
+def narrow_details(
+    ctx: GrantContext, granted: str | None, raw: str | None, client: Client
+) -> str | None:
+    """RFC 9396 §6.1, §6.2: the ``authorization_details`` a token request asks for, of those
+    granted (all of them without the parameter); none granted and some asked for is
+    ``invalid_authorization_details``."""
+    if raw is None:
+        return granted
+    if granted is None:
+        raise InvalidAuthorizationDetails("no authorization_details were granted (RFC 9396 §6.2)")
+    return narrow(ctx.details, granted, raw, client.authorization_details_types)
 
 
 class RefreshTokenGrant:
@@ -99,13 +120,17 @@ class RefreshTokenGrant:
         check_refresh_binding(family.jkt, ctx.jkt)
         check_refresh_certificate(family.x5t_s256, ctx.x5t)
         requested = req.params.get("scope")
+        details = family.authorization_details
+        asked = req.params.get("authorization_details")
+        if details is not None or asked is not None:
+            details = narrow_details(ctx, details, asked, client)
         if record.spent_at is None:
             scopes = narrow_scope(requested, family, client)
-            issued = await self._rotate(ctx, client, family, record, scopes)
+            issued = await self._rotate(ctx, client, family, record, scopes, details)
             if issued is not None:
                 return issued
             record = await ctx.store.find_refresh_token(record.token_hash) or record
-        return await self._replay(ctx, client, family, record, requested)
+        return await self._replay(ctx, client, family, record, requested, details)
 
     @staticmethod
     def _family(ctx: GrantContext, found: RefreshGrant) -> TokenFamily:
@@ -128,9 +153,10 @@ class RefreshTokenGrant:
         family: TokenFamily,
         record: RefreshTokenRecord,
         scopes: tuple[str, ...],
+        details: str | None,
     ) -> IssuedToken | None:
         """Spend ``record`` and store its successor atomically; ``None`` if it lost a race."""
-        issued, access = await prepare_in_family(ctx, client, family, scopes, self.policy)
+        issued, access = await prepare_in_family(ctx, client, family, scopes, self.policy, details)
         now = ctx.clock.now()
         plain, new = new_refresh(
             ctx.rand, family, now, self.policy, issued.jti, ctx.minter.binding.tag
@@ -158,6 +184,7 @@ class RefreshTokenGrant:
         family: TokenFamily,
         record: RefreshTokenRecord,
         requested: str | None,
+        details: str | None,
     ) -> IssuedToken:
         """A spent token again: the one grace-window replay, else reuse, which revokes the
         family (RFC 9700 §4.14.2).  The store decides the replay in one transaction (the
@@ -167,7 +194,9 @@ class RefreshTokenGrant:
         if self._may_replay(record, now):
             assert record.replaced_by is not None
             scopes = narrow_scope(requested, family, client)
-            issued, access = await prepare_in_family(ctx, client, family, scopes, self.policy)
+            issued, access = await prepare_in_family(
+                ctx, client, family, scopes, self.policy, details
+            )
             plain, new = new_refresh(
                 ctx.rand, family, now, self.policy, issued.jti, ctx.minter.binding.tag
             )

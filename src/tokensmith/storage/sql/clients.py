@@ -37,6 +37,14 @@ def _split(value: str | None) -> tuple[str, ...]:
     return tuple(value.split()) if value else ()
 
 
+def _types_text(types: tuple[str, ...] | None) -> str | None:
+    return None if types is None else json.dumps(list(types))
+
+
+def _types_of(text: str | None) -> tuple[str, ...] | None:
+    return None if text is None else tuple(json.loads(text))
+
+
 def _client_row(c: Client) -> dict[str, Any]:
     return {
         "client_id": c.client_id,
@@ -60,6 +68,7 @@ def _client_row(c: Client) -> dict[str, Any]:
         "tls_auth_kind": c.tls_auth_kind,
         "tls_auth_value": c.tls_auth_value,
         "cert_bound_tokens": c.cert_bound_tokens,
+        "authorization_details_types": _types_text(c.authorization_details_types),
     }
 
 
@@ -88,6 +97,7 @@ def _client(row: Row[Any], secrets: tuple[ClientSecret, ...]) -> Client:
         tls_auth_kind=m["tls_auth_kind"],
         tls_auth_value=m["tls_auth_value"],
         cert_bound_tokens=bool(m["cert_bound_tokens"]),
+        authorization_details_types=_types_of(m["authorization_details_types"]),
     )
 
 

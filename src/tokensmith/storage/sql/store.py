@@ -19,6 +19,7 @@ from tokensmith.storage.sql.authorizations import AuthorizationSqlMixin
 from tokensmith.storage.sql.batch import GroupCommit
 from tokensmith.storage.sql.clients import ClientsSql
 from tokensmith.storage.sql.codes import CodesSql
+from tokensmith.storage.sql.details import DetailsTypesSqlMixin
 from tokensmith.storage.sql.families import FamiliesSql, find_grants
 from tokensmith.storage.sql.keys import ApiKeysSql, SigningKeysSql
 from tokensmith.storage.sql.panel import PanelSqlMixin
@@ -120,6 +121,7 @@ class SqlStore(
     PanelSqlMixin,
     AuthorizationSqlMixin,
     PushedSqlMixin,
+    DetailsTypesSqlMixin,
 ):
     """Every storage protocol over one :class:`AsyncEngine`.
 

@@ -38,6 +38,10 @@ def _x5t() -> Column[Any]:
     """The ``x5t#S256`` of the TLS client certificate a token is bound to (migration 0010;
     RFC 8705 §3), NULL for a token bound to none."""
     return Column("x5t_s256", String(64))
+def _details() -> Column[Any]:
+    """RFC 9396 ``authorization_details`` as canonical JSON text (migration 0013), NULL
+    where none were requested."""
+    return Column("authorization_details", Text)
 
 
 def row_of(record: Any) -> dict[str, Any]:
@@ -93,6 +97,8 @@ clients = Table(
     Column("tls_auth_kind", String(16)),
     Column("tls_auth_value", Text),
     Column("cert_bound_tokens", Boolean, nullable=False, server_default=false()),
+    # 0013: RFC 9396 §10 authorization_details_types, a JSON array (NULL: every type)
+    Column("authorization_details_types", Text),
 )
 
 client_secrets = Table(
@@ -126,6 +132,7 @@ access_tokens = Table(
     _issuer_tag(),
     _jkt(),
     _x5t(),
+    _details(),
 )
 
 
@@ -194,6 +201,7 @@ authorization_codes = Table(
     _issuer_tag(),
     # 0015: RFC 9449 §10 dpop_jkt, the DPoP key the code is bound to
     Column("dpop_jkt", String(64)),
+    _details(),
 )
 
 token_families = Table(
@@ -212,6 +220,7 @@ token_families = Table(
     Column("revoked_at", Double),
     _jkt(),
     _x5t(),
+    _details(),
     postgresql_with={"fillfactor": 70},
 )
 
@@ -323,4 +332,16 @@ pushed_requests = Table(
     Column("created_at", Double, nullable=False),
     Column("expires_at", Double, nullable=False, index=True),
     Column("used_at", Double),
+)
+
+
+# -- 0013: rich authorization requests (RFC 9396): the types registered with the CLI --------
+
+authorization_details_types = Table(
+    "authorization_details_types",
+    metadata,
+    Column("type", String(200), primary_key=True),
+    # the type's JSON Schema, as JSON text
+    Column("schema", Text, nullable=False),
+    Column("created_at", Double, nullable=False),
 )

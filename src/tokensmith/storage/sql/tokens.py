@@ -37,6 +37,7 @@ def token_values(r: AccessTokenRecord) -> dict[str, Any]:
         "issuer_tag": r.issuer_tag,
         "jkt": r.jkt,
         "x5t_s256": r.x5t_s256,
+        "authorization_details": r.authorization_details,
     }
 
 

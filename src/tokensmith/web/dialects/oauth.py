@@ -73,7 +73,7 @@ def render_error(exc: OAuthError) -> Response:
 
 
 def render_token(t: IssuedToken) -> dict[str, Any]:
-    """RFC 6749 §5.1 fields."""
+    """RFC 6749 §5.1 fields, and RFC 9396 §7 ``authorization_details`` when granted."""
     body: dict[str, Any] = {
         "access_token": t.access_token,
         "token_type": t.token_type,
@@ -82,4 +82,6 @@ def render_token(t: IssuedToken) -> dict[str, Any]:
     }
     if t.refresh_token is not None:
         body["refresh_token"] = t.refresh_token
+    if t.authorization_details is not None:
+        body["authorization_details"] = orjson.loads(t.authorization_details)
     return body

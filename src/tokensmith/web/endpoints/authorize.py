@@ -39,6 +39,7 @@ from tokensmith.core.authorize import (
 )
 from tokensmith.core.errors import (
     AccessDenied,
+    InvalidAuthorizationDetails,
     InvalidRequestUri,
     OAuthError,
     TemporarilyUnavailable,
@@ -50,12 +51,20 @@ from tokensmith.web.ui import (
     CsrfError,
     check_csrf,
     continue_page,
+    csrf_token,
     current_user,
     login_required,
     read_page_form,
     redirect,
     render,
     safe_next,
+)
+from tokensmith.web.ui.details import (
+    DETAILS_MAC_FIELD,
+    details_mac,
+    details_match,
+    locale_of,
+    present,
 )
 from tokensmith.web.ui.login import login_page
 
@@ -72,6 +81,7 @@ CARRIED = (
     "code_challenge_method",
     "request_uri",
     "dpop_jkt",
+    "authorization_details",
 )
 #: What the consent form carries of a pushed request (RFC 9126 §4): the rest was pushed.
 CARRIED_PUSHED = ("client_id", "request_uri")
@@ -171,6 +181,11 @@ async def _consent_page(
     merchant = await ctx.merchants.get(user.merchant_id or "")
     names = CARRIED_PUSHED if req.request_uri is not None else CARRIED
     hidden = {k: params[k][0] for k in names if params.get(k) and params[k][0]}
+    if req.authorization_details is not None:  # RFC 9396: the user approves what is shown
+        hidden[DETAILS_MAC_FIELD] = details_mac(
+            await csrf_token(request), req.authorization_details
+        )
+    locale = locale_of(request.headers.get("accept-language"))
     return await render(
         request,
         "consent.html",
@@ -178,6 +193,7 @@ async def _consent_page(
         app_name=req.client.name,
         merchant_name=merchant.name if merchant else "",
         scopes=[(s, describe_scope(s)) for s in req.scopes],
+        details=present(req.details, locale),
         redirect_host=urlsplit(req.target.redirect_uri).netloc,
         hidden=hidden,
         can_remember=not req.client.public,
@@ -236,7 +252,23 @@ async def decide(request: Request) -> Response:
     user = await current_user(request)
     if user is None:
         return await _after_login(request, checked, params)
+    if not await _details_shown(request, checked, form):
+        return await _show_error(
+            request,
+            InvalidAuthorizationDetails("the details approved are not those shown; try again"),
+        )
     return await _decided(request, checked, user, form)
+
+
+async def _details_shown(
+    request: Request, req: AuthorizationRequest, form: Mapping[str, str]
+) -> bool:
+    """RFC 9396: the decision's ``authorization_details`` are those the consent page showed
+    (the form's MAC of them matches), so a changed form approves nothing."""
+    presented = form.get(DETAILS_MAC_FIELD)
+    if req.authorization_details is None and presented is None:
+        return True
+    return details_match(await csrf_token(request), req.authorization_details, presented)
 
 
 async def _decided(
