@@ -46,6 +46,7 @@ def _tls_subject(given: dict[str, str | None]) -> tuple[str, str] | None:
         raise AdminError("give one of --tls-subject-dn, --tls-san-* (RFC 8705 §2.1.2)")
     return chosen[0] if chosen else None
 
+
 P = ParamSpec("P")
 T = TypeVar("T")
 

@@ -235,9 +235,7 @@ class PushedRequests:
                 "this app must push its authorization requests to the PAR endpoint (RFC 9126)"
             )
         fapi2 = self.profiles.fapi2(target.client)
-        request = validate_request(
-            target, resolved.params, self._partner, self.types, fapi2=fapi2
-        )
+        request = validate_request(target, resolved.params, self._partner, self.types, fapi2=fapi2)
         return replace(request, request_uri=resolved.request_uri)
 
     async def spend(self, request: AuthorizationRequest) -> None:

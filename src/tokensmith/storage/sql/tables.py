@@ -38,6 +38,8 @@ def _x5t() -> Column[Any]:
     """The ``x5t#S256`` of the TLS client certificate a token is bound to (migration 0010;
     RFC 8705 §3), NULL for a token bound to none."""
     return Column("x5t_s256", String(64))
+
+
 def _details() -> Column[Any]:
     """RFC 9396 ``authorization_details`` as canonical JSON text (migration 0013), NULL
     where none were requested."""
