@@ -56,6 +56,8 @@ def _client_row(c: Client) -> dict[str, Any]:
         "require_dpop": c.require_dpop,
         "jwks": c.jwks,
         "jwks_uri": c.jwks_uri,
+        "disabled_at": c.disabled_at,
+        "tokens_revoked_before": c.tokens_revoked_before,
     }
 
 
@@ -80,6 +82,8 @@ def _client(row: Row[Any], secrets: tuple[ClientSecret, ...]) -> Client:
         require_dpop=bool(m["require_dpop"]),
         jwks=m["jwks"],
         jwks_uri=m["jwks_uri"],
+        disabled_at=m["disabled_at"],
+        tokens_revoked_before=m["tokens_revoked_before"],
     )
 
 

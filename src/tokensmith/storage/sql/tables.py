@@ -81,6 +81,9 @@ clients = Table(
     # 0009: RFC 7591 §2 jwks and jwks_uri (private_key_jwt, RFC 7523 §2.2)
     Column("jwks", Text),
     Column("jwks_uri", Text),
+    # 0017: the admin API's reversible disable and "revoke every token of the client"
+    Column("disabled_at", Double),
+    Column("tokens_revoked_before", Double),
 )
 
 client_secrets = Table(
