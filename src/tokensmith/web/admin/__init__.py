@@ -17,6 +17,8 @@ from tokensmith.web.ui.pages import security_headers
 
 __all__ = ["admin_mount"]
 
+_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
 _DOCS = """<!doctype html>
 <html lang="en">
 <head>
@@ -62,7 +64,7 @@ class _Path:
         self._operations = operations
         self._allow = ", ".join(sorted(operations))
 
-    async def __call__(self, request: Request) -> Response:
+    async def serve(self, request: Request) -> Response:
         op = self._operations.get(request.method)
         if op is None:
             return problem(
@@ -84,6 +86,6 @@ def admin_mount() -> BaseRoute:
     by_path: dict[str, dict[str, Operation]] = {}
     for op in OPERATIONS:
         by_path.setdefault(op.path, {})[op.method] = op
-    routes += [Route(path, _Path(ops), methods=None) for path, ops in by_path.items()]
-    routes.append(Route("/{rest:path}", unknown, methods=None))
+    routes += [Route(path, _Path(ops).serve, methods=_METHODS) for path, ops in by_path.items()]
+    routes.append(Route("/{rest:path}", unknown, methods=_METHODS))
     return Mount(PREFIX, routes=routes)
