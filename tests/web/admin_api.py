@@ -70,9 +70,7 @@ async def token_of(h: Harness, client_id: str, secret: str, **form: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def admin_app(
-    tmp_path: Path, clock: FrozenClock, **settings: Any
-) -> AsyncIterator[Admin]:
+async def admin_app(tmp_path: Path, clock: FrozenClock, **settings: Any) -> AsyncIterator[Admin]:
     db = f"sqlite:///{tmp_path / 'admin.db'}"
     async with running_app(
         make_settings(tmp_path, db, **settings), clock, passwords=FAST_PASSWORDS

@@ -53,7 +53,9 @@ async def test_merchants_are_created_found_listed_by_page_and_disabled(admin: Ad
     assert got.json()["name"] == "Shop 0" and got.json()["status"] == "active"
     first = (await admin.call("GET", "/merchants", params={"limit": 2})).json()
     assert [m["merchant_id"] for m in first["items"]] == ids[:2]
-    rest = await admin.call("GET", "/merchants", params={"limit": 2, "cursor": first["next_cursor"]})
+    rest = await admin.call(
+        "GET", "/merchants", params={"limit": 2, "cursor": first["next_cursor"]}
+    )
     assert [m["merchant_id"] for m in rest.json()["items"]] == ids[2:]
     assert rest.json()["next_cursor"] is None
     found = await admin.call("GET", "/merchants", params={"q": "shop 1"})
@@ -279,7 +281,9 @@ async def test_signing_keys_are_listed_rotated_and_the_old_one_retired(admin: Ad
     assert refused.status_code == 409
     r = await admin.call("POST", "/signing-keys/rotate", json={})
     assert r.status_code == 201, r.text
-    after = {k["kid"]: k["status"] for k in (await admin.call("GET", "/signing-keys")).json()["items"]}
+    after = {
+        k["kid"]: k["status"] for k in (await admin.call("GET", "/signing-keys")).json()["items"]
+    }
     assert after == {old: "published", r.json()["kid"]: "signing"}
     # the admin token was signed by the old key: retiring it ends the token too
     admin.token = await token_of(admin.h, admin.client_id, admin.secret)
