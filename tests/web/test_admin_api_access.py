@@ -408,3 +408,8 @@ async def test_a_revoked_admin_client_token_stops_working_at_once(admin: Admin) 
     assert (await admin.call("POST", f"/clients/{cid}/disable")).status_code == 200
     problem_of(await admin.call("GET", "/clients", token=token), 401, "invalid_token")
     assert (await admin.h.token(cid, secret)).status_code == 401
+
+
+async def test_a_scope_the_core_refuses_is_422_not_a_server_error(admin: Admin) -> None:
+    r = await admin.call("POST", "/clients", json={"name": "x", "scope": "read\u0003write"})
+    problem_of(r, 422, "validation_failed")

@@ -25,7 +25,7 @@ from starlette.responses import Response
 from tokensmith.core.admin import AdminError
 from tokensmith.core.admin_api import AdminDenied, AdminPrincipal, BadCursor
 from tokensmith.core.audit import DetailValue
-from tokensmith.core.errors import TemporarilyUnavailable
+from tokensmith.core.errors import OAuthError, TemporarilyUnavailable
 from tokensmith.core.requests import DpopRequest
 from tokensmith.web.context import AppContext, ctx_of, source_address
 from tokensmith.web.dialects.oauth import json_response
@@ -212,7 +212,9 @@ class Operation:
         except AdminError as exc:
             raise from_admin_error(exc) from None
         except TemporarilyUnavailable:
-            raise
+            raise  # the last-resort middleware's 503
+        except OAuthError as exc:  # a scope the core refuses (RFC 6749 §3.3)
+            raise Failure(422, "validation_failed", exc.description) from None
         if self.event is not None:
             await self._audit(ctx, request, principal, result, "success", None)
         if result.body is None:
