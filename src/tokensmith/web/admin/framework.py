@@ -204,6 +204,7 @@ class Operation:
         principal.require(self.scope)
         if self.platform_only and not principal.platform:
             raise Failure(403, "platform_only", "only a platform client (no merchant) may")
+        _check_text([*request.path_params.values(), *request.query_params.values()])
         query = _parse(self.query, dict(request.query_params), "query")
         body = await _body(self.body, request) if self.body is not None else None
         call = Call(ctx, principal, request.path_params, query, body)
@@ -342,7 +343,31 @@ async def _body(model: type[BaseModel], request: Request) -> BaseModel | None:
         raise Failure(400, "malformed_json", "the body is not JSON") from None
     if not isinstance(data, dict):
         raise Failure(422, "validation_failed", "the body must be a JSON object")
+    _check_text(_strings(data))
     return _parse(model, data, "body")
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string of a JSON value, keys included."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (*_strings(k), *_strings(v))]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def _check_text(values: list[str]) -> None:
+    """No NUL (PostgreSQL refuses it in text) and no lone surrogate (not UTF-8) reaches
+    the database: 422 before any service is called."""
+    for value in values:
+        if "\x00" in value:
+            raise Failure(422, "validation_failed", "text must not hold a NUL character")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise Failure(422, "validation_failed", "text must be valid Unicode") from None
 
 
 def cursor_failure(exc: BadCursor) -> Failure:
