@@ -246,7 +246,7 @@ def client_json(c: Client, now: float) -> dict[str, Any]:
         "dpop_bound_access_tokens": c.require_dpop,
         "jwks": None if c.jwks is None else json.loads(c.jwks),
         "jwks_uri": c.jwks_uri,
-        "status": "active" if c.active else "revoked",
+        "status": "revoked" if c.revoked_at else "disabled" if c.disabled_at else "active",
         "created_at": iso(c.created_at),
         "revoked_at": iso(c.revoked_at),
         "secrets": [
