@@ -65,10 +65,13 @@ def test_a_merchant_principal_reaches_its_merchant_only() -> None:
     assert (refused.value.status, refused.value.error) == (403, "insufficient_scope")
 
 
-def test_the_admin_scope_holds_every_family() -> None:
-    p = AdminPrincipal("c1", None, frozenset({"admin"}))
+def test_admin_all_holds_every_family_and_plain_admin_none() -> None:
+    p = AdminPrincipal("c1", None, frozenset({"admin:all"}))
     assert all(p.may(s) for s in ADMIN_SCOPES)
     assert set(ADMIN_SCOPES) <= p.admin_scopes()
+    merchant_api = AdminPrincipal("c2", None, frozenset({"admin", "read", "write"}))
+    assert not any(merchant_api.may(s) for s in ADMIN_SCOPES)
+    assert merchant_api.admin_scopes() == frozenset()
 
 
 async def test_revoking_a_clients_tokens_sets_the_cut_off_and_disable_is_undone(

@@ -21,7 +21,7 @@ from tests.e2e.conftest import Server, running_server
 
 pytestmark = pytest.mark.e2e
 
-ADMIN_SCOPES = "admin"
+ADMIN_SCOPES = "admin:all"
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,9 @@ def _token(server: Server, client_id: str, secret: str) -> str:
 
 @pytest.fixture(scope="module")
 def admin_token(admin_server: Server) -> str:
-    client_id, secret = admin_server.client("--name", "platform automation", "--scope", "admin")
+    client_id, secret = admin_server.client(
+        "--name", "platform automation", "--scope", ADMIN_SCOPES
+    )
     return _token(admin_server, client_id, secret)
 
 

@@ -204,10 +204,18 @@ async def test_an_opaque_admin_token_is_accepted(admin: Admin) -> None:
     assert (await admin.call("GET", "/clients", token=token)).status_code == 200
 
 
-async def test_the_admin_scope_grants_every_family(admin: Admin) -> None:
-    _, _, token = await admin.client_token("admin")
+async def test_the_admin_all_scope_grants_every_family(admin: Admin) -> None:
+    _, _, token = await admin.client_token("admin:all")
     for path in ("/clients", "/merchants", "/api-keys", "/signing-keys"):
         assert (await admin.call("GET", path, token=token)).status_code == 200
+
+
+async def test_the_merchant_api_admin_scope_grants_nothing_here(admin: Admin) -> None:
+    """``admin`` is the scope merchants give their keys in the panel (the demo client has
+    it too): it must not open the admin API."""
+    _, _, token = await admin.client_token("read write admin")
+    for path in ("/clients", "/merchants", "/signing-keys"):
+        problem_of(await admin.call("GET", path, token=token), 403, "insufficient_scope")
 
 
 async def test_a_refused_scope_is_audited(admin: Admin) -> None:
@@ -341,7 +349,7 @@ async def test_a_client_cannot_grant_admin_scopes_it_lacks(tenants: Tenants) -> 
     _, _, token = await a.client_token("admin:clients", merchant_id=tenants.mine)
     r = await a.call("POST", "/clients", token, json={"name": "up", "scope": "admin:keys"})
     problem_of(r, 403, "scope_escalation")
-    r = await a.call("POST", "/clients", token, json={"name": "up", "scope": "admin"})
+    r = await a.call("POST", "/clients", token, json={"name": "up", "scope": "admin:all"})
     problem_of(r, 403, "scope_escalation")
     own = await a.call("POST", "/clients", token, json={"name": "ok", "scope": "admin:clients"})
     assert own.status_code == 201

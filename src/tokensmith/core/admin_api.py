@@ -44,7 +44,7 @@ __all__ = [
     "search_text",
 ]
 
-#: One scope per resource family; a token needs the family's scope (or ``admin``).
+#: One scope per resource family; a token needs the family's scope (or ``admin:all``).
 ADMIN_SCOPES = (
     "admin:merchants",
     "admin:users",
@@ -55,8 +55,9 @@ ADMIN_SCOPES = (
     "admin:audit",
 )
 #: Every family at once (a platform operator's automation); granted like any scope: only
-#: to a client registered with it.
-ADMIN_ALL = "admin"
+#: to a client registered with it. Not ``admin``: that is a merchant-API scope the panel
+#: lets merchants give their keys (``TOKENSMITH_PANEL_SCOPES``), and it grants nothing here.
+ADMIN_ALL = "admin:all"
 MAX_PAGE_SIZE = 200
 DEFAULT_PAGE_SIZE = 50
 
@@ -98,6 +99,7 @@ class AdminPrincipal:
         return self.merchant_id is None
 
     def may(self, scope: str) -> bool:
+        """Whether the token carries ``scope``, or ``admin:all``."""
         return scope in self.scopes or ADMIN_ALL in self.scopes
 
     def require(self, scope: str) -> None:
@@ -111,7 +113,7 @@ class AdminPrincipal:
         return self.merchant_id is None or self.merchant_id == merchant_id
 
     def admin_scopes(self) -> frozenset[str]:
-        """The admin scopes this principal holds (``admin`` counts as all of them)."""
+        """The admin scopes this principal holds (``admin:all`` counts as all of them)."""
         if ADMIN_ALL in self.scopes:
             return frozenset({ADMIN_ALL, *ADMIN_SCOPES})
         return frozenset(s for s in self.scopes if s in ADMIN_SCOPES)
