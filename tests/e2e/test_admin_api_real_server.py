@@ -6,6 +6,7 @@ conforms to the document (status, media type, body schema)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -22,6 +23,7 @@ from tests.e2e.conftest import Server, running_server
 pytestmark = pytest.mark.e2e
 
 ADMIN_SCOPES = "admin:all"
+CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +120,34 @@ def test_every_admin_operation_answers_as_documented(
             case.call_and_validate(headers=headers, checks=checks)
 
         answers_as_documented()
+
+
+@pytest.mark.browser
+def test_the_docs_page_sends_an_operation_with_the_pasted_token(
+    admin_server: Server, admin_token: str
+) -> None:
+    """In Chromium: the page lists the operations from the document and its form calls
+    one, with no script or style from anywhere else (CSP) and no console error."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on(
+                "console", lambda m: errors.append(m.text) if "Content-Security" in m.text else None
+            )
+            page.goto(admin_server.base_url + "/admin/v1/docs")
+            assert page.locator("details.op").count() >= 30
+            page.fill("#token", admin_token)
+            page.click("#listMerchants summary")
+            page.click("#listMerchants button")
+            answer = page.locator("#listMerchants pre.answer")
+            answer.filter(has_text="200").wait_for()
+            assert '"items"' in answer.inner_text()
+            assert errors == []
+        finally:
+            browser.close()
