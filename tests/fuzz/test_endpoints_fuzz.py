@@ -562,7 +562,7 @@ PAGE_ROUTES: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/panel/users/{user_id}/disable"): (),
 }
 #: Mounted apps, each fuzzed by its own test.
-MOUNTS = ("/static",)
+MOUNTS = ("/static", "/admin/v1")  # /admin/v1: tests/fuzz/test_admin_api_fuzz.py
 #: Pages whose answer may send the browser to another site (a registered redirect URI).
 OFFSITE_PAGES = ("/oauth/authorize", "/oauth/authorize/decision")
 

@@ -112,6 +112,17 @@ async def test_update_client_keeps_secrets(store: Store) -> None:
     assert len(got.secrets) == 1
 
 
+async def test_a_clients_disable_and_token_cutoff_round_trip(store: Store) -> None:
+    await store.add_client(_client())
+    await store.update_client(_client(disabled_at=1500.0, tokens_revoked_before=1400.5))
+    got = await store.get_client("c1")
+    assert got is not None and (got.disabled_at, got.tokens_revoked_before) == (1500.0, 1400.5)
+    assert not got.active and got.token_revoked(1400.0) and not got.token_revoked(1401.0)
+    await store.update_client(_client(disabled_at=None))
+    again = await store.get_client("c1")
+    assert again is not None and again.active and again.tokens_revoked_before is None
+
+
 async def test_access_token_lookup_by_hash_and_jti(store: Store) -> None:
     rec = _token()
     await store.add_access_token(rec)

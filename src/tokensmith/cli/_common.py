@@ -253,7 +253,7 @@ def client_json(c: Client, now: float) -> dict[str, Any]:
         "authorization_details_types": (
             None if c.authorization_details_types is None else list(c.authorization_details_types)
         ),
-        "status": "active" if c.active else "revoked",
+        "status": "revoked" if c.revoked_at else "disabled" if c.disabled_at else "active",
         "created_at": iso(c.created_at),
         "revoked_at": iso(c.revoked_at),
         "secrets": [

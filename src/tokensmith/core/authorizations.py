@@ -161,3 +161,21 @@ class Authorizations:
         one transaction. A merchant withdraws for all its users; a user for themself only.
         The result is empty (false) if nothing was authorized."""
         return await self._withdrawals.withdraw_authorization(grantor, client_id, self._clock.now())
+
+    async def _member(self, merchant_id: str, user_id: str) -> User | None:
+        users = await self._users.list_users(merchant_id)
+        return next((u for u in users if u.user_id == user_id), None)
+
+    async def of_member(self, merchant_id: str, user_id: str) -> list[AuthorizedApp] | None:
+        """:meth:`of_user` for a user of ``merchant_id``; ``None`` if they are not one."""
+        user = await self._member(merchant_id, user_id)
+        return None if user is None else await self.of_user(user)
+
+    async def withdraw_member(
+        self, merchant_id: str, user_id: str, client_id: str
+    ) -> Withdrawal | None:
+        """:meth:`withdraw` for one user of ``merchant_id``; ``None`` if they are not one."""
+        user = await self._member(merchant_id, user_id)
+        if user is None:
+            return None
+        return await self.withdraw(Grantor(user_id=user.user_id), client_id)

@@ -9,8 +9,9 @@ other workers and instances see it within ``client_cache_ttl`` seconds.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
 from tokensmith.core.admin import (
@@ -18,10 +19,13 @@ from tokensmith.core.admin import (
     ClientChanges,
     ClientSpec,
     apply_changes,
+    check_client_spec,
     create_api_key,
     create_client,
     rotate_client_secret,
+    spec_of,
 )
+from tokensmith.core.client_assertion import parse_jwks
 from tokensmith.core.clock import Clock
 from tokensmith.core.credentials import hash_secret, new_secret
 from tokensmith.core.models import AUTHORIZATION_CODE, ApiKey, Client
@@ -116,7 +120,7 @@ class ClientAdmin:
         client = await self._clients.get_client(client_id)
         if client is None:
             raise AdminError(f"no client {client_id!r}")
-        if not client.active:
+        if client.revoked_at is not None:
             raise AdminError(f"client {client_id!r} is revoked")
         changed = apply_changes(client, changes, self._max_ttl)
         await self.update(changed)
@@ -143,6 +147,51 @@ class ClientAdmin:
             )
         finally:
             self._invalidate(client_id)
+
+    async def _set(self, client_id: str, **changes: object) -> Client:
+        client = await self._clients.get_client(client_id)
+        if client is None:
+            raise AdminError(f"no client {client_id!r}")
+        changed = client.evolve(**changes)
+        await self.update(changed)
+        return changed
+
+    async def disable(self, client_id: str) -> Client:
+        """Its token requests fail and its tokens are inactive until :meth:`enable`
+        (unlike :meth:`revoke`, which is for good)."""
+        client = await self.get(client_id)
+        if client is not None and client.disabled_at is not None:
+            return client
+        return await self._set(client_id, disabled_at=self._clock.now())
+
+    async def enable(self, client_id: str) -> Client:
+        """Undo :meth:`disable`; tokens issued before it stay as they were (live ones
+        work again unless :meth:`revoke_tokens` ended them)."""
+        return await self._set(client_id, disabled_at=None)
+
+    async def revoke_tokens(self, client_id: str) -> Client:
+        """RFC 7009 §2.1 for every token issued to the client until now, access and
+        refresh tokens alike; the client keeps working and gets new tokens."""
+        return await self._set(client_id, tokens_revoked_before=self._clock.now())
+
+    async def register_keys(
+        self, client_id: str, *, jwks: str | None, jwks_uri: str | None
+    ) -> Client:
+        """RFC 7591 §2: the client authenticates with ``private_key_jwt`` (RFC 7523 §2.2)
+        verified by ``jwks`` or ``jwks_uri`` from now on; its secrets stop working."""
+        client = await self._clients.get_client(client_id)
+        if client is None:
+            raise AdminError(f"no client {client_id!r}")
+        if client.revoked_at is not None:
+            raise AdminError(f"client {client_id!r} is revoked")
+        if jwks is None and jwks_uri is None:
+            raise AdminError("give jwks or jwks_uri")
+        spec = replace(spec_of(client), jwks=jwks, jwks_uri=jwks_uri, basic_only=False)
+        check_client_spec(spec, self._max_ttl)
+        stored = None if jwks is None else json.dumps({"keys": parse_jwks(jwks)})
+        return await self._set(
+            client_id, jwks=stored, jwks_uri=jwks_uri, auth_methods=("private_key_jwt",)
+        )
 
     async def revoke(self, client_id: str) -> bool:
         """Its token requests fail and its tokens turn inactive; False if unknown."""

@@ -101,3 +101,13 @@ class Users:
         """Disable the user and end their sessions. Apps they authorized keep the
         merchant's grant until it is withdrawn."""
         return await disable_user(self._users, self._sessions, self._clock, email)
+
+    async def disable_member(self, merchant_id: str | None, user_id: str) -> User | None:
+        """Disable the user if they belong to ``merchant_id`` (any user for ``None``: the
+        platform) and end their sessions; ``None`` if there is no such user."""
+        user = await self._users.get_user(user_id)
+        if user is None or (merchant_id is not None and user.merchant_id != merchant_id):
+            return None
+        if user.disabled_at is not None:
+            return user
+        return await disable_user(self._users, self._sessions, self._clock, user.email)

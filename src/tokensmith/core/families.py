@@ -125,6 +125,8 @@ class RefreshTokens:
         owner = await self._clients.get_client(record.client_id)
         if family is None or not family.live_at(now) or owner is None or not owner.active:
             return None
+        if owner.token_revoked(record.issued_at):
+            return None
         return family
 
     async def introspect(self, token: str, caller: Client) -> dict[str, Any] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Literal
 
 from tokensmith.core.clock import Clock
 from tokensmith.core.jwt_codec import JwtCodec
@@ -11,7 +12,7 @@ from tokensmith.core.models import SigningKeyRecord
 from tokensmith.core.ports import KeyStore
 from tokensmith.core.randomness import Randomness
 
-__all__ = ["KeyRing", "signing_key"]
+__all__ = ["KeyRing", "KeyStatus", "key_status", "signing_key"]
 
 
 class KeyRing:
@@ -87,6 +88,29 @@ class KeyRing:
             await self._keys.add_first_signing_key(record)
         await self.reload()
 
+    async def records(self) -> list[tuple[SigningKeyRecord, KeyStatus]]:
+        """Every key with its status (:func:`key_status`), oldest first."""
+        now = self._clock.now()
+        records = sorted(await self._keys.list_signing_keys(), key=lambda r: r.created_at)
+        current = signing_key(records, now)
+        kid = None if current is None else current.kid
+        return [(r, key_status(r, kid, now)) for r in records]
+
+    async def retire(self, kid: str) -> SigningKeyRecord | None:
+        """Stop publishing a key that signs no more (RFC 7517 §5: verifiers drop it from
+        their key set; the tokens it signed stop verifying). ``None`` if there is no such
+        key; ``ValueError`` for the key that signs or the next one."""
+        for record, status in await self.records():
+            if record.kid != kid:
+                continue
+            if status in ("signing", "next"):
+                raise ValueError(f"key {kid} is {status}: rotate first, then retire it")
+            if status == "published":
+                await self._keys.set_publish_until(kid, self._clock.now())
+                await self.reload()
+            return record
+        return None
+
     async def rotate(
         self, alg: str, publish_old_for: int, activate_after: float = 0.0
     ) -> SigningKeyRecord:
@@ -117,3 +141,18 @@ def signing_key(records: list[SigningKeyRecord], now: float) -> SigningKeyRecord
 def _retires(record: SigningKeyRecord) -> tuple[float, float]:
     retired = float("inf") if record.retired_at is None else record.retired_at
     return (retired, record.created_at)
+
+
+KeyStatus = Literal["signing", "next", "published", "expired"]
+
+
+def key_status(record: SigningKeyRecord, signing: str | None, now: float) -> KeyStatus:
+    """``signing``; ``next``: published, signs when the signing key retires;
+    ``published``: signs no more, verifies the tokens it signed; ``expired``."""
+    if record.kid == signing:
+        return "signing"
+    if record.retired_at is None or record.retired_at > now:
+        return "next"
+    if record.publish_until is None or record.publish_until > now:
+        return "published"
+    return "expired"

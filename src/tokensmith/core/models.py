@@ -92,6 +92,12 @@ class Client:
     #: RFC 9396 §10 ``authorization_details_types``: the types of ``authorization_details``
     #: this client may request (``None``: every type the server supports).
     authorization_details_types: tuple[str, ...] | None = None
+    #: When an administrator disabled the client (reversible, unlike ``revoked_at``): its
+    #: token requests fail and its tokens are inactive until it is enabled again.
+    disabled_at: float | None = None
+    #: RFC 7009 §2.1 for every token at once: tokens issued to the client at or before this
+    #: time are inactive (the admin API's "revoke tokens"; the client keeps working).
+    tokens_revoked_before: float | None = None
 
     @property
     def public(self) -> bool:
@@ -100,7 +106,12 @@ class Client:
 
     @property
     def active(self) -> bool:
-        return self.revoked_at is None
+        return self.revoked_at is None and self.disabled_at is None
+
+    def token_revoked(self, issued_at: float) -> bool:
+        """Whether a token issued at ``issued_at`` was revoked with all the client's."""
+        cutoff = self.tokens_revoked_before
+        return cutoff is not None and issued_at <= cutoff
 
     @property
     def subject(self) -> str:

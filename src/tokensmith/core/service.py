@@ -162,12 +162,24 @@ class TokenService:
                 if claims is not None:
                     return claims
             return {"active": False}
+        if not self._may_see(caller, found.record.client_id):
+            return {"active": False}
+        return await self._active(found) or {"active": False}
+
+    async def access_token_claims(self, token: str) -> dict[str, Any] | None:
+        """RFC 7662 §2.2 for an active access token of this issuer, whoever it was issued
+        to, else ``None`` (expired, revoked, unknown, another issuer's, a revoked client's,
+        or not an access token: a refresh token is never one). The admin API's check."""
+        found = await self._find_access_token(token)
+        return None if found is None else await self._active(found)
+
+    async def _active(self, found: _Found) -> dict[str, Any] | None:
         rec = found.record
-        if not rec.active_at(self.clock.now()) or not self._may_see(caller, rec.client_id):
-            return {"active": False}
+        if not rec.active_at(self.clock.now()):
+            return None
         owner = await self.clients.get_client(rec.client_id)
-        if owner is None or not owner.active:
-            return {"active": False}
+        if owner is None or not owner.active or owner.token_revoked(rec.issued_at):
+            return None
         body: dict[str, Any] = {
             "active": True,
             "scope": rec.scope,

@@ -22,6 +22,7 @@ from tokensmith.core.passwords import Passwords
 from tokensmith.core.ports import Store
 from tokensmith.core.randomness import Randomness
 from tokensmith.settings import SETTINGS_ENV, Settings
+from tokensmith.web.admin import admin_mount
 from tokensmith.web.compose import build_context
 from tokensmith.web.context import STATE_KEY, AppContext
 from tokensmith.web.dialects.compat import DIALECT_PATHS
@@ -57,6 +58,7 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/readyz", probes.readyz),
         Route("/metrics", discovery.metrics),
         Route("/openapi.json", discovery.openapi),
+        admin_mount(),
     ]
     for name in settings.compat:
         endpoint = TokenEndpoint(name, require_apikey=name == "tbc")

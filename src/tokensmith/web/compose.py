@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from tokensmith.core.accounts import LoginLimits, LoginService
 from tokensmith.core.activity import Activity, ActivityFlusher, ActivityRecorder, RetentionPolicy
+from tokensmith.core.admin_api import AdminAccess, AdminApiServices, TokenRevocations
 from tokensmith.core.audit import Audit, MemoryAuditTrail
 from tokensmith.core.authn import ClientAuthenticator, FailureLimits
 from tokensmith.core.authorization_details import (
@@ -127,6 +128,26 @@ async def build_context(
     activity = Activity(store, recorder)
     api_keys = ReadThrough(store.find_api_key, clock, settings.client_cache_ttl)
     standard = IssuePolicy(settings.default_token_format, settings.access_token_ttl)
+    client_admin = ClientAdmin(
+        store,
+        clock,
+        rand,
+        max_ttl=settings.max_access_token_ttl,
+        usage=activity,
+        invalidate=clients.invalidate,
+    )
+    authorizations = Authorizations(
+        store,
+        store,
+        store,
+        store,
+        store,
+        clients,
+        clock,
+        rand,
+        partner,
+        service.minter.binding.tag,
+    )
     return AppContext(
         settings=settings,
         clock=clock,
@@ -146,33 +167,19 @@ async def build_context(
             idle_ttl=settings.session_idle_ttl,
             absolute_ttl=settings.session_absolute_ttl,
         ),
-        authorizations=Authorizations(
-            store,
-            store,
-            store,
-            store,
-            store,
-            clients,
-            clock,
-            rand,
-            partner,
-            service.minter.binding.tag,
-        ),
+        authorizations=authorizations,
         merchants=Merchants(store, clock, rand),
         users=Users(store, store, store, passwords, clock, rand),
-        client_admin=ClientAdmin(
-            store,
-            clock,
-            rand,
-            max_ttl=settings.max_access_token_ttl,
-            usage=activity,
-            invalidate=clients.invalidate,
-        ),
+        client_admin=client_admin,
         api_key_admin=ApiKeys(store, clock, rand, api_keys.invalidate),
         activity=activity,
         reveals=Reveals(store, clock, rand),
         audit=Audit(MemoryAuditTrail(), clock, rand),
         par=_pushed_requests(settings, store, clients, service, partner, clock, rand, details),
+        admin_api=AdminApiServices(
+            AdminAccess(service, clients, dpop),
+            TokenRevocations(client_admin, authorizations),
+        ),
         ui=_ui_services(settings, store, limiter, fingerprints, partner, passwords),
         panel=_panel_services(settings, store, clients, clock, recorder),
         health=StoreHealth(store),

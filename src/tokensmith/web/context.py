@@ -17,6 +17,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import Scope
 
 from tokensmith.core.activity import Activity
+from tokensmith.core.admin_api import AdminApiServices
 from tokensmith.core.audit import Audit
 from tokensmith.core.authorizations import Authorizations
 from tokensmith.core.client_admin import ApiKeys, ClientAdmin
@@ -147,6 +148,8 @@ class AppContext:
     #: Pushed authorization requests (RFC 9126): the PAR endpoint, and the authorization
     #: endpoint's ``request_uri`` (:mod:`tokensmith.core.par`).
     par: PushedRequests
+    #: The admin REST API's token check and token revocations (:mod:`tokensmith.core.admin_api`).
+    admin_api: AdminApiServices
     #: Login, session cookies and pages (:mod:`tokensmith.web.ui`).
     ui: UiServices
     #: The merchant panel's services (:mod:`tokensmith.web.panel`).

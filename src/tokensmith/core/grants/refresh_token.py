@@ -117,6 +117,8 @@ class RefreshTokenGrant:
             raise InvalidGrant("the refresh token is not valid", reason="unknown_refresh_token")
         record = found.token
         family = self._family(ctx, found)
+        if client.token_revoked(record.issued_at):  # every token of the client revoked
+            raise InvalidGrant("the refresh token was revoked", reason="revoked_refresh_token")
         check_refresh_binding(family.jkt, ctx.jkt)
         check_refresh_certificate(family.x5t_s256, ctx.x5t)
         requested = req.params.get("scope")

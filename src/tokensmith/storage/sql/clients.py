@@ -69,6 +69,8 @@ def _client_row(c: Client) -> dict[str, Any]:
         "tls_auth_value": c.tls_auth_value,
         "cert_bound_tokens": c.cert_bound_tokens,
         "authorization_details_types": _types_text(c.authorization_details_types),
+        "disabled_at": c.disabled_at,
+        "tokens_revoked_before": c.tokens_revoked_before,
     }
 
 
@@ -98,6 +100,8 @@ def _client(row: Row[Any], secrets: tuple[ClientSecret, ...]) -> Client:
         tls_auth_value=m["tls_auth_value"],
         cert_bound_tokens=bool(m["cert_bound_tokens"]),
         authorization_details_types=_types_of(m["authorization_details_types"]),
+        disabled_at=m["disabled_at"],
+        tokens_revoked_before=m["tokens_revoked_before"],
     )
 
 

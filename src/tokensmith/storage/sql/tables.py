@@ -101,6 +101,9 @@ clients = Table(
     Column("cert_bound_tokens", Boolean, nullable=False, server_default=false()),
     # 0013: RFC 9396 §10 authorization_details_types, a JSON array (NULL: every type)
     Column("authorization_details_types", Text),
+    # 0017: the admin API's reversible disable and "revoke every token of the client"
+    Column("disabled_at", Double),
+    Column("tokens_revoked_before", Double),
 )
 
 client_secrets = Table(
