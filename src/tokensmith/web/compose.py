@@ -20,7 +20,12 @@ from tokensmith.core.audit import Audit, MemoryAuditTrail
 from tokensmith.core.authn import ClientAuthenticator, FailureLimits
 from tokensmith.core.authorizations import Authorizations
 from tokensmith.core.client_admin import ApiKeys, ClientAdmin
-from tokensmith.core.client_assertion import AssertionPolicy, AssertionVerifier, ClientKeys
+from tokensmith.core.client_assertion import (
+    AssertionPolicy,
+    AssertionVerifier,
+    ClientKeys,
+    parse_jwks,
+)
 from tokensmith.core.clock import Clock, SystemClock
 from tokensmith.core.credentials import new_secret
 from tokensmith.core.directory import Merchants, Users
@@ -40,6 +45,11 @@ from tokensmith.core.par import ParPolicy, PushedRequests
 from tokensmith.core.passwords import Passwords
 from tokensmith.core.ports import ReplayCache, Store
 from tokensmith.core.randomness import Randomness, SystemRandomness
+from tokensmith.core.registration import (
+    InitialTokens,
+    RegistrationPolicy,
+    Registrations,
+)
 from tokensmith.core.reveals import Reveals
 from tokensmith.core.service import TokenService
 from tokensmith.core.sessions import Sessions
@@ -54,6 +64,7 @@ from tokensmith.storage.sql import SqlStore, make_engine, migrate
 from tokensmith.storage.sql.replay import SqlReplayCache
 from tokensmith.web.context import AppContext
 from tokensmith.web.dialects.compat import dialects
+from tokensmith.web.endpoints.registration import REGISTER_PATH
 from tokensmith.web.jwks_fetch import HttpJwksFetcher
 from tokensmith.web.observe import Observer
 from tokensmith.web.panel.format import install_filters
@@ -62,7 +73,13 @@ from tokensmith.web.ui import UiServices
 from tokensmith.web.ui.pages import make_environment
 from tokensmith.web.ui.sessions import SessionCookie
 
-__all__ = ["build_context", "grant_table", "partner_policy", "resolve_secret_keys"]
+__all__ = [
+    "build_context",
+    "grant_table",
+    "partner_policy",
+    "registration_policy",
+    "resolve_secret_keys",
+]
 
 log = logging.getLogger("tokensmith")
 
@@ -117,6 +134,25 @@ async def build_context(
     activity = Activity(store, recorder)
     api_keys = ReadThrough(store.find_api_key, clock, settings.client_cache_ttl)
     standard = IssuePolicy(settings.default_token_format, settings.access_token_ttl)
+    client_admin = ClientAdmin(
+        store,
+        clock,
+        rand,
+        max_ttl=settings.max_access_token_ttl,
+        usage=activity,
+        invalidate=clients.invalidate,
+    )
+    audit = Audit(MemoryAuditTrail(), clock, rand)
+    registrations = Registrations(
+        client_admin,
+        InitialTokens(store, clock, rand),
+        clock,
+        rand,
+        registration_policy(settings),
+        audit,
+        limiter,
+        fingerprints,
+    )
     return AppContext(
         settings=settings,
         clock=clock,
@@ -150,18 +186,12 @@ async def build_context(
         ),
         merchants=Merchants(store, clock, rand),
         users=Users(store, store, store, passwords, clock, rand),
-        client_admin=ClientAdmin(
-            store,
-            clock,
-            rand,
-            max_ttl=settings.max_access_token_ttl,
-            usage=activity,
-            invalidate=clients.invalidate,
-        ),
+        client_admin=client_admin,
         api_key_admin=ApiKeys(store, clock, rand, api_keys.invalidate),
         activity=activity,
         reveals=Reveals(store, clock, rand),
-        audit=Audit(MemoryAuditTrail(), clock, rand),
+        audit=audit,
+        registrations=registrations,
         par=_pushed_requests(settings, store, clients, service, partner, clock, rand),
         ui=_ui_services(settings, store, limiter, fingerprints, partner, passwords),
         panel=_panel_services(settings, store, clients, clock, recorder),
@@ -346,11 +376,43 @@ def _pushed_requests(
     )
 
 
+def registration_policy(settings: Settings) -> RegistrationPolicy:
+    """Who may register clients (RFC 7591), and the software statements trusted."""
+    keys = statement_keys(settings.registration_software_statement_jwks)
+    if settings.registration_require_software_statement and not keys:
+        raise ConfigError(
+            "registration_require_software_statement needs "
+            "registration_software_statement_jwks: no statement could be trusted"
+        )
+    return RegistrationPolicy(
+        mode=settings.registration,
+        scopes=settings.registration_scopes,
+        statement_keys=keys,
+        require_statement=settings.registration_require_software_statement,
+        per_address=settings.registrations_per_address,
+    )
+
+
+def statement_keys(value: str) -> tuple[dict[str, Any], ...]:
+    """The trusted software statement keys: a JWK Set as JSON, or a file holding one."""
+    if not value.strip():
+        return ()
+    try:
+        text = value if value.lstrip().startswith("{") else Path(value).read_text()
+        return tuple(parse_jwks(text))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"registration_software_statement_jwks: {exc}") from None
+
+
 def authorization_metadata(settings: Settings) -> dict[str, Any]:
     """RFC 8414 §2 fields of the authorization-code flow, with RFC 9126 §5's and RFC 9449
-    §5.1's, and the algorithms of ``private_key_jwt`` assertions (RFC 8414 §2)."""
+    §5.1's, the algorithms of ``private_key_jwt`` assertions (RFC 8414 §2), and the
+    ``registration_endpoint`` when registration is on (RFC 8414 §2, RFC 7591 §3)."""
     algs = list(settings.client_assertion_signing_algs)
-    return {
+    extra: dict[str, Any] = {}
+    if settings.registration != "off":
+        extra["registration_endpoint"] = settings.issuer_url + REGISTER_PATH
+    return extra | {
         "token_endpoint_auth_signing_alg_values_supported": algs,
         "introspection_endpoint_auth_signing_alg_values_supported": algs,
         "revocation_endpoint_auth_signing_alg_values_supported": algs,

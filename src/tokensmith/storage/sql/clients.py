@@ -56,6 +56,8 @@ def _client_row(c: Client) -> dict[str, Any]:
         "require_dpop": c.require_dpop,
         "jwks": c.jwks,
         "jwks_uri": c.jwks_uri,
+        "registration_token_hash": c.registration_token_hash,
+        "registration_metadata": c.registration_metadata,
     }
 
 
@@ -80,6 +82,8 @@ def _client(row: Row[Any], secrets: tuple[ClientSecret, ...]) -> Client:
         require_dpop=bool(m["require_dpop"]),
         jwks=m["jwks"],
         jwks_uri=m["jwks_uri"],
+        registration_token_hash=m["registration_token_hash"],
+        registration_metadata=m["registration_metadata"],
     )
 
 

@@ -81,6 +81,9 @@ clients = Table(
     # 0009: RFC 7591 §2 jwks and jwks_uri (private_key_jwt, RFC 7523 §2.2)
     Column("jwks", Text),
     Column("jwks_uri", Text),
+    # 0012: RFC 7592 registration access token (hash) and RFC 7591 metadata (JSON)
+    Column("registration_token_hash", String(64)),
+    Column("registration_metadata", Text),
 )
 
 client_secrets = Table(
@@ -307,4 +310,18 @@ pushed_requests = Table(
     Column("created_at", Double, nullable=False),
     Column("expires_at", Double, nullable=False, index=True),
     Column("used_at", Double),
+)
+
+
+# -- 0012: initial access tokens of dynamic client registration (RFC 7591 §3) ---------------
+
+initial_access_tokens = Table(
+    "initial_access_tokens",
+    metadata,
+    Column("token_id", String(64), primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("merchant_id", String(64), ForeignKey("merchants.merchant_id")),
+    Column("created_at", Double, nullable=False),
+    Column("expires_at", Double),
+    Column("revoked_at", Double),
 )
