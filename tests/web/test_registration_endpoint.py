@@ -40,7 +40,7 @@ def statement(claims: dict[str, Any], key: Any = TRUSTED, alg: str = "ES256") ->
 
 def _settings(tmp_path: Path, **overrides: Any) -> Any:
     overrides.setdefault("registration_scopes", ("read", "write"))
-    return make_settings(tmp_path, f"sqlite:///{tmp_path / 'app.db'}", **overrides)
+    return make_settings(tmp_path, f"sqlite:///{tmp_path / 'reg.db'}", **overrides)
 
 
 @pytest.fixture
@@ -229,6 +229,7 @@ REFUSED = [
     pytest.param(APP | {"client_name": ""}, META, id="empty-name"),
     pytest.param(APP | {"client_name": "x" * 201}, META, id="long-name"),
     pytest.param(APP | {"client_name": ["x"]}, META, id="name-not-a-string"),
+    pytest.param(APP | {"client_name": "a\u202eb\nc"}, META, id="name-with-control-characters"),
     pytest.param(APP | {"client_uri": "javascript:alert(1)"}, META, id="client-uri-script"),
     pytest.param(APP | {"logo_uri": "http://partner.example.com/l.png"}, META, id="logo-http"),
     pytest.param(APP | {"contacts": "ops@partner.example.com"}, META, id="contacts-not-a-list"),
@@ -566,3 +567,31 @@ async def test_management_answers_other_methods_with_405(open_app: Harness) -> N
         made["registration_client_uri"], headers=bearer(made["registration_access_token"])
     )
     assert r.status_code == 405
+
+
+async def test_the_openapi_document_lists_registration_only_when_on(
+    harness: Harness, open_app: Harness
+) -> None:
+    off = (await harness.http.get("/openapi.json")).json()["paths"]
+    on = (await open_app.http.get("/openapi.json")).json()["paths"]
+    assert "/oauth/register" not in off
+    assert set(on["/oauth/register/{client_id}"]) >= {"get", "put", "delete"}
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"registration_software_statement_jwks": "/nonexistent/trusted.json"},
+        {"registration_software_statement_jwks": '{"keys": [{"kty": "oct", "k": "AAAA"}]}'},
+        {"registration_require_software_statement": True},
+    ],
+    ids=["missing-file", "symmetric-key", "required-without-keys"],
+)
+async def test_a_bad_statement_setting_stops_the_start(
+    tmp_path: Path, clock: FrozenClock, overrides: dict[str, Any]
+) -> None:
+    from tokensmith.settings import ConfigError
+
+    with pytest.raises(ConfigError, match="registration"):
+        async with running_app(_settings(tmp_path, registration="open", **overrides), clock):
+            pass

@@ -149,11 +149,12 @@ class Registration:
 
 
 def _string(body: Mapping[str, Any], name: str, longest: int) -> str | None:
+    """A printable string (no control characters: it is shown on pages and in logs)."""
     value = body.get(name)
     if value is None:
         return None
-    if not isinstance(value, str) or not value or len(value) > longest:
-        raise InvalidClientMetadata(f"{name} must be a string of 1 to {longest} characters")
+    if not isinstance(value, str) or not 0 < len(value) <= longest or not value.isprintable():
+        raise InvalidClientMetadata(f"{name} must be 1 to {longest} printable characters")
     return value
 
 
