@@ -136,6 +136,14 @@ async def test_a_native_public_client_may_use_a_loopback_http_redirect(open_app:
     assert body["scope"] == "read write"  # none asked: every registration scope
 
 
+async def test_a_public_https_jwks_uri_is_accepted(open_app: Harness) -> None:
+    uri = "https://partner.example.com/jwks.json"
+    body = await registered(
+        open_app, KEY | {"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": uri}
+    )
+    assert body["jwks_uri"] == uri and "client_secret" not in body
+
+
 async def test_a_private_key_jwt_client_registers_its_keys(open_app: Harness) -> None:
     body = await registered(
         open_app,
@@ -216,6 +224,22 @@ REFUSED = [
         KEY | {"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "http://evil.test/k"},
         META,
         id="jwks-uri-http",
+    ),
+    *(
+        pytest.param(
+            KEY | {"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": uri},
+            META,
+            id=f"ssrf-jwks-uri-{name}",
+        )
+        for name, uri in [
+            ("loopback-http", "http://127.0.0.1:6379/"),
+            ("localhost", "https://localhost/jwks"),
+            ("loopback-https", "https://127.0.0.1/jwks"),
+            ("cloud-metadata", "https://169.254.169.254/latest/meta-data"),
+            ("private", "https://10.0.0.7/jwks"),
+            ("ipv6-loopback", "https://[::1]/jwks"),
+            ("single-label", "https://intranet/jwks"),
+        ]
     ),
     pytest.param(KEY | {"jwks": {"keys": [TRUSTED_JWK]}}, META, id="jwks-with-secret-method"),
     pytest.param(KEY | {"grant_types": ["password"]}, META, id="unsupported-grant"),

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import ipaddress
 import json
 import re
 from collections.abc import Mapping
@@ -247,7 +248,27 @@ def _keys(body: Mapping[str, Any]) -> tuple[str | None, str | None]:
             check_jwks_uri(uri)
         except ValueError as exc:
             raise InvalidClientMetadata(str(exc)) from None
+        _public_host(uri)
     return None, uri
+
+
+def _public_host(uri: str) -> None:
+    """A registered ``jwks_uri`` is fetched by the server for whoever registered it: https
+    to a name or a public address only, never loopback, private, link-local (cloud
+    metadata) or otherwise reserved addresses (server-side request forgery)."""
+    parts = split_uri(uri)
+    host = (parts.hostname or "").lower() if parts is not None else ""
+    refused = InvalidClientMetadata("a registered jwks_uri must be an https URL of a public host")
+    if parts is None or parts.scheme != "https" or not host:
+        raise refused
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:  # a name: not localhost, not a single label (an intranet name)
+        if host == "localhost" or host.endswith(".localhost") or "." not in host.strip("."):
+            raise refused from None
+        return
+    if not address.is_global:
+        raise refused
 
 
 def _scope(body: Mapping[str, Any], allowed: tuple[str, ...]) -> str:
