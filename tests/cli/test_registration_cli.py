@@ -65,3 +65,8 @@ def test_bad_options_are_refused_with_one_line(cli: Any, args: list[str]) -> Non
     result = CliRunner().invoke(main, ["registration", "token", "create", *args])
     assert result.exit_code != 0
     assert "Traceback" not in result.output
+
+
+def test_a_client_made_in_the_cli_is_not_registered(cli: Any) -> None:
+    made = json.loads(cli("clients", "create", "--name", "cli", "--json").output)
+    assert made["registered"] is False

@@ -250,6 +250,8 @@ def client_json(c: Client, now: float) -> dict[str, Any]:
         "dpop_bound_access_tokens": c.require_dpop,
         "jwks": None if c.jwks is None else json.loads(c.jwks),
         "jwks_uri": c.jwks_uri,
+        # made by dynamic client registration (RFC 7591), managed with its own token
+        "registered": c.registered,
         "status": "active" if c.active else "revoked",
         "created_at": iso(c.created_at),
         "revoked_at": iso(c.revoked_at),
