@@ -619,3 +619,23 @@ async def test_a_bad_statement_setting_stops_the_start(
     with pytest.raises(ConfigError, match="registration"):
         async with running_app(_settings(tmp_path, registration="open", **overrides), clock):
             pass
+
+
+async def test_register_read_update_delete_on_each_database(
+    db_url: str, tmp_path: Path, clock: FrozenClock
+) -> None:
+    settings = make_settings(tmp_path, db_url, registration="initial_access_token")
+    async with running_app(settings, clock) as h:
+        merchant = await _merchant(h, "Shop")
+        _, plain = await h.ctx.registrations.tokens.create(60, merchant)
+        made = await registered(h, APP | {"contacts": ["ops@partner.example.com"]}, plain)
+        uri, token = made["registration_client_uri"], made["registration_access_token"]
+        read = (await h.http.get(uri, headers=bearer(token))).json()
+        assert read["contacts"] == ["ops@partner.example.com"]
+        body = APP | {"client_id": made["client_id"], "client_name": "Renamed"}
+        put = await h.http.put(uri, json=body, headers=bearer(token))
+        assert put.status_code == 200 and put.json()["client_name"] == "Renamed"
+        new = put.json()["registration_access_token"]
+        assert (await h.http.get(uri, headers=bearer(token))).status_code == 401
+        assert (await h.http.delete(uri, headers=bearer(new))).status_code == 204
+        assert await h.ctx.client_admin.get(made["client_id"]) is None
