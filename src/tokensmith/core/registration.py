@@ -547,7 +547,12 @@ class Registrations:
             raise InvalidClientMetadata("the body's client_id must be the client's")
         secret = body.get("client_secret")
         if secret is not None and not (
-            isinstance(secret, str) and any(_same(s.secret_hash, secret) for s in client.secrets)
+            isinstance(secret, str)
+            and any(
+                _same(s.secret_hash, secret)
+                for s in client.secrets
+                if s.valid_at(self._clock.now())
+            )
         ):
             raise InvalidClientMetadata("client_secret is not the client's current secret")
         spec = self._spec(body, client.merchant_id)
