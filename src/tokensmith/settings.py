@@ -285,6 +285,22 @@ class Settings(BaseSettings):
     #: ``fapi2``: every client without a profile of its own follows the FAPI 2.0 Security
     #: Profile (PAR, PKCE S256, private_key_jwt, DPoP-bound tokens, 60 s codes).
     profile: Literal["default", "fapi2"] = "default"
+    # -- dynamic client registration, RFC 7591 / RFC 7592 (docs/registration.md) ----------
+    #: ``off``: no ``/oauth/register``; ``open``: anyone may register; ``initial_access_token``:
+    #: only with a token made by ``tokensmith registration token create``.
+    registration: Literal["off", "open", "initial_access_token"] = "off"
+    #: Scopes a registered client may ask for; a client that asks for none gets them all.
+    registration_scopes: Annotated[tuple[str, ...], NoDecode] = ("read",)
+    #: Public keys that sign trusted software statements (RFC 7591 §2.3): a JWK Set as
+    #: JSON, or the path of a file holding one. Empty: no statement is trusted.
+    registration_software_statement_jwks: str = ""
+    #: Refuse a registration without a trusted software statement.
+    registration_require_software_statement: bool = False
+    #: Registration requests one source address may make an hour (the endpoint is
+    #: unauthenticated in ``open`` mode).
+    registrations_per_address: int = Field(default=20, ge=1)
+    #: Larger registration bodies are refused with 413 before they are read.
+    registration_max_body_bytes: int = Field(default=65536, ge=1024, le=1048576)
     #: Browser sessions of the login page and the panel.
     session_idle_ttl: int = Field(default=1800, ge=60)
     session_absolute_ttl: int = Field(default=12 * 3600, ge=60)
@@ -351,13 +367,13 @@ class Settings(BaseSettings):
                 )
         return tuple(v)
 
-    @field_validator("panel_scopes", mode="before")
+    @field_validator("panel_scopes", "registration_scopes", mode="before")
     @classmethod
     def _split_scopes(cls, v: Any) -> Any:
         if isinstance(v, str):
             v = v.replace(",", " ").split()
         if not v or any(not s.isascii() or not s.isprintable() or " " in s for s in v):
-            raise ValueError("panel_scopes must be one or more scope names")
+            raise ValueError("name one or more scopes")
         return tuple(v)
 
     @field_validator("dpop_signing_algs", "client_assertion_signing_algs", mode="before")

@@ -165,13 +165,13 @@ async def test_an_operator_switches_between_merchants(
     assert (
         "Acme Shop" in page.text and "Globex" in page.text and 'id="merchant-switch"' in page.text
     )
-    assert "Globex ERP" not in page.text
+    assert "New ones go to Acme Shop" in page.text  # every merchant's keys are listed
     switched = await operator.post("/panel/merchant", {"merchant_id": other.merchant.merchant_id})
     assert switched.status_code == 303
     cookie = switched.headers["set-cookie"]
     assert "__Host-tokensmith_merchant=" in cookie and "HttpOnly" in cookie and "Secure" in cookie
     page = await operator.get("/panel/keys")
-    assert "Globex ERP" in page.text and "Switched merchant" not in page.text
+    assert "New ones go to Globex" in page.text and "Switched merchant" not in page.text
     assert (await operator.get(f"/panel/keys/{globex_key.client_id}")).status_code == 200
     unknown = await operator.post("/panel/merchant", {"merchant_id": "m_nope"})
     assert unknown.status_code == 404

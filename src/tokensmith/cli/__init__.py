@@ -45,6 +45,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Delete expired access tokens, ended refresh token families, expired authorization codes, "
         "sessions and pushed authorization requests, in batches; print the counts.",
     ),
+    "registration": (
+        "tokensmith.cli.registration",
+        "registration",
+        "Create, list and revoke initial access tokens for dynamic client registration.",
+    ),
     "serve": ("tokensmith.cli.serve", "serve", "Start the server."),
     "token": (
         "tokensmith.client.cli",

@@ -30,6 +30,7 @@ from tokensmith.core.mtls import subject_metadata
 from tokensmith.core.passwords import Passwords
 from tokensmith.core.ports import Store
 from tokensmith.core.randomness import Randomness, SystemRandomness
+from tokensmith.core.registration import InitialTokens
 from tokensmith.settings import Settings, load_settings
 from tokensmith.storage.sql import SqlStore, make_engine, migrate
 from tokensmith.storage.sql.engine import is_sqlite
@@ -46,6 +47,8 @@ class Admin:
     users: Users
     clients: ClientAdmin
     api_keys: ApiKeys
+    #: RFC 7591 §3 initial access tokens (``tokensmith registration token``).
+    registration_tokens: InitialTokens
 
 
 def admin_services(store: Store, clock: Clock, rand: Randomness, settings: Settings) -> Admin:
@@ -56,6 +59,7 @@ def admin_services(store: Store, clock: Clock, rand: Randomness, settings: Setti
         users=Users(store, store, store, Passwords(), clock, rand),
         clients=ClientAdmin(store, clock, rand, max_ttl=settings.max_access_token_ttl),
         api_keys=ApiKeys(store, clock, rand),
+        registration_tokens=InitialTokens(store, clock, rand),
     )
 
 
@@ -253,6 +257,8 @@ def client_json(c: Client, now: float) -> dict[str, Any]:
         "authorization_details_types": (
             None if c.authorization_details_types is None else list(c.authorization_details_types)
         ),
+        # made by dynamic client registration (RFC 7591), managed with its own token
+        "registered": c.registered,
         "status": "revoked" if c.revoked_at else "disabled" if c.disabled_at else "active",
         "created_at": iso(c.created_at),
         "revoked_at": iso(c.revoked_at),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 
 from tokensmith.core.authorization_details import check_type_name
 from tokensmith.core.client_assertion import check_jwks_uri, parse_jwks
@@ -35,6 +35,7 @@ from tokensmith.core.scopes import parse_scope
 from tokensmith.core.uris import SCRIPT_SCHEMES, split_uri
 
 __all__ = [
+    "AUTH_METHODS",
     "GRANT_TYPES",
     "INHERIT",
     "AdminError",
@@ -43,15 +44,20 @@ __all__ = [
     "apply_changes",
     "check_client_spec",
     "check_profile",
+    "check_redirect_uri",
     "create_api_key",
     "create_client",
     "create_merchant",
+    "replace_metadata",
     "resolve_merchant",
     "rotate_client_secret",
     "spec_of",
 ]
 
 GRANT_TYPES = (CLIENT_CREDENTIALS, AUTHORIZATION_CODE, REFRESH_TOKEN)
+#: RFC 7591 §2 ``token_endpoint_auth_method`` values a client may be given
+#: (``client_secret_jwt`` is not one: :mod:`tokensmith.core.client_assertion`).
+AUTH_METHODS = ("none", "client_secret_basic", "client_secret_post", "private_key_jwt")
 
 
 class AdminError(ValueError):
@@ -83,8 +89,9 @@ class ClientSpec:
     jwks_uri: str | None = None
     #: The security profile the client follows (``--profile``); ``None``: the server's.
     profile: Profile | None = None
-    #: RFC 8705 §2: ``tls_client_auth`` or ``self_signed_tls_client_auth``; ``None``:
-    #: the method follows from the fields above (secret, ``none``, ``private_key_jwt``).
+    #: RFC 7591 §2 ``token_endpoint_auth_method``: the one method the client uses (``None``:
+    #: as ``public``, the keys and ``basic_only`` say); RFC 8705 §2: ``tls_client_auth`` or
+    #: ``self_signed_tls_client_auth``.
     auth_method: str | None = None
     #: RFC 8705 §2.1.2: (kind, value) with kind a key of
     #: :data:`~tokensmith.core.mtls.SUBJECT_KINDS`, for ``tls_client_auth``.
@@ -94,6 +101,10 @@ class ClientSpec:
     #: RFC 9396 §10 ``authorization_details_types``: the types it may request (``None``:
     #: all; ``()``: none).
     authorization_details_types: tuple[str, ...] | None = None
+    #: RFC 7592: the hash of the client's registration access token (registered clients).
+    registration_token_hash: str | None = field(default=None, repr=False)
+    #: RFC 7591 §2 metadata kept to be read back, a JSON object as text.
+    registration_metadata: str | None = None
 
 
 #: ``clients update --profile inherit``: the client follows the server's profile again.
@@ -121,7 +132,7 @@ def _check_details_types(types: tuple[str, ...] | None) -> tuple[str, ...] | Non
         raise AdminError(str(exc)) from None
 
 
-def _check_redirect_uri(uri: str) -> None:
+def check_redirect_uri(uri: str) -> None:
     """RFC 6749 §3.1.2: absolute, no fragment; RFC 9700 §2.1: https, or http on loopback;
     never a scheme that runs script (RFC 9700 §4.1)."""
     parts = split_uri(uri)
@@ -152,14 +163,31 @@ def _validate(spec: ClientSpec, max_ttl: int) -> tuple[str, ...]:
     if spec.public and CLIENT_CREDENTIALS in spec.grant_types:
         raise AdminError("public clients cannot use client_credentials")
     for uri in spec.redirect_uris:
-        _check_redirect_uri(uri)
+        check_redirect_uri(uri)
     if spec.default_scope is not None:
         extra = set(parse_scope(spec.default_scope)) - set(scopes)
         if extra:
             raise AdminError("default scopes must be among the client's scopes")
     _check_keys(spec)
+    _check_auth_method(spec)
     _check_mtls(spec)
     return scopes
+
+
+def _check_auth_method(spec: ClientSpec) -> None:
+    """RFC 7591 §2: ``none`` is a public client, ``private_key_jwt`` one with keys, the
+    ``client_secret_*`` methods one with a secret (the RFC 8705 methods: :func:`_check_mtls`)."""
+    method = spec.auth_method
+    if method is None or method in MTLS_METHODS:
+        return
+    if method not in AUTH_METHODS:
+        allowed = ", ".join((*AUTH_METHODS, *MTLS_METHODS))
+        raise AdminError(f"token_endpoint_auth_method must be one of {allowed}")
+    keyed = spec.jwks is not None or spec.jwks_uri is not None
+    if (method == "none") != spec.public:
+        raise AdminError("token_endpoint_auth_method none is the method of public clients")
+    if (method == "private_key_jwt") != keyed:
+        raise AdminError("private_key_jwt needs jwks or jwks_uri, and only it uses them")
 
 
 def _check_mtls(spec: ClientSpec) -> None:
@@ -167,12 +195,10 @@ def _check_mtls(spec: ClientSpec) -> None:
     §2.2: a ``self_signed_tls_client_auth`` client registers its certificates in ``jwks``
     or at ``jwks_uri``. Neither has a secret, and neither is public."""
     method = spec.auth_method
-    if method is None:
+    if method is None or method not in MTLS_METHODS:
         if spec.tls_subject is not None:
             raise AdminError("a tls_client_auth subject needs --auth-method tls_client_auth")
         return
-    if method not in MTLS_METHODS:
-        raise AdminError(f"auth method must be one of {', '.join(MTLS_METHODS)}")
     if spec.public or spec.basic_only:
         raise AdminError(f"a {method} client is not public, and has no secret")
     keyed = spec.jwks is not None or spec.jwks_uri is not None
@@ -372,7 +398,7 @@ async def create_client(
         merchant_id=spec.merchant_id,
         redirect_uris=spec.redirect_uris,
         form_uri=spec.form_uri,
-        auth_methods=methods,
+        auth_methods=_methods(spec),
         created_at=now,
         require_par=spec.require_par,
         require_dpop=spec.require_dpop,
@@ -382,9 +408,41 @@ async def create_client(
         cert_bound_tokens=spec.cert_bound_tokens,
         **_tls_fields(spec),  # type: ignore[arg-type]
         authorization_details_types=_check_details_types(spec.authorization_details_types),
+        registration_token_hash=spec.registration_token_hash,
+        registration_metadata=spec.registration_metadata,
     )
     await store.add_client(client)
     return client, secret
+
+
+def _has_secret(methods: tuple[str, ...]) -> bool:
+    return any(m.startswith("client_secret_") for m in methods)
+
+
+def replace_metadata(client: Client, spec: ClientSpec, max_ttl: int) -> Client:
+    """``client`` with every field ``spec`` gives replaced (RFC 7592 §2.2), checked as a
+    new client would be; its id, merchant, secrets and creation time stay. A client with a
+    secret keeps one, a client without gets none: the method may change within a kind."""
+    scopes = _validate(spec, max_ttl)
+    methods = _methods(spec)
+    if _has_secret(methods) != _has_secret(client.auth_methods):
+        raise AdminError("token_endpoint_auth_method cannot change between secret and no secret")
+    return client.evolve(
+        name=spec.name.strip(),
+        scopes=scopes,
+        default_scopes=None if spec.default_scope is None else parse_scope(spec.default_scope),
+        grant_types=spec.grant_types,
+        token_format=spec.token_format,
+        access_token_ttl=spec.access_token_ttl,
+        redirect_uris=spec.redirect_uris,
+        auth_methods=methods,
+        require_par=spec.require_par,
+        require_dpop=spec.require_dpop,
+        jwks=_stored_jwks(spec.jwks),
+        jwks_uri=spec.jwks_uri,
+        registration_token_hash=spec.registration_token_hash,
+        registration_metadata=spec.registration_metadata,
+    )
 
 
 async def rotate_client_secret(

@@ -22,6 +22,7 @@ from tokensmith.core.admin import (
     check_client_spec,
     create_api_key,
     create_client,
+    replace_metadata,
     rotate_client_secret,
     spec_of,
 )
@@ -95,15 +96,19 @@ class ClientAdmin:
         """Every client, or the merchant's."""
         return await self._clients.list_clients(merchant_id)
 
-    async def owned(self, merchant_id: str, client_id: str, kind: Kind) -> Client | None:
-        """The client if it is the merchant's and of this kind, else ``None``."""
+    async def owned(self, merchant_id: str | None, client_id: str, kind: Kind) -> Client | None:
+        """The client if it is the merchant's (``None``: anyone's, for a platform operator)
+        and of this kind, else ``None``."""
         client = await self._clients.get_client(client_id)
-        if client is None or client.merchant_id != merchant_id or kind_of(client) != kind:
+        if client is None or kind_of(client) != kind:
+            return None
+        if merchant_id is not None and client.merchant_id != merchant_id:
             return None
         return client
 
-    async def in_use(self, merchant_id: str, kind: Kind) -> list[ClientUse]:
-        """The merchant's clients of this kind, each with when it last got a token."""
+    async def in_use(self, merchant_id: str | None, kind: Kind) -> list[ClientUse]:
+        """The merchant's clients of this kind (``None``: every client, with a merchant or
+        without, for a platform operator), each with when it last got a token."""
         mine = [c for c in await self.listing(merchant_id) if kind_of(c) == kind]
         ids = [c.client_id for c in mine]
         used = {} if self._usage is None else await self._usage.last_used(ids)
@@ -123,6 +128,16 @@ class ClientAdmin:
         if client.revoked_at is not None:
             raise AdminError(f"client {client_id!r} is revoked")
         changed = apply_changes(client, changes, self._max_ttl)
+        await self.update(changed)
+        return changed
+
+    async def replace(self, client_id: str, spec: ClientSpec) -> Client:
+        """The client with its metadata replaced by ``spec`` (RFC 7592 §2.2), checked as a
+        new client would be (:func:`~tokensmith.core.admin.replace_metadata`)."""
+        client = await self._clients.get_client(client_id)
+        if client is None or not client.active:
+            raise AdminError(f"no client {client_id!r}")
+        changed = replace_metadata(client, spec, self._max_ttl)
         await self.update(changed)
         return changed
 

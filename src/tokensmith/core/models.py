@@ -13,6 +13,7 @@ __all__ = [
     "ClientSecret",
     "Consent",
     "Grantor",
+    "InitialAccessToken",
     "IssuedToken",
     "Merchant",
     "Profile",
@@ -98,6 +99,17 @@ class Client:
     #: RFC 7009 §2.1 for every token at once: tokens issued to the client at or before this
     #: time are inactive (the admin API's "revoke tokens"; the client keeps working).
     tokens_revoked_before: float | None = None
+    #: RFC 7592 §1: the hash of the registration access token of a client registered at
+    #: ``/oauth/register`` (RFC 7591); ``None`` for a client made in the CLI or the panel.
+    registration_token_hash: str | None = field(default=None, repr=False)
+    #: RFC 7591 §2 metadata kept only to be read back (``client_uri``, ``contacts``,
+    #: ``software_id`` ...), a JSON object as text.
+    registration_metadata: str | None = None
+
+    @property
+    def registered(self) -> bool:
+        """Made by dynamic client registration (RFC 7591)."""
+        return self.registration_token_hash is not None
 
     @property
     def public(self) -> bool:
@@ -149,6 +161,23 @@ class ApiKey:
     created_at: float
     merchant_id: str | None = None
     revoked_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InitialAccessToken:
+    """RFC 7591 §3: a token that lets its bearer register clients (made with ``tokensmith
+    registration token create``), stored as a hash. A client registered with it belongs to
+    ``merchant_id``."""
+
+    token_id: str
+    token_hash: str = field(repr=False)
+    created_at: float
+    expires_at: float | None = None
+    merchant_id: str | None = None
+    revoked_at: float | None = None
+
+    def usable_at(self, now: float) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
 
 
 @dataclass(frozen=True, slots=True)

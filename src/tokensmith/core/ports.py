@@ -20,6 +20,7 @@ from tokensmith.core.models import (
     ClientSecret,
     Consent,
     Grantor,
+    InitialAccessToken,
     Merchant,
     PushedRequest,
     RefreshGrant,
@@ -44,6 +45,7 @@ __all__ = [
     "ConsentStore",
     "DetailsTypeStore",
     "GrantStore",
+    "InitialTokenStore",
     "JwksFetcher",
     "JwksUnavailable",
     "KeyStore",
@@ -94,6 +96,20 @@ class ClientStore(ClientReader, Protocol):
         """Remove the client with its secrets, its access tokens, refresh token families,
         authorization codes, consents and pushed requests, in one transaction; False if
         there is no such client."""
+        ...
+
+
+class InitialTokenStore(Protocol):
+    """RFC 7591 §3 initial access tokens, by the hash of the token."""
+
+    async def add_initial_token(self, token: InitialAccessToken) -> None: ...
+
+    async def find_initial_token(self, token_hash: str) -> InitialAccessToken | None: ...
+
+    async def list_initial_tokens(self) -> list[InitialAccessToken]: ...
+
+    async def revoke_initial_token(self, token_id: str, at: float) -> bool:
+        """Set ``revoked_at`` if unset; False if unknown or already revoked."""
         ...
 
 
@@ -493,6 +509,7 @@ class Store(
     PanelStore,
     PushedRequestStore,
     DetailsTypeStore,
+    InitialTokenStore,
     Protocol,
 ):
     """Everything a composition root wires together."""

@@ -14,6 +14,7 @@ from tokensmith.core.models import (
     ClientSecret,
     Consent,
     Grantor,
+    InitialAccessToken,
     Merchant,
     RefreshGrant,
     RefreshTokenRecord,
@@ -46,6 +47,7 @@ class MemoryStore(PanelMemoryMixin, PushedMemoryMixin, DetailsTypesMemoryMixin):
         self.refresh_tokens: dict[str, RefreshTokenRecord] = {}
         self.consents: dict[tuple[str, str], Consent] = {}
         self.sessions: dict[str, Session] = {}
+        self.initial_tokens: dict[str, InitialAccessToken] = {}
 
     async def close(self) -> None:
         return None
@@ -155,6 +157,24 @@ class MemoryStore(PanelMemoryMixin, PushedMemoryMixin, DetailsTypesMemoryMixin):
 
     async def set_publish_until(self, kid: str, until: float) -> None:
         self.keys[kid] = dataclasses.replace(self.keys[kid], publish_until=until)
+
+    async def add_initial_token(self, token: InitialAccessToken) -> None:
+        if any(t.token_hash == token.token_hash for t in self.initial_tokens.values()):
+            raise KeyError(token.token_id)
+        self.initial_tokens[token.token_id] = token
+
+    async def find_initial_token(self, token_hash: str) -> InitialAccessToken | None:
+        return next((t for t in self.initial_tokens.values() if t.token_hash == token_hash), None)
+
+    async def list_initial_tokens(self) -> list[InitialAccessToken]:
+        return sorted(self.initial_tokens.values(), key=lambda t: (t.created_at, t.token_id))
+
+    async def revoke_initial_token(self, token_id: str, at: float) -> bool:
+        t = self.initial_tokens.get(token_id)
+        if t is None or t.revoked_at is not None:
+            return False
+        self.initial_tokens[token_id] = dataclasses.replace(t, revoked_at=at)
+        return True
 
     async def add_api_key(self, key: ApiKey) -> None:
         self.api_keys[key.key_id] = key

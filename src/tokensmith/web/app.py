@@ -26,7 +26,7 @@ from tokensmith.web.admin import admin_mount
 from tokensmith.web.compose import build_context
 from tokensmith.web.context import STATE_KEY, AppContext
 from tokensmith.web.dialects.compat import DIALECT_PATHS
-from tokensmith.web.endpoints import discovery, par, probes, tokens_admin
+from tokensmith.web.endpoints import discovery, par, probes, registration, tokens_admin
 from tokensmith.web.endpoints.authorize import authorize_routes
 from tokensmith.web.endpoints.token import TokenEndpoint
 from tokensmith.web.errors import LastResortMiddleware, http_exception
@@ -60,6 +60,10 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/openapi.json", discovery.openapi),
         admin_mount(),
     ]
+    if settings.registration != "off":  # RFC 7591 §3, RFC 7592 §2
+        path = registration.REGISTER_PATH
+        table.append(Route(path, registration.register, methods=_METHODS))
+        table.append(Route(path + "/{client_id}", registration.manage, methods=_METHODS))
     for name in settings.compat:
         endpoint = TokenEndpoint(name, require_apikey=name == "tbc")
         table.append(HotRoute(DIALECT_PATHS[name], endpoint.handle, methods=_METHODS))

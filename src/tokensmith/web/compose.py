@@ -27,7 +27,12 @@ from tokensmith.core.authorization_details import (
 )
 from tokensmith.core.authorizations import Authorizations
 from tokensmith.core.client_admin import ApiKeys, ClientAdmin
-from tokensmith.core.client_assertion import AssertionPolicy, AssertionVerifier, ClientKeys
+from tokensmith.core.client_assertion import (
+    AssertionPolicy,
+    AssertionVerifier,
+    ClientKeys,
+    parse_jwks,
+)
 from tokensmith.core.clock import Clock, SystemClock
 from tokensmith.core.credentials import new_secret
 from tokensmith.core.directory import Merchants, Users
@@ -49,6 +54,11 @@ from tokensmith.core.passwords import Passwords
 from tokensmith.core.ports import ReplayCache, Store
 from tokensmith.core.profile import FAPI2, ProfilePolicy, advertised_auth_methods
 from tokensmith.core.randomness import Randomness, SystemRandomness
+from tokensmith.core.registration import (
+    InitialTokens,
+    RegistrationPolicy,
+    Registrations,
+)
 from tokensmith.core.reveals import Reveals
 from tokensmith.core.service import TokenService
 from tokensmith.core.sessions import Sessions
@@ -63,6 +73,7 @@ from tokensmith.storage.sql import SqlStore, make_engine, migrate
 from tokensmith.storage.sql.replay import SqlReplayCache
 from tokensmith.web.context import AppContext
 from tokensmith.web.dialects.compat import dialects
+from tokensmith.web.endpoints.registration import REGISTER_PATH
 from tokensmith.web.jwks_fetch import HttpJwksFetcher
 from tokensmith.web.observe import Observer
 from tokensmith.web.panel.format import install_filters
@@ -71,7 +82,13 @@ from tokensmith.web.ui import UiServices
 from tokensmith.web.ui.pages import make_environment
 from tokensmith.web.ui.sessions import SessionCookie
 
-__all__ = ["build_context", "grant_table", "partner_policy", "resolve_secret_keys"]
+__all__ = [
+    "build_context",
+    "grant_table",
+    "partner_policy",
+    "registration_policy",
+    "resolve_secret_keys",
+]
 
 log = logging.getLogger("tokensmith")
 
@@ -122,8 +139,8 @@ async def build_context(
         rand,
         dpop,
         assertions,
+        details,
     )
-    service.details = details
     recorder = ActivityRecorder(clock)
     activity = Activity(store, recorder)
     api_keys = ReadThrough(store.find_api_key, clock, settings.client_cache_ttl)
@@ -147,6 +164,17 @@ async def build_context(
         rand,
         partner,
         service.minter.binding.tag,
+    )
+    audit = Audit(MemoryAuditTrail(), clock, rand)
+    registrations = Registrations(
+        client_admin,
+        InitialTokens(store, clock, rand),
+        clock,
+        rand,
+        registration_policy(settings),
+        audit,
+        limiter,
+        fingerprints,
     )
     return AppContext(
         settings=settings,
@@ -174,7 +202,8 @@ async def build_context(
         api_key_admin=ApiKeys(store, clock, rand, api_keys.invalidate),
         activity=activity,
         reveals=Reveals(store, clock, rand),
-        audit=Audit(MemoryAuditTrail(), clock, rand),
+        audit=audit,
+        registrations=registrations,
         par=_pushed_requests(settings, store, clients, service, partner, clock, rand, details),
         admin_api=AdminApiServices(
             AdminAccess(service, clients, dpop),
@@ -308,6 +337,7 @@ def _token_service(
     rand: Randomness,
     dpop: DpopVerifier,
     assertions: AssertionVerifier,
+    details: DetailsTypes,
 ) -> TokenService:
     limits = FailureLimits(
         Limit(settings.failures_per_client, settings.failure_window),
@@ -339,6 +369,7 @@ def _token_service(
         introspectors=(refresh.introspect,),
         revokers=(refresh.revoke,),
         dpop=dpop,
+        details=details,
     )
 
 
@@ -387,34 +418,70 @@ async def details_types(settings: Settings, store: Store) -> DetailsTypes:
     )
 
 
+def registration_policy(settings: Settings) -> RegistrationPolicy:
+    """Who may register clients (RFC 7591), and the software statements trusted."""
+    keys = statement_keys(settings.registration_software_statement_jwks)
+    if settings.registration_require_software_statement and not keys:
+        raise ConfigError(
+            "registration_require_software_statement needs "
+            "registration_software_statement_jwks: no statement could be trusted"
+        )
+    return RegistrationPolicy(
+        mode=settings.registration,
+        scopes=settings.registration_scopes,
+        statement_keys=keys,
+        require_statement=settings.registration_require_software_statement,
+        per_address=settings.registrations_per_address,
+    )
+
+
+def statement_keys(value: str) -> tuple[dict[str, Any], ...]:
+    """The trusted software statement keys: a JWK Set as JSON, or a file holding one."""
+    if not value.strip():
+        return ()
+    try:
+        text = value if value.lstrip().startswith("{") else Path(value).read_text()
+        return tuple(parse_jwks(text))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"registration_software_statement_jwks: {exc}") from None
+
+
 def authorization_metadata(
     settings: Settings, details: DetailsTypes = DEFAULT_TYPES
 ) -> dict[str, Any]:
     """RFC 8414 §2 fields of the authorization-code flow, with RFC 9126 §5's and RFC 9449
-    §5.1's, the algorithms of ``private_key_jwt`` assertions (RFC 8414 §2), RFC 8705 §3.3's
-    and RFC 9396 §10's ``authorization_details_types_supported``; under the FAPI 2.0
+    §5.1's, the algorithms of ``private_key_jwt`` assertions (RFC 8414 §2), RFC 8705 §3.3's,
+    RFC 9396 §10's ``authorization_details_types_supported``, and the
+    ``registration_endpoint`` when registration is on (RFC 7591 §3); under the FAPI 2.0
     profile, PAR required and only the methods it allows."""
     algs = list(settings.client_assertion_signing_algs)
     fapi2 = settings.profile == FAPI2
-    return {
-        "authorization_details_types_supported": details.supported,
-        "token_endpoint_auth_signing_alg_values_supported": algs,
-        "introspection_endpoint_auth_signing_alg_values_supported": algs,
-        "revocation_endpoint_auth_signing_alg_values_supported": algs,
-        "dpop_signing_alg_values_supported": list(settings.dpop_signing_algs),
-        "authorization_endpoint": settings.issuer_url + "/oauth/authorize",
-        "pushed_authorization_request_endpoint": settings.issuer_url + "/oauth/par",
-        "require_pushed_authorization_requests": (
-            settings.require_pushed_authorization_requests or fapi2
-        ),
-        "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
-        "code_challenge_methods_supported": ["S256"],
-        "authorization_response_iss_parameter_supported": True,
-        "token_endpoint_auth_methods_supported": advertised_auth_methods(
-            settings.profile, public=True, mtls=mtls_methods(settings)
-        ),
-    } | mtls_metadata(settings)
+    extra: dict[str, Any] = {}
+    if settings.registration != "off":
+        extra["registration_endpoint"] = settings.issuer_url + REGISTER_PATH
+    return (
+        extra
+        | {
+            "authorization_details_types_supported": details.supported,
+            "token_endpoint_auth_signing_alg_values_supported": algs,
+            "introspection_endpoint_auth_signing_alg_values_supported": algs,
+            "revocation_endpoint_auth_signing_alg_values_supported": algs,
+            "dpop_signing_alg_values_supported": list(settings.dpop_signing_algs),
+            "authorization_endpoint": settings.issuer_url + "/oauth/authorize",
+            "pushed_authorization_request_endpoint": settings.issuer_url + "/oauth/par",
+            "require_pushed_authorization_requests": (
+                settings.require_pushed_authorization_requests or fapi2
+            ),
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "code_challenge_methods_supported": ["S256"],
+            "authorization_response_iss_parameter_supported": True,
+            "token_endpoint_auth_methods_supported": advertised_auth_methods(
+                settings.profile, public=True, mtls=mtls_methods(settings)
+            ),
+        }
+        | mtls_metadata(settings)
+    )
 
 
 def mtls_methods(settings: Settings) -> tuple[str, ...]:

@@ -27,6 +27,7 @@ from tokensmith.core.models import ApiKey, Client
 from tokensmith.core.par import PushedRequests
 from tokensmith.core.ports import ClientReader, Store
 from tokensmith.core.randomness import Randomness
+from tokensmith.core.registration import Registrations
 from tokensmith.core.reveals import Reveals
 from tokensmith.core.service import TokenService
 from tokensmith.core.sessions import Sessions
@@ -145,6 +146,8 @@ class AppContext:
     reveals: Reveals
     #: Audit events (:mod:`tokensmith.core.audit`).
     audit: Audit
+    #: Dynamic client registration and management (RFC 7591, RFC 7592).
+    registrations: Registrations
     #: Pushed authorization requests (RFC 9126): the PAR endpoint, and the authorization
     #: endpoint's ``request_uri`` (:mod:`tokensmith.core.par`).
     par: PushedRequests

@@ -11,8 +11,10 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from typing import Any
 from urllib.parse import parse_qs, parse_qsl, unquote_plus
 
+import orjson
 from starlette.requests import ClientDisconnect, Request
 
 from tokensmith.core.client_assertion import JWT_BEARER, assertion_client_id
@@ -25,6 +27,7 @@ __all__ = [
     "BodyTooLarge",
     "client_credentials_from",
     "read_form",
+    "read_json_object",
     "read_query",
 ]
 
@@ -74,6 +77,28 @@ async def read_form(request: Request, max_bytes: int) -> dict[str, str]:
             raise InvalidRequest(f"parameter {name!r} is repeated")
         form[name] = value
     return form
+
+
+async def read_json_object(
+    request: Request, max_bytes: int, invalid: type[OAuthError] = InvalidRequest
+) -> dict[str, Any]:
+    """An ``application/json`` body that is one JSON object (RFC 7591 §3.1); anything else
+    raises ``invalid``, a body over ``max_bytes`` :class:`BodyTooLarge` before it is read
+    whole."""
+    ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if ctype != "application/json":
+        raise invalid("the body must be application/json")
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
+        raise BodyTooLarge(f"the body is larger than {max_bytes} bytes")
+    body = await _body(request, max_bytes)
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise invalid("the body is not JSON") from None
+    if not isinstance(value, dict):
+        raise invalid("the body must be a JSON object")
+    return value
 
 
 def read_query(request: Request) -> dict[str, list[str]]:

@@ -155,8 +155,61 @@ def _dialect_paths(enabled: dict[str, str]) -> dict[str, Any]:
     return paths
 
 
-def openapi_document(issuer: str, enabled: dict[str, str]) -> dict[str, Any]:
-    """The document for this server: standard endpoints plus the enabled dialects."""
+def _registration_paths() -> dict[str, Any]:
+    """RFC 7591 §3 registration and RFC 7592 §2 management (JSON bodies, Bearer tokens)."""
+    meta = {"type": "object", "description": "RFC 7591 §2 client metadata"}
+    body = {"required": True, "content": {"application/json": {"schema": meta}}}
+    answer = {"content": {"application/json": {"schema": meta}}}
+    refused = {"description": "RFC 7591 §3.2.2 error (invalid_client_metadata, ...)"}
+    bad_token = {"description": "invalid_token: missing, wrong or old Bearer token"}
+    bearer: list[dict[str, list[str]]] = [{"bearer": []}]
+    client = [{"name": "client_id", "in": "path", "required": True, "schema": _S}]
+    return {
+        "/oauth/register": {
+            "post": {
+                "summary": "RFC 7591 dynamic client registration",
+                "security": [{}, *bearer],
+                "requestBody": body,
+                "responses": {
+                    "201": {"description": "registered", **answer},
+                    "400": refused,
+                    "401": bad_token,
+                    "413": {"description": "body too large"},
+                    "429": {"description": "too many registrations from this address"},
+                },
+            }
+        },
+        "/oauth/register/{client_id}": {
+            "parameters": client,
+            "get": {
+                "summary": "RFC 7592 read the registration",
+                "security": bearer,
+                "responses": {"200": {"description": "ok", **answer}, "401": bad_token},
+            },
+            "put": {
+                "summary": "RFC 7592 replace the metadata (a new registration access token)",
+                "security": bearer,
+                "requestBody": body,
+                "responses": {
+                    "200": {"description": "ok", **answer},
+                    "400": refused,
+                    "401": bad_token,
+                },
+            },
+            "delete": {
+                "summary": "RFC 7592 delete the client",
+                "security": bearer,
+                "responses": {"204": {"description": "deleted"}, "401": bad_token},
+            },
+        },
+    }
+
+
+def openapi_document(
+    issuer: str, enabled: dict[str, str], registration: bool = False
+) -> dict[str, Any]:
+    """The document for this server: standard endpoints plus the enabled dialects, and
+    client registration when it is on."""
     token_form = _obj({"token": _S, "token_type_hint": _S}, ["token"])
     paths: dict[str, Any] = {
         "/oauth/token": {
@@ -196,12 +249,17 @@ def openapi_document(issuer: str, enabled: dict[str, str]) -> dict[str, Any]:
         },
     }
     paths.update(_dialect_paths(enabled))
+    if registration:
+        paths.update(_registration_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "tokensmith", "version": "0.1.0"},
         "servers": [{"url": issuer}],
         "components": {
-            "securitySchemes": {"basic": {"type": "http", "scheme": "basic"}},
+            "securitySchemes": {
+                "basic": {"type": "http", "scheme": "basic"},
+                "bearer": {"type": "http", "scheme": "bearer"},
+            },
         },
         "paths": paths,
     }

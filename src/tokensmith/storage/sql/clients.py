@@ -71,6 +71,8 @@ def _client_row(c: Client) -> dict[str, Any]:
         "authorization_details_types": _types_text(c.authorization_details_types),
         "disabled_at": c.disabled_at,
         "tokens_revoked_before": c.tokens_revoked_before,
+        "registration_token_hash": c.registration_token_hash,
+        "registration_metadata": c.registration_metadata,
     }
 
 
@@ -102,6 +104,8 @@ def _client(row: Row[Any], secrets: tuple[ClientSecret, ...]) -> Client:
         authorization_details_types=_types_of(m["authorization_details_types"]),
         disabled_at=m["disabled_at"],
         tokens_revoked_before=m["tokens_revoked_before"],
+        registration_token_hash=m["registration_token_hash"],
+        registration_metadata=m["registration_metadata"],
     )
 
 

@@ -25,6 +25,7 @@ from tokensmith.storage.sql.keys import ApiKeysSql, SigningKeysSql
 from tokensmith.storage.sql.panel import PanelSqlMixin
 from tokensmith.storage.sql.purge import PurgeSql
 from tokensmith.storage.sql.pushed import PushedSqlMixin
+from tokensmith.storage.sql.registration import InitialTokensSql
 from tokensmith.storage.sql.rotation import (
     Replay,
     Rotation,
@@ -122,6 +123,7 @@ class SqlStore(
     AuthorizationSqlMixin,
     PushedSqlMixin,
     DetailsTypesSqlMixin,
+    InitialTokensSql,
 ):
     """Every storage protocol over one :class:`AsyncEngine`.
 

@@ -104,6 +104,9 @@ clients = Table(
     # 0017: the admin API's reversible disable and "revoke every token of the client"
     Column("disabled_at", Double),
     Column("tokens_revoked_before", Double),
+    # 0012: RFC 7592 registration access token (hash) and RFC 7591 metadata (JSON)
+    Column("registration_token_hash", String(64)),
+    Column("registration_metadata", Text),
 )
 
 client_secrets = Table(
@@ -349,4 +352,17 @@ authorization_details_types = Table(
     # the type's JSON Schema, as JSON text
     Column("schema", Text, nullable=False),
     Column("created_at", Double, nullable=False),
+)
+
+# -- 0012: initial access tokens of dynamic client registration (RFC 7591 §3) ---------------
+
+initial_access_tokens = Table(
+    "initial_access_tokens",
+    metadata,
+    Column("token_id", String(64), primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("merchant_id", String(64), ForeignKey("merchants.merchant_id")),
+    Column("created_at", Double, nullable=False),
+    Column("expires_at", Double),
+    Column("revoked_at", Double),
 )

@@ -71,4 +71,5 @@ async def metrics(request: Request) -> Response:
 async def openapi(request: Request) -> Response:
     ctx = ctx_of(request)
     enabled = {name: DIALECT_PATHS[name] for name in ctx.settings.compat}
-    return json_response(openapi_document(ctx.settings.issuer_url, enabled))
+    registration = ctx.settings.registration != "off"
+    return json_response(openapi_document(ctx.settings.issuer_url, enabled, registration))

@@ -6,6 +6,11 @@ user's own; for an operator, the one picked in the merchant switcher), refuses c
 by a ``member`` with 403, and checks the CSRF token of every POST. A page then looks up
 objects only within ``tenant.merchant_id``; an id of another merchant's object is 404,
 exactly like an id that does not exist.
+
+A platform operator is the exception for clients: the API key and partner app pages
+(``platform`` pages) show an operator every client, of every merchant and of none (made
+in the CLI without ``--merchant``, or registered dynamically), and let them act on each
+(``tenant.client_scope`` is ``None``); they open even before any merchant exists.
 """
 
 from __future__ import annotations
@@ -82,6 +87,19 @@ class Tenant:
     def is_operator(self) -> bool:
         return self.user.role == "operator"
 
+    @property
+    def client_scope(self) -> str | None:
+        """Whose clients the key and app pages show: the merchant's, or (``None``) every
+        client for a platform operator."""
+        return None if self.is_operator else self.merchant_id
+
+    def merchant_name(self, merchant_id: str | None) -> str:
+        """A client's merchant as an operator's list shows it."""
+        if merchant_id is None:
+            return "None (platform)"
+        found = next((m for m in self.merchants if m.merchant_id == merchant_id), None)
+        return found.name if found is not None else merchant_id
+
 
 _ID = re.compile(r"[\x21-\x7e]{1,64}")
 
@@ -111,9 +129,10 @@ async def _tenant(request: Request, user: User) -> Tenant:
     return Tenant(user, chosen or (merchants[0] if merchants else None), merchants)
 
 
-def panel_page(*, edit: bool = False) -> Callable[[PanelPage], Endpoint]:
+def panel_page(*, edit: bool = False, platform: bool = False) -> Callable[[PanelPage], Endpoint]:
     """Decorate ``async def page(request, tenant, form)``; ``edit`` pages (every POST, and
-    the forms leading to one) are for admins and operators only."""
+    the forms leading to one) are for admins and operators only; ``platform`` pages (the
+    clients') open for an operator even when no merchant exists."""
 
     def wrap(page: PanelPage) -> Endpoint:
         @functools.wraps(page)
@@ -122,7 +141,7 @@ def panel_page(*, edit: bool = False) -> Callable[[PanelPage], Endpoint]:
             if isinstance(user, Response):
                 return user
             tenant = await _tenant(request, user)
-            if tenant.merchant is None:
+            if tenant.merchant is None and not (platform and tenant.is_operator):
                 return await _no_merchant(request, tenant)
             if edit and not tenant.can_edit:
                 return await page_error(request, tenant, 403, "Not allowed", _READ_ONLY)

@@ -75,7 +75,7 @@ def _form_uri(raw: str) -> str | None:
     return value
 
 
-def _spec(form: dict[str, str], scopes: tuple[str, ...], merchant_id: str) -> ClientSpec:
+def _spec(form: dict[str, str], scopes: tuple[str, ...], merchant_id: str | None) -> ClientSpec:
     """The app the form describes; raises :class:`FormProblem`."""
     name = form.get("name", "").strip()
     if not name or len(name) > MAX_NAME:
@@ -97,7 +97,7 @@ def _spec(form: dict[str, str], scopes: tuple[str, ...], merchant_id: str) -> Cl
     return spec
 
 
-@panel_page()
+@panel_page(platform=True)
 async def list_apps(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
     rows = await client_rows(request, tenant, "app")
     return await panel_render(
@@ -199,7 +199,7 @@ async def _app_page(
     )
 
 
-@panel_page()
+@panel_page(platform=True)
 async def show_app(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
     client = await own_client(request, tenant, "app")
     if client is None:
@@ -207,14 +207,14 @@ async def show_app(request: Request, tenant: Tenant, form: dict[str, str]) -> Re
     return await _app_page(request, tenant, client)
 
 
-@panel_page(edit=True)
+@panel_page(edit=True, platform=True)
 async def update_app(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
     """``POST /panel/apps/{client_id}``: name, redirect URIs, form URI."""
     client = await own_client(request, tenant, "app")
     if client is None or not client.active:
         return await not_found(request, tenant)
     try:
-        spec = _spec(form, client.scopes, tenant.merchant_id)
+        spec = _spec(form, client.scopes, client.merchant_id)
     except FormProblem as exc:
         return await _app_page(request, tenant, client, 400, {exc.field: str(exc)}, form)
     changed = client.evolve(
@@ -247,17 +247,17 @@ async def update_security(request: Request, tenant: Tenant, form: dict[str, str]
     return redirect(request, f"/panel/apps/{client.client_id}?done=security-saved")
 
 
-@panel_page(edit=True)
+@panel_page(edit=True, platform=True)
 async def rotate_app(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
     return await do_rotate(request, tenant, form, "app")
 
 
-@panel_page(edit=True)
+@panel_page(edit=True, platform=True)
 async def confirm_revoke_app(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
     return await confirm_revoke(request, tenant, "app")
 
 
-@panel_page(edit=True)
+@panel_page(edit=True, platform=True)
 async def revoke_app(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
     return await do_revoke(request, tenant, "app")
 

@@ -50,11 +50,12 @@ _WORDS = {"key": ("key", "/panel/keys", "keys"), "app": ("app", "/panel/apps", "
 
 
 async def own_client(request: Request, tenant: Tenant, kind: Kind) -> Client | None:
-    """The client named in the path if it is the tenant's and of this kind, else ``None``."""
+    """The client named in the path if it is the tenant's (any, for an operator) and of
+    this kind, else ``None``."""
     client_id = request.path_params["client_id"]
     if not id_ok(client_id):
         return None
-    return await ctx_of(request).client_admin.owned(tenant.merchant_id, client_id, kind)
+    return await ctx_of(request).client_admin.owned(tenant.client_scope, client_id, kind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,12 +79,13 @@ def _status(client: Client, now: float) -> tuple[str, float | None]:
 
 
 async def client_rows(request: Request, tenant: Tenant, kind: Kind) -> list[ClientRow]:
-    """The tenant's clients of this kind, active first, newest first, with last use."""
+    """The tenant's clients of this kind (every one, for an operator), active first,
+    newest first, with last use."""
     ctx = ctx_of(request)
     now = ctx.clock.now()
     rows = [
         ClientRow(u.client, u.last_used, *_status(u.client, now))
-        for u in await ctx.client_admin.in_use(tenant.merchant_id, kind)
+        for u in await ctx.client_admin.in_use(tenant.client_scope, kind)
     ]
     rows.sort(key=lambda r: (not r.active, -r.client.created_at))
     return rows

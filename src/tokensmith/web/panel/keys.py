@@ -33,7 +33,7 @@ from tokensmith.web.panel.services import panel_of
 __all__ = ["key_routes"]
 
 
-@panel_page()
+@panel_page(platform=True)
 async def list_keys(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
     rows = await client_rows(request, tenant, "key")
     return await panel_render(
@@ -102,7 +102,7 @@ async def create_key(request: Request, tenant: Tenant, form: dict[str, str]) -> 
     )
 
 
-@panel_page()
+@panel_page(platform=True)
 async def show_key(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
     client = await own_client(request, tenant, "key")
     if client is None:
@@ -127,17 +127,17 @@ def _endpoints(request: Request) -> list[tuple[str, str]]:
     return found
 
 
-@panel_page(edit=True)
+@panel_page(edit=True, platform=True)
 async def rotate_key(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
     return await do_rotate(request, tenant, form, "key")
 
 
-@panel_page(edit=True)
+@panel_page(edit=True, platform=True)
 async def confirm_revoke_key(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
     return await confirm_revoke(request, tenant, "key")
 
 
-@panel_page(edit=True)
+@panel_page(edit=True, platform=True)
 async def revoke_key(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
     return await do_revoke(request, tenant, "key")
 

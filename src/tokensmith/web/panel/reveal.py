@@ -79,7 +79,7 @@ def _open(body: bytes) -> Secret | None:
         return None
 
 
-@panel_page()
+@panel_page(platform=True)
 async def reveal_page(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
     """``GET /panel/reveal/{rid}``: the secret, once."""
     rid = request.path_params["rid"]
