@@ -141,8 +141,10 @@ async def test_bad_pushes_are_refused_in_rfc_6749_json(
     assert (r.status_code, r.json()["error"]) == (status, error), r.text
     assert r.headers["content-type"] == "application/json"
     assert r.headers["cache-control"] == "no-store"
-    if error in ("invalid_target", "request_not_supported") or "authorization_details" in extra:
+    if error == "request_not_supported" or "authorization_details" in extra:
         assert "not supported" in r.json()["error_description"]
+    if error == "invalid_target":  # RFC 8707: a resource that is not registered
+        assert "not registered" in r.json()["error_description"]
 
 
 async def test_a_failed_basic_login_gets_www_authenticate(partner: Partner) -> None:
@@ -377,11 +379,10 @@ async def test_metadata_advertises_the_par_endpoint(harness: Harness) -> None:
 @pytest.mark.parametrize(
     ("extra", "error"),
     [
-        ({"resource": "https://api.example"}, "invalid_target"),
         ({"request": "eyJhbGciOiJub25lIn0.e30."}, "request_not_supported"),
         ({"authorization_details": "[]"}, "invalid_request"),
     ],
-    ids=["resource", "request", "authorization_details"],
+    ids=["request", "authorization_details"],
 )
 async def test_the_authorization_endpoint_refuses_unsupported_extensions(
     partner: Partner, extra: dict[str, str], error: str
@@ -396,10 +397,9 @@ async def test_the_authorization_endpoint_refuses_unsupported_extensions(
 @pytest.mark.parametrize(
     ("extra", "error"),
     [
-        ({"resource": "https://api.example"}, "invalid_target"),
         ({"authorization_details": "[]"}, "invalid_request"),
     ],
-    ids=["resource", "authorization_details"],
+    ids=["authorization_details"],
 )
 async def test_the_token_endpoint_refuses_unsupported_extensions(
     harness: Harness, extra: dict[str, str], error: str
@@ -418,7 +418,9 @@ async def test_the_token_endpoint_ignores_request_which_means_nothing_there(
     assert r.status_code == 200
 
 
-async def test_a_dialect_token_endpoint_refuses_resource_too(harness: Harness) -> None:
+async def test_a_dialect_token_endpoint_refuses_an_unregistered_resource(
+    harness: Harness,
+) -> None:
     client, secret = await harness.client()
     basic = base64.b64encode(f"{client.client_id}:{secret}".encode()).decode()
     r = await harness.http.post(

@@ -40,6 +40,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Delete expired access tokens, ended refresh token families, expired authorization codes, "
         "sessions and pushed authorization requests, in batches; print the counts.",
     ),
+    "resources": (
+        "tokensmith.cli.resources",
+        "resources",
+        "Register, list and remove the APIs tokens may be restricted to (RFC 8707).",
+    ),
     "serve": ("tokensmith.cli.serve", "serve", "Start the server."),
     "token": (
         "tokensmith.client.cli",

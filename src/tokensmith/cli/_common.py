@@ -29,6 +29,7 @@ from tokensmith.core.models import ApiKey, Client
 from tokensmith.core.passwords import Passwords
 from tokensmith.core.ports import Store
 from tokensmith.core.randomness import Randomness, SystemRandomness
+from tokensmith.core.resources import ResourceAdmin
 from tokensmith.settings import Settings, load_settings
 from tokensmith.storage.sql import SqlStore, make_engine, migrate
 from tokensmith.storage.sql.engine import is_sqlite
@@ -45,6 +46,8 @@ class Admin:
     users: Users
     clients: ClientAdmin
     api_keys: ApiKeys
+    #: registered APIs (RFC 8707)
+    resources: ResourceAdmin
 
 
 def admin_services(store: Store, clock: Clock, rand: Randomness, settings: Settings) -> Admin:
@@ -55,6 +58,7 @@ def admin_services(store: Store, clock: Clock, rand: Randomness, settings: Setti
         users=Users(store, store, store, Passwords(), clock, rand),
         clients=ClientAdmin(store, clock, rand, max_ttl=settings.max_access_token_ttl),
         api_keys=ApiKeys(store, clock, rand),
+        resources=ResourceAdmin(store, clock, settings.max_access_token_ttl),
     )
 
 

@@ -90,6 +90,11 @@ class AuthorizationRequest:
     #: The ``request_uri`` the request was pushed under (RFC 9126 §4); the decision spends
     #: it (:meth:`tokensmith.core.par.PushedRequests.spend`). ``None``: sent in the query.
     request_uri: str | None = field(default=None, repr=False)
+    #: RFC 8707 §2: the registered resources the request names
+    #: (:meth:`tokensmith.core.resources.ResourceRegistry.authorize`).
+    resources: tuple[str, ...] = ()
+    #: Their names, for the consent page.
+    resource_names: tuple[str, ...] = ()
 
     @property
     def client(self) -> Client:
@@ -150,9 +155,8 @@ def validate_request(
     """Phase two (RFC 6749 §4.1.1, RFC 7636 §4.3). Errors are redirected to the client.
     Extensions that would change the request's meaning are refused, not ignored
     (:mod:`tokensmith.core.extensions`)."""
-    for name in params:
-        _one(params, name)
-    refuse_unsupported({n for n in params if _one(params, n) is not None}, authorization=True)
+    present = {n for n in params if n != "resource" and _one(params, n) is not None}
+    refuse_unsupported(present, authorization=True)
     response_type = _one(params, "response_type")
     if response_type is None:
         raise InvalidRequest("response_type is missing")
@@ -212,6 +216,7 @@ async def issue_code(
             issued_at=now,
             expires_at=now + policy.code_ttl,
             issuer_tag=issuer_tag,
+            resources=" ".join(request.resources) or None,
         )
     )
     return plain

@@ -18,6 +18,7 @@ __all__ = [
     "PushedRequest",
     "RefreshGrant",
     "RefreshTokenRecord",
+    "Resource",
     "Role",
     "Session",
     "SigningKeyRecord",
@@ -140,6 +141,9 @@ class AccessTokenRecord:
     issuer_tag: str | None = None
     #: RFC 9449 §6: the JWK SHA-256 thumbprint of the DPoP key the token is bound to.
     jkt: str | None = None
+    #: RFC 8707: the resources the token is for, space-separated (``None``: the server's
+    #: audience).
+    audience: str | None = None
 
     def active_at(self, now: float) -> bool:
         return self.revoked_at is None and now < self.expires_at
@@ -217,6 +221,8 @@ class AuthorizationCode:
     used_at: float | None = None
     #: The issuer the code was issued by (:func:`~tokensmith.core.issuers.issuer_tag`).
     issuer_tag: str | None = None
+    #: RFC 8707 §2: the resources the authorization request named, space-separated.
+    resources: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +244,8 @@ class TokenFamily:
     #: RFC 9449 §5: the thumbprint of the DPoP key a public client's refresh tokens are
     #: bound to (``None``: not bound).
     jkt: str | None = None
+    #: RFC 8707 §2.2: the resources granted, space-separated; a refresh may narrow to them.
+    resources: str | None = None
 
     def live_at(self, now: float) -> bool:
         return self.revoked_at is None and now < min(self.expires_at, self.absolute_expires_at)
@@ -343,3 +351,17 @@ class PushedRequest:
     created_at: float
     expires_at: float
     used_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """A registered API (RFC 8707 §2): the identifier tokens for it carry as ``aud``, its
+    name on the consent page, its scopes, and its own token lifetime and format (``None``:
+    the client's, else the server's)."""
+
+    identifier: str
+    name: str
+    scopes: tuple[str, ...]
+    access_token_ttl: int | None = None
+    token_format: TokenFormat | None = None
+    created_at: float = 0.0

@@ -37,12 +37,13 @@ from tokensmith.core.authorize import (
 )
 from tokensmith.core.clock import Clock
 from tokensmith.core.credentials import new_token, token_key
-from tokensmith.core.errors import InvalidRequest, InvalidRequestUri, OAuthError
+from tokensmith.core.errors import InvalidRequest, InvalidRequestUri, InvalidTarget, OAuthError
 from tokensmith.core.families import PartnerPolicy
 from tokensmith.core.models import Client, PushedRequest
 from tokensmith.core.ports import ClientStore, PushedRequestStore
 from tokensmith.core.randomness import Randomness
 from tokensmith.core.requests import ClientCredentials
+from tokensmith.core.resources import RESOURCE, ResourceRegistry
 
 __all__ = [
     "CLIENT_AUTHENTICATION",
@@ -108,6 +109,7 @@ class PushedRequests:
         partner: PartnerPolicy,
         policy: ParPolicy,
         issuer_tag: str,
+        resources: ResourceRegistry | None = None,
     ) -> None:
         self._store = store
         self._clients = clients
@@ -117,6 +119,8 @@ class PushedRequests:
         self._partner = partner
         self.policy = policy
         self._issuer_tag = issuer_tag
+        #: The registered resources (RFC 8707); without it, ``resource`` is refused.
+        self._resources = resources
 
     def required_for(self, client: Client) -> bool:
         """Whether ``client`` may send its authorization requests only by PAR (§4)."""
@@ -134,7 +138,7 @@ class PushedRequests:
         try:
             params = _request_of(form, client)
             target = await resolve_target(self._clients, params)
-            validate_request(target, params, self._partner)
+            await self._with_resources(validate_request(target, params, self._partner), params)
             return await self._keep(client, form)
         except OAuthError as exc:
             exc.client_id = client.client_id
@@ -178,18 +182,29 @@ class PushedRequests:
             raise InvalidRequestUri("the request_uri has expired")
         return ResolvedRequest({k: [v] for k, v in pushed.params}, request_uri)
 
-    def validate(
+    async def validate(
         self, target: AuthorizationTarget, resolved: ResolvedRequest
     ) -> AuthorizationRequest:
         """:func:`~tokensmith.core.authorize.validate_request` on the resolved parameters,
-        after the policy: a client that must push and did not is ``invalid_request`` (§4).
-        Errors are redirected to the client."""
+        after the policy: a client that must push and did not is ``invalid_request`` (§4);
+        then its resources (RFC 8707). Errors are redirected to the client."""
         if resolved.request_uri is None and self.required_for(target.client):
             raise InvalidRequest(
                 "this app must push its authorization requests to the PAR endpoint (RFC 9126)"
             )
         request = validate_request(target, resolved.params, self._partner)
+        request = await self._with_resources(request, resolved.params)
         return replace(request, request_uri=resolved.request_uri)
+
+    async def _with_resources(
+        self, request: AuthorizationRequest, params: Params
+    ) -> AuthorizationRequest:
+        """RFC 8707 §2: the request with the resources it names, checked (``invalid_target``)."""
+        if RESOURCE not in params:
+            return request
+        if self._resources is None:
+            raise InvalidTarget("resource indicators (RFC 8707) are not supported here")
+        return await self._resources.authorize(request, params)
 
     async def spend(self, request: AuthorizationRequest) -> None:
         """Mark the request's ``request_uri`` used (§4), at the decision, before the code

@@ -24,6 +24,7 @@ from tokensmith.core.models import AccessTokenRecord, Client, IssuedToken
 from tokensmith.core.ports import ClientStore, RevocationLookup, ServiceStore
 from tokensmith.core.randomness import Randomness
 from tokensmith.core.requests import TokenRequest
+from tokensmith.core.resources import ResourceRegistry
 from tokensmith.core.tokens import IssuePolicy, TokenMinter
 
 __all__ = ["INTROSPECTION_SCOPE", "TokenService"]
@@ -62,6 +63,7 @@ class TokenService:
         introspectors: Sequence[Introspector] = (),
         revokers: Sequence[Revoker] = (),
         dpop: DpopVerifier | None = None,
+        resources: ResourceRegistry | None = None,
     ) -> None:
         self.store = store
         self.clients = clients
@@ -75,6 +77,8 @@ class TokenService:
         self.revocations = revocations
         #: Checks DPoP proofs (RFC 9449 §5); without it, a request with one is refused.
         self.dpop = dpop
+        #: The registered resources (RFC 8707); without it, ``resource`` is refused.
+        self.resources = resources
         #: Look up and revoke the tokens that are not access tokens (refresh tokens).
         self.introspectors = tuple(introspectors)
         self.revokers = tuple(revokers)
@@ -92,7 +96,9 @@ class TokenService:
             jkt = None
             if req.dpop is not None or client.require_dpop:
                 jkt = await proof_key(self.dpop, req, client)
-            ctx = GrantContext(self.store, self.minter, self.clock, self.rand, policy, jkt)
+            ctx = GrantContext(
+                self.store, self.minter, self.clock, self.rand, policy, jkt, self.resources
+            )
             return client, await grant(ctx, req, client)
         except OAuthError as exc:
             exc.client_id = client.client_id
@@ -135,7 +141,8 @@ class TokenService:
         sees its own tokens, and any token of this server if it holds the ``introspection``
         scope (§4).  ``token_type`` says what the token is: ``Bearer`` for an access token
         here, ``DPoP`` with ``cnf.jkt`` for one bound to a DPoP key (RFC 9449 §6.2),
-        ``refresh_token`` from the refresh-token hook."""
+        ``refresh_token`` from the refresh-token hook.  ``aud`` is the token's: the resources
+        it is for (RFC 8707), else the server's audience."""
         if not token:
             raise InvalidRequest("token is required")
         found = await self._find_access_token(token)
@@ -159,7 +166,7 @@ class TokenService:
             "exp": int(rec.expires_at),
             "iat": int(rec.issued_at),
             "sub": rec.subject,
-            "aud": found.claims.get("aud", self.minter.audience),
+            "aud": found.claims.get("aud") or _audience(rec) or self.minter.audience,
             "iss": self.minter.issuer,
             "jti": rec.jti,
         }
@@ -187,3 +194,11 @@ class TokenService:
         for revoker in self.revokers:
             if await revoker(token, caller):
                 return
+
+
+def _audience(record: AccessTokenRecord) -> str | list[str] | None:
+    """A stored token's resources (RFC 8707) as ``aud``: one a string, several a list."""
+    if not record.audience:
+        return None
+    ids = record.audience.split(" ")
+    return ids[0] if len(ids) == 1 else ids

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from tokensmith.core.clock import Clock
 from tokensmith.core.credentials import new_token, new_token_id, token_key
@@ -14,6 +14,9 @@ from tokensmith.core.models import AccessTokenRecord, Client, IssuedToken, Token
 from tokensmith.core.ports import TokenStore
 from tokensmith.core.randomness import Randomness
 from tokensmith.core.scopes import format_scope
+
+if TYPE_CHECKING:
+    from tokensmith.core.resources import Target
 
 __all__ = ["CodecSource", "IssuePolicy", "TokenMinter"]
 
@@ -73,10 +76,11 @@ class TokenMinter:
         policy: IssuePolicy,
         family_id: str | None = None,
         jkt: str | None = None,
+        target: Target | None = None,
     ) -> IssuedToken:
         """Mint one access token (RFC 6749 §5.1 fields, RFC 9068 claims) and store its record
         if it has one."""
-        issued, record = await self.prepare(client, subject, scopes, policy, family_id, jkt)
+        issued, record = await self.prepare(client, subject, scopes, policy, family_id, jkt, target)
         if record is not None:
             await self._tokens.add_access_token(record)
         return issued
@@ -89,23 +93,33 @@ class TokenMinter:
         policy: IssuePolicy,
         family_id: str | None = None,
         jkt: str | None = None,
+        target: Target | None = None,
     ) -> tuple[IssuedToken, AccessTokenRecord | None]:
         """The token and the record to store with it, written by the caller (in the same
         transaction as a refresh-token rotation, say).  A JWT outside a family has no record:
         it is not written anywhere.  With ``jkt`` the token is bound to that DPoP key (RFC
         9449 §6): a JWT carries ``cnf.jkt`` (§6.1), a record keeps it (§6.2), and its
-        ``token_type`` is ``DPoP`` (§5.1)."""
+        ``token_type`` is ``DPoP`` (§5.1).  With a ``target`` (RFC 8707) the token is for its
+        resources: its ``aud`` names them (RFC 9068 §3), their lifetime and format apply."""
         clock_now = self._clock.now()
         now = int(clock_now)
         ttl = policy.ttl_for(client)
+        token_format = policy.format_for(client)
+        audience: str | list[str] = self.audience
+        stored_audience: str | None = None
+        if target is not None:
+            ttl = target.ttl or ttl
+            token_format = target.token_format or token_format
+            audience = target.audience
+            stored_audience = " ".join(target.identifiers)
         scope = format_scope(scopes)
         jti = new_token_id(self._rand, clock_now)
         token_hash: str | None = None
-        if policy.format_for(client) == "jwt":
-            claims = {
+        if token_format == "jwt":
+            claims: dict[str, object] = {
                 "iss": self.issuer,
                 "sub": subject,
-                "aud": self.audience,
+                "aud": audience,
                 "client_id": client.client_id,
                 "scope": scope,
                 "iat": now,
@@ -131,6 +145,7 @@ class TokenMinter:
                 family_id=family_id,
                 issuer_tag=self.binding.tag,
                 jkt=jkt,
+                audience=stored_audience,
             )
         issued = IssuedToken(
             access_token=token,

@@ -25,11 +25,12 @@ from tokensmith.core.models import (
 )
 from tokensmith.storage.memory_panel import PanelMemoryMixin
 from tokensmith.storage.memory_pushed import PushedMemoryMixin
+from tokensmith.storage.memory_resources import ResourcesMemoryMixin
 
 __all__ = ["MemoryStore"]
 
 
-class MemoryStore(PanelMemoryMixin, PushedMemoryMixin):
+class MemoryStore(PanelMemoryMixin, PushedMemoryMixin, ResourcesMemoryMixin):
     """Dict-backed; every call is atomic because nothing awaits in the middle."""
 
     def __init__(self) -> None:

@@ -40,12 +40,13 @@ from tokensmith.core.par import ParPolicy, PushedRequests
 from tokensmith.core.passwords import Passwords
 from tokensmith.core.ports import ReplayCache, Store
 from tokensmith.core.randomness import Randomness, SystemRandomness
+from tokensmith.core.resources import ResourceRegistry
 from tokensmith.core.reveals import Reveals
 from tokensmith.core.service import TokenService
 from tokensmith.core.sessions import Sessions
 from tokensmith.core.tokens import IssuePolicy, TokenMinter
 from tokensmith.settings import ConfigError, Settings, secret_key_weakness
-from tokensmith.storage.cache import CachingClientStore, ReadThrough
+from tokensmith.storage.cache import CachingClientStore, CachingResourceStore, ReadThrough
 from tokensmith.storage.health import StoreHealth
 from tokensmith.storage.ratelimit import MemoryLimiter, RedisLimiter
 from tokensmith.storage.replay import MemoryReplayCache, RedisReplayCache
@@ -307,6 +308,8 @@ def _token_service(
         legacy_issuer=settings.legacy_token_issuer,
     )
     refresh = RefreshTokens(store, clients, clock, minter.binding)
+    # RFC 8707: resources read through a cache like clients, none per request
+    cached = CachingResourceStore(store, clock, settings.client_cache_ttl)
     return TokenService(
         store,
         clients,
@@ -320,6 +323,7 @@ def _token_service(
         introspectors=(refresh.introspect,),
         revokers=(refresh.revoke,),
         dpop=dpop,
+        resources=ResourceRegistry(cached, cached.aclose),
     )
 
 
@@ -343,6 +347,7 @@ def _pushed_requests(
         partner,
         policy,
         service.minter.binding.tag,
+        service.resources,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tokensmith.core.clock import Clock
 from tokensmith.core.models import Client, IssuedToken
@@ -11,6 +12,9 @@ from tokensmith.core.ports import GrantStore
 from tokensmith.core.randomness import Randomness
 from tokensmith.core.requests import TokenRequest
 from tokensmith.core.tokens import IssuePolicy, TokenMinter
+
+if TYPE_CHECKING:
+    from tokensmith.core.resources import ResourceRegistry
 
 __all__ = ["Grant", "GrantContext"]
 
@@ -26,6 +30,8 @@ class GrantContext:
     policy: IssuePolicy
     #: The DPoP key the tokens of this request are bound to (RFC 9449 §5), if any.
     jkt: str | None = None
+    #: The registered resources (RFC 8707); ``None``: a ``resource`` is ``invalid_target``.
+    resources: ResourceRegistry | None = None
 
 
 Grant = Callable[[GrantContext, TokenRequest, Client], Awaitable[IssuedToken]]

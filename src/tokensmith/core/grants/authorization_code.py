@@ -8,7 +8,11 @@ from tokensmith.core.credentials import token_key
 from tokensmith.core.errors import InvalidGrant, InvalidRequest
 from tokensmith.core.families import PartnerPolicy, new_refresh
 from tokensmith.core.grants import GrantContext
-from tokensmith.core.grants.refresh_token import merchant_live, prepare_in_family
+from tokensmith.core.grants.refresh_token import (
+    merchant_live,
+    narrow_to_target,
+    prepare_in_family,
+)
 from tokensmith.core.models import (
     REFRESH_TOKEN,
     AuthorizationCode,
@@ -37,9 +41,8 @@ class AuthorizationCodeGrant:
         if not await merchant_live(ctx, code.merchant_id):
             raise InvalidGrant("the merchant that authorized this app is disabled")
         family = self._family(ctx, code, client)
-        issued, access = await prepare_in_family(
-            ctx, client, family, parse_scope(code.scope), self.policy
-        )
+        scopes, target = await narrow_to_target(ctx, req, family, parse_scope(code.scope))
+        issued, access = await prepare_in_family(ctx, client, family, scopes, self.policy, target)
         refresh: str | None = None
         first: RefreshTokenRecord | None = None
         if REFRESH_TOKEN in client.grant_types:
@@ -88,6 +91,7 @@ class AuthorizationCodeGrant:
             expires_at=min(now + self.policy.refresh_idle_ttl, absolute),
             absolute_expires_at=absolute,
             jkt=ctx.jkt if client.public else None,
+            resources=code.resources,
         )
 
 

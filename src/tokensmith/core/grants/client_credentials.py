@@ -6,14 +6,23 @@ from tokensmith.core.errors import UnauthorizedClient
 from tokensmith.core.grants import GrantContext
 from tokensmith.core.models import Client, IssuedToken
 from tokensmith.core.requests import TokenRequest
+from tokensmith.core.resources import token_target
 from tokensmith.core.scopes import resolve_scope
 
 __all__ = ["client_credentials"]
 
 
 async def client_credentials(ctx: GrantContext, req: TokenRequest, client: Client) -> IssuedToken:
-    """§4.4.2: only confidential clients; §4.4.3: no refresh token is issued."""
+    """§4.4.2: only confidential clients; §4.4.3: no refresh token is issued. With
+    ``resource`` (RFC 8707 §2), a token for those resources, of their scopes."""
     if client.public:
         raise UnauthorizedClient("public clients cannot use client_credentials")
-    scopes = resolve_scope(req.params.get("scope"), client.scopes, client.granted_default_scopes())
-    return await ctx.minter.mint(client, client.subject, scopes, ctx.policy, jkt=ctx.jkt)
+    requested = req.params.get("scope")
+    scopes = resolve_scope(requested, client.scopes, client.granted_default_scopes())
+    target = await token_target(ctx.resources, req.params)
+    if target is not None:
+        explicit = requested is not None and bool(requested.strip(" "))
+        scopes = target.narrow(scopes, explicit=explicit)
+    return await ctx.minter.mint(
+        client, client.subject, scopes, ctx.policy, jkt=ctx.jkt, target=target
+    )

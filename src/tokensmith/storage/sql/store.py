@@ -24,6 +24,7 @@ from tokensmith.storage.sql.keys import ApiKeysSql, SigningKeysSql
 from tokensmith.storage.sql.panel import PanelSqlMixin
 from tokensmith.storage.sql.purge import PurgeSql
 from tokensmith.storage.sql.pushed import PushedSqlMixin
+from tokensmith.storage.sql.resources import ResourcesSqlMixin
 from tokensmith.storage.sql.rotation import (
     Replay,
     Rotation,
@@ -120,6 +121,7 @@ class SqlStore(
     PanelSqlMixin,
     AuthorizationSqlMixin,
     PushedSqlMixin,
+    ResourcesSqlMixin,
 ):
     """Every storage protocol over one :class:`AsyncEngine`.
 

@@ -113,6 +113,8 @@ access_tokens = Table(
     Column("revoked_at", Double),
     _issuer_tag(),
     _jkt(),
+    # RFC 8707: the resources the token is for, space-separated (migration 0014)
+    Column("audience", Text),
 )
 
 
@@ -179,6 +181,8 @@ authorization_codes = Table(
     Column("expires_at", Double, nullable=False, index=True),
     Column("used_at", Double),
     _issuer_tag(),
+    # RFC 8707: the resources the authorization request named (migration 0014)
+    Column("resources", Text),
 )
 
 token_families = Table(
@@ -196,6 +200,8 @@ token_families = Table(
     Column("absolute_expires_at", Double, nullable=False, index=True),
     Column("revoked_at", Double),
     _jkt(),
+    # RFC 8707 §2.2: the resources granted, which a refresh may narrow to (migration 0014)
+    Column("resources", Text),
     postgresql_with={"fillfactor": 70},
 )
 
@@ -307,4 +313,19 @@ pushed_requests = Table(
     Column("created_at", Double, nullable=False),
     Column("expires_at", Double, nullable=False, index=True),
     Column("used_at", Double),
+)
+
+# -- 0014: resource indicators (RFC 8707) ------------------------------------------------------
+
+resources = Table(
+    "resources",
+    metadata,
+    # the absolute URI tokens for the resource carry as aud
+    Column("identifier", String(512), primary_key=True),
+    Column("name", String(200), nullable=False),
+    # the resource's scopes, space-separated
+    Column("scopes", Text, nullable=False),
+    Column("access_token_ttl", Integer),
+    Column("token_format", String(16)),
+    Column("created_at", Double, nullable=False),
 )

@@ -36,6 +36,7 @@ def token_values(r: AccessTokenRecord) -> dict[str, Any]:
         "revoked_at": r.revoked_at,
         "issuer_tag": r.issuer_tag,
         "jkt": r.jkt,
+        "audience": r.audience,
     }
 
 

@@ -71,6 +71,7 @@ CARRIED = (
     "code_challenge",
     "code_challenge_method",
     "request_uri",
+    "resource",
 )
 #: What the consent form carries of a pushed request (RFC 9126 §4): the rest was pushed.
 CARRIED_PUSHED = ("client_id", "request_uri")
@@ -137,7 +138,7 @@ async def _validate(
     except OAuthError as exc:
         raise _PageError(exc) from exc
     try:
-        return ctx.par.validate(target, resolved)
+        return await ctx.par.validate(target, resolved)
     except OAuthError as exc:
         return await _error_redirect(request, ctx, target, exc, _state_of(resolved.params))
 
@@ -170,6 +171,8 @@ async def _consent_page(
     merchant = await ctx.merchants.get(user.merchant_id or "")
     names = CARRIED_PUSHED if req.request_uri is not None else CARRIED
     hidden = {k: params[k][0] for k in names if params.get(k) and params[k][0]}
+    if req.resources and req.request_uri is None:  # RFC 8707: one field, space-separated
+        hidden["resource"] = " ".join(req.resources)
     return await render(
         request,
         "consent.html",
@@ -177,6 +180,7 @@ async def _consent_page(
         app_name=req.client.name,
         merchant_name=merchant.name if merchant else "",
         scopes=[(s, describe_scope(s)) for s in req.scopes],
+        resources=list(zip(req.resource_names, req.resources, strict=False)),
         redirect_host=urlsplit(req.target.redirect_uri).netloc,
         hidden=hidden,
         can_remember=not req.client.public,
