@@ -27,6 +27,7 @@ from tokensmith.storage.memory import MemoryStore
 PAYMENTS = Resource("https://payments.example/api", "Payments API", ("payments:read", "read"))
 LEDGER = Resource("https://ledger.example/", "Ledger", ("write",), access_token_ttl=600)
 URN = Resource("urn:example:reports", "Reports", ("read",), token_format="opaque")
+BOTH = f"{PAYMENTS.identifier} {LEDGER.identifier}"
 
 
 @pytest.mark.parametrize(

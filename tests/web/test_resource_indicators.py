@@ -185,8 +185,9 @@ async def test_a_client_without_a_scope_of_the_resource_is_invalid_target(
 async def test_a_pushed_request_keeps_its_resources(partner: Partner) -> None:
     verifier, challenge = pkce_pair()
     form = partner.params(code_challenge=challenge, code_challenge_method="S256")
-    data = list(form.items()) + [("resource", PAYMENTS.identifier), ("resource", LEDGER.identifier)]
-    r = await post_form(partner.http, "/oauth/par", data, (partner.app.client_id, partner.secret))
+    data = [*form.items(), ("resource", PAYMENTS.identifier), ("resource", LEDGER.identifier)]
+    auth = (partner.app.client_id, partner.secret)
+    r = await post_form(partner.http, "/oauth/par", data, auth)
     assert r.status_code == 201, r.text
     await partner.login()
     page = await partner.http.get(
