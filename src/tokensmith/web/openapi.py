@@ -52,6 +52,8 @@ _CC_FORM = _obj(
         "redirect_uri": _S,
         "code_verifier": _S,
         "refresh_token": _S,
+        # RFC 8707 §2: repeatable, an absolute URI of a registered resource
+        "resource": _S,
     }
 )
 
@@ -92,6 +94,7 @@ def _authorize() -> dict[str, Any]:
         ("code_challenge_method", False),
         ("prompt", False),
         ("request_uri", False),
+        ("resource", False),  # RFC 8707 §2, repeatable
     ]
     return {
         "summary": "RFC 6749 authorization endpoint (login and consent pages)",
@@ -110,7 +113,7 @@ def _par() -> dict[str, Any]:
     as at the token endpoint; 201 with the ``request_uri`` to send to /oauth/authorize."""
     names = ["response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge"]
     form = _obj(
-        {n: _S for n in [*names, "code_challenge_method", "prompt", "client_secret"]},
+        {n: _S for n in [*names, "code_challenge_method", "prompt", "client_secret", "resource"]},
         ["response_type", "client_id"],
     )
     op = _post(

@@ -6,7 +6,7 @@ from tokensmith.core.errors import UnauthorizedClient
 from tokensmith.core.grants import GrantContext
 from tokensmith.core.models import Client, IssuedToken
 from tokensmith.core.requests import TokenRequest
-from tokensmith.core.resources import token_target
+from tokensmith.core.resources import RESOURCE, token_target
 from tokensmith.core.scopes import resolve_scope
 
 __all__ = ["client_credentials"]
@@ -19,10 +19,11 @@ async def client_credentials(ctx: GrantContext, req: TokenRequest, client: Clien
         raise UnauthorizedClient("public clients cannot use client_credentials")
     requested = req.params.get("scope")
     scopes = resolve_scope(requested, client.scopes, client.granted_default_scopes())
-    target = await token_target(ctx.resources, req.params)
-    if target is not None:
+    target = None
+    if RESOURCE in req.params:  # the common case costs this lookup only
+        target = await token_target(ctx.resources, req.params)
         explicit = requested is not None and bool(requested.strip(" "))
-        scopes = target.narrow(scopes, explicit=explicit)
+        scopes = target.narrow(scopes, explicit=explicit) if target else scopes
     return await ctx.minter.mint(
         client, client.subject, scopes, ctx.policy, jkt=ctx.jkt, target=target
     )

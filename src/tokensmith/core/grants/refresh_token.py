@@ -31,7 +31,7 @@ from tokensmith.core.models import (
     TokenFamily,
 )
 from tokensmith.core.requests import TokenRequest
-from tokensmith.core.resources import Target, token_target
+from tokensmith.core.resources import RESOURCE, Target, token_target
 from tokensmith.core.scopes import parse_scope
 from tokensmith.core.tokens import IssuePolicy
 
@@ -69,6 +69,8 @@ async def narrow_to_target(
 ) -> tuple[tuple[str, ...], Target | None]:
     """RFC 8707 §2.2: the resources of the request, among those the grant named (all of
     them when it names none), and the scopes narrowed to theirs."""
+    if family.resources is None and RESOURCE not in req.params:
+        return scopes, None  # the common case: no coroutine, one lookup
     target = await token_target(ctx.resources, req.params, family.resources)
     if target is None:
         return scopes, None
