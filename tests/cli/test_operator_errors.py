@@ -31,6 +31,7 @@ COMMANDS: list[tuple[str, ...]] = [
     ("apikeys", "list"),
     ("merchants", "list"),
     ("users", "list"),
+    ("resources", "list"),
     ("purge",),
 ]
 IDS = [" ".join(c[:2]) for c in COMMANDS]

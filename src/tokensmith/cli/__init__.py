@@ -50,6 +50,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "registration",
         "Create, list and revoke initial access tokens for dynamic client registration.",
     ),
+    "resources": (
+        "tokensmith.cli.resources",
+        "resources",
+        "Register, list and remove the APIs tokens may be restricted to (RFC 8707).",
+    ),
     "serve": ("tokensmith.cli.serve", "serve", "Start the server."),
     "token": (
         "tokensmith.client.cli",

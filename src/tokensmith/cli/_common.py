@@ -31,6 +31,7 @@ from tokensmith.core.passwords import Passwords
 from tokensmith.core.ports import Store
 from tokensmith.core.randomness import Randomness, SystemRandomness
 from tokensmith.core.registration import InitialTokens
+from tokensmith.core.resources import ResourceAdmin
 from tokensmith.settings import Settings, load_settings
 from tokensmith.storage.sql import SqlStore, make_engine, migrate
 from tokensmith.storage.sql.engine import is_sqlite
@@ -49,6 +50,8 @@ class Admin:
     api_keys: ApiKeys
     #: RFC 7591 §3 initial access tokens (``tokensmith registration token``).
     registration_tokens: InitialTokens
+    #: registered APIs (RFC 8707)
+    resources: ResourceAdmin
 
 
 def admin_services(store: Store, clock: Clock, rand: Randomness, settings: Settings) -> Admin:
@@ -60,6 +63,7 @@ def admin_services(store: Store, clock: Clock, rand: Randomness, settings: Setti
         clients=ClientAdmin(store, clock, rand, max_ttl=settings.max_access_token_ttl),
         api_keys=ApiKeys(store, clock, rand),
         registration_tokens=InitialTokens(store, clock, rand),
+        resources=ResourceAdmin(store, clock, settings.max_access_token_ttl),
     )
 
 

@@ -103,6 +103,11 @@ class AuthorizationRequest:
     #: RFC 9396 ``authorization_details``, validated, as canonical JSON text (``None``:
     #: none requested). What the consent page shows and the code carries.
     authorization_details: str | None = None
+    #: RFC 8707 §2: the registered resources the request names
+    #: (:meth:`tokensmith.core.resources.ResourceRegistry.authorize`).
+    resources: tuple[str, ...] = ()
+    #: Their names, for the consent page.
+    resource_names: tuple[str, ...] = ()
 
     @property
     def client(self) -> Client:
@@ -182,10 +187,13 @@ def validate_request(
     Extensions that would change the request's meaning are refused, not ignored
     (:mod:`tokensmith.core.extensions`). ``authorization_details`` (RFC 9396 §2) is
     validated against ``types`` and the client's own (§10). ``fapi2``: the FAPI 2.0 rules
-    (§5.3.2.2): PKCE with S256 from every client, and no public client."""
+    (§5.3.2.2): PKCE with S256 from every client, and no public client. ``resource`` may
+    repeat (RFC 8707 §2); no other parameter may."""
     for name in params:
-        _one(params, name)
-    refuse_unsupported({n for n in params if _one(params, n) is not None}, authorization=True)
+        if name != "resource":
+            _one(params, name)
+    present = {n for n in params if n != "resource" and _one(params, n) is not None}
+    refuse_unsupported(present, authorization=True)
     response_type = _one(params, "response_type")
     if response_type is None:
         raise InvalidRequest("response_type is missing")
@@ -273,6 +281,7 @@ async def issue_code(
             issuer_tag=issuer_tag,
             dpop_jkt=request.dpop_jkt,
             authorization_details=request.authorization_details,
+            resources=" ".join(request.resources) or None,
         )
     )
     return plain

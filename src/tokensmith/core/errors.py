@@ -191,9 +191,9 @@ class RateLimited(OAuthError):
 
 
 class InvalidTarget(OAuthError):
-    """RFC 8707 §2 ``invalid_target``: a ``resource`` parameter. Resource indicators are not
-    supported, and a request that names its audience is refused rather than answered with
-    a token valid elsewhere than it asked."""
+    """RFC 8707 §2 ``invalid_target``: a ``resource`` that is invalid, unknown, malformed,
+    not granted, or not one this client may have a token for
+    (:mod:`tokensmith.core.resources`)."""
 
     error = "invalid_target"
 

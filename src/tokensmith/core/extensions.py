@@ -1,32 +1,31 @@
 """Parameters of OAuth extensions tokensmith does not implement, refused rather than ignored.
 
 RFC 6749 §3.1 and §3.2 tell a server to ignore the parameters it does not know. These
-two it knows, and ignoring them would change what the request means: a client that names
-the resource its token is for (RFC 8707) or sends its request as a signed object (RFC 9101)
-would get a token without the audience or the integrity it asked for, and not know it. So
-each is refused, at the authorization endpoint, the PAR endpoint (RFC 9126) and the token
-endpoint:
+one it knows, and ignoring it would change what the request means: a client that sends its
+request as a signed object (RFC 9101) would get a token without the integrity it asked for,
+and not know it. So it is refused at the authorization endpoint and the PAR endpoint
+(RFC 9126):
 
-* ``resource``: ``invalid_target`` (RFC 8707 §2, at the authorization and token endpoints);
 * ``request``: ``request_not_supported`` (OpenID Connect Core §3.1.2.6).
 
 ``authorization_details`` (RFC 9396) is supported: :mod:`tokensmith.core.authorization_details`.
 
 ``request`` belongs to the authorization request only (RFC 9101 §5): at the token endpoint
 it means nothing and is ignored like any other unknown parameter (RFC 6749 §3.2).
+
+``resource`` (RFC 8707) is supported: :mod:`tokensmith.core.resources`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Container
 
-from tokensmith.core.errors import InvalidTarget, RequestNotSupported
+from tokensmith.core.errors import RequestNotSupported
 
 __all__ = ["UNSUPPORTED", "refuse_unsupported"]
 
 #: The parameters refused, with the specifications that define them.
 UNSUPPORTED = {
-    "resource": "RFC 8707",
     "request": "RFC 9101",
 }
 
@@ -35,8 +34,6 @@ def refuse_unsupported(present: Container[str], *, authorization: bool) -> None:
     """Raise for the first unsupported parameter ``present`` holds (the parameters a request
     carries: a set, or the form itself). ``authorization``: an authorization request, at
     ``/oauth/authorize`` or pushed; else a token request, where ``request`` is not one."""
-    if "resource" in present:
-        raise InvalidTarget("the resource parameter (RFC 8707) is not supported")
     if authorization and "request" in present:
         raise RequestNotSupported(
             "the request parameter (RFC 9101 request objects) is not supported"

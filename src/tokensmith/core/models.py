@@ -20,6 +20,7 @@ __all__ = [
     "PushedRequest",
     "RefreshGrant",
     "RefreshTokenRecord",
+    "Resource",
     "Role",
     "Session",
     "SigningKeyRecord",
@@ -202,6 +203,9 @@ class AccessTokenRecord:
     x5t_s256: str | None = None
     #: RFC 9396 §9.1: the token's ``authorization_details``, canonical JSON text.
     authorization_details: str | None = None
+    #: RFC 8707: the resources the token is for, space-separated (``None``: the server's
+    #: audience).
+    audience: str | None = None
 
     def active_at(self, now: float) -> bool:
         return self.revoked_at is None and now < self.expires_at
@@ -287,6 +291,8 @@ class AuthorizationCode:
     dpop_jkt: str | None = None
     #: RFC 9396: the ``authorization_details`` the user approved, canonical JSON text.
     authorization_details: str | None = None
+    #: RFC 8707 §2: the resources the authorization request named, space-separated.
+    resources: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,6 +319,8 @@ class TokenFamily:
     x5t_s256: str | None = None
     #: RFC 9396 §6.2: the ``authorization_details`` granted, which refreshes may narrow.
     authorization_details: str | None = None
+    #: RFC 8707 §2.2: the resources granted, space-separated; a refresh may narrow to them.
+    resources: str | None = None
 
     def live_at(self, now: float) -> bool:
         return self.revoked_at is None and now < min(self.expires_at, self.absolute_expires_at)
@@ -418,3 +426,17 @@ class PushedRequest:
     created_at: float
     expires_at: float
     used_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """A registered API (RFC 8707 §2): the identifier tokens for it carry as ``aud``, its
+    name on the consent page, its scopes, and its own token lifetime and format (``None``:
+    the client's, else the server's)."""
+
+    identifier: str
+    name: str
+    scopes: tuple[str, ...]
+    access_token_ttl: int | None = None
+    token_format: TokenFormat | None = None
+    created_at: float = 0.0

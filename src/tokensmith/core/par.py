@@ -48,6 +48,7 @@ from tokensmith.core.errors import (
     InvalidDpopProof,
     InvalidRequest,
     InvalidRequestUri,
+    InvalidTarget,
     OAuthError,
 )
 from tokensmith.core.families import PartnerPolicy
@@ -56,6 +57,7 @@ from tokensmith.core.ports import ClientStore, PushedRequestStore
 from tokensmith.core.profile import ProfilePolicy
 from tokensmith.core.randomness import Randomness
 from tokensmith.core.requests import ClientCredentials, DpopRequest
+from tokensmith.core.resources import RESOURCE, ResourceRegistry
 
 __all__ = [
     "CLIENT_AUTHENTICATION",
@@ -122,6 +124,7 @@ class PushedRequests:
         policy: ParPolicy,
         issuer_tag: str,
         types: DetailsTypes = DEFAULT_TYPES,
+        resources: ResourceRegistry | None = None,
         *,
         profiles: ProfilePolicy | None = None,
         dpop: DpopVerifier | None = None,
@@ -140,6 +143,8 @@ class PushedRequests:
         self._issuer_tag = issuer_tag
         #: The ``authorization_details`` types accepted (RFC 9396 §2).
         self.types = types
+        #: The registered resources (RFC 8707); without it, ``resource`` is refused.
+        self._resources = resources
 
     def required_for(self, client: Client) -> bool:
         """Whether ``client`` may send its authorization requests only by PAR (§4): so the
@@ -164,7 +169,8 @@ class PushedRequests:
             params = _request_of(form, client)
             target = await resolve_target(self._clients, params, self.profiles)
             fapi2 = self.profiles.fapi2(client)
-            validate_request(target, params, self._partner, self.types, fapi2=fapi2)
+            request = validate_request(target, params, self._partner, self.types, fapi2=fapi2)
+            await self._with_resources(request, params)
             kept = dict(form)
             if dpop is not None:
                 kept["dpop_jkt"] = await self._proof_key(dpop, form.get("dpop_jkt"))
@@ -224,19 +230,30 @@ class PushedRequests:
             raise InvalidRequestUri("the request_uri has expired")
         return ResolvedRequest({k: [v] for k, v in pushed.params}, request_uri)
 
-    def validate(
+    async def validate(
         self, target: AuthorizationTarget, resolved: ResolvedRequest
     ) -> AuthorizationRequest:
         """:func:`~tokensmith.core.authorize.validate_request` on the resolved parameters,
-        after the policy: a client that must push and did not is ``invalid_request`` (§4).
-        Errors are redirected to the client."""
+        after the policy: a client that must push and did not is ``invalid_request`` (§4);
+        then its resources (RFC 8707). Errors are redirected to the client."""
         if resolved.request_uri is None and self.required_for(target.client):
             raise InvalidRequest(
                 "this app must push its authorization requests to the PAR endpoint (RFC 9126)"
             )
         fapi2 = self.profiles.fapi2(target.client)
         request = validate_request(target, resolved.params, self._partner, self.types, fapi2=fapi2)
+        request = await self._with_resources(request, resolved.params)
         return replace(request, request_uri=resolved.request_uri)
+
+    async def _with_resources(
+        self, request: AuthorizationRequest, params: Params
+    ) -> AuthorizationRequest:
+        """RFC 8707 §2: the request with the resources it names, checked (``invalid_target``)."""
+        if RESOURCE not in params:
+            return request
+        if self._resources is None:
+            raise InvalidTarget("resource indicators (RFC 8707) are not supported here")
+        return await self._resources.authorize(request, params)
 
     async def spend(self, request: AuthorizationRequest) -> None:
         """Mark the request's ``request_uri`` used (§4), at the decision, before the code

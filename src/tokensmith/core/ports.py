@@ -25,6 +25,7 @@ from tokensmith.core.models import (
     PushedRequest,
     RefreshGrant,
     RefreshTokenRecord,
+    Resource,
     Session,
     SigningKeyRecord,
     TokenFamily,
@@ -57,6 +58,8 @@ __all__ = [
     "PushedRequestStore",
     "RefreshTokenStore",
     "ReplayCache",
+    "ResourceReader",
+    "ResourceStore",
     "RevealKeeper",
     "RevealStore",
     "RevocationLookup",
@@ -494,6 +497,22 @@ class PanelStore(ActivityStore, RevealStore, MerchantFamilyStore, Protocol):
     """What the merchant panel adds to storage."""
 
 
+class ResourceReader(Protocol):
+    """Registered APIs (RFC 8707; :mod:`tokensmith.core.resources`)."""
+
+    async def get_resource(self, identifier: str) -> Resource | None: ...
+
+
+class ResourceStore(ResourceReader, Protocol):
+    async def add_resource(self, resource: Resource) -> None:
+        """Raises :class:`KeyError` if the identifier is registered."""
+        ...
+
+    async def list_resources(self) -> list[Resource]: ...
+
+    async def remove_resource(self, identifier: str) -> bool: ...
+
+
 class Store(
     ClientStore,
     TokenStore,
@@ -510,6 +529,7 @@ class Store(
     PushedRequestStore,
     DetailsTypeStore,
     InitialTokenStore,
+    ResourceStore,
     Protocol,
 ):
     """Everything a composition root wires together."""

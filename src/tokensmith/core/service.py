@@ -28,6 +28,7 @@ from tokensmith.core.ports import ClientStore, RevocationLookup, ServiceStore
 from tokensmith.core.profile import FAPI2, check_sender_constrained
 from tokensmith.core.randomness import Randomness
 from tokensmith.core.requests import TokenRequest
+from tokensmith.core.resources import ResourceRegistry
 from tokensmith.core.tokens import IssuePolicy, TokenMinter
 
 __all__ = ["INTROSPECTION_SCOPE", "TokenService"]
@@ -67,6 +68,7 @@ class TokenService:
         revokers: Sequence[Revoker] = (),
         dpop: DpopVerifier | None = None,
         details: DetailsTypes = DEFAULT_TYPES,
+        resources: ResourceRegistry | None = None,
     ) -> None:
         self.store = store
         self.clients = clients
@@ -82,6 +84,8 @@ class TokenService:
         self.revocations = revocations
         #: Checks DPoP proofs (RFC 9449 §5); without it, a request with one is refused.
         self.dpop = dpop
+        #: The registered resources (RFC 8707); without it, ``resource`` is refused.
+        self.resources = resources
         #: Look up and revoke the tokens that are not access tokens (refresh tokens).
         self.introspectors = tuple(introspectors)
         self.revokers = tuple(revokers)
@@ -107,7 +111,15 @@ class TokenService:
             if (client.profile or self.profiles.default) == FAPI2:
                 check_sender_constrained(req, jkt, x5t)  # FAPI 2.0 §5.3.2.1
             ctx = GrantContext(
-                self.store, self.minter, self.clock, self.rand, policy, jkt, x5t, self.details
+                self.store,
+                self.minter,
+                self.clock,
+                self.rand,
+                policy,
+                jkt,
+                x5t,
+                self.details,
+                self.resources,
             )
             return client, await grant(ctx, req, client)
         except OAuthError as exc:
@@ -152,7 +164,8 @@ class TokenService:
         scope (§4).  ``token_type`` says what the token is: ``Bearer`` for an access token
         here, ``DPoP`` with ``cnf.jkt`` for one bound to a DPoP key (RFC 9449 §6.2),
         with ``cnf`` ``x5t#S256`` for one bound to a TLS client certificate (RFC 8705 §3.2),
-        ``refresh_token`` from the refresh-token hook."""
+        ``refresh_token`` from the refresh-token hook.  ``aud`` is the token's: the resources
+        it is for (RFC 8707), else the server's audience."""
         if not token:
             raise InvalidRequest("token is required")
         found = await self._find_access_token(token)
@@ -188,7 +201,7 @@ class TokenService:
             "exp": int(rec.expires_at),
             "iat": int(rec.issued_at),
             "sub": rec.subject,
-            "aud": found.claims.get("aud", self.minter.audience),
+            "aud": found.claims.get("aud") or _audience(rec) or self.minter.audience,
             "iss": self.minter.issuer,
             "jti": rec.jti,
         }
@@ -224,3 +237,11 @@ class TokenService:
         for revoker in self.revokers:
             if await revoker(token, caller):
                 return
+
+
+def _audience(record: AccessTokenRecord) -> str | list[str] | None:
+    """A stored token's resources (RFC 8707) as ``aud``: one a string, several a list."""
+    if not record.audience:
+        return None
+    ids = record.audience.split(" ")
+    return ids[0] if len(ids) == 1 else ids

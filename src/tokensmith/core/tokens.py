@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from tokensmith.core.authorization_details import load
 from tokensmith.core.clock import Clock
@@ -15,6 +15,9 @@ from tokensmith.core.models import AccessTokenRecord, Client, IssuedToken, Token
 from tokensmith.core.ports import TokenStore
 from tokensmith.core.randomness import Randomness
 from tokensmith.core.scopes import format_scope
+
+if TYPE_CHECKING:
+    from tokensmith.core.resources import Target
 
 __all__ = ["CodecSource", "IssuePolicy", "TokenMinter"]
 
@@ -76,11 +79,12 @@ class TokenMinter:
         jkt: str | None = None,
         x5t: str | None = None,
         details: str | None = None,
+        target: Target | None = None,
     ) -> IssuedToken:
         """Mint one access token (RFC 6749 §5.1 fields, RFC 9068 claims) and store its record
         if it has one."""
         issued, record = await self.prepare(
-            client, subject, scopes, policy, family_id, jkt, x5t, details
+            client, subject, scopes, policy, family_id, jkt, x5t, details, target
         )
         if record is not None:
             await self._tokens.add_access_token(record)
@@ -96,6 +100,7 @@ class TokenMinter:
         jkt: str | None = None,
         x5t: str | None = None,
         details: str | None = None,
+        target: Target | None = None,
     ) -> tuple[IssuedToken, AccessTokenRecord | None]:
         """The token and the record to store with it, written by the caller (in the same
         transaction as a refresh-token rotation, say).  A JWT outside a family has no record:
@@ -104,18 +109,28 @@ class TokenMinter:
         ``token_type`` is ``DPoP`` (§5.1).  With ``x5t`` it is bound to that TLS client
         certificate (RFC 8705 §3): ``cnf`` ``x5t#S256``, and it stays a ``Bearer`` token.
         ``details``: RFC 9396 ``authorization_details`` (canonical JSON text), in the JWT's
-        claim of that name (§9.1), the record and the token response (§7)."""
+        claim of that name (§9.1), the record and the token response (§7). With a ``target``
+        (RFC 8707) the token is for its resources: its ``aud`` names them (RFC 9068 §3),
+        their lifetime and format apply."""
         clock_now = self._clock.now()
         now = int(clock_now)
         ttl = policy.ttl_for(client)
+        token_format = policy.format_for(client)
+        audience: str | list[str] = self.audience
+        stored_audience: str | None = None
+        if target is not None:
+            ttl = target.ttl or ttl
+            token_format = target.token_format or token_format
+            audience = target.audience
+            stored_audience = " ".join(target.identifiers)
         scope = format_scope(scopes)
         jti = new_token_id(self._rand, clock_now)
         token_hash: str | None = None
-        if policy.format_for(client) == "jwt":
-            claims = {
+        if token_format == "jwt":
+            claims: dict[str, object] = {
                 "iss": self.issuer,
                 "sub": subject,
-                "aud": self.audience,
+                "aud": audience,
                 "client_id": client.client_id,
                 "scope": scope,
                 "iat": now,
@@ -145,6 +160,7 @@ class TokenMinter:
                 jkt=jkt,
                 x5t_s256=x5t,
                 authorization_details=details,
+                audience=stored_audience,
             )
         issued = IssuedToken(
             access_token=token,

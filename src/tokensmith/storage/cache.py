@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from tokensmith.core.clock import Clock
-from tokensmith.core.models import Client, ClientSecret
-from tokensmith.core.ports import ClientStore
+from tokensmith.core.models import Client, ClientSecret, Resource
+from tokensmith.core.ports import ClientStore, ResourceStore
 
-__all__ = ["CachingClientStore", "ReadThrough"]
+__all__ = ["CachingClientStore", "CachingResourceStore", "ReadThrough"]
 
 V = TypeVar("V")
 
@@ -180,3 +180,33 @@ class CachingClientStore:
         done = await self._inner.rotate_secret(client_id, new, old_expires_at)
         self.invalidate(client_id)
         return done
+
+
+class CachingResourceStore:
+    """Wraps a :class:`ResourceStore` (RFC 8707); caches hits and misses for ``ttl``
+    seconds like clients, so a token request naming a resource reads no database."""
+
+    def __init__(
+        self, inner: ResourceStore, clock: Clock, ttl: float, max_entries: int = 10_000
+    ) -> None:
+        self._inner = inner
+        self._cache = ReadThrough(inner.get_resource, clock, ttl, max_entries)
+
+    async def get_resource(self, identifier: str) -> Resource | None:
+        return await self._cache.get(identifier)
+
+    async def add_resource(self, resource: Resource) -> None:
+        await self._inner.add_resource(resource)
+        self._cache.invalidate(resource.identifier)
+
+    async def list_resources(self) -> list[Resource]:
+        return await self._inner.list_resources()
+
+    async def remove_resource(self, identifier: str) -> bool:
+        done = await self._inner.remove_resource(identifier)
+        self._cache.invalidate(identifier)
+        return done
+
+    async def aclose(self) -> None:
+        """Wait for the reads still in flight (at shutdown, before the store closes)."""
+        await self._cache.aclose()

@@ -27,11 +27,14 @@ from tokensmith.core.models import (
 from tokensmith.storage.memory_details import DetailsTypesMemoryMixin
 from tokensmith.storage.memory_panel import PanelMemoryMixin
 from tokensmith.storage.memory_pushed import PushedMemoryMixin
+from tokensmith.storage.memory_resources import ResourcesMemoryMixin
 
 __all__ = ["MemoryStore"]
 
 
-class MemoryStore(PanelMemoryMixin, PushedMemoryMixin, DetailsTypesMemoryMixin):
+class MemoryStore(
+    PanelMemoryMixin, PushedMemoryMixin, DetailsTypesMemoryMixin, ResourcesMemoryMixin
+):
     """Dict-backed; every call is atomic because nothing awaits in the middle."""
 
     def __init__(self) -> None:

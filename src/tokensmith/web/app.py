@@ -141,6 +141,8 @@ async def _settle(ctx: AppContext) -> None:
         closing.append(ctx.service.revocations.aclose())
     if ctx.service.dpop is not None:
         closing.append(ctx.service.dpop.aclose())
+    if ctx.service.resources is not None:
+        closing.append(ctx.service.resources.aclose())
     if ctx.service.authenticator.assertions is not None:
         closing.append(ctx.service.authenticator.assertions.aclose())
     await asyncio.gather(*closing)

@@ -59,12 +59,13 @@ from tokensmith.core.registration import (
     RegistrationPolicy,
     Registrations,
 )
+from tokensmith.core.resources import ResourceRegistry
 from tokensmith.core.reveals import Reveals
 from tokensmith.core.service import TokenService
 from tokensmith.core.sessions import Sessions
 from tokensmith.core.tokens import IssuePolicy, TokenMinter
 from tokensmith.settings import ConfigError, Settings, secret_key_weakness
-from tokensmith.storage.cache import CachingClientStore, ReadThrough
+from tokensmith.storage.cache import CachingClientStore, CachingResourceStore, ReadThrough
 from tokensmith.storage.health import StoreHealth
 from tokensmith.storage.ratelimit import MemoryLimiter, RedisLimiter
 from tokensmith.storage.replay import MemoryReplayCache, RedisReplayCache
@@ -356,6 +357,8 @@ def _token_service(
         legacy_issuer=settings.legacy_token_issuer,
     )
     refresh = RefreshTokens(store, clients, clock, minter.binding)
+    # RFC 8707: resources read through a cache like clients, none per request
+    cached = CachingResourceStore(store, clock, settings.client_cache_ttl)
     return TokenService(
         store,
         clients,
@@ -370,6 +373,7 @@ def _token_service(
         revokers=(refresh.revoke,),
         dpop=dpop,
         details=details,
+        resources=ResourceRegistry(cached, cached.aclose),
     )
 
 
@@ -395,6 +399,7 @@ def _pushed_requests(
         policy,
         service.minter.binding.tag,
         details,
+        service.resources,
         profiles=service.profiles,
         dpop=service.dpop,
     )

@@ -50,7 +50,8 @@ async def read_form(request: Request, max_bytes: int) -> dict[str, str]:
     """The form parameters, single-valued.
 
     RFC 6749 §3.2 requires ``application/x-www-form-urlencoded``; §3.1 says a
-    parameter without a value is omitted and none may appear twice.
+    parameter without a value is omitted and none may appear twice, but RFC 8707 §2's
+    ``resource``, whose values are joined with spaces (no URI has one).
     """
     ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if ctype != "application/x-www-form-urlencoded":
@@ -74,7 +75,9 @@ async def read_form(request: Request, max_bytes: int) -> dict[str, str]:
     form: dict[str, str] = {}
     for name, value in pairs:
         if name in form:
-            raise InvalidRequest(f"parameter {name!r} is repeated")
+            if name != "resource":
+                raise InvalidRequest(f"parameter {name!r} is repeated")
+            value = f"{form[name]} {value}"
         form[name] = value
     return form
 

@@ -55,6 +55,8 @@ _CC_FORM = _obj(
         "code_verifier": _S,
         "refresh_token": _S,
         "authorization_details": _S,
+        # RFC 8707 §2: repeatable, an absolute URI of a registered resource
+        "resource": _S,
     }
 )
 
@@ -97,6 +99,7 @@ def _authorize() -> dict[str, Any]:
         ("request_uri", False),
         ("dpop_jkt", False),
         ("authorization_details", False),
+        ("resource", False),  # RFC 8707 §2, repeatable
     ]
     return {
         "summary": "RFC 6749 authorization endpoint (login and consent pages)",
@@ -116,7 +119,7 @@ def _par() -> dict[str, Any]:
     ``dpop_jkt`` or a ``DPoP`` proof binds the code to the client's key (RFC 9449 §10)."""
     names = ["response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge"]
     extra = ["code_challenge_method", "prompt", "dpop_jkt", "client_secret"]
-    extra.append("authorization_details")
+    extra += ["authorization_details", "resource"]
     form = _obj({n: _S for n in [*names, *extra]}, ["response_type", "client_id"])
     proof = _DPOP | {"description": "RFC 9449 §10.1 DPoP proof: the code is bound to its key"}
     op = _post(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tokensmith.core.authorization_details import DEFAULT_TYPES, DetailsTypes
 from tokensmith.core.clock import Clock
@@ -12,6 +13,9 @@ from tokensmith.core.ports import GrantStore
 from tokensmith.core.randomness import Randomness
 from tokensmith.core.requests import TokenRequest
 from tokensmith.core.tokens import IssuePolicy, TokenMinter
+
+if TYPE_CHECKING:
+    from tokensmith.core.resources import ResourceRegistry
 
 __all__ = ["Grant", "GrantContext"]
 
@@ -31,6 +35,8 @@ class GrantContext:
     x5t: str | None = None
     #: The ``authorization_details`` types accepted (RFC 9396 §6).
     details: DetailsTypes = DEFAULT_TYPES
+    #: The registered resources (RFC 8707); ``None``: a ``resource`` is ``invalid_target``.
+    resources: ResourceRegistry | None = None
 
 
 Grant = Callable[[GrantContext, TokenRequest, Client], Awaitable[IssuedToken]]

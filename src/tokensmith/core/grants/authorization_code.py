@@ -10,7 +10,12 @@ from tokensmith.core.dpop import check_code_binding
 from tokensmith.core.errors import InvalidGrant, InvalidRequest
 from tokensmith.core.families import PartnerPolicy, new_refresh
 from tokensmith.core.grants import GrantContext
-from tokensmith.core.grants.refresh_token import merchant_live, narrow_details, prepare_in_family
+from tokensmith.core.grants.refresh_token import (
+    merchant_live,
+    narrow_details,
+    narrow_to_target,
+    prepare_in_family,
+)
 from tokensmith.core.models import (
     REFRESH_TOKEN,
     AuthorizationCode,
@@ -44,8 +49,9 @@ class AuthorizationCodeGrant:
         asked = req.params.get("authorization_details")
         if details is not None or asked is not None:  # RFC 9396 §6.1: may narrow
             details = narrow_details(ctx, details, asked, client)
+        scopes, target = await narrow_to_target(ctx, req, family, parse_scope(code.scope))
         issued, access = await prepare_in_family(
-            ctx, client, family, parse_scope(code.scope), self.policy, details
+            ctx, client, family, scopes, self.policy, details, target
         )
         refresh: str | None = None
         first: RefreshTokenRecord | None = None
@@ -98,6 +104,7 @@ class AuthorizationCodeGrant:
             jkt=ctx.jkt if client.public else None,
             x5t_s256=ctx.x5t if client.public else None,
             authorization_details=code.authorization_details,
+            resources=code.resources,
         )
 
 

@@ -38,6 +38,7 @@ from tokensmith.core.models import (
 )
 from tokensmith.core.mtls import check_refresh_certificate
 from tokensmith.core.requests import TokenRequest
+from tokensmith.core.resources import RESOURCE, Target, token_target
 from tokensmith.core.scopes import parse_scope
 from tokensmith.core.tokens import IssuePolicy
 
@@ -56,18 +57,43 @@ async def prepare_in_family(
     scopes: tuple[str, ...],
     policy: PartnerPolicy,
     details: str | None = None,
+    target: Target | None = None,
 ) -> tuple[IssuedToken, AccessTokenRecord]:
     """An access token recorded with the family, so revoking the family deactivates it;
     the caller stores the record in the transaction that spends the code or refresh token,
     so a token is stored exactly when it is answered.  Its ``sub`` is the merchant; it is
-    bound to the request's DPoP key, if any (RFC 9449 §5), and carries ``details``, the
-    RFC 9396 ``authorization_details`` it was granted."""
+    bound to the request's DPoP key, if any (RFC 9449 §5), carries ``details``, the
+    RFC 9396 ``authorization_details`` it was granted, and is for ``target``'s
+    resources, if any (RFC 8707)."""
     issue = IssuePolicy(ctx.policy.token_format, policy.access_token_ttl)
     issued, record = await ctx.minter.prepare(
-        client, family.merchant_id, scopes, issue, family.family_id, ctx.jkt, ctx.x5t, details
+        client,
+        family.merchant_id,
+        scopes,
+        issue,
+        family.family_id,
+        ctx.jkt,
+        ctx.x5t,
+        details,
+        target,
     )
     assert record is not None  # a token in a family always has a record
     return issued, record
+
+
+async def narrow_to_target(
+    ctx: GrantContext, req: TokenRequest, family: TokenFamily, scopes: tuple[str, ...]
+) -> tuple[tuple[str, ...], Target | None]:
+    """RFC 8707 §2.2: the resources of the request, among those the grant named (all of
+    them when it names none), and the scopes narrowed to theirs."""
+    if family.resources is None and RESOURCE not in req.params:
+        return scopes, None  # the common case: no coroutine, one lookup
+    target = await token_target(ctx.resources, req.params, family.resources)
+    if target is None:
+        return scopes, None
+    requested = req.params.get("scope")
+    explicit = requested is not None and bool(requested.strip(" "))
+    return target.narrow(scopes, explicit=explicit), target
 
 
 def narrow_scope(requested: str | None, family: TokenFamily, client: Client) -> tuple[str, ...]:
@@ -127,12 +153,14 @@ class RefreshTokenGrant:
         if details is not None or asked is not None:
             details = narrow_details(ctx, details, asked, client)
         if record.spent_at is None:
-            scopes = narrow_scope(requested, family, client)
-            issued = await self._rotate(ctx, client, family, record, scopes, details)
+            scopes, target = await narrow_to_target(
+                ctx, req, family, narrow_scope(requested, family, client)
+            )
+            issued = await self._rotate(ctx, client, family, record, scopes, details, target)
             if issued is not None:
                 return issued
             record = await ctx.store.find_refresh_token(record.token_hash) or record
-        return await self._replay(ctx, client, family, record, requested, details)
+        return await self._replay(ctx, client, family, record, req, details)
 
     @staticmethod
     def _family(ctx: GrantContext, found: RefreshGrant) -> TokenFamily:
@@ -156,9 +184,12 @@ class RefreshTokenGrant:
         record: RefreshTokenRecord,
         scopes: tuple[str, ...],
         details: str | None,
+        target: Target | None = None,
     ) -> IssuedToken | None:
         """Spend ``record`` and store its successor atomically; ``None`` if it lost a race."""
-        issued, access = await prepare_in_family(ctx, client, family, scopes, self.policy, details)
+        issued, access = await prepare_in_family(
+            ctx, client, family, scopes, self.policy, details, target
+        )
         now = ctx.clock.now()
         plain, new = new_refresh(
             ctx.rand, family, now, self.policy, issued.jti, ctx.minter.binding.tag
@@ -185,7 +216,7 @@ class RefreshTokenGrant:
         client: Client,
         family: TokenFamily,
         record: RefreshTokenRecord,
-        requested: str | None,
+        req: TokenRequest,
         details: str | None,
     ) -> IssuedToken:
         """A spent token again: the one grace-window replay, else reuse, which revokes the
@@ -195,9 +226,11 @@ class RefreshTokenGrant:
         now = ctx.clock.now()
         if self._may_replay(record, now):
             assert record.replaced_by is not None
-            scopes = narrow_scope(requested, family, client)
+            scopes, target = await narrow_to_target(
+                ctx, req, family, narrow_scope(req.params.get("scope"), family, client)
+            )
             issued, access = await prepare_in_family(
-                ctx, client, family, scopes, self.policy, details
+                ctx, client, family, scopes, self.policy, details, target
             )
             plain, new = new_refresh(
                 ctx.rand, family, now, self.policy, issued.jti, ctx.minter.binding.tag

@@ -26,6 +26,7 @@ from tokensmith.storage.sql.panel import PanelSqlMixin
 from tokensmith.storage.sql.purge import PurgeSql
 from tokensmith.storage.sql.pushed import PushedSqlMixin
 from tokensmith.storage.sql.registration import InitialTokensSql
+from tokensmith.storage.sql.resources import ResourcesSqlMixin
 from tokensmith.storage.sql.rotation import (
     Replay,
     Rotation,
@@ -124,6 +125,7 @@ class SqlStore(
     PushedSqlMixin,
     DetailsTypesSqlMixin,
     InitialTokensSql,
+    ResourcesSqlMixin,
 ):
     """Every storage protocol over one :class:`AsyncEngine`.
 

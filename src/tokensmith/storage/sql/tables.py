@@ -141,6 +141,8 @@ access_tokens = Table(
     _jkt(),
     _x5t(),
     _details(),
+    # RFC 8707: the resources the token is for, space-separated (migration 0014)
+    Column("audience", Text),
 )
 
 
@@ -210,6 +212,8 @@ authorization_codes = Table(
     # 0015: RFC 9449 §10 dpop_jkt, the DPoP key the code is bound to
     Column("dpop_jkt", String(64)),
     _details(),
+    # RFC 8707: the resources the authorization request named (migration 0014)
+    Column("resources", Text),
 )
 
 token_families = Table(
@@ -229,6 +233,8 @@ token_families = Table(
     _jkt(),
     _x5t(),
     _details(),
+    # RFC 8707 §2.2: the resources granted, which a refresh may narrow to (migration 0014)
+    Column("resources", Text),
     postgresql_with={"fillfactor": 70},
 )
 
@@ -365,4 +371,18 @@ initial_access_tokens = Table(
     Column("created_at", Double, nullable=False),
     Column("expires_at", Double),
     Column("revoked_at", Double),
+)
+# -- 0014: resource indicators (RFC 8707) ------------------------------------------------------
+
+resources = Table(
+    "resources",
+    metadata,
+    # the absolute URI tokens for the resource carry as aud
+    Column("identifier", String(512), primary_key=True),
+    Column("name", String(200), nullable=False),
+    # the resource's scopes, space-separated
+    Column("scopes", Text, nullable=False),
+    Column("access_token_ttl", Integer),
+    Column("token_format", String(16)),
+    Column("created_at", Double, nullable=False),
 )

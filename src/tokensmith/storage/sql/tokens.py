@@ -38,6 +38,7 @@ def token_values(r: AccessTokenRecord) -> dict[str, Any]:
         "jkt": r.jkt,
         "x5t_s256": r.x5t_s256,
         "authorization_details": r.authorization_details,
+        "audience": r.audience,
     }
 
 

@@ -82,6 +82,7 @@ CARRIED = (
     "request_uri",
     "dpop_jkt",
     "authorization_details",
+    "resource",
 )
 #: What the consent form carries of a pushed request (RFC 9126 §4): the rest was pushed.
 CARRIED_PUSHED = ("client_id", "request_uri")
@@ -148,7 +149,7 @@ async def _validate(
     except OAuthError as exc:
         raise _PageError(exc) from exc
     try:
-        return ctx.par.validate(target, resolved)
+        return await ctx.par.validate(target, resolved)
     except OAuthError as exc:
         return await _error_redirect(request, ctx, target, exc, _state_of(resolved.params))
 
@@ -186,6 +187,8 @@ async def _consent_page(
             await csrf_token(request), req.authorization_details
         )
     locale = locale_of(request.headers.get("accept-language"))
+    if req.resources and req.request_uri is None:  # RFC 8707: one field, space-separated
+        hidden["resource"] = " ".join(req.resources)
     return await render(
         request,
         "consent.html",
@@ -194,6 +197,7 @@ async def _consent_page(
         merchant_name=merchant.name if merchant else "",
         scopes=[(s, describe_scope(s)) for s in req.scopes],
         details=present(req.details, locale),
+        resources=list(zip(req.resource_names, req.resources, strict=False)),
         redirect_host=urlsplit(req.target.redirect_uri).netloc,
         hidden=hidden,
         can_remember=not req.client.public,
