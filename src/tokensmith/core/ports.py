@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from tokensmith.core.audit import AuditStore
 from tokensmith.core.models import (
     AccessTokenRecord,
     ApiKey,
@@ -478,6 +479,7 @@ class Store(
     SessionStore,
     PanelStore,
     PushedRequestStore,
+    AuditStore,
     Protocol,
 ):
     """Everything a composition root wires together."""

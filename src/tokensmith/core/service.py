@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tokensmith.core.audit import Audit
 from tokensmith.core.authn import ClientAuthenticator
 from tokensmith.core.clock import Clock
 from tokensmith.core.credentials import token_key
@@ -62,6 +63,7 @@ class TokenService:
         introspectors: Sequence[Introspector] = (),
         revokers: Sequence[Revoker] = (),
         dpop: DpopVerifier | None = None,
+        audit: Audit | None = None,
     ) -> None:
         self.store = store
         self.clients = clients
@@ -78,6 +80,8 @@ class TokenService:
         #: Look up and revoke the tokens that are not access tokens (refresh tokens).
         self.introspectors = tuple(introspectors)
         self.revokers = tuple(revokers)
+        #: Records ``token.revoked`` (revocation only: issuing a token writes no event).
+        self.audit = audit or Audit.null(clock, rand)
 
     async def token(self, req: TokenRequest, policy: IssuePolicy) -> tuple[Client, IssuedToken]:
         """RFC 6749 §3.2: authenticate the client, then run its grant."""
@@ -172,9 +176,10 @@ class TokenService:
     def _may_see(caller: Client, owner_id: str) -> bool:
         return caller.client_id == owner_id or INTROSPECTION_SCOPE in caller.scopes
 
-    async def revoke(self, token: str, caller: Client) -> None:
+    async def revoke(self, token: str, caller: Client, source: str | None = None) -> None:
         """RFC 7009 §2.1. Unknown tokens are not an error (§2.2); another client's token is
-        refused with ``unauthorized_client``."""
+        refused with ``unauthorized_client``. Each revocation is a ``token.revoked`` audit
+        event by ``client:<id>``."""
         if not token:
             raise InvalidRequest("token is required")
         found = await self._find_access_token(token)
@@ -183,7 +188,21 @@ class TokenService:
                 raise UnauthorizedClient("the token was not issued to this client")
             if found.record.revoked_at is None:
                 await self.store.revoke_access_token(found.record, self.clock.now())
+                await self._revoked(caller, source, "access_token", found.record.jti)
             return
         for revoker in self.revokers:
             if await revoker(token, caller):
+                await self._revoked(caller, source, "refresh_token", None)
                 return
+
+    async def _revoked(
+        self, caller: Client, source: str | None, kind: str, jti: str | None
+    ) -> None:
+        await self.audit.record(
+            "token.revoked",
+            actor=f"client:{caller.client_id}",
+            merchant_id=caller.merchant_id,
+            source=source,
+            subject=jti,
+            kind=kind,
+        )

@@ -23,13 +23,14 @@ from tokensmith.core.models import (
     User,
     Withdrawal,
 )
+from tokensmith.storage.memory_audit import AuditMemoryMixin
 from tokensmith.storage.memory_panel import PanelMemoryMixin
 from tokensmith.storage.memory_pushed import PushedMemoryMixin
 
 __all__ = ["MemoryStore"]
 
 
-class MemoryStore(PanelMemoryMixin, PushedMemoryMixin):
+class MemoryStore(PanelMemoryMixin, PushedMemoryMixin, AuditMemoryMixin):
     """Dict-backed; every call is atomic because nothing awaits in the middle."""
 
     def __init__(self) -> None:

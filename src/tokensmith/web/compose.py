@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from tokensmith.core.accounts import LoginLimits, LoginService
 from tokensmith.core.activity import Activity, ActivityFlusher, ActivityRecorder, RetentionPolicy
-from tokensmith.core.audit import Audit, MemoryAuditTrail
+from tokensmith.core.audit import Audit
 from tokensmith.core.authn import ClientAuthenticator, FailureLimits
 from tokensmith.core.authorizations import Authorizations
 from tokensmith.core.client_admin import ApiKeys, ClientAdmin
@@ -62,7 +62,7 @@ from tokensmith.web.ui import UiServices
 from tokensmith.web.ui.pages import make_environment
 from tokensmith.web.ui.sessions import SessionCookie
 
-__all__ = ["build_context", "grant_table", "partner_policy", "resolve_secret_keys"]
+__all__ = ["audit_of", "build_context", "grant_table", "partner_policy", "resolve_secret_keys"]
 
 log = logging.getLogger("tokensmith")
 
@@ -86,6 +86,7 @@ async def build_context(
     # from the secret key every instance shares: they then count under the same keys
     fingerprints = Fingerprints.from_secret(secret_keys[0])
     limiter = _limiter(settings, clock, redis)
+    audit = audit_of(settings, store, clock, rand)
     clients = CachingClientStore(store, clock, settings.client_cache_ttl)
     keyring = KeyRing(
         store,
@@ -94,6 +95,7 @@ async def build_context(
         rand,
         settings.issuer_url,
         settings.key_reload_interval,
+        audit,
     )
     await keyring.ensure(settings.signing_alg)
     partner = partner_policy(settings)
@@ -112,6 +114,7 @@ async def build_context(
         rand,
         dpop,
         assertions,
+        audit,
     )
     recorder = ActivityRecorder(clock)
     activity = Activity(store, recorder)
@@ -135,6 +138,7 @@ async def build_context(
             rand,
             idle_ttl=settings.session_idle_ttl,
             absolute_ttl=settings.session_absolute_ttl,
+            audit=audit,
         ),
         authorizations=Authorizations(
             store,
@@ -147,9 +151,10 @@ async def build_context(
             rand,
             partner,
             service.minter.binding.tag,
+            audit,
         ),
-        merchants=Merchants(store, clock, rand),
-        users=Users(store, store, store, passwords, clock, rand),
+        merchants=Merchants(store, clock, rand, audit),
+        users=Users(store, store, store, passwords, clock, rand, audit),
         client_admin=ClientAdmin(
             store,
             clock,
@@ -157,17 +162,25 @@ async def build_context(
             max_ttl=settings.max_access_token_ttl,
             usage=activity,
             invalidate=clients.invalidate,
+            audit=audit,
         ),
-        api_key_admin=ApiKeys(store, clock, rand, api_keys.invalidate),
+        api_key_admin=ApiKeys(store, clock, rand, api_keys.invalidate, audit),
         activity=activity,
         reveals=Reveals(store, clock, rand),
-        audit=Audit(MemoryAuditTrail(), clock, rand),
+        audit=audit,
         par=_pushed_requests(settings, store, clients, service, partner, clock, rand),
-        ui=_ui_services(settings, store, limiter, fingerprints, partner, passwords),
+        ui=_ui_services(settings, store, limiter, fingerprints, partner, passwords, audit),
         panel=_panel_services(settings, store, clients, clock, recorder),
         health=StoreHealth(store),
         store=store,
         redis=redis,
+    )
+
+
+def audit_of(settings: Settings, store: Store, clock: Clock, rand: Randomness) -> Audit:
+    """Audit events in the store; each also queued for the webhook if one is set."""
+    return Audit(
+        store, clock, rand, reader=store, outbox=store, deliver=bool(settings.audit_webhook_url)
     )
 
 
@@ -291,6 +304,7 @@ def _token_service(
     rand: Randomness,
     dpop: DpopVerifier,
     assertions: AssertionVerifier,
+    audit: Audit,
 ) -> TokenService:
     limits = FailureLimits(
         Limit(settings.failures_per_client, settings.failure_window),
@@ -320,6 +334,7 @@ def _token_service(
         introspectors=(refresh.introspect,),
         revokers=(refresh.revoke,),
         dpop=dpop,
+        audit=audit,
     )
 
 
@@ -383,6 +398,7 @@ def _ui_services(
     fingerprints: Fingerprints,
     partner: PartnerPolicy,
     passwords: Passwords,
+    audit: Audit,
 ) -> UiServices:
     s = settings
     cookie = SessionCookie(
@@ -394,7 +410,7 @@ def _ui_services(
         Limit(s.login_failures_per_account, s.login_failure_window),
         Limit(s.login_failures_per_address, s.login_failure_window),
     )
-    login = LoginService(store, store, passwords, limiter, limits, fingerprints)
+    login = LoginService(store, store, passwords, limiter, limits, fingerprints, audit)
     templates = make_environment()
     install_filters(templates)
     return UiServices(cookie, login, templates, partner)
