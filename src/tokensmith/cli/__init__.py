@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "apikeys",
         "Create, list, rotate and revoke developer app keys.",
     ),
+    "audit": ("tokensmith.cli.audit", "audit", "List and export audit events."),
     "clients": (
         "tokensmith.cli.clients",
         "clients",
@@ -38,7 +39,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "tokensmith.cli.purge",
         "purge",
         "Delete expired access tokens, ended refresh token families, expired authorization codes, "
-        "sessions and pushed authorization requests, in batches; print the counts.",
+        "sessions, pushed authorization requests and old audit events, in batches; print the "
+        "counts.",
     ),
     "serve": ("tokensmith.cli.serve", "serve", "Start the server."),
     "token": (

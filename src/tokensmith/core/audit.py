@@ -12,10 +12,13 @@ job delivers (``tokensmith.web.audit_webhook``). Every event type is listed in
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
 import hashlib
 import hmac
+import io
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
@@ -24,6 +27,7 @@ from tokensmith.core.randomness import Randomness
 
 __all__ = [
     "CLI",
+    "CSV_COLUMNS",
     "EVENT_TYPES",
     "SYSTEM",
     "Audit",
@@ -40,8 +44,12 @@ __all__ = [
     "NullAuditTrail",
     "OutboxItem",
     "Outcome",
+    "csv_line",
+    "csv_row",
     "dumps",
     "event_json",
+    "iso_time",
+    "jsonl_row",
     "sign_webhook",
     "verify_webhook",
 ]
@@ -409,3 +417,58 @@ def verify_webhook(
 def dumps(value: Mapping[str, Any]) -> str:
     """Compact JSON (the stored details and the webhook body)."""
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+#: The export's CSV columns.
+CSV_COLUMNS = (
+    "id",
+    "at",
+    "type",
+    "actor",
+    "outcome",
+    "merchant_id",
+    "source",
+    "subject",
+    "details",
+)
+
+
+def _cell(value: str) -> str:
+    """A CSV cell a spreadsheet shows as text: a leading ``= + - @`` (a formula) or control
+    character gets a ``'`` first (OWASP CSV injection)."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def csv_line(values: Sequence[str]) -> str:
+    """One CSV record (RFC 4180), CRLF-terminated."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow([_cell(v) for v in values])
+    return buffer.getvalue()
+
+
+def csv_row(event: AuditEvent) -> str:
+    """The event as a CSV record of :data:`CSV_COLUMNS`; ``at`` in ISO 8601 UTC."""
+    return csv_line(
+        [
+            event.id,
+            iso_time(event.at),
+            event.type,
+            event.actor,
+            event.outcome,
+            event.merchant_id or "",
+            event.source or "",
+            event.subject or "",
+            dumps(event.details),
+        ]
+    )
+
+
+def jsonl_row(event: AuditEvent) -> str:
+    """The event as one JSON Lines line."""
+    return dumps(event_json(event)) + "\n"
+
+
+def iso_time(at: float) -> str:
+    """``2026-01-02T03:04:05.678Z``."""
+    stamp = dt.datetime.fromtimestamp(at, dt.UTC).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")

@@ -399,6 +399,7 @@ class PurgeStore(
     AuthorizationCodeStore,
     SessionStore,
     PushedRequestStore,
+    AuditStore,
     Protocol,
 ):
     """The tables :mod:`tokensmith.core.purge` deletes expired rows from."""
