@@ -39,8 +39,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "tokensmith.cli.purge",
         "purge",
         "Delete expired access tokens, ended refresh token families, expired authorization codes, "
-        "sessions, pushed authorization requests and old audit events, in batches; print the "
-        "counts.",
+        "sessions, pushed authorization requests and audit events older than "
+        "TOKENSMITH_AUDIT_RETENTION_DAYS, in batches; print the counts.",
     ),
     "serve": ("tokensmith.cli.serve", "serve", "Start the server."),
     "token": (
