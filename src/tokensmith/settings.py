@@ -21,7 +21,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -293,7 +293,7 @@ class Settings(BaseSettings):
     #: Where each audit event is POSTed, signed (empty: no webhook).
     audit_webhook_url: str = Field(default="", repr=False)
     #: The HMAC-SHA256 key of the ``Tokensmith-Signature`` header.
-    audit_webhook_secret: str = Field(default="", repr=False)
+    audit_webhook_secret: str = Field(default="", repr=False, validate_default=True)
     #: Failed attempts after which a delivery is dead-lettered (the panel can retry it).
     audit_webhook_max_attempts: int = Field(default=10, ge=1, le=100)
     #: Seconds between looks at the outbox.
@@ -332,14 +332,14 @@ class Settings(BaseSettings):
             raise ValueError("use an https:// (or http://) URL")
         return v
 
-    @model_validator(mode="after")
-    def _webhook_needs_a_secret(self) -> Settings:
-        if self.audit_webhook_url and len(self.audit_webhook_secret) < 16:
+    @field_validator("audit_webhook_secret")
+    @classmethod
+    def _webhook_needs_a_secret(cls, v: str, info: ValidationInfo) -> str:
+        if info.data.get("audit_webhook_url") and len(v) < 16:
             raise ValueError(
-                "TOKENSMITH_AUDIT_WEBHOOK_URL needs TOKENSMITH_AUDIT_WEBHOOK_SECRET "
-                "(at least 16 characters) to sign the deliveries"
+                "set at least 16 characters to sign the deliveries to audit_webhook_url"
             )
-        return self
+        return v
 
     @field_validator("log_level")
     @classmethod

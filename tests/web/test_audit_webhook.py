@@ -212,3 +212,33 @@ async def test_a_receiver_on_a_loopback_port_verifies_each_delivery() -> None:
         finally:
             await d.aclose()
     assert verified == [eid] and not store.audit_outbox
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"TOKENSMITH_AUDIT_WEBHOOK_URL": URL}, "at least 16 characters"),
+        (
+            {"TOKENSMITH_AUDIT_WEBHOOK_URL": URL, "TOKENSMITH_AUDIT_WEBHOOK_SECRET": "short"},
+            "at least 16 characters",
+        ),
+        (
+            {
+                "TOKENSMITH_AUDIT_WEBHOOK_URL": "ftp://h/x",
+                "TOKENSMITH_AUDIT_WEBHOOK_SECRET": SECRET,
+            },
+            "https://",
+        ),
+    ],
+    ids=["no-secret", "short-secret", "not-http"],
+)
+def test_a_webhook_without_a_usable_secret_or_url_is_a_config_error(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], message: str
+) -> None:
+    from tokensmith.settings import ConfigError, load_settings
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_settings(None)
+    assert "short" not in str(caught.value)  # the secret is not echoed
