@@ -323,6 +323,19 @@ class Settings(BaseSettings):
     #: Failed authentications are kept this many seconds, and at most this many rows.
     auth_failure_retention: int = Field(default=7 * 86400, ge=3600)
     auth_failure_max_rows: int = Field(default=100_000, ge=100)
+    # -- audit events (docs/audit.md) ----------------------------------------------------
+    #: Days audit events are kept (the purge job deletes older ones).
+    audit_retention_days: int = Field(default=365, ge=1)
+    #: Where each audit event is POSTed, signed (empty: no webhook).
+    audit_webhook_url: str = Field(default="", repr=False)
+    #: The HMAC-SHA256 key of the ``Tokensmith-Signature`` header.
+    audit_webhook_secret: str = Field(default="", repr=False, validate_default=True)
+    #: Failed attempts after which a delivery is dead-lettered (the panel can retry it).
+    audit_webhook_max_attempts: int = Field(default=10, ge=1, le=100)
+    #: Seconds between looks at the outbox.
+    audit_webhook_interval: float = Field(default=5.0, gt=0)
+    #: Seconds a delivery may take (and an instance holds a claimed row).
+    audit_webhook_timeout: float = Field(default=10.0, gt=0, le=300)
 
     @field_validator("secret_key")
     @classmethod
@@ -347,6 +360,22 @@ class Settings(BaseSettings):
         if v and urllib.parse.urlsplit(v).scheme not in ("redis", "rediss", "unix"):
             raise ValueError("use redis://HOST:PORT/DB, rediss://... or unix:///PATH")
         return v or None
+
+    @field_validator("audit_webhook_url")
+    @classmethod
+    def _check_audit_webhook_url(cls, v: str) -> str:
+        if v and urllib.parse.urlsplit(v).scheme not in ("https", "http"):
+            raise ValueError("use an https:// (or http://) URL")
+        return v
+
+    @field_validator("audit_webhook_secret")
+    @classmethod
+    def _webhook_needs_a_secret(cls, v: str, info: ValidationInfo) -> str:
+        if info.data.get("audit_webhook_url") and len(v) < 16:
+            raise ValueError(
+                "set at least 16 characters to sign the deliveries to audit_webhook_url"
+            )
+        return v
 
     @field_validator("log_level")
     @classmethod

@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "authorization_details",
         "List, register and remove RFC 9396 authorization_details types.",
     ),
+    "audit": ("tokensmith.cli.audit", "audit", "List and export audit events."),
     "clients": (
         "tokensmith.cli.clients",
         "clients",
@@ -43,7 +44,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "tokensmith.cli.purge",
         "purge",
         "Delete expired access tokens, ended refresh token families, expired authorization codes, "
-        "sessions and pushed authorization requests, in batches; print the counts.",
+        "sessions, pushed authorization requests and audit events older than "
+        "TOKENSMITH_AUDIT_RETENTION_DAYS, in batches; print the counts.",
     ),
     "registration": (
         "tokensmith.cli.registration",

@@ -20,6 +20,7 @@ import click
 from tokensmith.cli._errors import OperatorError
 from tokensmith.config_error import ConfigError
 from tokensmith.core.admin import AdminError
+from tokensmith.core.audit import Audit
 from tokensmith.core.client_admin import ApiKeys, ClientAdmin
 from tokensmith.core.clock import Clock, SystemClock
 from tokensmith.core.directory import Merchants, Users
@@ -52,18 +53,24 @@ class Admin:
     registration_tokens: InitialTokens
     #: registered APIs (RFC 8707)
     resources: ResourceAdmin
+    #: Records the commands' changes (actor ``cli``) and reads the events back.
+    audit: Audit
 
 
 def admin_services(store: Store, clock: Clock, rand: Randomness, settings: Settings) -> Admin:
     """The services on ``store``; no cache to invalidate (the servers' caches see a
     change within ``client_cache_ttl``)."""
+    audit = Audit(
+        store, clock, rand, reader=store, outbox=store, deliver=bool(settings.audit_webhook_url)
+    )
     return Admin(
-        merchants=Merchants(store, clock, rand),
-        users=Users(store, store, store, Passwords(), clock, rand),
-        clients=ClientAdmin(store, clock, rand, max_ttl=settings.max_access_token_ttl),
-        api_keys=ApiKeys(store, clock, rand),
+        merchants=Merchants(store, clock, rand, audit),
+        users=Users(store, store, store, Passwords(), clock, rand, audit),
+        clients=ClientAdmin(store, clock, rand, max_ttl=settings.max_access_token_ttl, audit=audit),
+        api_keys=ApiKeys(store, clock, rand, audit=audit),
         registration_tokens=InitialTokens(store, clock, rand),
         resources=ResourceAdmin(store, clock, settings.max_access_token_ttl),
+        audit=audit,
     )
 
 

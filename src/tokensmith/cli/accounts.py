@@ -9,6 +9,7 @@ import click
 
 from tokensmith.cli._common import Env, db_options, emit, iso, json_option, table, with_env
 from tokensmith.core.admin import AdminError
+from tokensmith.core.audit import CLI
 from tokensmith.core.models import ROLES, Merchant, User
 
 __all__ = ["merchants", "users"]
@@ -49,7 +50,7 @@ def merchants() -> None:
 @with_env
 async def merchants_create(env: Env, name: str, as_json: bool) -> None:
     """Create a merchant."""
-    m = await env.admin.merchants.create(name)
+    m = await env.admin.merchants.create(name, by=CLI)
     emit(merchant_json(m), as_json, f"merchant_id: {m.merchant_id}")
 
 
@@ -71,7 +72,7 @@ async def merchants_list(env: Env, as_json: bool) -> None:
 @with_env
 async def merchants_disable(env: Env, merchant: str, as_json: bool) -> None:
     """Disable a merchant (id or name): its users cannot log in, its refresh tokens stop."""
-    m = await env.admin.merchants.disable(merchant)
+    m = await env.admin.merchants.disable(merchant, by=CLI)
     emit(merchant_json(m), as_json, f"disabled {m.merchant_id}")
 
 
@@ -107,6 +108,7 @@ async def users_create(
         password=_read_password(),
         role=role,
         merchant=merchant,
+        by=CLI,
     )
     emit(user_json(user), as_json, f"user_id: {user.user_id}")
 
@@ -131,5 +133,5 @@ async def users_list(env: Env, merchant: str | None, as_json: bool) -> None:
 @with_env
 async def users_disable(env: Env, email: str, as_json: bool) -> None:
     """Disable a user and end their sessions."""
-    user = await env.admin.users.disable(email)
+    user = await env.admin.users.disable(email, by=CLI)
     emit(user_json(user), as_json, f"disabled {user.email}")

@@ -6,6 +6,7 @@ import click
 
 from tokensmith.cli._common import Env, apikey_json, db_options, emit, json_option, table, with_env
 from tokensmith.core.admin import AdminError
+from tokensmith.core.audit import CLI
 
 
 @click.group("apikeys")
@@ -21,7 +22,7 @@ def apikeys() -> None:
 @with_env
 async def create(env: Env, name: str, merchant: str | None, as_json: bool) -> None:
     """Create a key and print it once."""
-    key, plain = await env.admin.api_keys.create(name, await env.merchant_id(merchant))
+    key, plain = await env.admin.api_keys.create(name, await env.merchant_id(merchant), by=CLI)
     emit(
         apikey_json(key) | {"apikey": plain},
         as_json,
@@ -47,7 +48,7 @@ async def list_(env: Env, as_json: bool) -> None:
 @with_env
 async def revoke(env: Env, key_id: str, as_json: bool) -> None:
     """Revoke a key: requests carrying it are refused."""
-    if not await env.admin.api_keys.revoke(key_id):
+    if not await env.admin.api_keys.revoke(key_id, by=CLI):
         raise AdminError(f"no live key {key_id!r}")
     emit({"key_id": key_id, "status": "revoked"}, as_json, f"revoked {key_id}")
 
@@ -59,7 +60,7 @@ async def revoke(env: Env, key_id: str, as_json: bool) -> None:
 @with_env
 async def rotate(env: Env, key_id: str, as_json: bool) -> None:
     """Give a key a new value, printed once; the old value is refused at once."""
-    plain = await env.admin.api_keys.rotate(key_id)
+    plain = await env.admin.api_keys.rotate(key_id, by=CLI)
     key = next(k for k in await env.admin.api_keys.listing() if k.key_id == key_id)
     emit(
         apikey_json(key) | {"apikey": plain},

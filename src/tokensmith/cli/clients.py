@@ -10,6 +10,7 @@ import click
 
 from tokensmith.cli._common import Env, client_json, db_options, emit, json_option, table, with_env
 from tokensmith.core.admin import GRANT_TYPES, INHERIT, AdminError, ClientChanges, ClientSpec
+from tokensmith.core.audit import CLI
 from tokensmith.core.mtls import MTLS_METHODS
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -173,7 +174,7 @@ async def create(
         cert_bound_tokens=cert_bound_tokens,
         authorization_details_types=_details_types(details_types),
     )
-    client, secret = await env.admin.clients.create(spec)
+    client, secret = await env.admin.clients.create(spec, by=CLI)
     data = client_json(client, env.clock.now()) | {"client_secret": secret}
     text = f"client_id:     {client.client_id}\n"
     if secret:
@@ -242,7 +243,7 @@ async def show(env: Env, client_id: str, as_json: bool) -> None:
 async def revoke(env: Env, client_id: str, as_json: bool) -> None:
     """Revoke a client: its token requests fail and its tokens turn inactive."""
     await _get(env, client_id)
-    await env.admin.clients.revoke(client_id)
+    await env.admin.clients.revoke(client_id, by=CLI)
     data = await _get(env, client_id)
     emit(data, as_json, f"revoked {client_id}")
 
@@ -257,7 +258,7 @@ async def revoke(env: Env, client_id: str, as_json: bool) -> None:
 @with_env
 async def rotate_secret(env: Env, client_id: str, keep_old_for: int, as_json: bool) -> None:
     """Issue a new secret and print it once."""
-    secret = await env.admin.clients.rotate_secret(client_id, keep_old_for)
+    secret = await env.admin.clients.rotate_secret(client_id, keep_old_for, by=CLI)
     data = await _get(env, client_id) | {"client_secret": secret}
     emit(data, as_json, f"client_secret: {secret}\n\nThe secret is shown only now.")
 
@@ -338,7 +339,7 @@ async def update(
         cert_bound_tokens=cert_bound_tokens,
         authorization_details_types=_details_types(details_types),
     )
-    client = await env.admin.clients.change(client_id, changes)
+    client = await env.admin.clients.change(client_id, changes, by=CLI)
     data = client_json(client, env.clock.now())
     emit(data, as_json, "\n".join(f"{k}: {v}" for k, v in data.items()))
 
@@ -354,6 +355,6 @@ async def delete(env: Env, client_id: str, yes: bool, as_json: bool) -> None:
     await _get(env, client_id)
     if not yes:
         click.confirm(f"Delete client {client_id} and every token it holds?", abort=True, err=True)
-    if not await env.admin.clients.delete(client_id):
+    if not await env.admin.clients.delete(client_id, by=CLI):
         raise AdminError(f"no client {client_id!r}")
     emit({"client_id": client_id, "status": "deleted"}, as_json, f"deleted {client_id}")

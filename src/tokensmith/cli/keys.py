@@ -8,6 +8,7 @@ import json
 import click
 
 from tokensmith.cli._common import Env, db_options, emit, iso, json_option, table, with_env
+from tokensmith.core.audit import CLI
 from tokensmith.core.keyring import KeyRing, signing_key
 from tokensmith.core.keys import SUPPORTED_ALGS, KeySealer
 from tokensmith.core.models import SigningKeyRecord
@@ -72,12 +73,13 @@ async def list_(env: Env, as_json: bool) -> None:
 async def rotate(env: Env, alg: str | None, activate_after: float, as_json: bool) -> None:
     """A new key signs from now, or from --activate-after seconds; the old stay published
     while their tokens can live."""
-    ring = KeyRing(env.store, KeySealer(resolve_secret_keys(env.settings)), env.clock, env.rand, "")
+    sealer = KeySealer(resolve_secret_keys(env.settings))
+    ring = KeyRing(env.store, sealer, env.clock, env.rand, "", audit=env.admin.audit)
     with contextlib.suppress(LookupError):  # no key yet: nothing to open
         await ring.reload()  # the keys in use open with this secret, or nothing is added
     algorithm = alg or env.settings.signing_alg
     ttl = env.settings.max_access_token_ttl
-    record = await ring.rotate(algorithm, ttl, activate_after=activate_after)
+    record = await ring.rotate(algorithm, ttl, activate_after=activate_after, by=CLI)
     signs_from = iso(record.created_at + activate_after)
     emit(
         {"kid": record.kid, "alg": record.alg, "signs_from": signs_from},

@@ -16,8 +16,12 @@ __all__ = ["purge"]
 @with_env
 async def purge(env: Env, as_json: bool) -> None:
     """Delete expired access tokens, ended refresh token families, expired authorization
-    codes, sessions and pushed authorization requests, in batches; print the counts."""
+    codes, sessions, pushed authorization requests and audit events older than
+    TOKENSMITH_AUDIT_RETENTION_DAYS, in batches; print the counts."""
     s = env.settings
-    counts = await purge_once(env.store, env.clock, s.purge_batch_size, s.session_idle_ttl)
+    retention = s.audit_retention_days * 86400.0
+    counts = await purge_once(
+        env.store, env.clock, s.purge_batch_size, s.session_idle_ttl, retention
+    )
     text = "\n".join(f"{k}: {v}" for k, v in counts.as_dict().items())
     emit(counts.as_dict(), as_json, text)

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from tokensmith.core.admin import AdminError, resolve_merchant
+from tokensmith.core.audit import Audit
 from tokensmith.core.clock import Clock
 from tokensmith.core.errors import RateLimited
 from tokensmith.core.fingerprints import Fingerprints
@@ -155,6 +156,7 @@ class LoginService:
         limiter: FailureLimiter,
         limits: LoginLimits,
         fingerprints: Fingerprints | None = None,
+        audit: Audit | None = None,
     ) -> None:
         self._users = users
         self._merchants = merchants
@@ -162,10 +164,47 @@ class LoginService:
         self._limiter = limiter
         self._limits = limits
         self._fingerprints = fingerprints or Fingerprints.ephemeral()
+        self._audit = audit
 
     async def login(self, email: str, password: str, source: str) -> User:
-        """The user, or :class:`LoginRefused` / :class:`RateLimited` (HTTP 429)."""
+        """The user, or :class:`LoginRefused` / :class:`RateLimited` (HTTP 429). Each
+        outcome is an audit event (``login.succeeded``/``login.failed``) naming the
+        account as typed only if it is a real user's, else by its fingerprint."""
         address = email.strip().lower()[:320]
+        try:
+            user = await self._login(address, password, source)
+        except RateLimited:
+            await self._failed(address, source, "rate_limited")
+            raise
+        if self._audit is not None:
+            await self._audit.record(
+                "login.succeeded",
+                actor=f"user:{user.user_id}",
+                merchant_id=user.merchant_id,
+                source=source,
+                subject=user.user_id,
+                username=user.email,
+            )
+        return user
+
+    async def _failed(self, address: str, source: str, reason: str) -> None:
+        if self._audit is None:
+            return
+        user = await self._users.find_user_by_email(address) if _EMAIL.fullmatch(address) else None
+        if user is not None and reason == "bad_credentials" and not await self._may_log_in(user):
+            reason = "account_disabled"
+        await self._audit.record(
+            "login.failed",
+            actor="anonymous",
+            outcome="failure",
+            merchant_id=user.merchant_id if user else None,
+            source=source,
+            subject=user.user_id if user else None,
+            username=user.email if user else self._fingerprints.label(address),
+            reason=reason,
+        )
+
+    async def _login(self, address: str, password: str, source: str) -> User:
         # the address is hashed: the counters may live in Redis, and people type passwords
         # into e-mail fields
         keys = (
@@ -183,6 +222,7 @@ class LoginService:
             if not failed:  # a success, or no verdict (an error): not a failure
                 await self._limiter.release(keys)
         if user is None:
+            await self._failed(address, source, "bad_credentials")
             raise LoginRefused()
         return user
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from tokensmith.core.audit import SYSTEM, Audit, By
 from tokensmith.core.authorize import (
     AuthorizationRequest,
     consent_covers,
@@ -77,6 +78,7 @@ class Authorizations:
         rand: Randomness,
         policy: PartnerPolicy,
         issuer_tag: str,
+        audit: Audit | None = None,
     ) -> None:
         self._consents = consents
         self._codes = codes
@@ -88,6 +90,7 @@ class Authorizations:
         self._rand = rand
         self._policy = policy
         self._issuer_tag = issuer_tag
+        self._audit = audit or Audit.null(clock, rand)
 
     @staticmethod
     def refusal(user: User) -> str | None:
@@ -118,6 +121,23 @@ class Authorizations:
         """Remember the approval (confidential clients only: RFC 8252 §8.6)."""
         if not request.client.public:
             await remember_consent(self._consents, self._clock, user, request)
+
+    async def consent(
+        self, user: User, request: AuthorizationRequest, *, remember: bool, by: By
+    ) -> None:
+        """The user approved ``request`` on the consent page: remember it if asked (and
+        the client may be remembered), and record ``consent.granted``."""
+        remembered = remember and not request.client.public
+        if remembered:
+            await self.remember(user, request)
+        await self._audit.by(
+            by,
+            "consent.granted",
+            merchant_id=user.merchant_id,
+            subject=request.client.client_id,
+            scope=" ".join(request.scopes),
+            remembered=remembered,
+        )
 
     async def of_user(self, user: User) -> list[AuthorizedApp]:
         """The apps the user's remembered consents approve, oldest first."""
@@ -155,12 +175,31 @@ class Authorizations:
             client = await self._clients.get_client(app.client_id)
             app.name = client.name if client else app.client_id
 
-    async def withdraw(self, grantor: Grantor, client_id: str) -> Withdrawal:
+    async def withdraw(
+        self,
+        grantor: Grantor,
+        client_id: str,
+        *,
+        by: By = SYSTEM,
+        merchant_id: str | None = None,
+    ) -> Withdrawal:
         """End what ``grantor`` authorized ``client_id`` to do: its remembered consents are
         forgotten and its token families revoked, refresh and access tokens with them, in
         one transaction. A merchant withdraws for all its users; a user for themself only.
-        The result is empty (false) if nothing was authorized."""
-        return await self._withdrawals.withdraw_authorization(grantor, client_id, self._clock.now())
+        The result is empty (false) if nothing was authorized; else a ``consent.withdrawn``
+        event is recorded (``merchant_id``: the user's merchant, for a user's withdrawal)."""
+        done = await self._withdrawals.withdraw_authorization(grantor, client_id, self._clock.now())
+        if done:
+            await self._audit.by(
+                by,
+                "consent.withdrawn",
+                merchant_id=grantor.merchant_id or merchant_id,
+                subject=client_id,
+                consents=done.consents,
+                grants=done.families,
+                scope_of="merchant" if grantor.merchant_id else "user",
+            )
+        return done
 
     async def _member(self, merchant_id: str, user_id: str) -> User | None:
         users = await self._users.list_users(merchant_id)
@@ -172,10 +211,11 @@ class Authorizations:
         return None if user is None else await self.of_user(user)
 
     async def withdraw_member(
-        self, merchant_id: str, user_id: str, client_id: str
+        self, merchant_id: str, user_id: str, client_id: str, *, by: By = SYSTEM
     ) -> Withdrawal | None:
         """:meth:`withdraw` for one user of ``merchant_id``; ``None`` if they are not one."""
         user = await self._member(merchant_id, user_id)
         if user is None:
             return None
-        return await self.withdraw(Grantor(user_id=user.user_id), client_id)
+        grantor = Grantor(user_id=user.user_id)
+        return await self.withdraw(grantor, client_id, by=by, merchant_id=merchant_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Literal, Protocol
 
 from tokensmith.core.admin import (
@@ -26,6 +26,7 @@ from tokensmith.core.admin import (
     rotate_client_secret,
     spec_of,
 )
+from tokensmith.core.audit import SYSTEM, Audit, By
 from tokensmith.core.client_assertion import parse_jwks
 from tokensmith.core.clock import Clock
 from tokensmith.core.credentials import hash_secret, new_secret
@@ -61,6 +62,21 @@ def _nothing(key: str | None = None) -> None:
     """No cache to tell (the CLI)."""
 
 
+#: The client fields that hold its public keys (``client.keys_changed``).
+_KEY_FIELDS = ("jwks", "jwks_uri")
+#: Fields never compared for ``client.updated`` (not changed by an update, or secret).
+_UNCOMPARED = ("client_id", "secrets", "created_at", "revoked_at")
+
+
+def _changed(old: Client, new: Client) -> list[str]:
+    """The names of the fields ``new`` changes, sorted."""
+    return sorted(
+        f.name
+        for f in fields(Client)
+        if f.name not in _UNCOMPARED and getattr(old, f.name) != getattr(new, f.name)
+    )
+
+
 class ClientAdmin:
     """Create, find, change, rotate, revoke and delete clients."""
 
@@ -73,6 +89,7 @@ class ClientAdmin:
         max_ttl: int,
         usage: ClientUsage | None = None,
         invalidate: Callable[[str], None] = _nothing,
+        audit: Audit | None = None,
     ) -> None:
         self._clients = clients
         self._clock = clock
@@ -80,13 +97,32 @@ class ClientAdmin:
         self._max_ttl = max_ttl
         self._usage = usage
         self._invalidate = invalidate
+        self._audit = audit or Audit.null(clock, rand)
 
-    async def create(self, spec: ClientSpec) -> tuple[Client, str | None]:
+    async def _event(self, by: By, type: str, client: Client | str, **details: str) -> None:
+        if isinstance(client, str):
+            found = await self._clients.get_client(client)
+            merchant, client_id = (found.merchant_id if found else None), client
+        else:
+            merchant, client_id = client.merchant_id, client.client_id
+        await self._audit.by(
+            by, type, outcome="success", merchant_id=merchant, subject=client_id, **details
+        )
+
+    async def create(self, spec: ClientSpec, *, by: By = SYSTEM) -> tuple[Client, str | None]:
         """The client and its secret, shown once (stored only as a hash)."""
         client, secret = await create_client(
             self._clients, self._clock, self._rand, spec, self._max_ttl
         )
         self._invalidate(client.client_id)
+        await self._event(
+            by,
+            "client.created",
+            client,
+            kind=kind_of(client),
+            name=client.name,
+            scope=" ".join(client.scopes),
+        )
         return client, secret
 
     async def get(self, client_id: str) -> Client | None:
@@ -114,12 +150,22 @@ class ClientAdmin:
         used = {} if self._usage is None else await self._usage.last_used(ids)
         return [ClientUse(c, used.get(c.client_id)) for c in mine]
 
-    async def update(self, client: Client) -> None:
-        """Store the client's mutable fields (name, redirect URIs, form URI)."""
+    async def update(self, client: Client, *, by: By = SYSTEM) -> None:
+        """Store the client's mutable fields (name, redirect URIs, form URI, keys...):
+        ``client.keys_changed`` if its public keys changed, ``client.updated`` if anything
+        else did."""
+        old = await self._clients.get_client(client.client_id)
         await self._clients.update_client(client)
         self._invalidate(client.client_id)
+        changed = [] if old is None else _changed(old, client)
+        keys = [f for f in changed if f in _KEY_FIELDS]
+        rest = [f for f in changed if f not in _KEY_FIELDS]
+        if keys:
+            await self._event(by, "client.keys_changed", client, fields=" ".join(keys))
+        if rest or old is None:
+            await self._event(by, "client.updated", client, fields=" ".join(rest))
 
-    async def change(self, client_id: str, changes: ClientChanges) -> Client:
+    async def change(self, client_id: str, changes: ClientChanges, *, by: By = SYSTEM) -> Client:
         """The client with ``changes`` stored, checked as a new client would be
         (:func:`~tokensmith.core.admin.apply_changes`); a revoked client is not changed."""
         client = await self._clients.get_client(client_id)
@@ -128,7 +174,7 @@ class ClientAdmin:
         if client.revoked_at is not None:
             raise AdminError(f"client {client_id!r} is revoked")
         changed = apply_changes(client, changes, self._max_ttl)
-        await self.update(changed)
+        await self.update(changed, by=by)
         return changed
 
     async def replace(self, client_id: str, spec: ClientSpec) -> Client:
@@ -141,27 +187,33 @@ class ClientAdmin:
         await self.update(changed)
         return changed
 
-    async def delete(self, client_id: str) -> bool:
+    async def delete(self, client_id: str, *, by: By = SYSTEM) -> bool:
         """Revoke the client, so its token requests and tokens are refused even if what
         follows fails, then remove it with its secrets, tokens, refresh token families,
         codes, consents and pushed requests (RFC 7009 §2.1: revoking a client's grant
         invalidates its tokens). False if there is no such client."""
-        if await self._clients.get_client(client_id) is None:
+        client = await self._clients.get_client(client_id)
+        if client is None:
             return False
         try:
             await self._clients.revoke_client(client_id, self._clock.now())
-            return await self._clients.delete_client(client_id)
+            deleted = await self._clients.delete_client(client_id)
         finally:
             self._invalidate(client_id)
+        if deleted:
+            await self._event(by, "client.deleted", client, kind=kind_of(client))
+        return deleted
 
-    async def rotate_secret(self, client_id: str, keep_old_for: int) -> str:
+    async def rotate_secret(self, client_id: str, keep_old_for: int, *, by: By = SYSTEM) -> str:
         """A new secret, shown once; the old ones keep working ``keep_old_for`` seconds."""
         try:
-            return await rotate_client_secret(
+            secret = await rotate_client_secret(
                 self._clients, self._clock, self._rand, client_id, keep_old_for
             )
         finally:
             self._invalidate(client_id)
+        await self._event(by, "client.secret_rotated", client_id, old_valid_for=str(keep_old_for))
+        return secret
 
     async def _set(self, client_id: str, **changes: object) -> Client:
         client = await self._clients.get_client(client_id)
@@ -208,12 +260,15 @@ class ClientAdmin:
             client_id, jwks=stored, jwks_uri=jwks_uri, auth_methods=("private_key_jwt",)
         )
 
-    async def revoke(self, client_id: str) -> bool:
+    async def revoke(self, client_id: str, *, by: By = SYSTEM) -> bool:
         """Its token requests fail and its tokens turn inactive; False if unknown."""
         try:
-            return await self._clients.revoke_client(client_id, self._clock.now())
+            revoked = await self._clients.revoke_client(client_id, self._clock.now())
         finally:
             self._invalidate(client_id)
+        if revoked:
+            await self._event(by, "client.revoked", client_id)
+        return revoked
 
 
 class ApiKeys:
@@ -226,15 +281,28 @@ class ApiKeys:
         clock: Clock,
         rand: Randomness,
         invalidate: Callable[[], None] = _nothing,
+        audit: Audit | None = None,
     ) -> None:
         self._keys = keys
         self._clock = clock
         self._rand = rand
         self._invalidate = invalidate
+        self._audit = audit or Audit.null(clock, rand)
 
-    async def create(self, name: str, merchant_id: str | None = None) -> tuple[ApiKey, str]:
+    async def _event(self, by: By, type: str, key_id: str) -> None:
+        key = next((k for k in await self._keys.list_api_keys(None) if k.key_id == key_id), None)
+        merchant = key.merchant_id if key else None
+        await self._audit.by(by, type, merchant_id=merchant, subject=key_id)
+
+    async def create(
+        self, name: str, merchant_id: str | None = None, *, by: By = SYSTEM
+    ) -> tuple[ApiKey, str]:
         """The key and its value, shown once (stored only as a SHA-256 hash)."""
-        return await create_api_key(self._keys, self._clock, self._rand, name, merchant_id)
+        key, plain = await create_api_key(self._keys, self._clock, self._rand, name, merchant_id)
+        await self._audit.by(
+            by, "apikey.created", merchant_id=merchant_id, subject=key.key_id, name=name
+        )
+        return key, plain
 
     async def listing(self, merchant_id: str | None = None) -> list[ApiKey]:
         """Every key, or the merchant's."""
@@ -244,14 +312,17 @@ class ApiKeys:
         """The key if it is the merchant's, else ``None``."""
         return next((k for k in await self.listing(merchant_id) if k.key_id == key_id), None)
 
-    async def revoke(self, key_id: str) -> bool:
+    async def revoke(self, key_id: str, *, by: By = SYSTEM) -> bool:
         """Requests carrying the key are refused; False if no live key has this id."""
         try:
-            return await self._keys.revoke_api_key(key_id, self._clock.now())
+            revoked = await self._keys.revoke_api_key(key_id, self._clock.now())
         finally:
             self._invalidate()  # cached by the key's hash, which no one here knows
+        if revoked:
+            await self._event(by, "apikey.revoked", key_id)
+        return revoked
 
-    async def rotate(self, key_id: str) -> str:
+    async def rotate(self, key_id: str, *, by: By = SYSTEM) -> str:
         """A new value for a live key, shown once (stored only as a SHA-256 hash); the old
         value is refused from then on. The key keeps its id, name and merchant."""
         plain = new_secret(self._rand)
@@ -260,4 +331,5 @@ class ApiKeys:
                 raise AdminError(f"no live key {key_id!r}")
         finally:
             self._invalidate()
+        await self._event(by, "apikey.rotated", key_id)
         return plain

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from tokensmith.core.accounts import create_user, disable_merchant, disable_user
 from tokensmith.core.admin import create_merchant, resolve_merchant
+from tokensmith.core.audit import SYSTEM, Audit, By
 from tokensmith.core.clock import Clock
 from tokensmith.core.models import Merchant, User
 from tokensmith.core.passwords import Passwords
@@ -23,13 +24,28 @@ __all__ = ["Merchants", "Users"]
 class Merchants:
     """Create, find, list and disable merchants."""
 
-    def __init__(self, merchants: MerchantStore, clock: Clock, rand: Randomness) -> None:
+    def __init__(
+        self,
+        merchants: MerchantStore,
+        clock: Clock,
+        rand: Randomness,
+        audit: Audit | None = None,
+    ) -> None:
         self._merchants = merchants
         self._clock = clock
         self._rand = rand
+        self._audit = audit or Audit.null(clock, rand)
 
-    async def create(self, name: str) -> Merchant:
-        return await create_merchant(self._merchants, self._clock, self._rand, name)
+    async def create(self, name: str, *, by: By = SYSTEM) -> Merchant:
+        merchant = await create_merchant(self._merchants, self._clock, self._rand, name)
+        await self._audit.by(
+            by,
+            "merchant.created",
+            merchant_id=merchant.merchant_id,
+            subject=merchant.merchant_id,
+            name=merchant.name,
+        )
+        return merchant
 
     async def get(self, merchant_id: str) -> Merchant | None:
         return await self._merchants.get_merchant(merchant_id)
@@ -41,9 +57,13 @@ class Merchants:
     async def listing(self) -> list[Merchant]:
         return await self._merchants.list_merchants()
 
-    async def disable(self, ref: str) -> Merchant:
+    async def disable(self, ref: str, *, by: By = SYSTEM) -> Merchant:
         """Its users cannot log in and its refresh tokens stop working."""
-        return await disable_merchant(self._merchants, self._clock, ref)
+        merchant = await disable_merchant(self._merchants, self._clock, ref)
+        await self._audit.by(
+            by, "merchant.disabled", merchant_id=merchant.merchant_id, subject=merchant.merchant_id
+        )
+        return merchant
 
 
 class Users:
@@ -57,6 +77,7 @@ class Users:
         passwords: Passwords,
         clock: Clock,
         rand: Randomness,
+        audit: Audit | None = None,
     ) -> None:
         self._users = users
         self._merchants = merchants
@@ -64,13 +85,20 @@ class Users:
         self._passwords = passwords
         self._clock = clock
         self._rand = rand
+        self._audit = audit or Audit.null(clock, rand)
 
     async def create(
-        self, *, email: str, password: str, role: str = "member", merchant: str | None = None
+        self,
+        *,
+        email: str,
+        password: str,
+        role: str = "member",
+        merchant: str | None = None,
+        by: By = SYSTEM,
     ) -> User:
         """A new user with a first password (checked against the policy, stored as
         argon2id); ``merchant`` is a merchant id or name (none for operators)."""
-        return await create_user(
+        user = await create_user(
             self._users,
             self._merchants,
             self._passwords,
@@ -81,6 +109,15 @@ class Users:
             role=role,
             merchant=merchant,
         )
+        await self._audit.by(
+            by,
+            "user.created",
+            merchant_id=user.merchant_id,
+            subject=user.user_id,
+            email=user.email,
+            role=user.role,
+        )
+        return user
 
     async def listing(self, merchant_id: str | None = None) -> list[User]:
         """Every user, or the merchant's."""
@@ -97,10 +134,14 @@ class Users:
         user = await self.member(merchant_id, user_id)
         return None if user is None or user.user_id == by.user_id else user
 
-    async def disable(self, email: str) -> User:
+    async def disable(self, email: str, *, by: By = SYSTEM) -> User:
         """Disable the user and end their sessions. Apps they authorized keep the
         merchant's grant until it is withdrawn."""
-        return await disable_user(self._users, self._sessions, self._clock, email)
+        user = await disable_user(self._users, self._sessions, self._clock, email)
+        await self._audit.by(
+            by, "user.disabled", merchant_id=user.merchant_id, subject=user.user_id
+        )
+        return user
 
     async def disable_member(self, merchant_id: str | None, user_id: str) -> User | None:
         """Disable the user if they belong to ``merchant_id`` (any user for ``None``: the

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Literal
 
+from tokensmith.core.audit import SYSTEM, Audit, By
 from tokensmith.core.clock import Clock
 from tokensmith.core.jwt_codec import JwtCodec
 from tokensmith.core.keys import KeySealer, generate_signing_key, load_key
@@ -27,6 +28,7 @@ class KeyRing:
         rand: Randomness,
         issuer: str,
         reload_interval: float = 5.0,
+        audit: Audit | None = None,
     ) -> None:
         self._keys = keys
         self._sealer = sealer
@@ -34,6 +36,7 @@ class KeyRing:
         self._rand = rand
         self._issuer = issuer
         self._interval = reload_interval
+        self._audit = audit or Audit.null(clock, rand)
         self._codec: JwtCodec | None = None
         self._loaded_at = float("-inf")
         self._fingerprint: tuple[str, ...] = ()
@@ -112,7 +115,7 @@ class KeyRing:
         return None
 
     async def rotate(
-        self, alg: str, publish_old_for: int, activate_after: float = 0.0
+        self, alg: str, publish_old_for: int, activate_after: float = 0.0, *, by: By = SYSTEM
     ) -> SigningKeyRecord:
         """A new key, published at once, that signs ``activate_after`` seconds from now;
         the current key signs until then.  Verifiers cache the key set (the JWKS answer
@@ -124,10 +127,20 @@ class KeyRing:
         takes_over = now + activate_after
         record = generate_signing_key(alg, self._sealer, self._rand, now)
         await self._keys.add_signing_key(record, retire_others_at=takes_over)
+        retired = []
         for old in await self._keys.list_signing_keys():
             if old.kid != record.kid and (old.publish_until is None or old.publish_until > now):
                 await self._keys.set_publish_until(old.kid, takes_over + publish_old_for)
+                retired.append(old.kid)
         await self.reload()
+        await self._audit.by(
+            by,
+            "key.rotated",
+            subject=record.kid,
+            alg=alg,
+            signs_from=takes_over,
+            retires=" ".join(retired),
+        )
         return record
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from tokensmith.core.audit import AuditStore
 from tokensmith.core.models import (
     AccessTokenRecord,
     ApiKey,
@@ -431,6 +432,7 @@ class PurgeStore(
     AuthorizationCodeStore,
     SessionStore,
     PushedRequestStore,
+    AuditStore,
     Protocol,
 ):
     """The tables :mod:`tokensmith.core.purge` deletes expired rows from."""
@@ -530,6 +532,7 @@ class Store(
     DetailsTypeStore,
     InitialTokenStore,
     ResourceStore,
+    AuditStore,
     Protocol,
 ):
     """Everything a composition root wires together."""

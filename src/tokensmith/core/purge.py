@@ -32,6 +32,7 @@ class PurgeCounts:
     authorization_codes: int = 0
     sessions: int = 0
     pushed_requests: int = 0
+    audit_events: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -52,12 +53,21 @@ async def _drain(step: Callable[[], Awaitable[int]], batch: int) -> int:
 
 
 async def purge_once(
-    store: PurgeStore, clock: Clock, batch: int, session_idle_ttl: float
+    store: PurgeStore,
+    clock: Clock,
+    batch: int,
+    session_idle_ttl: float,
+    audit_retention: float | None = None,
 ) -> PurgeCounts:
     """Delete expired access tokens, ended token families, expired codes, sessions and
-    pushed authorization requests."""
+    pushed authorization requests; and audit events older than ``audit_retention``
+    seconds (kept forever without it)."""
     now = clock.now()
+    audit = 0
+    if audit_retention is not None:
+        audit = await _drain(lambda: store.purge_audit(now - audit_retention, batch), batch)
     return PurgeCounts(
+        audit_events=audit,
         access_tokens=await _drain(lambda: store.purge_access_tokens(now, batch), batch),
         refresh_tokens=await _drain(lambda: store.purge_families(now, batch), batch),
         authorization_codes=await _drain(lambda: store.purge_codes(now, batch), batch),
@@ -75,13 +85,14 @@ async def purge_forever(
     batch: int,
     session_idle_ttl: float,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    audit_retention: float | None = None,
 ) -> None:
     """The scheduled job: purge every ``interval`` seconds until cancelled. A failed run is
     logged and retried at the next interval."""
     while True:
         await sleep(interval)
         try:
-            counts = await purge_once(store, clock, batch, session_idle_ttl)
+            counts = await purge_once(store, clock, batch, session_idle_ttl, audit_retention)
         except TemporarilyUnavailable:
             log.warning("purge skipped: the database is unavailable")
             continue

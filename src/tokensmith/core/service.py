@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tokensmith.client_cert import cnf_x5t
+from tokensmith.core.audit import Audit
 from tokensmith.core.authn import ClientAuthenticator
 from tokensmith.core.authorization_details import DEFAULT_TYPES, DetailsTypes, load
 from tokensmith.core.clock import Clock
@@ -69,6 +70,7 @@ class TokenService:
         dpop: DpopVerifier | None = None,
         details: DetailsTypes = DEFAULT_TYPES,
         resources: ResourceRegistry | None = None,
+        audit: Audit | None = None,
     ) -> None:
         self.store = store
         self.clients = clients
@@ -91,6 +93,8 @@ class TokenService:
         self.revokers = tuple(revokers)
         #: The ``authorization_details`` types accepted (RFC 9396 §6).
         self.details = details
+        #: Records ``token.revoked`` (revocation only: issuing a token writes no event).
+        self.audit = audit or Audit.null(clock, rand)
 
     async def token(self, req: TokenRequest, policy: IssuePolicy) -> tuple[Client, IssuedToken]:
         """RFC 6749 §3.2: authenticate the client, then run its grant."""
@@ -222,9 +226,10 @@ class TokenService:
     def _may_see(caller: Client, owner_id: str) -> bool:
         return caller.client_id == owner_id or INTROSPECTION_SCOPE in caller.scopes
 
-    async def revoke(self, token: str, caller: Client) -> None:
+    async def revoke(self, token: str, caller: Client, source: str | None = None) -> None:
         """RFC 7009 §2.1. Unknown tokens are not an error (§2.2); another client's token is
-        refused with ``unauthorized_client``."""
+        refused with ``unauthorized_client``. Each revocation is a ``token.revoked`` audit
+        event by ``client:<id>``."""
         if not token:
             raise InvalidRequest("token is required")
         found = await self._find_access_token(token)
@@ -233,10 +238,24 @@ class TokenService:
                 raise UnauthorizedClient("the token was not issued to this client")
             if found.record.revoked_at is None:
                 await self.store.revoke_access_token(found.record, self.clock.now())
+                await self._revoked(caller, source, "access_token", found.record.jti)
             return
         for revoker in self.revokers:
             if await revoker(token, caller):
+                await self._revoked(caller, source, "refresh_token", None)
                 return
+
+    async def _revoked(
+        self, caller: Client, source: str | None, kind: str, jti: str | None
+    ) -> None:
+        await self.audit.record(
+            "token.revoked",
+            actor=f"client:{caller.client_id}",
+            merchant_id=caller.merchant_id,
+            source=source,
+            subject=jti,
+            kind=kind,
+        )
 
 
 def _audience(record: AccessTokenRecord) -> str | list[str] | None:

@@ -10,6 +10,7 @@ starts a new session (:meth:`Sessions.rotate`: no fixation).
 from __future__ import annotations
 
 from tokensmith.core.accounts import account_active
+from tokensmith.core.audit import Audit, By
 from tokensmith.core.clock import Clock
 from tokensmith.core.credentials import hash_secret, new_secret
 from tokensmith.core.models import Session, User
@@ -35,6 +36,7 @@ class Sessions:
         *,
         idle_ttl: int,
         absolute_ttl: int,
+        audit: Audit | None = None,
     ) -> None:
         self._sessions = sessions
         self._users = users
@@ -43,6 +45,7 @@ class Sessions:
         self._rand = rand
         self.idle_ttl = idle_ttl
         self.absolute_ttl = absolute_ttl
+        self._audit = audit or Audit.null(clock, rand)
 
     async def start(self, user_id: str | None = None) -> tuple[Session, str]:
         """A new session (anonymous without ``user_id``) and the secret the browser keeps."""
@@ -86,3 +89,16 @@ class Sessions:
 
     async def end(self, session: Session) -> None:
         await self._sessions.delete_session(session.session_hash)
+
+    async def logout(self, session: Session, source: str | None = None) -> None:
+        """End the session; a logged-in one's end is a ``logout`` audit event."""
+        await self.end(session)
+        if session.user_id is None:
+            return
+        user = await self._users.get_user(session.user_id)
+        await self._audit.by(
+            By.user(session.user_id, source),
+            "logout",
+            merchant_id=user.merchant_id if user else None,
+            subject=session.user_id,
+        )

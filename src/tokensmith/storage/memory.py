@@ -24,6 +24,7 @@ from tokensmith.core.models import (
     User,
     Withdrawal,
 )
+from tokensmith.storage.memory_audit import AuditMemoryMixin
 from tokensmith.storage.memory_details import DetailsTypesMemoryMixin
 from tokensmith.storage.memory_panel import PanelMemoryMixin
 from tokensmith.storage.memory_pushed import PushedMemoryMixin
@@ -33,7 +34,11 @@ __all__ = ["MemoryStore"]
 
 
 class MemoryStore(
-    PanelMemoryMixin, PushedMemoryMixin, DetailsTypesMemoryMixin, ResourcesMemoryMixin
+    PanelMemoryMixin,
+    PushedMemoryMixin,
+    DetailsTypesMemoryMixin,
+    ResourcesMemoryMixin,
+    AuditMemoryMixin,
 ):
     """Dict-backed; every call is atomic because nothing awaits in the middle."""
 

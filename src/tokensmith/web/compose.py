@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from tokensmith.core.accounts import LoginLimits, LoginService
 from tokensmith.core.activity import Activity, ActivityFlusher, ActivityRecorder, RetentionPolicy
 from tokensmith.core.admin_api import AdminAccess, AdminApiServices, TokenRevocations
-from tokensmith.core.audit import Audit, MemoryAuditTrail
+from tokensmith.core.audit import Audit
 from tokensmith.core.authn import ClientAuthenticator, FailureLimits
 from tokensmith.core.authorization_details import (
     DEFAULT_TYPES,
@@ -84,6 +84,7 @@ from tokensmith.web.ui.pages import make_environment
 from tokensmith.web.ui.sessions import SessionCookie
 
 __all__ = [
+    "audit_of",
     "build_context",
     "grant_table",
     "partner_policy",
@@ -113,6 +114,7 @@ async def build_context(
     # from the secret key every instance shares: they then count under the same keys
     fingerprints = Fingerprints.from_secret(secret_keys[0])
     limiter = _limiter(settings, clock, redis)
+    audit = audit_of(settings, store, clock, rand)
     clients = CachingClientStore(store, clock, settings.client_cache_ttl)
     keyring = KeyRing(
         store,
@@ -121,6 +123,7 @@ async def build_context(
         rand,
         settings.issuer_url,
         settings.key_reload_interval,
+        audit,
     )
     await keyring.ensure(settings.signing_alg)
     partner = partner_policy(settings)
@@ -141,6 +144,7 @@ async def build_context(
         dpop,
         assertions,
         details,
+        audit,
     )
     recorder = ActivityRecorder(clock)
     activity = Activity(store, recorder)
@@ -153,6 +157,7 @@ async def build_context(
         max_ttl=settings.max_access_token_ttl,
         usage=activity,
         invalidate=clients.invalidate,
+        audit=audit,
     )
     authorizations = Authorizations(
         store,
@@ -165,8 +170,8 @@ async def build_context(
         rand,
         partner,
         service.minter.binding.tag,
+        audit,
     )
-    audit = Audit(MemoryAuditTrail(), clock, rand)
     registrations = Registrations(
         client_admin,
         InitialTokens(store, clock, rand),
@@ -195,12 +200,13 @@ async def build_context(
             rand,
             idle_ttl=settings.session_idle_ttl,
             absolute_ttl=settings.session_absolute_ttl,
+            audit=audit,
         ),
         authorizations=authorizations,
-        merchants=Merchants(store, clock, rand),
-        users=Users(store, store, store, passwords, clock, rand),
+        merchants=Merchants(store, clock, rand, audit),
+        users=Users(store, store, store, passwords, clock, rand, audit),
         client_admin=client_admin,
-        api_key_admin=ApiKeys(store, clock, rand, api_keys.invalidate),
+        api_key_admin=ApiKeys(store, clock, rand, api_keys.invalidate, audit),
         activity=activity,
         reveals=Reveals(store, clock, rand),
         audit=audit,
@@ -210,11 +216,18 @@ async def build_context(
             AdminAccess(service, clients, dpop),
             TokenRevocations(client_admin, authorizations),
         ),
-        ui=_ui_services(settings, store, limiter, fingerprints, partner, passwords),
+        ui=_ui_services(settings, store, limiter, fingerprints, partner, passwords, audit),
         panel=_panel_services(settings, store, clients, clock, recorder),
         health=StoreHealth(store),
         store=store,
         redis=redis,
+    )
+
+
+def audit_of(settings: Settings, store: Store, clock: Clock, rand: Randomness) -> Audit:
+    """Audit events in the store; each also queued for the webhook if one is set."""
+    return Audit(
+        store, clock, rand, reader=store, outbox=store, deliver=bool(settings.audit_webhook_url)
     )
 
 
@@ -339,6 +352,7 @@ def _token_service(
     dpop: DpopVerifier,
     assertions: AssertionVerifier,
     details: DetailsTypes,
+    audit: Audit,
 ) -> TokenService:
     limits = FailureLimits(
         Limit(settings.failures_per_client, settings.failure_window),
@@ -374,6 +388,7 @@ def _token_service(
         dpop=dpop,
         details=details,
         resources=ResourceRegistry(cached, cached.aclose),
+        audit=audit,
     )
 
 
@@ -515,6 +530,7 @@ def _ui_services(
     fingerprints: Fingerprints,
     partner: PartnerPolicy,
     passwords: Passwords,
+    audit: Audit,
 ) -> UiServices:
     s = settings
     cookie = SessionCookie(
@@ -526,7 +542,7 @@ def _ui_services(
         Limit(s.login_failures_per_account, s.login_failure_window),
         Limit(s.login_failures_per_address, s.login_failure_window),
     )
-    login = LoginService(store, store, passwords, limiter, limits, fingerprints)
+    login = LoginService(store, store, passwords, limiter, limits, fingerprints, audit)
     templates = make_environment()
     install_filters(templates)
     return UiServices(cookie, login, templates, partner)

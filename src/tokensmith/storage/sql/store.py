@@ -1,7 +1,7 @@
 """SQLAlchemy Core implementation of :class:`tokensmith.core.ports.Store`.
 
 :class:`SqlStore` is composed of one part per storage protocol (``clients``, ``tokens``,
-``keys``, ``accounts``, ``codes``, ``families``, ``purge``, ``panel``), and
+``keys``, ``accounts``, ``codes``, ``families``, ``purge``, ``panel``, ``audit``), and
 :func:`write_paths_for` chooses, for its engine, the write path
 (:mod:`tokensmith.storage.sql.write_paths`) of each kind of batched write.
 """
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tokensmith.core.models import AccessTokenRecord
 from tokensmith.storage.sql.accounts import ConsentsSql, MerchantsSql, SessionsSql, UsersSql
+from tokensmith.storage.sql.audit import AuditSql
 from tokensmith.storage.sql.authorizations import AuthorizationSqlMixin
 from tokensmith.storage.sql.batch import GroupCommit
 from tokensmith.storage.sql.clients import ClientsSql
@@ -126,6 +127,7 @@ class SqlStore(
     DetailsTypesSqlMixin,
     InitialTokensSql,
     ResourcesSqlMixin,
+    AuditSql,
 ):
     """Every storage protocol over one :class:`AsyncEngine`.
 

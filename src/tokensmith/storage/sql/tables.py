@@ -386,3 +386,37 @@ resources = Table(
     Column("token_format", String(16)),
     Column("created_at", Double, nullable=False),
 )
+
+# -- 0011: audit events and their webhook outbox (tokensmith.core.audit) --------------------
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("at", Double, nullable=False, index=True),
+    Column("type", String(64), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("merchant_id", String(64)),
+    Column("source", String(64)),
+    Column("subject", String(200)),
+    # a JSON object of scalars; never a secret (Audit.record refuses one)
+    Column("details", Text, nullable=False),
+)
+
+Index("ix_audit_events_merchant_id_at", audit_events.c.merchant_id, audit_events.c.at)
+Index("ix_audit_events_actor_at", audit_events.c.actor, audit_events.c.at)
+
+audit_outbox = Table(
+    "audit_outbox",
+    metadata,
+    Column("event_id", String(32), primary_key=True),
+    Column("body", Text, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("next_at", Double, nullable=False, index=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", String(200)),
+    Column("dead_at", Double),
+    Column("lease_owner", String(64)),
+    Column("lease_until", Double),
+)

@@ -45,6 +45,7 @@ from tokensmith.core.errors import (
     TemporarilyUnavailable,
 )
 from tokensmith.core.models import Grantor, User
+from tokensmith.web.actors import by_user
 from tokensmith.web.context import AppContext, ctx_of
 from tokensmith.web.forms import read_query
 from tokensmith.web.ui import (
@@ -288,8 +289,8 @@ async def _decided(
     refusal = ctx.authorizations.refusal(user)
     if refusal is not None:
         return await _error_redirect(request, ctx, req.target, AccessDenied(refusal), req.state)
-    if form.get("remember") == "yes":
-        await ctx.authorizations.remember(user, req)
+    remember = form.get("remember") == "yes"
+    await ctx.authorizations.consent(user, req, remember=remember, by=by_user(request, user))
     return await _grant(request, req, user)
 
 
@@ -314,7 +315,12 @@ async def withdraw(request: Request, user: User) -> Response:
     client_id = request.path_params["client_id"]
     if not valid_client_id(client_id):
         return redirect(request, safe_next(form.get("next")))
-    await ctx.authorizations.withdraw(Grantor(user_id=user.user_id), client_id)
+    await ctx.authorizations.withdraw(
+        Grantor(user_id=user.user_id),
+        client_id,
+        by=by_user(request, user),
+        merchant_id=user.merchant_id,
+    )
     return redirect(request, safe_next(form.get("next")))
 
 

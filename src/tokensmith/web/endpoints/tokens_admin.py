@@ -16,7 +16,7 @@ from tokensmith.web.mtls import with_certificate
 __all__ = ["introspect", "revoke"]
 
 
-async def _caller(ctx: AppContext, request: Request) -> tuple[Client, dict[str, str]]:
+async def _caller(ctx: AppContext, request: Request) -> tuple[Client, dict[str, str], str]:
     if request.method != "POST":
         raise MethodNotAllowed("use POST")
     form = await read_form(request, ctx.settings.max_body_bytes)
@@ -24,14 +24,14 @@ async def _caller(ctx: AppContext, request: Request) -> tuple[Client, dict[str, 
     creds = client_credentials_from(request.headers.get("authorization"), form, endpoint)
     creds = with_certificate(creds, request, ctx.settings)
     source = source_address(request, ctx.settings.trusted_proxies)
-    return await ctx.service.authenticator.authenticate(creds, source), form
+    return await ctx.service.authenticator.authenticate(creds, source), form, source
 
 
 async def introspect(request: Request) -> Response:
     """RFC 7662 §2: the caller authenticates as a client."""
     ctx = ctx_of(request)
     try:
-        caller, form = await _caller(ctx, request)
+        caller, form, _ = await _caller(ctx, request)
         body = await ctx.service.introspect(form.get("token", ""), caller)
     except OAuthError as exc:
         return render_error(exc)
@@ -42,8 +42,8 @@ async def revoke(request: Request) -> Response:
     """RFC 7009 §2: 200 with an empty body once the token is revoked or was unknown."""
     ctx = ctx_of(request)
     try:
-        caller, form = await _caller(ctx, request)
-        await ctx.service.revoke(form.get("token", ""), caller)
+        caller, form, source = await _caller(ctx, request)
+        await ctx.service.revoke(form.get("token", ""), caller, source)
     except OAuthError as exc:
         return render_error(exc)
     return Response(b"", 200, NO_STORE)

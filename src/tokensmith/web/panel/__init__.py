@@ -1,5 +1,5 @@
 """The merchant panel at ``/panel``: API keys, partner apps, authorized apps, developer
-app keys, activity and users, on the same login as the authorization flow.
+app keys, activity, users and the audit log, on the same login as the authorization flow.
 
 Server-rendered pages (Jinja2, ``templates/panel/``) that work without JavaScript;
 ``/static/panel.js`` adds a copy button and chart tooltips. Access rules are in
@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Route
 from tokensmith.web.panel.access import switch_merchant
 from tokensmith.web.panel.activity import activity_routes
 from tokensmith.web.panel.apps import app_routes
+from tokensmith.web.panel.audit import audit_routes
 from tokensmith.web.panel.authorized import authorized_routes
 from tokensmith.web.panel.devkeys import devkey_routes
 from tokensmith.web.panel.keys import key_routes
@@ -42,4 +43,5 @@ def panel_routes() -> list[BaseRoute]:
         *devkey_routes(),
         *activity_routes(),
         *user_routes(),
+        *audit_routes(),
     ]

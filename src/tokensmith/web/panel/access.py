@@ -62,6 +62,7 @@ FLASH = {
     "user-created": "The user was created. Share the password with them over a safe channel.",
     "user-disabled": "The user was disabled and signed out everywhere.",
     "merchant-switched": "Switched merchant.",
+    "delivery-queued": "The delivery was queued again.",
 }
 
 
@@ -171,12 +172,18 @@ SECTIONS = (
     ("Integration \u203a API", "devkeys", "Developer app keys", "/panel/devkeys"),
     ("Integration \u203a API", "activity", "Activity", "/panel/activity"),
     ("Team", "users", "Users", "/panel/users"),
+    ("Team", "audit", "Audit", "/panel/audit"),
 )
+#: Sections that only admins and operators see.
+_EDITORS_ONLY = frozenset({"audit"})
+_TEAM = frozenset({"users", "audit"})
 
 
-def _sidebar(section: str) -> list[tuple[str, list[NavItem]]]:
+def _sidebar(section: str, tenant: Tenant) -> list[tuple[str, list[NavItem]]]:
     groups: dict[str, list[NavItem]] = {}
     for group, key, label, href in SECTIONS:
+        if key in _EDITORS_ONLY and not tenant.can_edit:
+            continue
         groups.setdefault(group, []).append(NavItem(label, href, key == section))
     return list(groups.items())
 
@@ -200,8 +207,8 @@ async def panel_render(
     """A panel page: the base layout with the panel's sidebar and merchant bar."""
     done = request.query_params.get("done", "")
     top = [
-        NavItem("Integration", "/panel/keys", section != "users"),
-        NavItem("Team", "/panel/users", section == "users"),
+        NavItem("Integration", "/panel/keys", section not in _TEAM),
+        NavItem("Team", "/panel/users", section in _TEAM),
     ]
     return await render(
         request,
@@ -212,7 +219,7 @@ async def panel_render(
         tenant=tenant,
         can_edit=tenant.can_edit,
         section=section,
-        sidebar=_sidebar(section),
+        sidebar=_sidebar(section, tenant),
         flash=FLASH.get(done),
         now=ctx_of(request).clock.now(),
         **context,

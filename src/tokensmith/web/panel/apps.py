@@ -21,6 +21,7 @@ from tokensmith.core.admin import INHERIT, AdminError, ClientChanges, ClientSpec
 from tokensmith.core.models import AUTHORIZATION_CODE, REFRESH_TOKEN, Client
 from tokensmith.core.profile import FAPI2
 from tokensmith.core.uris import split_uri
+from tokensmith.web.actors import by_user
 from tokensmith.web.context import ctx_of
 from tokensmith.web.panel.access import Tenant, not_found, panel_page, panel_render
 from tokensmith.web.panel.clients import (
@@ -135,7 +136,9 @@ async def new_app(request: Request, tenant: Tenant, form: dict[str, str]) -> Res
 async def create_app(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
     try:
         spec = _spec(form, chosen_scopes(form, panel_of(request).scopes), tenant.merchant_id)
-        client, secret = await ctx_of(request).client_admin.create(spec)
+        client, secret = await ctx_of(request).client_admin.create(
+            spec, by=by_user(request, tenant.user)
+        )
     except (FormProblem, AdminError) as exc:
         field = exc.field if isinstance(exc, FormProblem) else "name"
         return await _new_form(request, tenant, 400, {field: str(exc)}, form)
@@ -220,7 +223,7 @@ async def update_app(request: Request, tenant: Tenant, form: dict[str, str]) -> 
     changed = client.evolve(
         name=spec.name, redirect_uris=spec.redirect_uris, form_uri=spec.form_uri
     )
-    await ctx_of(request).client_admin.update(changed)
+    await ctx_of(request).client_admin.update(changed, by=by_user(request, tenant.user))
     return redirect(request, f"/panel/apps/{client.client_id}?done=app-saved")
 
 

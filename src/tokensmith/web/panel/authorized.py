@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from tokensmith.core.authorizations import AuthorizedApp
 from tokensmith.core.models import Grantor
+from tokensmith.web.actors import by_user
 from tokensmith.web.context import ctx_of
 from tokensmith.web.panel.access import Tenant, id_ok, not_found, panel_page, panel_render
 from tokensmith.web.ui import redirect
@@ -65,7 +66,7 @@ async def withdraw(request: Request, tenant: Tenant, form: dict[str, str]) -> Re
     client_id = request.path_params["client_id"]
     grantor = Grantor(merchant_id=tenant.merchant_id)
     withdrawn = id_ok(client_id) and await ctx_of(request).authorizations.withdraw(
-        grantor, client_id
+        grantor, client_id, by=by_user(request, tenant.user)
     )
     if not withdrawn:
         return await not_found(request, tenant)

@@ -17,6 +17,7 @@ from starlette.responses import Response
 from tokensmith.core.admin import AdminError
 from tokensmith.core.client_admin import Kind
 from tokensmith.core.models import Client
+from tokensmith.web.actors import by_user
 from tokensmith.web.context import ctx_of
 from tokensmith.web.panel.access import Tenant, id_ok, not_found, page_error, panel_render
 from tokensmith.web.panel.reveal import Secret, show_once
@@ -122,7 +123,9 @@ async def do_rotate(request: Request, tenant: Tenant, form: dict[str, str], kind
         why = "Choose one of the offered overlaps." if client.active else f"This {word} is revoked."
         return await page_error(request, tenant, 400, "Cannot rotate", why)
     try:
-        secret = await ctx.client_admin.rotate_secret(client.client_id, overlap)
+        secret = await ctx.client_admin.rotate_secret(
+            client.client_id, overlap, by=by_user(request, tenant.user)
+        )
     except AdminError as exc:
         return await page_error(request, tenant, 400, "Cannot rotate", str(exc))
     note = (
@@ -180,6 +183,6 @@ async def do_revoke(request: Request, tenant: Tenant, kind: Kind) -> Response:
     client = await own_client(request, tenant, kind)
     if client is None:
         return await not_found(request, tenant)
-    await ctx_of(request).client_admin.revoke(client.client_id)
+    await ctx_of(request).client_admin.revoke(client.client_id, by=by_user(request, tenant.user))
     _, back, _ = _WORDS[kind]
     return redirect(request, f"{back}?done={kind}-revoked")

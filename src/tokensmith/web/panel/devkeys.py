@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from tokensmith.core.admin import AdminError
 from tokensmith.core.models import ApiKey
+from tokensmith.web.actors import by_user
 from tokensmith.web.context import ctx_of
 from tokensmith.web.dialects.compat import DIALECT_PATHS
 from tokensmith.web.panel.access import Tenant, id_ok, not_found, panel_page, panel_render
@@ -75,7 +76,9 @@ async def create_devkey(request: Request, tenant: Tenant, form: dict[str, str]) 
         error = f"Give the key a name (1 to {MAX_NAME} characters)."
         return await _form(request, tenant, 400, error, name[:MAX_NAME])
     try:
-        key, plain = await ctx.api_key_admin.create(name, tenant.merchant_id)
+        key, plain = await ctx.api_key_admin.create(
+            name, tenant.merchant_id, by=by_user(request, tenant.user)
+        )
     except AdminError as exc:
         return await _form(request, tenant, 400, str(exc), name)
     path = DIALECT_PATHS["tbc"]
@@ -124,7 +127,7 @@ async def revoke_devkey(request: Request, tenant: Tenant, form: dict[str, str]) 
     key = await _own_key(request, tenant)
     if key is None:
         return await not_found(request, tenant)
-    await ctx_of(request).api_key_admin.revoke(key.key_id)
+    await ctx_of(request).api_key_admin.revoke(key.key_id, by=by_user(request, tenant.user))
     return redirect(request, "/panel/devkeys?done=devkey-revoked")
 
 

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from tokensmith.core.admin import AdminError, ClientSpec
+from tokensmith.web.actors import by_user
 from tokensmith.web.context import ctx_of
 from tokensmith.web.dialects.compat import DIALECT_PATHS
 from tokensmith.web.panel.access import Tenant, not_found, panel_page, panel_render
@@ -82,7 +83,9 @@ async def create_key(request: Request, tenant: Tenant, form: dict[str, str]) -> 
         return await _key_form(request, tenant, 400, errors, form)
     spec = ClientSpec(name=name, scope=" ".join(scopes), merchant_id=tenant.merchant_id)
     try:
-        client, secret = await ctx_of(request).client_admin.create(spec)
+        client, secret = await ctx_of(request).client_admin.create(
+            spec, by=by_user(request, tenant.user)
+        )
     except AdminError as exc:
         return await _key_form(request, tenant, 400, {"name": str(exc)}, form)
     assert secret is not None

@@ -10,6 +10,7 @@ from starlette.routing import BaseRoute, Route
 from tokensmith.core.admin import AdminError
 from tokensmith.core.models import User
 from tokensmith.core.passwords import MIN_PASSWORD_LENGTH
+from tokensmith.web.actors import by_user
 from tokensmith.web.context import ctx_of
 from tokensmith.web.panel.access import Tenant, id_ok, not_found, panel_page, panel_render
 from tokensmith.web.ui import redirect
@@ -79,6 +80,7 @@ async def add_user(request: Request, tenant: Tenant, form: dict[str, str]) -> Re
             password=form.get("password", ""),
             role=role,
             merchant=tenant.merchant_id,
+            by=by_user(request, tenant.user),
         )
     except AdminError as exc:
         return await _form(request, tenant, 400, _sentence(str(exc)), values)
@@ -114,7 +116,7 @@ async def do_disable(request: Request, tenant: Tenant, form: dict[str, str]) -> 
     user = await _disableable(request, tenant)
     if user is None:
         return await not_found(request, tenant)
-    await ctx_of(request).users.disable(user.email)
+    await ctx_of(request).users.disable(user.email, by=by_user(request, tenant.user))
     return redirect(request, "/panel/users?done=user-disabled")
 
 

@@ -76,6 +76,12 @@ def _sessions(request: Request) -> Sessions:
     return ctx_of(request).sessions
 
 
+def _source(request: Request) -> str:
+    from tokensmith.web.actors import source_of
+
+    return source_of(request)
+
+
 def _plain(request: Request) -> str | None:
     """The session secret of this request: one just created, else the cookie's."""
     new = getattr(request.state, "ts_set_cookie", None)
@@ -150,7 +156,7 @@ async def start_login_session(request: Request, user: User) -> None:
 async def end_session(request: Request) -> None:
     session = await load_session(request)
     if session is not None:
-        await _sessions(request).end(session)
+        await _sessions(request).logout(session, _source(request))
     request.state.ts_session = None
     request.state.ts_user = None
     request.state.ts_set_cookie = ""
