@@ -12,7 +12,7 @@ import httpx
 
 from tests.conftest import Harness, make_settings, running_app
 from tests.partner import FAST_PASSWORDS
-from tokensmith.core.audit import AuditEvent, MemoryAuditTrail
+from tokensmith.core.audit import AuditEvent, AuditQuery
 from tokensmith.core.clock import FrozenClock
 
 ADMIN = "/admin/v1"
@@ -57,10 +57,10 @@ class Admin:
         client, secret = await self.h.client(scope=scope, merchant_id=merchant_id, **spec)
         return client.client_id, secret, await token_of(self.h, client.client_id, secret)
 
-    def events(self) -> list[AuditEvent]:
-        trail = self.h.ctx.audit._trail  # the in-memory trail the app is built with
-        assert isinstance(trail, MemoryAuditTrail)
-        return trail.events
+    async def events(self) -> list[AuditEvent]:
+        """Every audit event the app recorded, oldest first."""
+        newest_first = [e async for e in self.h.ctx.audit.stream(AuditQuery())]
+        return newest_first[::-1]
 
 
 async def token_of(h: Harness, client_id: str, secret: str, **form: str) -> str:

@@ -31,7 +31,7 @@ _SCOPES = {
     "admin:keys": "developer API keys; signing keys (platform clients only)",
     "admin:tokens": "revoke every token of a client or a merchant",
     "admin:consents": "authorized apps and consents: list, withdraw",
-    "admin:audit": "reserved for reading the audit trail",
+    "admin:audit": "the audit trail: list events",
     ADMIN_ALL: "every admin scope",
 }
 assert set(_SCOPES) == {*ADMIN_SCOPES, ADMIN_ALL}

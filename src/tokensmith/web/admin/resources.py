@@ -18,6 +18,7 @@ from tokensmith.core.admin_api import (
     paginate,
     search_text,
 )
+from tokensmith.core.audit import AuditCursor, AuditEvent, AuditQuery
 from tokensmith.core.authorizations import AuthorizedApp
 from tokensmith.core.client_admin import kind_of
 from tokensmith.core.models import ApiKey, Client, Grantor, Merchant, SigningKeyRecord, User
@@ -35,6 +36,9 @@ from tokensmith.web.admin.schemas import (
     ApiKeyCreated,
     ApiKeyOut,
     ApiKeyPage,
+    AuditEventOut,
+    AuditEventPage,
+    AuditQueryIn,
     AuthorizedAppOut,
     AuthorizedAppPage,
     ClientCreate,
@@ -543,18 +547,67 @@ async def withdraw_user_consent(call: Call) -> Result:
     return Result(out, 200, client_id, merchant_id, {"user": user_id})
 
 
+# -- audit events --------------------------------------------------------------------------
+
+
+async def list_audit_events(call: Call) -> Result:
+    """The audit trail (docs/audit.md), newest first; a merchant's client sees its
+    merchant's events only."""
+    q = _as(AuditQueryIn, call.query)
+    merchant_id = q.merchant_id
+    if call.principal.merchant_id is not None:
+        call.merchant_in_reach(merchant_id or call.principal.merchant_id, "events")
+        merchant_id = call.principal.merchant_id
+    after = AuditCursor.decode(q.cursor) if q.cursor else None
+    if q.cursor and after is None:
+        raise Failure(422, "validation_failed", "cursor is not one this API returned")
+    query = AuditQuery(
+        merchant_id=merchant_id, actor=q.actor, type=q.type, after=after, limit=q.limit
+    )
+    events, following = await call.ctx.audit.page(query)
+    items = [audit_event_out(e) for e in events]
+    next_cursor = following.encode() if following is not None else None
+    return Result(AuditEventPage(items=items, next_cursor=next_cursor))
+
+
+def audit_event_out(e: AuditEvent) -> AuditEventOut:
+    return AuditEventOut(
+        id=e.id,
+        at=iso(e.at) or "",
+        type=e.type,
+        actor=e.actor,
+        outcome=e.outcome,
+        merchant_id=e.merchant_id,
+        source=e.source,
+        subject=e.subject,
+        details=dict(e.details),
+    )
+
+
 # -- the table -----------------------------------------------------------------------------
 
-_M, _U, _C, _K, _T, _A = (
+_M, _U, _C, _K, _T, _A, _E = (
     "admin:merchants",
     "admin:users",
     "admin:clients",
     "admin:keys",
     "admin:tokens",
     "admin:consents",
+    "admin:audit",
 )
 
 OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        "GET",
+        "/audit-events",
+        "listAuditEvents",
+        "List audit events, newest first (docs/audit.md)",
+        _E,
+        list_audit_events,
+        "audit",
+        AuditEventPage,
+        query=AuditQueryIn,
+    ),
     Operation(
         "GET",
         "/merchants",

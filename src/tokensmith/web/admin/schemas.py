@@ -318,3 +318,34 @@ class Withdrawn(_Out):
     client_id: str
     consents: int
     families: int
+
+
+# -- audit events --------------------------------------------------------------------------
+
+
+class AuditQueryIn(_In):
+    """Events newest first, ``limit`` from after ``cursor``; ``type`` matches a type or a
+    prefix of one (``client`` matches ``client.created``)."""
+
+    limit: int = Field(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
+    cursor: str | None = Field(None, max_length=128)
+    merchant_id: str | None = Field(None, max_length=64)
+    type: str | None = Field(None, max_length=64)
+    actor: str | None = Field(None, max_length=200)
+
+
+class AuditEventOut(_Out):
+    id: str
+    at: Timestamp
+    type: str
+    actor: str
+    outcome: Literal["success", "failure"]
+    merchant_id: str | None
+    source: str | None
+    subject: str | None
+    details: dict[str, str | int | float | bool | None]
+
+
+class AuditEventPage(_Out):
+    items: list[AuditEventOut]
+    next_cursor: str | None
