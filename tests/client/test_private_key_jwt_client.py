@@ -17,8 +17,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-
 from tests.conftest import Harness, make_settings, running_app
+
 from tokensmith.client import (
     AsyncTokenClient,
     ClientSecretJwt,
