@@ -278,7 +278,7 @@ def test_a_jwks_uri_is_https(uri: str) -> None:
 
 @pytest.mark.parametrize("uri", ["https://rp.example/jwks", "http://127.0.0.1:8080/jwks"])
 def test_https_or_loopback_http_jwks_uris_are_accepted(uri: str) -> None:
-    assert check_jwks_uri(uri) == uri
+    assert check_jwks_uri(uri, allow_loopback=True) == uri
 
 
 def test_the_client_id_of_an_assertion_is_its_sub(clock: FrozenClock) -> None:

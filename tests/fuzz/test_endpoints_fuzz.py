@@ -543,6 +543,7 @@ PAGE_ROUTES: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/panel/apps/{client_id}"): ("done",),
     ("POST", "/panel/apps/{client_id}"): ("name", "redirect_uris", "form_uri"),
     ("POST", "/panel/apps/{client_id}/rotate"): ("overlap",),
+    ("POST", "/panel/apps/{client_id}/keys"): ("jwks", "jwks_uri", "clear"),
     ("GET", "/panel/apps/{client_id}/revoke"): (),
     ("POST", "/panel/apps/{client_id}/revoke"): (),
     ("GET", "/panel/authorized"): ("done",),

@@ -21,6 +21,7 @@ ROUTES = [
     ("GET", "/panel/apps/{client_id}", "app", {}),
     ("POST", "/panel/apps/{client_id}", "app", {"name": "Mine", "redirect_uris": REDIRECT}),
     ("POST", "/panel/apps/{client_id}/rotate", "app", {"overlap": "0"}),
+    ("POST", "/panel/apps/{client_id}/keys", "app", {"clear": "1"}),
     ("GET", "/panel/apps/{client_id}/revoke", "app", {}),
     ("POST", "/panel/apps/{client_id}/revoke", "app", {}),
     ("GET", "/panel/authorized/{client_id}/revoke", "authorized", {}),

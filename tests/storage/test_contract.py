@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -100,6 +101,24 @@ async def test_update_client_keeps_secrets(store: Store) -> None:
     await store.update_client(_client(name="renamed", secrets=(), redirect_uris=("https://x/cb",)))
     got = await store.get_client("c1")
     assert got is not None and got.name == "renamed" and got.redirect_uris == ("https://x/cb",)
+    assert len(got.secrets) == 1
+
+
+async def test_update_client_replaces_and_clears_its_keys(store: Store) -> None:
+    await store.add_client(_client())
+    x = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
+    jwks = json.dumps({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": x}]})
+    methods = ("client_secret_basic", "client_secret_post", "private_key_jwt")
+    await store.update_client(_client(jwks=jwks, auth_methods=methods))
+    got = await store.get_client("c1")
+    assert got is not None and got.jwks == jwks and got.auth_methods == methods
+    await store.update_client(_client(jwks_uri="https://rp.example/jwks", auth_methods=methods))
+    got = await store.get_client("c1")
+    assert got is not None and got.jwks is None and got.jwks_uri == "https://rp.example/jwks"
+    await store.update_client(_client())
+    got = await store.get_client("c1")
+    assert got is not None and got.jwks is None and got.jwks_uri is None
+    assert got.auth_methods == ("client_secret_basic", "client_secret_post")
     assert len(got.secrets) == 1
 
 

@@ -19,6 +19,7 @@ import click
 
 from tokensmith.cli._errors import OperatorError
 from tokensmith.config_error import ConfigError
+from tokensmith.core.addresses import is_loopback_url
 from tokensmith.core.admin import AdminError
 from tokensmith.core.client_admin import ApiKeys, ClientAdmin
 from tokensmith.core.clock import Clock, SystemClock
@@ -53,7 +54,13 @@ def admin_services(store: Store, clock: Clock, rand: Randomness, settings: Setti
     return Admin(
         merchants=Merchants(store, clock, rand),
         users=Users(store, store, store, Passwords(), clock, rand),
-        clients=ClientAdmin(store, clock, rand, max_ttl=settings.max_access_token_ttl),
+        clients=ClientAdmin(
+            store,
+            clock,
+            rand,
+            max_ttl=settings.max_access_token_ttl,
+            loopback_jwks=is_loopback_url(settings.issuer_url),
+        ),
         api_keys=ApiKeys(store, clock, rand),
     )
 

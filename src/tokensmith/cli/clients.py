@@ -196,6 +196,15 @@ async def rotate_secret(env: Env, client_id: str, keep_old_for: int, as_json: bo
     help="Repeatable; replaces them all.",
 )
 @click.option("--token-format", type=click.Choice(["jwt", "opaque"]), default=None)
+@click.option(
+    "--jwks",
+    "jwks",
+    default=None,
+    metavar="FILE|JSON",
+    help="Replace its public JWK Set (private_key_jwt, RFC 7523).",
+)
+@click.option("--jwks-uri", default=None, help="Replace its keys by the JWK Set at this URL.")
+@click.option("--clear-keys", is_flag=True, help="Remove its keys (a client with a secret only).")
 @json_option
 @db_options
 @with_env
@@ -208,9 +217,16 @@ async def update(
     redirect_uris: tuple[str, ...],
     grant_types: tuple[str, ...],
     token_format: str | None,
+    jwks: str | None,
+    jwks_uri: str | None,
+    clear_keys: bool,
     as_json: bool,
 ) -> None:
-    """Change a client, checked as create checks a new one; what is not given stays."""
+    """Change a client, checked as create checks a new one; what is not given stays.
+    New keys apply at once (the secret of a client that has one keeps working)."""
+    keys_given = jwks is not None or jwks_uri is not None or clear_keys
+    if clear_keys and (jwks is not None or jwks_uri is not None):
+        raise AdminError("--clear-keys removes the keys: give it without --jwks / --jwks-uri")
     changes = ClientChanges(
         name=name,
         scope=scope,
@@ -219,7 +235,12 @@ async def update(
         grant_types=grant_types or None,
         token_format=token_format,  # type: ignore[arg-type]
     )
-    client = await env.admin.clients.change(client_id, changes)
+    if changes.given() or not keys_given:
+        client = await env.admin.clients.change(client_id, changes)
+    if keys_given:
+        client = await env.admin.clients.set_keys(
+            client_id, jwks=_jwks_text(jwks), jwks_uri=jwks_uri
+        )
     data = client_json(client, env.clock.now())
     emit(data, as_json, "\n".join(f"{k}: {v}" for k, v in data.items()))
 

@@ -30,6 +30,7 @@ __all__ = [
     "ClientChanges",
     "ClientSpec",
     "apply_changes",
+    "change_client_keys",
     "check_client_spec",
     "create_api_key",
     "create_client",
@@ -86,7 +87,7 @@ def _check_redirect_uri(uri: str) -> None:
         raise AdminError(f"redirect URI {uri!r} must use https (http only on loopback)")
 
 
-def _validate(spec: ClientSpec, max_ttl: int) -> tuple[str, ...]:
+def _validate(spec: ClientSpec, max_ttl: int, *, allow_loopback: bool = False) -> tuple[str, ...]:
     if not spec.name.strip():
         raise AdminError("a name is required")
     scopes = parse_scope(spec.scope)
@@ -107,13 +108,14 @@ def _validate(spec: ClientSpec, max_ttl: int) -> tuple[str, ...]:
         extra = set(parse_scope(spec.default_scope)) - set(scopes)
         if extra:
             raise AdminError("default scopes must be among the client's scopes")
-    _check_keys(spec)
+    _check_keys(spec, allow_loopback)
     return scopes
 
 
-def _check_keys(spec: ClientSpec) -> None:
+def _check_keys(spec: ClientSpec, allow_loopback: bool = False) -> None:
     """RFC 7591 §2: ``jwks`` or ``jwks_uri``, not both; public signing keys only, an
-    https ``jwks_uri`` (http on loopback); a client with keys has no secret to restrict."""
+    https ``jwks_uri`` on a public host (loopback, http too, only with ``allow_loopback``);
+    a client with keys has no secret to restrict."""
     if spec.jwks is None and spec.jwks_uri is None:
         return
     if spec.jwks is not None and spec.jwks_uri is not None:
@@ -124,7 +126,7 @@ def _check_keys(spec: ClientSpec) -> None:
         if spec.jwks is not None:
             parse_jwks(spec.jwks)
         else:
-            check_jwks_uri(spec.jwks_uri or "")
+            check_jwks_uri(spec.jwks_uri or "", allow_loopback=allow_loopback)
     except ValueError as exc:
         raise AdminError(str(exc)) from None
 
@@ -200,11 +202,54 @@ def apply_changes(client: Client, changes: ClientChanges, max_ttl: int) -> Clien
     )
 
 
+def change_client_keys(
+    client: Client, jwks: str | None, jwks_uri: str | None, *, allow_loopback: bool = False
+) -> Client:
+    """``client`` with new public keys (RFC 7591 §2 ``jwks`` or ``jwks_uri``, checked as at
+    registration), or with none when both are ``None``.
+
+    Registering keys adds ``private_key_jwt`` (RFC 7523 §2.2) to the client's methods; a
+    client with a secret keeps its secret methods, so it can move to its keys without a
+    gap. Clearing them removes ``private_key_jwt``; a client whose only method it is keeps
+    its keys (it would have no way left to authenticate)."""
+    if client.public:
+        raise AdminError("public clients do not authenticate: they have no keys")
+    if jwks is None and jwks_uri is None:
+        if client.jwks is None and client.jwks_uri is None:
+            raise AdminError("this client has no keys to clear")
+        methods = tuple(m for m in client.auth_methods if m != "private_key_jwt")
+        if not methods:
+            raise AdminError(
+                "this client authenticates only with its keys: register new keys instead "
+                "of clearing them, or delete the client"
+            )
+        return client.evolve(jwks=None, jwks_uri=None, auth_methods=methods)
+    if jwks is not None and jwks_uri is not None:
+        raise AdminError("register jwks or jwks_uri, not both (RFC 7591 §2)")
+    try:
+        stored = _stored_jwks(jwks)
+        if jwks_uri is not None:
+            check_jwks_uri(jwks_uri, allow_loopback=allow_loopback)
+    except ValueError as exc:
+        raise AdminError(str(exc)) from None
+    methods = client.auth_methods
+    if "private_key_jwt" not in methods:
+        methods = (*methods, "private_key_jwt")
+    return client.evolve(jwks=stored, jwks_uri=jwks_uri, auth_methods=methods)
+
+
 async def create_client(
-    store: ClientStore, clock: Clock, rand: Randomness, spec: ClientSpec, max_ttl: int
+    store: ClientStore,
+    clock: Clock,
+    rand: Randomness,
+    spec: ClientSpec,
+    max_ttl: int,
+    *,
+    allow_loopback_jwks: bool = False,
 ) -> tuple[Client, str | None]:
-    """Make a client; returns it and its secret (shown once, stored only as a hash)."""
-    scopes = _validate(spec, max_ttl)
+    """Make a client; returns it and its secret (shown once, stored only as a hash). A
+    ``jwks_uri`` on loopback only with ``allow_loopback_jwks`` (a server on loopback)."""
+    scopes = _validate(spec, max_ttl, allow_loopback=allow_loopback_jwks)
     now = clock.now()
     keyed = spec.jwks is not None or spec.jwks_uri is not None
     secret = None if spec.public or keyed else new_secret(rand)

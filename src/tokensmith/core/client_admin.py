@@ -18,6 +18,7 @@ from tokensmith.core.admin import (
     ClientChanges,
     ClientSpec,
     apply_changes,
+    change_client_keys,
     create_api_key,
     create_client,
     rotate_client_secret,
@@ -68,8 +69,14 @@ class ClientAdmin:
         max_ttl: int,
         usage: ClientUsage | None = None,
         invalidate: Callable[[str], None] = _nothing,
+        forget_keys: Callable[[str], None] = _nothing,
+        loopback_jwks: bool = False,
     ) -> None:
+        #: A ``jwks_uri`` may be on loopback (the server is: development).
+        self._loopback_jwks = loopback_jwks
         self._clients = clients
+        #: Drops what the assertion verifier keeps of a ``jwks_uri`` (its fetched set).
+        self._forget_keys = forget_keys
         self._clock = clock
         self._rand = rand
         self._max_ttl = max_ttl
@@ -79,7 +86,12 @@ class ClientAdmin:
     async def create(self, spec: ClientSpec) -> tuple[Client, str | None]:
         """The client and its secret, shown once (stored only as a hash)."""
         client, secret = await create_client(
-            self._clients, self._clock, self._rand, spec, self._max_ttl
+            self._clients,
+            self._clock,
+            self._rand,
+            spec,
+            self._max_ttl,
+            allow_loopback_jwks=self._loopback_jwks,
         )
         self._invalidate(client.client_id)
         return client, secret
@@ -120,6 +132,25 @@ class ClientAdmin:
             raise AdminError(f"client {client_id!r} is revoked")
         changed = apply_changes(client, changes, self._max_ttl)
         await self.update(changed)
+        return changed
+
+    async def set_keys(
+        self, client_id: str, *, jwks: str | None = None, jwks_uri: str | None = None
+    ) -> Client:
+        """Register new public keys for the client (``jwks`` JSON text or ``jwks_uri``),
+        or clear them when neither is given (:func:`~tokensmith.core.admin.change_client_keys`).
+        The new keys apply at once on this instance: the client cache forgets the client and
+        the verifier what it fetched from the old and the new ``jwks_uri``."""
+        client = await self._clients.get_client(client_id)
+        if client is None:
+            raise AdminError(f"no client {client_id!r}")
+        if not client.active:
+            raise AdminError(f"client {client_id!r} is revoked")
+        changed = change_client_keys(client, jwks, jwks_uri, allow_loopback=self._loopback_jwks)
+        await self.update(changed)
+        for uri in {client.jwks_uri, changed.jwks_uri} - {None}:
+            assert uri is not None
+            self._forget_keys(uri)
         return changed
 
     async def delete(self, client_id: str) -> bool:

@@ -36,6 +36,7 @@ import jwt
 import orjson
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
+from tokensmith.core.addresses import host_refusal
 from tokensmith.core.clock import Clock
 from tokensmith.core.dpop import MIN_RSA_BITS, SUPPORTED_ALGORITHMS
 from tokensmith.core.models import Client
@@ -195,17 +196,24 @@ def parse_jwks(text: str | bytes) -> list[dict[str, Any]]:
     return [_check_key(k) for k in keys]
 
 
-def check_jwks_uri(uri: str) -> str:
-    """A ``jwks_uri`` the server may fetch: absolute https, or http on a loopback host (as
-    RFC 8252 §8.3 allows redirect URIs); no credentials, no fragment. Returns it."""
+def check_jwks_uri(uri: str, *, allow_loopback: bool = False) -> str:
+    """A ``jwks_uri`` the server may fetch: absolute https, no credentials, no fragment,
+    and a host that is not a literal non-public address nor a metadata name
+    (:func:`~tokensmith.core.addresses.host_refusal`). Loopback hosts, over http too (as
+    RFC 8252 §8.3 allows redirect URIs), only with ``allow_loopback`` (a server on
+    loopback itself). Returns the URI; :class:`ValueError` says what is wrong."""
     parts = split_uri(uri)
     if parts is None or not parts.hostname or parts.fragment:
         raise ValueError(f"jwks_uri {uri!r} is not an absolute URL")
     if parts.username is not None or parts.password is not None:
         raise ValueError("a jwks_uri carries no credentials")
     scheme = parts.scheme.lower()
-    if scheme != "https" and not (scheme == "http" and parts.hostname in _LOOPBACK):
+    loopback = parts.hostname in _LOOPBACK or parts.hostname.endswith(".localhost")
+    if scheme != "https" and not (scheme == "http" and loopback and allow_loopback):
         raise ValueError(f"jwks_uri {uri!r} must use https (http only on loopback)")
+    refusal = host_refusal(parts.hostname, allow_loopback=allow_loopback)
+    if refusal is not None:
+        raise ValueError(f"jwks_uri host {parts.hostname} is not a public address: {refusal}")
     return uri
 
 
@@ -232,6 +240,12 @@ class ClientKeys:
     async def aclose(self) -> None:
         if self._fetcher is not None:
             await self._fetcher.aclose()
+
+    def forget(self, uri: str) -> None:
+        """Drop the set fetched from ``uri`` and a remembered failure: the next assertion
+        fetches it again (the client's keys were changed)."""
+        self._fetched.pop(uri, None)
+        self._failed.pop(uri, None)
 
     async def keys(self, client: Client, kid: str | None) -> list[dict[str, Any]]:
         """The keys that may have signed: the one with ``kid`` if named, else every key.
@@ -352,6 +366,10 @@ class AssertionVerifier:
     async def aclose(self) -> None:
         """Close the key fetcher (the replay cache is the DPoP verifier's to close)."""
         await self._keys.aclose()
+
+    def forget(self, uri: str) -> None:
+        """Drop what is kept of the JWK Set at ``uri`` (a client's keys were changed)."""
+        self._keys.forget(uri)
 
     async def verify(self, client: Client, assertion: str, endpoint: str | None) -> None:
         """Every check of RFC 7523 §3, the signature first; then the ``jti`` is remembered.

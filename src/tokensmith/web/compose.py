@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from tokensmith.core.accounts import LoginLimits, LoginService
 from tokensmith.core.activity import Activity, ActivityFlusher, ActivityRecorder, RetentionPolicy
+from tokensmith.core.addresses import is_loopback_url
 from tokensmith.core.audit import Audit, MemoryAuditTrail
 from tokensmith.core.authn import ClientAuthenticator, FailureLimits
 from tokensmith.core.authorizations import Authorizations
@@ -157,6 +158,8 @@ async def build_context(
             max_ttl=settings.max_access_token_ttl,
             usage=activity,
             invalidate=clients.invalidate,
+            forget_keys=assertions.forget,
+            loopback_jwks=is_loopback_url(settings.issuer_url),
         ),
         api_key_admin=ApiKeys(store, clock, rand, api_keys.invalidate),
         activity=activity,
@@ -274,7 +277,8 @@ def assertion_verifier(settings: Settings, clock: Clock, replays: ReplayCache) -
         max_lifetime=settings.client_assertion_max_lifetime,
         cache_ttl=settings.jwks_uri_cache_ttl,
     )
-    keys = ClientKeys(HttpJwksFetcher(), clock, policy)
+    fetcher = HttpJwksFetcher(allow_loopback=is_loopback_url(settings.issuer_url))
+    keys = ClientKeys(fetcher, clock, policy)
     issuer = settings.issuer_url
     return AssertionVerifier(policy, clock, replays, keys, (issuer, issuer + "/oauth/token"))
 

@@ -3,11 +3,15 @@
 Registering an app makes a confidential client with the ``authorization_code`` and
 ``refresh_token`` grants (T-Gate's "application account"); its page edits the name, the
 redirect URIs (exact match, https or loopback http) and the ``form_uri``, shows the client
-id and rotates the secret (shown once, like a key's).
+id and rotates the secret (shown once, like a key's), and registers, replaces or removes the
+app's public keys (a JWK Set pasted, or its ``jwks_uri``) for ``private_key_jwt``
+(RFC 7523 §2.2), checked as ``tokensmith clients update --jwks`` checks them.
 """
 
 from __future__ import annotations
 
+import json
+from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -164,6 +168,15 @@ def _authorize_example(request: Request, client: Client) -> str:
     return f"{ctx_of(request).settings.issuer_url}/oauth/authorize?{query}"
 
 
+def _registered_keys(client: Client) -> list[dict[str, Any]]:
+    """The registered JWK Set's keys, for display (kid, kty, crv, alg)."""
+    if client.jwks is None:
+        return []
+    keys = json.loads(client.jwks).get("keys", [])
+    shown = ("kid", "kty", "crv", "alg")
+    return [{k: key[k] for k in shown if k in key} for key in keys if isinstance(key, dict)]
+
+
 async def _app_page(
     request: Request,
     tenant: Tenant,
@@ -171,6 +184,8 @@ async def _app_page(
     status: int = 200,
     errors: dict[str, str] | None = None,
     values: dict[str, str] | None = None,
+    key_errors: dict[str, str] | None = None,
+    key_values: dict[str, str] | None = None,
 ) -> Response:
     return await panel_render(
         request,
@@ -190,6 +205,9 @@ async def _app_page(
         },
         authorize_url=_authorize_example(request, client),
         token_url=ctx_of(request).settings.issuer_url + "/oauth/token",
+        key_errors=key_errors or {},
+        key_values=key_values or {},
+        registered_keys=_registered_keys(client),
     )
 
 
@@ -219,6 +237,32 @@ async def update_app(request: Request, tenant: Tenant, form: dict[str, str]) -> 
 
 
 @panel_page(edit=True)
+async def set_app_keys(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
+    """``POST /panel/apps/{client_id}/keys``: register or replace the app's public keys (a
+    pasted JWK Set or a ``jwks_uri``), or remove them (``clear``)."""
+    client = await own_client(request, tenant, "app")
+    if client is None or not client.active:
+        return await not_found(request, tenant)
+    jwks = form.get("jwks", "").strip() or None
+    jwks_uri = form.get("jwks_uri", "").strip() or None
+    clear = form.get("clear") == "1"
+    field = "jwks_uri" if jwks_uri is not None else "jwks"
+    try:
+        if not clear and jwks is None and jwks_uri is None:
+            raise AdminError("Paste the app's JWK Set or give the URL where it is published.")
+        if clear and (jwks is not None or jwks_uri is not None):
+            raise AdminError("Remove the keys, or register new ones: not both at once.")
+        await ctx_of(request).client_admin.set_keys(client.client_id, jwks=jwks, jwks_uri=jwks_uri)
+    except AdminError as exc:
+        values = {"jwks": jwks or "", "jwks_uri": jwks_uri or ""}
+        return await _app_page(
+            request, tenant, client, 400, key_errors={field: str(exc)}, key_values=values
+        )
+    done = "app-keys-cleared" if clear else "app-keys-saved"
+    return redirect(request, f"/panel/apps/{client.client_id}?done={done}")
+
+
+@panel_page(edit=True)
 async def rotate_app(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
     return await do_rotate(request, tenant, form, "app")
 
@@ -241,6 +285,7 @@ def app_routes() -> list[BaseRoute]:
         Route("/panel/apps/{client_id}", show_app, methods=["GET"]),
         Route("/panel/apps/{client_id}", update_app, methods=["POST"]),
         Route("/panel/apps/{client_id}/rotate", rotate_app, methods=["POST"]),
+        Route("/panel/apps/{client_id}/keys", set_app_keys, methods=["POST"]),
         Route("/panel/apps/{client_id}/revoke", confirm_revoke_app, methods=["GET"]),
         Route("/panel/apps/{client_id}/revoke", revoke_app, methods=["POST"]),
     ]
