@@ -265,6 +265,9 @@ class Settings(BaseSettings):
     client_assertion_max_lifetime: int = Field(default=300, ge=10, le=3600)
     #: Seconds a JWK Set fetched from a client's ``jwks_uri`` is kept.
     jwks_uri_cache_ttl: int = Field(default=300, ge=0, le=86400)
+    #: Accept ``client_secret_jwt`` assertions (HS256/384/512, RFC 7523 §2.2) from clients
+    #: registered with ``--auth-method client_secret_jwt``, and advertise them.
+    client_secret_jwt: bool = False
     #: Browser sessions of the login page and the panel.
     session_idle_ttl: int = Field(default=1800, ge=60)
     session_absolute_ttl: int = Field(default=12 * 3600, ge=60)

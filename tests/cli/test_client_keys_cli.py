@@ -154,3 +154,22 @@ def test_loopback_uris_only_for_a_server_on_loopback(
     monkeypatch.setenv("TOKENSMITH_ISSUER", "https://auth.example.ge")
     result = cli("clients", "update", made["client_id"], "--jwks-uri", "http://127.0.0.1:8/j")
     assert result.exit_code == 2 and "https" in result.output
+
+
+def test_a_client_secret_jwt_client_gets_a_long_secret_rotated_and_sealed(cli: Any) -> None:
+    made = _made(cli, "--auth-method", "client_secret_jwt")
+    assert made["token_endpoint_auth_methods"] == ["client_secret_jwt"]
+    assert len(made["client_secret"]) == 86
+    rotated = cli("clients", "rotate-secret", made["client_id"], "--json")
+    assert rotated.exit_code == 0, rotated.output
+    assert len(json.loads(rotated.output)["client_secret"]) == 86
+    result = cli("clients", "update", made["client_id"], "--jwks", KEY.jwks())
+    assert result.exit_code == 2 and "no keys" in result.output
+
+
+@pytest.mark.parametrize(
+    "args", [("--jwks", KEY.jwks()), ("--basic-only",), ("--jwks-uri", "https://b.example/j")]
+)
+def test_client_secret_jwt_is_for_a_secret_client_only(cli: Any, args: tuple[str, ...]) -> None:
+    result = cli("clients", "create", "--name", "x", "--auth-method", "client_secret_jwt", *args)
+    assert result.exit_code == 2 and "client_secret_jwt" in result.output, result.output

@@ -122,6 +122,20 @@ async def test_update_client_replaces_and_clears_its_keys(store: Store) -> None:
     assert len(got.secrets) == 1
 
 
+async def test_a_sealed_secret_is_kept_through_add_and_rotation(store: Store) -> None:
+    await store.add_client(_client(secrets=(ClientSecret("h" * 64, 1.0, sealed="gAAAAold"),)))
+    new = ClientSecret("n" * 64, 2.0, sealed="gAAAAnew")
+    assert await store.rotate_secret("c1", new, 50.0)
+    got = await store.get_client("c1")
+    assert got is not None
+    assert sorted((s.sealed, s.expires_at) for s in got.secrets) == [
+        ("gAAAAnew", None),
+        ("gAAAAold", 50.0),
+    ]
+    (listed,) = [c for c in await store.list_clients() if c.client_id == "c1"]
+    assert {s.sealed for s in listed.secrets} == {"gAAAAnew", "gAAAAold"}
+
+
 async def test_access_token_lookup_by_hash_and_jti(store: Store) -> None:
     rec = _token()
     await store.add_access_token(rec)

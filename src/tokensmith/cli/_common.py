@@ -48,6 +48,19 @@ class Admin:
     api_keys: ApiKeys
 
 
+def _secret_sealing(settings: Settings) -> Callable[[str], str]:
+    """Seals a ``client_secret_jwt`` client's secret; the secret key is read only then."""
+
+    def seal(secret: str) -> str:
+        from tokensmith.core.keys import CLIENT_SECRETS, KeySealer
+        from tokensmith.web.compose import resolve_secret_keys
+
+        sealer = KeySealer(resolve_secret_keys(settings), CLIENT_SECRETS)
+        return sealer.seal(secret.encode("utf-8")).decode("ascii")
+
+    return seal
+
+
 def admin_services(store: Store, clock: Clock, rand: Randomness, settings: Settings) -> Admin:
     """The services on ``store``; no cache to invalidate (the servers' caches see a
     change within ``client_cache_ttl``)."""
@@ -60,6 +73,7 @@ def admin_services(store: Store, clock: Clock, rand: Randomness, settings: Setti
             rand,
             max_ttl=settings.max_access_token_ttl,
             loopback_jwks=is_loopback_url(settings.issuer_url),
+            seal=_secret_sealing(settings),
         ),
         api_keys=ApiKeys(store, clock, rand),
     )

@@ -7,7 +7,13 @@ from pathlib import Path
 import click
 
 from tokensmith.cli._common import Env, client_json, db_options, emit, json_option, table, with_env
-from tokensmith.core.admin import GRANT_TYPES, AdminError, ClientChanges, ClientSpec
+from tokensmith.core.admin import (
+    GRANT_TYPES,
+    SPEC_AUTH_METHODS,
+    AdminError,
+    ClientChanges,
+    ClientSpec,
+)
 
 
 @click.group("clients")
@@ -51,6 +57,13 @@ def clients() -> None:
 @click.option(
     "--jwks-uri", default=None, help="URL of its public JWK Set (https): private_key_jwt."
 )
+@click.option(
+    "--auth-method",
+    type=click.Choice(SPEC_AUTH_METHODS),
+    default=None,
+    help="client_secret_jwt: it signs assertions with its secret (HMAC) and uses no other "
+    "method; the server keeps the secret sealed (needs TOKENSMITH_CLIENT_SECRET_JWT).",
+)
 @json_option
 @db_options
 @with_env
@@ -71,6 +84,7 @@ async def create(
     require_dpop: bool,
     jwks: str | None,
     jwks_uri: str | None,
+    auth_method: str | None,
     as_json: bool,
 ) -> None:
     """Create a client and print its secret once."""
@@ -90,6 +104,7 @@ async def create(
         require_dpop=require_dpop,
         jwks=_jwks_text(jwks),
         jwks_uri=jwks_uri,
+        auth_method=auth_method,
     )
     client, secret = await env.admin.clients.create(spec)
     data = client_json(client, env.clock.now()) | {"client_secret": secret}

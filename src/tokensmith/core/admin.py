@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 
 from tokensmith.core.client_assertion import check_jwks_uri, parse_jwks
 from tokensmith.core.clock import Clock
-from tokensmith.core.credentials import hash_secret, new_client_id, new_secret
+from tokensmith.core.credentials import hash_secret, new_client_id, new_secret, random_urlsafe
 from tokensmith.core.models import (
     AUTHORIZATION_CODE,
     CLIENT_CREDENTIALS,
@@ -26,6 +27,7 @@ from tokensmith.core.uris import SCRIPT_SCHEMES, split_uri
 
 __all__ = [
     "GRANT_TYPES",
+    "SPEC_AUTH_METHODS",
     "AdminError",
     "ClientChanges",
     "ClientSpec",
@@ -70,6 +72,19 @@ class ClientSpec:
     #: ``private_key_jwt`` (RFC 7523 §2.2) and gets no secret.
     jwks: str | None = None
     jwks_uri: str | None = None
+    #: ``client_secret_jwt`` (RFC 7523 §2.2, OIDC Core §9): the client signs assertions
+    #: with its secret (HMAC), and authenticates no other way; ``None``: the default
+    #: methods for its kind.
+    auth_method: str | None = None
+
+
+#: Methods ``ClientSpec.auth_method`` may name.
+SPEC_AUTH_METHODS = ("client_secret_jwt",)
+#: Random bytes of a ``client_secret_jwt`` client's secret: an HMAC key at least as long
+#: as HS512's hash (RFC 7518 §3.2), 86 characters.
+SECRET_JWT_BYTES = 64
+#: Seals a ``client_secret_jwt`` client's secret (text in, text out).
+Seal = Callable[[str], str]
 
 
 def _check_redirect_uri(uri: str) -> None:
@@ -109,7 +124,20 @@ def _validate(spec: ClientSpec, max_ttl: int, *, allow_loopback: bool = False) -
         if extra:
             raise AdminError("default scopes must be among the client's scopes")
     _check_keys(spec, allow_loopback)
+    _check_auth_method(spec)
     return scopes
+
+
+def _check_auth_method(spec: ClientSpec) -> None:
+    """``client_secret_jwt`` needs a secret: not a public client, nor one with keys."""
+    if spec.auth_method is None:
+        return
+    if spec.auth_method not in SPEC_AUTH_METHODS:
+        raise AdminError(f"auth method must be one of {', '.join(SPEC_AUTH_METHODS)}")
+    if spec.public or spec.basic_only or spec.jwks is not None or spec.jwks_uri is not None:
+        raise AdminError(
+            "a client_secret_jwt client has a secret and no keys: not public, not basic-only"
+        )
 
 
 def _check_keys(spec: ClientSpec, allow_loopback: bool = False) -> None:
@@ -214,6 +242,8 @@ def change_client_keys(
     its keys (it would have no way left to authenticate)."""
     if client.public:
         raise AdminError("public clients do not authenticate: they have no keys")
+    if "client_secret_jwt" in client.auth_methods:
+        raise AdminError("a client_secret_jwt client signs with its secret: it has no keys")
     if jwks is None and jwks_uri is None:
         if client.jwks is None and client.jwks_uri is None:
             raise AdminError("this client has no keys to clear")
@@ -246,17 +276,24 @@ async def create_client(
     max_ttl: int,
     *,
     allow_loopback_jwks: bool = False,
+    seal: Seal | None = None,
 ) -> tuple[Client, str | None]:
     """Make a client; returns it and its secret (shown once, stored only as a hash). A
-    ``jwks_uri`` on loopback only with ``allow_loopback_jwks`` (a server on loopback)."""
+    ``jwks_uri`` on loopback only with ``allow_loopback_jwks`` (a server on loopback). A
+    ``client_secret_jwt`` client's secret is also kept sealed by ``seal``."""
     scopes = _validate(spec, max_ttl, allow_loopback=allow_loopback_jwks)
+    secret_jwt = spec.auth_method == "client_secret_jwt"
+    if secret_jwt and seal is None:
+        raise AdminError("client_secret_jwt needs the server's secret key to seal the secret")
     now = clock.now()
     keyed = spec.jwks is not None or spec.jwks_uri is not None
-    secret = None if spec.public or keyed else new_secret(rand)
+    secret = None if spec.public or keyed else _new_secret(rand, secret_jwt)
     if spec.public:
         methods: tuple[str, ...] = ("none",)
     elif keyed:
         methods = ("private_key_jwt",)
+    elif secret_jwt:
+        methods = ("client_secret_jwt",)
     elif spec.basic_only:
         methods = ("client_secret_basic",)
     else:
@@ -267,7 +304,7 @@ async def create_client(
         scopes=scopes,
         default_scopes=None if spec.default_scope is None else parse_scope(spec.default_scope),
         grant_types=spec.grant_types,
-        secrets=() if secret is None else (ClientSecret(hash_secret(secret), now),),
+        secrets=() if secret is None else (_client_secret(secret, now, secret_jwt, seal),),
         token_format=spec.token_format,
         access_token_ttl=spec.access_token_ttl,
         merchant_id=spec.merchant_id,
@@ -284,10 +321,30 @@ async def create_client(
     return client, secret
 
 
+def _new_secret(rand: Randomness, secret_jwt: bool) -> str:
+    """256 random bits; 512 for a ``client_secret_jwt`` client (an HMAC key, RFC 7518 §3.2)."""
+    return random_urlsafe(rand, SECRET_JWT_BYTES) if secret_jwt else new_secret(rand)
+
+
+def _client_secret(secret: str, now: float, secret_jwt: bool, seal: Seal | None) -> ClientSecret:
+    """The stored form of a new secret: its hash, and sealed for ``client_secret_jwt``."""
+    if not secret_jwt:
+        return ClientSecret(hash_secret(secret), now)
+    if seal is None:
+        raise AdminError("client_secret_jwt needs the server's secret key to seal the secret")
+    return ClientSecret(hash_secret(secret), now, sealed=seal(secret))
+
+
 async def rotate_client_secret(
-    store: ClientStore, clock: Clock, rand: Randomness, client_id: str, keep_old_for: int
+    store: ClientStore,
+    clock: Clock,
+    rand: Randomness,
+    client_id: str,
+    keep_old_for: int,
+    seal: Seal | None = None,
 ) -> str:
-    """A new secret; the old ones keep working for ``keep_old_for`` seconds."""
+    """A new secret; the old ones keep working for ``keep_old_for`` seconds. A
+    ``client_secret_jwt`` client's new secret is sealed too (``seal``)."""
     client = await store.get_client(client_id)
     if client is None:
         raise AdminError(f"no client {client_id!r}")
@@ -298,8 +355,9 @@ async def rotate_client_secret(
     if keep_old_for < 0:
         raise AdminError("--keep-old-for must not be negative")
     now = clock.now()
-    secret = new_secret(rand)
-    await store.rotate_secret(client_id, ClientSecret(hash_secret(secret), now), now + keep_old_for)
+    secret = _new_secret(rand, "client_secret_jwt" in client.auth_methods)
+    stored = _client_secret(secret, now, "client_secret_jwt" in client.auth_methods, seal)
+    await store.rotate_secret(client_id, stored, now + keep_old_for)
     return secret
 
 

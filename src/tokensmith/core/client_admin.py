@@ -17,6 +17,7 @@ from tokensmith.core.admin import (
     AdminError,
     ClientChanges,
     ClientSpec,
+    Seal,
     apply_changes,
     change_client_keys,
     create_api_key,
@@ -71,7 +72,10 @@ class ClientAdmin:
         invalidate: Callable[[str], None] = _nothing,
         forget_keys: Callable[[str], None] = _nothing,
         loopback_jwks: bool = False,
+        seal: Seal | None = None,
     ) -> None:
+        #: Seals ``client_secret_jwt`` clients' secrets (the server's client-secret key).
+        self._seal = seal
         #: A ``jwks_uri`` may be on loopback (the server is: development).
         self._loopback_jwks = loopback_jwks
         self._clients = clients
@@ -92,6 +96,7 @@ class ClientAdmin:
             spec,
             self._max_ttl,
             allow_loopback_jwks=self._loopback_jwks,
+            seal=self._seal,
         )
         self._invalidate(client.client_id)
         return client, secret
@@ -170,7 +175,7 @@ class ClientAdmin:
         """A new secret, shown once; the old ones keep working ``keep_old_for`` seconds."""
         try:
             return await rotate_client_secret(
-                self._clients, self._clock, self._rand, client_id, keep_old_for
+                self._clients, self._clock, self._rand, client_id, keep_old_for, self._seal
             )
         finally:
             self._invalidate(client_id)

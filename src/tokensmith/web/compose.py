@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,7 +22,12 @@ from tokensmith.core.audit import Audit, MemoryAuditTrail
 from tokensmith.core.authn import ClientAuthenticator, FailureLimits
 from tokensmith.core.authorizations import Authorizations
 from tokensmith.core.client_admin import ApiKeys, ClientAdmin
-from tokensmith.core.client_assertion import AssertionPolicy, AssertionVerifier, ClientKeys
+from tokensmith.core.client_assertion import (
+    HMAC_ALGORITHMS,
+    AssertionPolicy,
+    AssertionVerifier,
+    ClientKeys,
+)
 from tokensmith.core.clock import Clock, SystemClock
 from tokensmith.core.credentials import new_secret
 from tokensmith.core.directory import Merchants, Users
@@ -33,7 +39,7 @@ from tokensmith.core.grants.authorization_code import AuthorizationCodeGrant
 from tokensmith.core.grants.client_credentials import client_credentials
 from tokensmith.core.grants.refresh_token import RefreshTokenGrant
 from tokensmith.core.keyring import KeyRing
-from tokensmith.core.keys import KeySealer
+from tokensmith.core.keys import CLIENT_SECRETS, KeyEncryptionError, KeySealer
 from tokensmith.core.limits import FailureLimiter, Limit
 from tokensmith.core.models import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, REFRESH_TOKEN
 from tokensmith.core.panel_models import DAY
@@ -66,6 +72,9 @@ from tokensmith.web.ui.sessions import SessionCookie
 __all__ = ["build_context", "grant_table", "partner_policy", "resolve_secret_keys"]
 
 log = logging.getLogger("tokensmith")
+
+#: ``client_secret_jwt``'s algorithms (RFC 7518 §3.2).
+HMAC_ALGS: tuple[str, ...] = tuple(HMAC_ALGORITHMS)
 
 
 async def build_context(
@@ -100,7 +109,8 @@ async def build_context(
     partner = partner_policy(settings)
     replays = replay_cache(settings, store, clock, redis)
     dpop = dpop_verifier(settings, clock, replays, secret_keys[0])
-    assertions = assertion_verifier(settings, clock, replays)
+    secret_sealer = KeySealer(secret_keys, CLIENT_SECRETS)
+    assertions = assertion_verifier(settings, clock, replays, secret_sealer)
     service = _token_service(
         settings,
         store,
@@ -160,6 +170,7 @@ async def build_context(
             invalidate=clients.invalidate,
             forget_keys=assertions.forget,
             loopback_jwks=is_loopback_url(settings.issuer_url),
+            seal=sealing(secret_sealer),
         ),
         api_key_admin=ApiKeys(store, clock, rand, api_keys.invalidate),
         activity=activity,
@@ -269,18 +280,41 @@ def dpop_verifier(
     return DpopVerifier(policy, clock, replays, nonces)
 
 
-def assertion_verifier(settings: Settings, clock: Clock, replays: ReplayCache) -> AssertionVerifier:
-    """RFC 7523 client assertions (``private_key_jwt``); their ``jti`` share the replay
-    cache of DPoP proofs, under keys of their own."""
+def sealing(sealer: KeySealer) -> Callable[[str], str]:
+    """Seals a ``client_secret_jwt`` client's secret as text."""
+    return lambda secret: sealer.seal(secret.encode("utf-8")).decode("ascii")
+
+
+def unsealing(sealer: KeySealer) -> Callable[[str], str | None]:
+    """Opens a sealed client secret; ``None`` if no secret key opens it."""
+
+    def unseal(sealed: str) -> str | None:
+        try:
+            return sealer.open(sealed.encode("ascii")).decode("utf-8")
+        except (KeyEncryptionError, UnicodeError):
+            return None
+
+    return unseal
+
+
+def assertion_verifier(
+    settings: Settings, clock: Clock, replays: ReplayCache, secrets: KeySealer | None = None
+) -> AssertionVerifier:
+    """RFC 7523 client assertions (``private_key_jwt``, and ``client_secret_jwt`` when
+    enabled, its secrets opened by ``secrets``); their ``jti`` share the replay cache of
+    DPoP proofs, under keys of their own."""
     policy = AssertionPolicy(
         algorithms=tuple(settings.client_assertion_signing_algs),
         max_lifetime=settings.client_assertion_max_lifetime,
         cache_ttl=settings.jwks_uri_cache_ttl,
+        hmac_algorithms=HMAC_ALGS if settings.client_secret_jwt and secrets else (),
     )
     fetcher = HttpJwksFetcher(allow_loopback=is_loopback_url(settings.issuer_url))
     keys = ClientKeys(fetcher, clock, policy)
     issuer = settings.issuer_url
-    return AssertionVerifier(policy, clock, replays, keys, (issuer, issuer + "/oauth/token"))
+    audiences = (issuer, issuer + "/oauth/token")
+    unseal = unsealing(secrets) if secrets is not None else None
+    return AssertionVerifier(policy, clock, replays, keys, audiences, unseal)
 
 
 def _token_service(
@@ -353,8 +387,14 @@ def _pushed_requests(
 def authorization_metadata(settings: Settings) -> dict[str, Any]:
     """RFC 8414 §2 fields of the authorization-code flow, with RFC 9126 §5's and RFC 9449
     §5.1's, and the algorithms of ``private_key_jwt`` assertions (RFC 8414 §2)."""
-    algs = list(settings.client_assertion_signing_algs)
+    algs: list[str] = list(settings.client_assertion_signing_algs)
+    methods = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+    if settings.client_secret_jwt:  # RFC 8414 §2: advertised only when accepted
+        algs += HMAC_ALGS
+        methods.append("client_secret_jwt")
     return {
+        "introspection_endpoint_auth_methods_supported": list(methods),
+        "revocation_endpoint_auth_methods_supported": list(methods),
         "token_endpoint_auth_signing_alg_values_supported": algs,
         "introspection_endpoint_auth_signing_alg_values_supported": algs,
         "revocation_endpoint_auth_signing_alg_values_supported": algs,
@@ -366,12 +406,7 @@ def authorization_metadata(settings: Settings) -> dict[str, Any]:
         "response_modes_supported": ["query"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": True,
-        "token_endpoint_auth_methods_supported": [
-            "client_secret_basic",
-            "client_secret_post",
-            "private_key_jwt",
-            "none",
-        ],
+        "token_endpoint_auth_methods_supported": [*methods, "none"],
     }
 
 
