@@ -301,6 +301,9 @@ class Settings(BaseSettings):
     registrations_per_address: int = Field(default=20, ge=1)
     #: Larger registration bodies are refused with 413 before they are read.
     registration_max_body_bytes: int = Field(default=65536, ge=1024, le=1048576)
+    #: Accept ``client_secret_jwt`` assertions (HS256/384/512, RFC 7523 §2.2) from clients
+    #: registered with ``--auth-method client_secret_jwt``, and advertise them.
+    client_secret_jwt: bool = False
     #: Browser sessions of the login page and the panel.
     session_idle_ttl: int = Field(default=1800, ge=60)
     session_absolute_ttl: int = Field(default=12 * 3600, ge=60)

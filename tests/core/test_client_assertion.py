@@ -140,7 +140,7 @@ async def test_hs256_is_client_secret_jwt_and_refused_with_a_reason(clock: Froze
     with pytest.raises(AssertionRefused) as caught:
         await verifier(clock).verify(client(), token, TOKEN_URL)
     assert caught.value.reason == "client_secret_jwt"
-    assert "client_secret_jwt is not supported" in caught.value.description
+    assert "not accepted from this client" in caught.value.description
 
 
 async def test_hs256_keyed_by_the_public_key_is_refused(clock: FrozenClock) -> None:
@@ -278,7 +278,7 @@ def test_a_jwks_uri_is_https(uri: str) -> None:
 
 @pytest.mark.parametrize("uri", ["https://rp.example/jwks", "http://127.0.0.1:8080/jwks"])
 def test_https_or_loopback_http_jwks_uris_are_accepted(uri: str) -> None:
-    assert check_jwks_uri(uri) == uri
+    assert check_jwks_uri(uri, allow_loopback=True) == uri
 
 
 def test_the_client_id_of_an_assertion_is_its_sub(clock: FrozenClock) -> None:
@@ -324,3 +324,60 @@ async def test_concurrent_requests_share_one_fetch(clock: FrozenClock) -> None:
     release.set()
     await asyncio.gather(*pending)
     assert fetcher.fetches == 1
+
+
+# -- client_secret_jwt ------------------------------------------------------------------------
+
+SECRET = "s" * 86
+
+
+def secret_client() -> Client:
+    from tokensmith.core.models import ClientSecret
+
+    sealed = ClientSecret("h" * 64, 0.0, sealed="sealed:" + SECRET)
+    return Client(CID, "hs", ("read",), secrets=(sealed,), auth_methods=("client_secret_jwt",))
+
+
+def hs_verifier(
+    clock: FrozenClock, unseal: Callable[[str], str | None] | None
+) -> AssertionVerifier:
+    p = AssertionPolicy(hmac_algorithms=("HS256", "HS384", "HS512"))
+    keys = ClientKeys(None, clock, p)
+    return AssertionVerifier(p, clock, MemoryReplayCache(clock), keys, (ISSUER, TOKEN_URL), unseal)
+
+
+def _unseal(sealed: str) -> str | None:
+    return sealed.removeprefix("sealed:") if sealed.startswith("sealed:") else None
+
+
+def hs_token(clock: FrozenClock, key: str = SECRET, alg: str = "HS256") -> str:
+    claims = {"iss": CID, "sub": CID, "aud": TOKEN_URL, "exp": clock.now() + 60, "jti": "j"}
+    return jwt.encode(claims, key, algorithm=alg)
+
+
+async def test_a_client_secret_jwt_assertion_verifies_with_the_opened_secret(
+    clock: FrozenClock,
+) -> None:
+    await hs_verifier(clock, _unseal).verify(secret_client(), hs_token(clock), TOKEN_URL)
+
+
+@pytest.mark.parametrize(
+    ("unseal", "token", "words"),
+    [
+        (None, lambda c: hs_token(c), "not accepted by this server"),
+        (lambda s: None, lambda c: hs_token(c), "does not verify"),
+        (_unseal, lambda c: hs_token(c, key="t" * 86), "does not verify"),
+        (_unseal, lambda c: KEY.assertion(CID, c.now()), "alg must be one of HS256"),
+    ],
+    ids=["no unsealing", "sealed with another server key", "wrong secret", "asymmetric alg"],
+)
+async def test_client_secret_jwt_refusals(
+    clock: FrozenClock, unseal: Any, token: Callable[[FrozenClock], str], words: str
+) -> None:
+    with pytest.raises(AssertionRefused, match=words):
+        await hs_verifier(clock, unseal).verify(secret_client(), token(clock), TOKEN_URL)
+
+
+def test_only_hmac_algorithms_may_be_hmac_algorithms() -> None:
+    with pytest.raises(ValueError, match="HMAC"):
+        AssertionPolicy(hmac_algorithms=("ES256",))

@@ -544,6 +544,7 @@ PAGE_ROUTES: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/panel/apps/{client_id}"): ("name", "redirect_uris", "form_uri"),
     ("POST", "/panel/apps/{client_id}/security"): ("require_par", "require_dpop", "fapi2"),
     ("POST", "/panel/apps/{client_id}/rotate"): ("overlap",),
+    ("POST", "/panel/apps/{client_id}/keys"): ("jwks", "jwks_uri", "clear"),
     ("GET", "/panel/apps/{client_id}/revoke"): (),
     ("POST", "/panel/apps/{client_id}/revoke"): (),
     ("GET", "/panel/authorized"): ("done",),

@@ -22,6 +22,7 @@ ROUTES = [
     ("POST", "/panel/apps/{client_id}", "app", {"name": "Mine", "redirect_uris": REDIRECT}),
     ("POST", "/panel/apps/{client_id}/security", "app", {"require_par": "on"}),
     ("POST", "/panel/apps/{client_id}/rotate", "app", {"overlap": "0"}),
+    ("POST", "/panel/apps/{client_id}/keys", "app", {"clear": "1"}),
     ("GET", "/panel/apps/{client_id}/revoke", "app", {}),
     ("POST", "/panel/apps/{client_id}/revoke", "app", {}),
     ("GET", "/panel/authorized/{client_id}/revoke", "authorized", {}),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -121,6 +122,38 @@ async def test_a_clients_disable_and_token_cutoff_round_trip(store: Store) -> No
     await store.update_client(_client(disabled_at=None))
     again = await store.get_client("c1")
     assert again is not None and again.active and again.tokens_revoked_before is None
+
+
+async def test_update_client_replaces_and_clears_its_keys(store: Store) -> None:
+    await store.add_client(_client())
+    x = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
+    jwks = json.dumps({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": x}]})
+    methods = ("client_secret_basic", "client_secret_post", "private_key_jwt")
+    await store.update_client(_client(jwks=jwks, auth_methods=methods))
+    got = await store.get_client("c1")
+    assert got is not None and got.jwks == jwks and got.auth_methods == methods
+    await store.update_client(_client(jwks_uri="https://rp.example/jwks", auth_methods=methods))
+    got = await store.get_client("c1")
+    assert got is not None and got.jwks is None and got.jwks_uri == "https://rp.example/jwks"
+    await store.update_client(_client())
+    got = await store.get_client("c1")
+    assert got is not None and got.jwks is None and got.jwks_uri is None
+    assert got.auth_methods == ("client_secret_basic", "client_secret_post")
+    assert len(got.secrets) == 1
+
+
+async def test_a_sealed_secret_is_kept_through_add_and_rotation(store: Store) -> None:
+    await store.add_client(_client(secrets=(ClientSecret("h" * 64, 1.0, sealed="gAAAAold"),)))
+    new = ClientSecret("n" * 64, 2.0, sealed="gAAAAnew")
+    assert await store.rotate_secret("c1", new, 50.0)
+    got = await store.get_client("c1")
+    assert got is not None
+    assert sorted((s.sealed, s.expires_at) for s in got.secrets) == [
+        ("gAAAAnew", None),
+        ("gAAAAold", 50.0),
+    ]
+    (listed,) = [c for c in await store.list_clients() if c.client_id == "c1"]
+    assert {s.sealed for s in listed.secrets} == {"gAAAAnew", "gAAAAold"}
 
 
 async def test_access_token_lookup_by_hash_and_jti(store: Store) -> None:

@@ -86,7 +86,7 @@ async def test_client_secret_jwt_is_refused_with_a_clear_description(h: Harness)
     now = h.clock.now()
     claims = {"iss": c.client_id, "sub": c.client_id, "aud": TOKEN_URL, "exp": now + 60}
     hs = jwt.encode(claims | {"jti": "x"}, "s" * 40, algorithm="HS256")
-    refused(await token(h, hs), "client_secret_jwt is not supported")
+    refused(await token(h, hs), "(client_secret_jwt) is not accepted from this client")
 
 
 async def test_an_unknown_client_gets_no_detail(h: Harness) -> None:

@@ -19,6 +19,7 @@ import click
 
 from tokensmith.cli._errors import OperatorError
 from tokensmith.config_error import ConfigError
+from tokensmith.core.addresses import is_loopback_url
 from tokensmith.core.admin import AdminError
 from tokensmith.core.audit import Audit
 from tokensmith.core.client_admin import ApiKeys, ClientAdmin
@@ -57,6 +58,19 @@ class Admin:
     audit: Audit
 
 
+def _secret_sealing(settings: Settings) -> Callable[[str], str]:
+    """Seals a ``client_secret_jwt`` client's secret; the secret key is read only then."""
+
+    def seal(secret: str) -> str:
+        from tokensmith.core.keys import CLIENT_SECRETS, KeySealer
+        from tokensmith.web.compose import resolve_secret_keys
+
+        sealer = KeySealer(resolve_secret_keys(settings), CLIENT_SECRETS)
+        return sealer.seal(secret.encode("utf-8")).decode("ascii")
+
+    return seal
+
+
 def admin_services(store: Store, clock: Clock, rand: Randomness, settings: Settings) -> Admin:
     """The services on ``store``; no cache to invalidate (the servers' caches see a
     change within ``client_cache_ttl``)."""
@@ -66,7 +80,15 @@ def admin_services(store: Store, clock: Clock, rand: Randomness, settings: Setti
     return Admin(
         merchants=Merchants(store, clock, rand, audit),
         users=Users(store, store, store, Passwords(), clock, rand, audit),
-        clients=ClientAdmin(store, clock, rand, max_ttl=settings.max_access_token_ttl, audit=audit),
+        clients=ClientAdmin(
+            store,
+            clock,
+            rand,
+            max_ttl=settings.max_access_token_ttl,
+            audit=audit,
+            loopback_jwks=is_loopback_url(settings.issuer_url),
+            seal=_secret_sealing(settings),
+        ),
         api_keys=ApiKeys(store, clock, rand, audit=audit),
         registration_tokens=InitialTokens(store, clock, rand),
         resources=ResourceAdmin(store, clock, settings.max_access_token_ttl),

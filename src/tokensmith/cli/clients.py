@@ -9,7 +9,14 @@ from typing import Any, ParamSpec, TypeVar
 import click
 
 from tokensmith.cli._common import Env, client_json, db_options, emit, json_option, table, with_env
-from tokensmith.core.admin import GRANT_TYPES, INHERIT, AdminError, ClientChanges, ClientSpec
+from tokensmith.core.admin import (
+    GRANT_TYPES,
+    INHERIT,
+    SPEC_AUTH_METHODS,
+    AdminError,
+    ClientChanges,
+    ClientSpec,
+)
 from tokensmith.core.audit import CLI
 from tokensmith.core.mtls import MTLS_METHODS
 
@@ -33,9 +40,11 @@ def _mtls_options(func: _F) -> _F:
         )(func)
     func = click.option(
         "--auth-method",
-        type=click.Choice(MTLS_METHODS),
+        type=click.Choice((*MTLS_METHODS, *SPEC_AUTH_METHODS)),
         default=None,
-        help="Authenticate with a TLS client certificate (RFC 8705 §2).",
+        help="Authenticate with a TLS client certificate (RFC 8705 §2), or client_secret_jwt: "
+        "assertions signed with its secret (HMAC), no other method; the server keeps the secret "
+        "sealed (needs TOKENSMITH_CLIENT_SECRET_JWT).",
     )(func)
     return func
 
@@ -302,6 +311,15 @@ async def rotate_secret(env: Env, client_id: str, keep_old_for: int, as_json: bo
     help="Bind its tokens to its TLS client certificate (RFC 8705 §3), or stop.",
 )
 @_details_types_option
+@click.option(
+    "--jwks",
+    "jwks",
+    default=None,
+    metavar="FILE|JSON",
+    help="Replace its public JWK Set (private_key_jwt, RFC 7523).",
+)
+@click.option("--jwks-uri", default=None, help="Replace its keys by the JWK Set at this URL.")
+@click.option("--clear-keys", is_flag=True, help="Remove its keys (a client with a secret only).")
 @json_option
 @db_options
 @with_env
@@ -320,10 +338,17 @@ async def update(
     auth_method: str | None,
     cert_bound_tokens: bool | None,
     details_types: tuple[str, ...],
+    jwks: str | None,
+    jwks_uri: str | None,
+    clear_keys: bool,
     as_json: bool,
     **tls: str | None,
 ) -> None:
-    """Change a client, checked as create checks a new one; what is not given stays."""
+    """Change a client, checked as create checks a new one; what is not given stays.
+    New keys apply at once (the secret of a client that has one keeps working)."""
+    keys_given = jwks is not None or jwks_uri is not None or clear_keys
+    if clear_keys and (jwks is not None or jwks_uri is not None):
+        raise AdminError("--clear-keys removes the keys: give it without --jwks / --jwks-uri")
     changes = ClientChanges(
         name=name,
         scope=scope,
@@ -339,7 +364,12 @@ async def update(
         cert_bound_tokens=cert_bound_tokens,
         authorization_details_types=_details_types(details_types),
     )
-    client = await env.admin.clients.change(client_id, changes, by=CLI)
+    if changes.given() or not keys_given:
+        client = await env.admin.clients.change(client_id, changes, by=CLI)
+    if keys_given:
+        client = await env.admin.clients.set_keys(
+            client_id, jwks=_jwks_text(jwks), jwks_uri=jwks_uri, by=CLI
+        )
     data = client_json(client, env.clock.now())
     emit(data, as_json, "\n".join(f"{k}: {v}" for k, v in data.items()))
 

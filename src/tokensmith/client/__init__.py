@@ -6,13 +6,16 @@
   (RFC 6749 §6) persisted through a :class:`RefreshTokenStore`;
 * caching with single-flight renewal, an optional cross-process :class:`FileTokenCache`,
   retries with backoff, and ``httpx.Auth`` / ``requests`` integration;
-* DPoP sender-constrained tokens (RFC 9449) with ``dpop=True`` or ``dpop=DPoPKey(...)``.
+* DPoP sender-constrained tokens (RFC 9449) with ``dpop=True`` or ``dpop=DPoPKey(...)``;
+* JWT client authentication (RFC 7523 §2.2): ``private_key_jwt`` with ``private_key=...``
+  (or a :class:`PrivateKeyJwt`), ``client_secret_jwt`` with ``auth_method=``.
 
 This package does not depend on the tokensmith server packages.
 """
 
 from ._base import AuthMethod, ClientCert, Dialect, RetryPolicy, tls_verify
 from .aio import AsyncTokenClient
+from .assertion import ClientSecretJwt, PrivateKeyJwt
 from .cache import FileTokenCache
 from .dpop import DPoPKey
 from .errors import (
@@ -39,6 +42,7 @@ __all__ = [
     "AsyncTokenClient",
     "AuthMethod",
     "ClientCert",
+    "ClientSecretJwt",
     "DPoPKey",
     "Dialect",
     "FileRefreshTokenStore",
@@ -49,6 +53,7 @@ __all__ = [
     "InvalidRequest",
     "InvalidScope",
     "MemoryRefreshTokenStore",
+    "PrivateKeyJwt",
     "RateLimited",
     "RefreshTokenStore",
     "RequestsAuth",

@@ -20,8 +20,9 @@ from urllib.parse import quote_plus, urlsplit, urlunsplit
 import httpx
 import orjson
 
+from .assertion import JWT_BEARER, ClientSecretJwt, PrivateKeyJwt
 from .cache import FileTokenCache, cache_key
-from .dpop import DPoPKey
+from .dpop import DPoPKey, PrivateKey
 from .errors import (
     RateLimited,
     ServerError,
@@ -47,7 +48,12 @@ __all__ = [
 logger = logging.getLogger("tokensmith.client")
 
 AuthMethod = Literal[
-    "client_secret_basic", "client_secret_post", "tls_client_auth", "self_signed_tls_client_auth"
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+    "client_secret_jwt",
+    "tls_client_auth",
+    "self_signed_tls_client_auth",
 ]
 Dialect = Literal["oauth", "tpay", "tbc"]
 GrantKind = Literal["client_credentials", "refresh_token", "authorization_code"]
@@ -85,6 +91,14 @@ def tls_verify(
     return context
 
 
+_ALL_AUTH_METHODS: tuple[AuthMethod, ...] = (
+    *_AUTH_METHODS,
+    "private_key_jwt",
+    "client_secret_jwt",
+    *_MTLS_METHODS,
+)
+#: What ``private_key=`` accepts: a signer, a ``cryptography`` key, PEM or a private JWK.
+PrivateKeyInput = PrivateKeyJwt | PrivateKey | str | bytes | Mapping[str, Any]
 #: RFC 9110 §5.6.2 token, and the ``auth-param`` value that follows ``=`` (§11.2).
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _PARAM_VALUE = re.compile(r'\s*("(?:[^"\\]|\\.)*"|[^,\s]*)')
@@ -286,6 +300,33 @@ def choose_from_metadata(
     )
 
 
+def _signer(
+    method: AuthMethod,
+    client_secret: str | None,
+    private_key: PrivateKeyInput | None,
+    key_id: str | None,
+    signing_alg: str | None,
+    audience: str | None,
+) -> PrivateKeyJwt | ClientSecretJwt | None:
+    """What signs the client's assertions (RFC 7523 §2.2), or ``None`` when it sends its
+    secret (RFC 6749 §2.3.1)."""
+    if method == "private_key_jwt":
+        if private_key is None:
+            raise ValueError("private_key_jwt needs a private_key")
+        if isinstance(private_key, PrivateKeyJwt):
+            if key_id or signing_alg or audience:
+                raise ValueError("give key_id, signing_alg and the audience to PrivateKeyJwt")
+            return private_key
+        return PrivateKeyJwt(private_key, key_id=key_id, alg=signing_alg, audience=audience)
+    if private_key is not None:
+        raise ValueError(f"a private_key is for private_key_jwt, not {method}")
+    if client_secret is None or (method == "client_secret_jwt" and not client_secret):
+        raise ValueError(f"{method} needs a client_secret")
+    if method == "client_secret_jwt":
+        return ClientSecretJwt(client_secret, alg=signing_alg or "HS256", audience=audience)
+    return None
+
+
 class _ClientBase:
     """Configuration and pure logic common to both clients."""
 
@@ -295,10 +336,10 @@ class _ClientBase:
         self,
         token_url: str,
         client_id: str,
-        client_secret: str,
+        client_secret: str | None,
         scope: str | Iterable[str] | None,
         *,
-        auth_method: AuthMethod,
+        auth_method: AuthMethod | None,
         refresh_margin: float | None,
         clock: Callable[[], float],
         retry: RetryPolicy | None,
@@ -314,9 +355,20 @@ class _ClientBase:
         default_lifetime: float,
         forced_renew_interval: float,
         dpop: bool | DPoPKey = False,
+        private_key: PrivateKeyInput | None = None,
+        key_id: str | None = None,
+        signing_alg: str | None = None,
+        assertion_audience: str | None = None,
     ) -> None:
-        if auth_method not in _AUTH_METHODS + _MTLS_METHODS:
-            raise ValueError(f"auth_method must be one of {_AUTH_METHODS + _MTLS_METHODS}")
+        if auth_method is None:
+            auth_method = "private_key_jwt" if private_key is not None else "client_secret_basic"
+        if auth_method not in _ALL_AUTH_METHODS:
+            raise ValueError(f"auth_method must be one of {_ALL_AUTH_METHODS}")
+        self._signer = _signer(
+            auth_method, client_secret, private_key, key_id, signing_alg, assertion_audience
+        )
+        if self._signer is not None and dialect != "oauth":
+            raise ValueError(f"{auth_method} needs the oauth dialect")
         if dialect not in ("oauth", "tpay", "tbc"):
             raise ValueError("dialect must be 'oauth', 'tpay' or 'tbc'")
         if dialect == "tbc" and not apikey:
@@ -325,7 +377,7 @@ class _ClientBase:
             raise ValueError("refresh_margin must be >= 0")
         self.token_url = token_url
         self.client_id = client_id
-        self._secret = _Secret(client_secret)
+        self._secret = _Secret(client_secret or "")
         self._apikey = _Secret(apikey) if apikey else None
         self.scope = join_scope(scope)
         self.auth_method: AuthMethod = auth_method
@@ -366,7 +418,7 @@ class _ClientBase:
         return self._dialect
 
     def _secrets(self, *more: str | None) -> list[str | None]:
-        out: list[str | None] = [self._secret.value, *more]
+        out: list[str | None] = [self._secret.value or None, *more]
         if self._apikey is not None:
             out.append(self._apikey.value)
         entry = self._entry
@@ -487,6 +539,18 @@ class _ClientBase:
         self._nonces[origin] = nonce
         return True
 
+    def _token_data(self, prepared: _Prepared) -> dict[str, str]:
+        """The token request's form, with a new client assertion (RFC 7523 §2.2) for each
+        request when the client authenticates with a JWT: each ``jti`` is used once."""
+        if self._signer is None or "client_id" not in prepared.data:
+            return prepared.data
+        assertion = self._signer.assertion(self.client_id, prepared.url, self._clock())
+        return {
+            **prepared.data,
+            "client_assertion_type": JWT_BEARER,
+            "client_assertion": assertion,
+        }
+
     def _token_headers(self, prepared: _Prepared) -> dict[str, str]:
         """The token request's headers, with a fresh DPoP proof (RFC 9449 §5) when on."""
         if self.dpop_key is None:
@@ -529,7 +593,11 @@ class _ClientBase:
 
     # -- requests ---------------------------------------------------------------------
     def _client_auth(self, headers: dict[str, str], data: dict[str, str]) -> None:
-        if self.auth_method == "client_secret_basic":
+        if self._signer is not None:
+            # RFC 7521 §4.2: client_id may accompany the assertion; the assertion itself
+            # is made per request (:meth:`_token_data`).
+            data["client_id"] = self.client_id
+        elif self.auth_method == "client_secret_basic":
             headers["Authorization"] = basic_credentials(self.client_id, self._secret.value)
         elif self.auth_method in _MTLS_METHODS:
             data["client_id"] = self.client_id  # RFC 8705 §2: the certificate authenticates

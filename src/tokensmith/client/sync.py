@@ -19,6 +19,7 @@ from ._base import (
     ClientCert,
     Dialect,
     GrantKind,
+    PrivateKeyInput,
     RetryPolicy,
     TokenError,
     _ClientBase,
@@ -55,10 +56,10 @@ class TokenClient(_ClientBase, httpx.Auth):
         self,
         token_url: str,
         client_id: str,
-        client_secret: str,
+        client_secret: str | None = None,
         scope: str | Iterable[str] | None = None,
         *,
-        auth_method: AuthMethod = "client_secret_basic",
+        auth_method: AuthMethod | None = None,
         http_client: httpx.Client | None = None,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         refresh_margin: float | None = None,
@@ -79,6 +80,10 @@ class TokenClient(_ClientBase, httpx.Auth):
         dpop: bool | DPoPKey = False,
         cert: ClientCert | None = None,
         verify: bool | str | ssl.SSLContext = True,
+        private_key: PrivateKeyInput | None = None,
+        key_id: str | None = None,
+        signing_alg: str | None = None,
+        assertion_audience: str | None = None,
     ) -> None:
         self._setup(
             token_url,
@@ -101,6 +106,10 @@ class TokenClient(_ClientBase, httpx.Auth):
             default_lifetime=default_lifetime,
             forced_renew_interval=forced_renew_interval,
             dpop=dpop,
+            private_key=private_key,
+            key_id=key_id,
+            signing_alg=signing_alg,
+            assertion_audience=assertion_audience,
         )
         self._owns_http = http_client is None
         self._http = http_client or httpx.Client(timeout=timeout, verify=tls_verify(cert, verify))
@@ -154,7 +163,7 @@ class TokenClient(_ClientBase, httpx.Auth):
         cls,
         issuer_url: str,
         client_id: str,
-        client_secret: str,
+        client_secret: str | None = None,
         scope: str | Iterable[str] | None = None,
         *,
         auth_method: AuthMethod | None = None,
@@ -165,9 +174,12 @@ class TokenClient(_ClientBase, httpx.Auth):
         """Configure from RFC 8414 authorization server metadata
         (``GET {issuer}/.well-known/oauth-authorization-server``): ``token_endpoint``,
         ``authorization_endpoint`` and the client authentication method (from
-        ``token_endpoint_auth_methods_supported``, preferring client_secret_basic)."""
+        ``token_endpoint_auth_methods_supported``, preferring client_secret_basic;
+        ``private_key_jwt`` when a ``private_key`` is given)."""
         cert, verify = kwargs.get("cert"), kwargs.get("verify", True)
         http = http_client or httpx.Client(timeout=timeout, verify=tls_verify(cert, verify))
+        if auth_method is None and kwargs.get("private_key") is not None:
+            auth_method = "private_key_jwt"
         try:
             metadata = _fetch_metadata(http, issuer_url)
             endpoint, method = choose_from_metadata(metadata, issuer_url, auth_method)
@@ -329,7 +341,9 @@ class TokenClient(_ClientBase, httpx.Auth):
             attempt += 1
             try:
                 response = self._http.post(
-                    prepared.url, data=prepared.data, headers=self._token_headers(prepared)
+                    prepared.url,
+                    data=self._token_data(prepared),
+                    headers=self._token_headers(prepared),
                 )
             except httpx.TransportError as exc:
                 delay = self._transport_delay(prepared, attempt, exc)

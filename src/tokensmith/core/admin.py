@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 
 from tokensmith.core.authorization_details import check_type_name
 from tokensmith.core.client_assertion import check_jwks_uri, parse_jwks
 from tokensmith.core.clock import Clock
-from tokensmith.core.credentials import hash_secret, new_client_id, new_secret
+from tokensmith.core.credentials import hash_secret, new_client_id, new_secret, random_urlsafe
 from tokensmith.core.models import (
     AUTHORIZATION_CODE,
     CLIENT_CREDENTIALS,
@@ -38,10 +39,12 @@ __all__ = [
     "AUTH_METHODS",
     "GRANT_TYPES",
     "INHERIT",
+    "SPEC_AUTH_METHODS",
     "AdminError",
     "ClientChanges",
     "ClientSpec",
     "apply_changes",
+    "change_client_keys",
     "check_client_spec",
     "check_profile",
     "check_redirect_uri",
@@ -91,7 +94,8 @@ class ClientSpec:
     profile: Profile | None = None
     #: RFC 7591 §2 ``token_endpoint_auth_method``: the one method the client uses (``None``:
     #: as ``public``, the keys and ``basic_only`` say); RFC 8705 §2: ``tls_client_auth`` or
-    #: ``self_signed_tls_client_auth``.
+    #: ``self_signed_tls_client_auth``; ``client_secret_jwt`` (RFC 7523 §2.2, OIDC Core §9):
+    #: the client signs assertions with its secret (HMAC), and authenticates no other way.
     auth_method: str | None = None
     #: RFC 8705 §2.1.2: (kind, value) with kind a key of
     #: :data:`~tokensmith.core.mtls.SUBJECT_KINDS`, for ``tls_client_auth``.
@@ -105,6 +109,15 @@ class ClientSpec:
     registration_token_hash: str | None = field(default=None, repr=False)
     #: RFC 7591 §2 metadata kept to be read back, a JSON object as text.
     registration_metadata: str | None = None
+
+
+#: Methods ``clients create/update --auth-method`` may name besides mutual TLS's.
+SPEC_AUTH_METHODS = ("client_secret_jwt",)
+#: Random bytes of a ``client_secret_jwt`` client's secret: an HMAC key at least as long
+#: as HS512's hash (RFC 7518 §3.2), 86 characters.
+SECRET_JWT_BYTES = 64
+#: Seals a ``client_secret_jwt`` client's secret (text in, text out).
+Seal = Callable[[str], str]
 
 
 #: ``clients update --profile inherit``: the client follows the server's profile again.
@@ -147,7 +160,7 @@ def check_redirect_uri(uri: str) -> None:
         raise AdminError(f"redirect URI {uri!r} must use https (http only on loopback)")
 
 
-def _validate(spec: ClientSpec, max_ttl: int) -> tuple[str, ...]:
+def _validate(spec: ClientSpec, max_ttl: int, *, allow_loopback: bool = False) -> tuple[str, ...]:
     if not spec.name.strip():
         raise AdminError("a name is required")
     scopes = parse_scope(spec.scope)
@@ -168,7 +181,7 @@ def _validate(spec: ClientSpec, max_ttl: int) -> tuple[str, ...]:
         extra = set(parse_scope(spec.default_scope)) - set(scopes)
         if extra:
             raise AdminError("default scopes must be among the client's scopes")
-    _check_keys(spec)
+    _check_keys(spec, allow_loopback)
     _check_auth_method(spec)
     _check_mtls(spec)
     return scopes
@@ -176,12 +189,19 @@ def _validate(spec: ClientSpec, max_ttl: int) -> tuple[str, ...]:
 
 def _check_auth_method(spec: ClientSpec) -> None:
     """RFC 7591 §2: ``none`` is a public client, ``private_key_jwt`` one with keys, the
-    ``client_secret_*`` methods one with a secret (the RFC 8705 methods: :func:`_check_mtls`)."""
+    ``client_secret_*`` methods one with a secret, ``client_secret_jwt`` one with a secret
+    and no keys (the RFC 8705 methods: :func:`_check_mtls`)."""
     method = spec.auth_method
     if method is None or method in MTLS_METHODS:
         return
+    if method == "client_secret_jwt":
+        if spec.public or spec.basic_only or spec.jwks is not None or spec.jwks_uri is not None:
+            raise AdminError(
+                "a client_secret_jwt client has a secret and no keys: not public, not basic-only"
+            )
+        return
     if method not in AUTH_METHODS:
-        allowed = ", ".join((*AUTH_METHODS, *MTLS_METHODS))
+        allowed = ", ".join((*AUTH_METHODS, *SPEC_AUTH_METHODS, *MTLS_METHODS))
         raise AdminError(f"token_endpoint_auth_method must be one of {allowed}")
     keyed = spec.jwks is not None or spec.jwks_uri is not None
     if (method == "none") != spec.public:
@@ -221,9 +241,10 @@ def _check_mtls(spec: ClientSpec) -> None:
         )
 
 
-def _check_keys(spec: ClientSpec) -> None:
+def _check_keys(spec: ClientSpec, allow_loopback: bool = False) -> None:
     """RFC 7591 §2: ``jwks`` or ``jwks_uri``, not both; public signing keys only, an
-    https ``jwks_uri`` (http on loopback); a client with keys has no secret to restrict."""
+    https ``jwks_uri`` on a public host (loopback, http too, only with ``allow_loopback``);
+    a client with keys has no secret to restrict."""
     if spec.jwks is None and spec.jwks_uri is None:
         return
     if spec.jwks is not None and spec.jwks_uri is not None:
@@ -234,7 +255,7 @@ def _check_keys(spec: ClientSpec) -> None:
         if spec.jwks is not None:
             parse_jwks(spec.jwks)
         else:
-            check_jwks_uri(spec.jwks_uri or "")
+            check_jwks_uri(spec.jwks_uri or "", allow_loopback=allow_loopback)
     except ValueError as exc:
         raise AdminError(str(exc)) from None
 
@@ -376,23 +397,73 @@ def _profile(value: str) -> Profile | None:
     raise AdminError(f"profile must be default, fapi2 or {INHERIT}")
 
 
+def change_client_keys(
+    client: Client, jwks: str | None, jwks_uri: str | None, *, allow_loopback: bool = False
+) -> Client:
+    """``client`` with new public keys (RFC 7591 §2 ``jwks`` or ``jwks_uri``, checked as at
+    registration), or with none when both are ``None``.
+
+    Registering keys adds ``private_key_jwt`` (RFC 7523 §2.2) to the client's methods; a
+    client with a secret keeps its secret methods, so it can move to its keys without a
+    gap. Clearing them removes ``private_key_jwt``; a client whose only method it is keeps
+    its keys (it would have no way left to authenticate)."""
+    if client.public:
+        raise AdminError("public clients do not authenticate: they have no keys")
+    if "client_secret_jwt" in client.auth_methods:
+        raise AdminError("a client_secret_jwt client signs with its secret: it has no keys")
+    if jwks is None and jwks_uri is None:
+        if client.jwks is None and client.jwks_uri is None:
+            raise AdminError("this client has no keys to clear")
+        methods = tuple(m for m in client.auth_methods if m != "private_key_jwt")
+        if not methods:
+            raise AdminError(
+                "this client authenticates only with its keys: register new keys instead "
+                "of clearing them, or delete the client"
+            )
+        return client.evolve(jwks=None, jwks_uri=None, auth_methods=methods)
+    if jwks is not None and jwks_uri is not None:
+        raise AdminError("register jwks or jwks_uri, not both (RFC 7591 §2)")
+    try:
+        stored = _stored_jwks(jwks)
+        if jwks_uri is not None:
+            check_jwks_uri(jwks_uri, allow_loopback=allow_loopback)
+    except ValueError as exc:
+        raise AdminError(str(exc)) from None
+    methods = client.auth_methods
+    if "private_key_jwt" not in methods:
+        methods = (*methods, "private_key_jwt")
+    return client.evolve(jwks=stored, jwks_uri=jwks_uri, auth_methods=methods)
+
+
 async def create_client(
-    store: ClientStore, clock: Clock, rand: Randomness, spec: ClientSpec, max_ttl: int
+    store: ClientStore,
+    clock: Clock,
+    rand: Randomness,
+    spec: ClientSpec,
+    max_ttl: int,
+    *,
+    allow_loopback_jwks: bool = False,
+    seal: Seal | None = None,
 ) -> tuple[Client, str | None]:
-    """Make a client; returns it and its secret (shown once, stored only as a hash)."""
-    scopes = _validate(spec, max_ttl)
+    """Make a client; returns it and its secret (shown once, stored only as a hash). A
+    ``jwks_uri`` on loopback only with ``allow_loopback_jwks`` (a server on loopback). A
+    ``client_secret_jwt`` client's secret is also kept sealed by ``seal``."""
+    scopes = _validate(spec, max_ttl, allow_loopback=allow_loopback_jwks)
+    secret_jwt = spec.auth_method == "client_secret_jwt"
+    if secret_jwt and seal is None:
+        raise AdminError("client_secret_jwt needs the server's secret key to seal the secret")
     now = clock.now()
     methods = _methods(spec)
     check_profile(spec.profile, methods)
-    secreted = not {"client_secret_basic", "client_secret_post"}.isdisjoint(methods)
-    secret = new_secret(rand) if secreted else None
+    secreted = any(m.startswith("client_secret_") for m in methods)
+    secret = _new_secret(rand, secret_jwt) if secreted else None
     client = Client(
         client_id=new_client_id(rand),
         name=spec.name.strip(),
         scopes=scopes,
         default_scopes=None if spec.default_scope is None else parse_scope(spec.default_scope),
         grant_types=spec.grant_types,
-        secrets=() if secret is None else (ClientSecret(hash_secret(secret), now),),
+        secrets=() if secret is None else (_client_secret(secret, now, secret_jwt, seal),),
         token_format=spec.token_format,
         access_token_ttl=spec.access_token_ttl,
         merchant_id=spec.merchant_id,
@@ -445,10 +516,30 @@ def replace_metadata(client: Client, spec: ClientSpec, max_ttl: int) -> Client:
     )
 
 
+def _new_secret(rand: Randomness, secret_jwt: bool) -> str:
+    """256 random bits; 512 for a ``client_secret_jwt`` client (an HMAC key, RFC 7518 §3.2)."""
+    return random_urlsafe(rand, SECRET_JWT_BYTES) if secret_jwt else new_secret(rand)
+
+
+def _client_secret(secret: str, now: float, secret_jwt: bool, seal: Seal | None) -> ClientSecret:
+    """The stored form of a new secret: its hash, and sealed for ``client_secret_jwt``."""
+    if not secret_jwt:
+        return ClientSecret(hash_secret(secret), now)
+    if seal is None:
+        raise AdminError("client_secret_jwt needs the server's secret key to seal the secret")
+    return ClientSecret(hash_secret(secret), now, sealed=seal(secret))
+
+
 async def rotate_client_secret(
-    store: ClientStore, clock: Clock, rand: Randomness, client_id: str, keep_old_for: int
+    store: ClientStore,
+    clock: Clock,
+    rand: Randomness,
+    client_id: str,
+    keep_old_for: int,
+    seal: Seal | None = None,
 ) -> str:
-    """A new secret; the old ones keep working for ``keep_old_for`` seconds."""
+    """A new secret; the old ones keep working for ``keep_old_for`` seconds. A
+    ``client_secret_jwt`` client's new secret is sealed too (``seal``)."""
     client = await store.get_client(client_id)
     if client is None:
         raise AdminError(f"no client {client_id!r}")
@@ -461,8 +552,9 @@ async def rotate_client_secret(
     if keep_old_for < 0:
         raise AdminError("--keep-old-for must not be negative")
     now = clock.now()
-    secret = new_secret(rand)
-    await store.rotate_secret(client_id, ClientSecret(hash_secret(secret), now), now + keep_old_for)
+    secret = _new_secret(rand, "client_secret_jwt" in client.auth_methods)
+    stored = _client_secret(secret, now, "client_secret_jwt" in client.auth_methods, seal)
+    await store.rotate_secret(client_id, stored, now + keep_old_for)
     return secret
 
 

@@ -20,6 +20,8 @@ from tokensmith.core.requests import ClientCredentials
 
 __all__ = ["ClientAuthenticator", "FailureLimits"]
 
+#: The methods that authenticate with a JWT assertion (RFC 7523 §2.2).
+_ASSERTION_METHODS = frozenset({"private_key_jwt", "client_secret_jwt"})
 #: Counter keys of this many existing clients are kept ready; beyond, they start over.
 MAX_REMEMBERED_IDS = 10_000
 
@@ -157,7 +159,7 @@ async def _refusal(
         return "unknown_client", generic
     if not client.active:
         return "revoked_client", generic
-    if "private_key_jwt" not in client.auth_methods:
+    if not _ASSERTION_METHODS.intersection(client.auth_methods):
         return "auth_method_not_allowed", generic
     if verifier is None or creds.assertion is None:
         return "assertions_disabled", "client assertions are not accepted here"

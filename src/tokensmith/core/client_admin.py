@@ -18,7 +18,9 @@ from tokensmith.core.admin import (
     AdminError,
     ClientChanges,
     ClientSpec,
+    Seal,
     apply_changes,
+    change_client_keys,
     check_client_spec,
     create_api_key,
     create_client,
@@ -90,8 +92,17 @@ class ClientAdmin:
         usage: ClientUsage | None = None,
         invalidate: Callable[[str], None] = _nothing,
         audit: Audit | None = None,
+        forget_keys: Callable[[str], None] = _nothing,
+        loopback_jwks: bool = False,
+        seal: Seal | None = None,
     ) -> None:
+        #: Seals ``client_secret_jwt`` clients' secrets (the server's client-secret key).
+        self._seal = seal
+        #: A ``jwks_uri`` may be on loopback (the server is: development).
+        self._loopback_jwks = loopback_jwks
         self._clients = clients
+        #: Drops what the assertion verifier keeps of a ``jwks_uri`` (its fetched set).
+        self._forget_keys = forget_keys
         self._clock = clock
         self._rand = rand
         self._max_ttl = max_ttl
@@ -112,7 +123,13 @@ class ClientAdmin:
     async def create(self, spec: ClientSpec, *, by: By = SYSTEM) -> tuple[Client, str | None]:
         """The client and its secret, shown once (stored only as a hash)."""
         client, secret = await create_client(
-            self._clients, self._clock, self._rand, spec, self._max_ttl
+            self._clients,
+            self._clock,
+            self._rand,
+            spec,
+            self._max_ttl,
+            allow_loopback_jwks=self._loopback_jwks,
+            seal=self._seal,
         )
         self._invalidate(client.client_id)
         await self._event(
@@ -187,6 +204,30 @@ class ClientAdmin:
         await self.update(changed)
         return changed
 
+    async def set_keys(
+        self,
+        client_id: str,
+        *,
+        jwks: str | None = None,
+        jwks_uri: str | None = None,
+        by: By = SYSTEM,
+    ) -> Client:
+        """Register new public keys for the client (``jwks`` JSON text or ``jwks_uri``),
+        or clear them when neither is given (:func:`~tokensmith.core.admin.change_client_keys`).
+        The new keys apply at once on this instance: the client cache forgets the client and
+        the verifier what it fetched from the old and the new ``jwks_uri``."""
+        client = await self._clients.get_client(client_id)
+        if client is None:
+            raise AdminError(f"no client {client_id!r}")
+        if not client.active:
+            raise AdminError(f"client {client_id!r} is revoked")
+        changed = change_client_keys(client, jwks, jwks_uri, allow_loopback=self._loopback_jwks)
+        await self.update(changed, by=by)
+        for uri in {client.jwks_uri, changed.jwks_uri} - {None}:
+            assert uri is not None
+            self._forget_keys(uri)
+        return changed
+
     async def delete(self, client_id: str, *, by: By = SYSTEM) -> bool:
         """Revoke the client, so its token requests and tokens are refused even if what
         follows fails, then remove it with its secrets, tokens, refresh token families,
@@ -208,7 +249,7 @@ class ClientAdmin:
         """A new secret, shown once; the old ones keep working ``keep_old_for`` seconds."""
         try:
             secret = await rotate_client_secret(
-                self._clients, self._clock, self._rand, client_id, keep_old_for
+                self._clients, self._clock, self._rand, client_id, keep_old_for, self._seal
             )
         finally:
             self._invalidate(client_id)

@@ -10,10 +10,12 @@ request), ``exp`` is set, not past, and close (the lifetime is bounded), ``nbf``
 are not ahead of the clock, and the ``jti`` is used once: it is remembered until ``exp`` in
 the shared :class:`~tokensmith.core.ports.ReplayCache`, so no instance accepts it again.
 
-Only asymmetric algorithms verify an assertion (FAPI 2.0 §5.4.1: PS256, ES256, EdDSA by
-default), never ``none`` or an HMAC. ``client_secret_jwt`` (an HMAC keyed by the client
-secret) is refused: tokensmith keeps only a hash of each secret, and an HMAC cannot be
-verified without the secret itself.
+Only asymmetric algorithms verify a ``private_key_jwt`` client's assertion (FAPI 2.0
+§5.4.1: PS256, ES256, EdDSA by default), never ``none`` or an HMAC. A ``client_secret_jwt``
+client (RFC 7523 §2.2, OIDC Core §9) signs with an HMAC keyed by its secret, which the
+server keeps sealed (encrypted with its own secret key) besides the hash for that alone:
+its assertions verify with HS256/384/512 (when ``hmac_algorithms`` enables them) and
+nothing else, and every other check is the same.
 
 Keys from a ``jwks_uri`` are fetched through the :class:`~tokensmith.core.ports.JwksFetcher`
 port (the web layer's does HTTP) and kept ``cache_ttl`` seconds; an assertion naming a
@@ -25,10 +27,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import hmac
 import math
 import re
 from collections import OrderedDict
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +39,7 @@ import jwt
 import orjson
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
+from tokensmith.core.addresses import host_refusal
 from tokensmith.core.clock import Clock
 from tokensmith.core.dpop import MIN_RSA_BITS, SUPPORTED_ALGORITHMS
 from tokensmith.core.models import Client
@@ -44,6 +48,7 @@ from tokensmith.core.uris import split_uri
 
 __all__ = [
     "DEFAULT_ALGORITHMS",
+    "HMAC_ALGORITHMS",
     "JWT_BEARER",
     "MAX_JWKS_BYTES",
     "SUPPORTED_ALGORITHMS",
@@ -80,6 +85,8 @@ _KTY_OF_ALG = {
     "EdDSA": "OKP",
 }
 _ALG_OF_KTY = {"EC": "ES256", "RSA": "PS256", "OKP": "EdDSA"}
+#: ``client_secret_jwt``'s algorithms (RFC 7518 §3.2) and their hash.
+HMAC_ALGORITHMS = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
 _CURVES = {"EC": ("P-256", "P-384", "P-521"), "OKP": ("Ed25519", "Ed448")}
 #: Members only a private or symmetric key has (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037).
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
@@ -111,11 +118,15 @@ class AssertionPolicy:
     cache_ttl: int = 300
     #: Seconds between two early refetches of one ``jwks_uri`` (an unknown ``kid``).
     refetch_interval: int = 10
+    #: HMAC algorithms of ``client_secret_jwt`` assertions; empty: not accepted.
+    hmac_algorithms: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         unknown = [a for a in self.algorithms if a not in _KTY_OF_ALG]
         if unknown or not self.algorithms:
             raise ValueError(f"assertion algorithms must be among {', '.join(_KTY_OF_ALG)}")
+        if any(a not in HMAC_ALGORITHMS for a in self.hmac_algorithms):
+            raise ValueError(f"HMAC algorithms must be among {', '.join(HMAC_ALGORITHMS)}")
         if self.max_lifetime < 1 or self.leeway < 0 or self.cache_ttl < 0:
             raise ValueError("max_lifetime must be positive, leeway and cache_ttl not negative")
 
@@ -195,17 +206,24 @@ def parse_jwks(text: str | bytes) -> list[dict[str, Any]]:
     return [_check_key(k) for k in keys]
 
 
-def check_jwks_uri(uri: str) -> str:
-    """A ``jwks_uri`` the server may fetch: absolute https, or http on a loopback host (as
-    RFC 8252 §8.3 allows redirect URIs); no credentials, no fragment. Returns it."""
+def check_jwks_uri(uri: str, *, allow_loopback: bool = False) -> str:
+    """A ``jwks_uri`` the server may fetch: absolute https, no credentials, no fragment,
+    and a host that is not a literal non-public address nor a metadata name
+    (:func:`~tokensmith.core.addresses.host_refusal`). Loopback hosts, over http too (as
+    RFC 8252 §8.3 allows redirect URIs), only with ``allow_loopback`` (a server on
+    loopback itself). Returns the URI; :class:`ValueError` says what is wrong."""
     parts = split_uri(uri)
     if parts is None or not parts.hostname or parts.fragment:
         raise ValueError(f"jwks_uri {uri!r} is not an absolute URL")
     if parts.username is not None or parts.password is not None:
         raise ValueError("a jwks_uri carries no credentials")
     scheme = parts.scheme.lower()
-    if scheme != "https" and not (scheme == "http" and parts.hostname in _LOOPBACK):
+    loopback = parts.hostname in _LOOPBACK or parts.hostname.endswith(".localhost")
+    if scheme != "https" and not (scheme == "http" and loopback and allow_loopback):
         raise ValueError(f"jwks_uri {uri!r} must use https (http only on loopback)")
+    refusal = host_refusal(parts.hostname, allow_loopback=allow_loopback)
+    if refusal is not None:
+        raise ValueError(f"jwks_uri host {parts.hostname} is not a public address: {refusal}")
     return uri
 
 
@@ -232,6 +250,12 @@ class ClientKeys:
     async def aclose(self) -> None:
         if self._fetcher is not None:
             await self._fetcher.aclose()
+
+    def forget(self, uri: str) -> None:
+        """Drop the set fetched from ``uri`` and a remembered failure: the next assertion
+        fetches it again (the client's keys were changed)."""
+        self._fetched.pop(uri, None)
+        self._failed.pop(uri, None)
 
     async def keys(self, client: Client, kid: str | None) -> list[dict[str, Any]]:
         """The keys that may have signed: the one with ``kid`` if named, else every key.
@@ -340,8 +364,12 @@ class AssertionVerifier:
         replay: ReplayCache,
         keys: ClientKeys,
         audiences: Collection[str],
+        unseal: Callable[[str], str | None] | None = None,
     ) -> None:
+        """``unseal`` opens a ``client_secret_jwt`` client's sealed secret (``None`` when
+        it cannot); without it such assertions are refused."""
         self.policy = policy
+        self._unseal = unseal
         self._clock = clock
         self._replay = replay
         self._keys = keys
@@ -359,20 +387,18 @@ class AssertionVerifier:
         """Close the key fetcher (the replay cache is the DPoP verifier's to close)."""
         await self._keys.aclose()
 
+    def forget(self, uri: str) -> None:
+        """Drop what is kept of the JWK Set at ``uri`` (a client's keys were changed)."""
+        self._keys.forget(uri)
+
     async def verify(self, client: Client, assertion: str, endpoint: str | None) -> None:
         """Every check of RFC 7523 §3, the signature first; then the ``jti`` is remembered.
         Raises :class:`AssertionRefused`."""
         header, signing_input, payload, signature = _split(assertion)
-        alg = self._algorithm(header)
-        kid = header.get("kid")
-        if kid is not None and not isinstance(kid, str):
-            raise AssertionRefused("the client assertion's kid is not a string")
-        candidates = await self._keys.keys(client, kid)
-        if not any(self._verifies(jwk, alg, signing_input, signature) for jwk in candidates):
-            raise AssertionRefused(
-                "the client assertion's signature does not verify with the client's keys",
-                "bad_signature",
-            )
+        if "client_secret_jwt" in client.auth_methods:
+            self._verify_hmac(client, header, signing_input, signature)
+        else:
+            await self._verify_signature(client, header, signing_input, signature)
         claims = _json_object(payload)
         if claims is None:
             raise AssertionRefused("the client assertion's claims are not a JSON object")
@@ -385,13 +411,60 @@ class AssertionVerifier:
         if not await self._replay.first_use(_replay_key(client.client_id, jti), expires_at):
             raise AssertionRefused("the client assertion was used before", "assertion_replay")
 
+    async def _verify_signature(
+        self, client: Client, header: Mapping[str, Any], signing_input: bytes, signature: bytes
+    ) -> None:
+        """``private_key_jwt``: the signature verifies with one of the client's keys."""
+        alg = self._algorithm(header)
+        kid = header.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise AssertionRefused("the client assertion's kid is not a string")
+        candidates = await self._keys.keys(client, kid)
+        if not any(self._verifies(jwk, alg, signing_input, signature) for jwk in candidates):
+            raise AssertionRefused(
+                "the client assertion's signature does not verify with the client's keys",
+                "bad_signature",
+            )
+
+    def _verify_hmac(
+        self, client: Client, header: Mapping[str, Any], signing_input: bytes, signature: bytes
+    ) -> None:
+        """``client_secret_jwt`` (RFC 7523 §2.2, RFC 7518 §3.2): an HMAC keyed by one of
+        the client's secrets valid now, opened from its sealed form; compared in constant
+        time."""
+        if not self.policy.hmac_algorithms or self._unseal is None:
+            raise AssertionRefused(
+                "client_secret_jwt is not accepted by this server", "client_secret_jwt"
+            )
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in self.policy.hmac_algorithms:
+            allowed = ", ".join(self.policy.hmac_algorithms)
+            raise AssertionRefused(f"a client_secret_jwt assertion's alg must be one of {allowed}")
+        digest = HMAC_ALGORITHMS[alg]
+        now = self._clock.now()
+        matched = False
+        for secret in client.secrets:
+            if secret.sealed is None or not secret.valid_at(now):
+                continue
+            opened = self._unseal(secret.sealed)
+            if opened is None:
+                continue
+            expected = hmac.new(opened.encode("utf-8"), signing_input, digest).digest()
+            matched = hmac.compare_digest(expected, signature) or matched
+        if not matched:
+            raise AssertionRefused(
+                "the client assertion's signature does not verify with the client's secret",
+                "bad_signature",
+            )
+
     def _algorithm(self, header: Mapping[str, Any]) -> str:
-        """Asymmetric only: never ``none``; an HMAC would be ``client_secret_jwt``."""
+        """Asymmetric only: never ``none``, never an HMAC (``client_secret_jwt``) for a
+        client registered with keys."""
         alg = header.get("alg")
         if isinstance(alg, str) and alg.upper().startswith("HS"):
             raise AssertionRefused(
-                "client_secret_jwt is not supported: this server keeps only a hash of client "
-                "secrets; register public keys and use private_key_jwt",
+                "an HMAC-signed assertion (client_secret_jwt) is not accepted from this "
+                "client: it authenticates with its keys (private_key_jwt)",
                 "client_secret_jwt",
             )
         if not isinstance(alg, str) or alg not in self.policy.algorithms:

@@ -24,6 +24,8 @@ from tokensmith.core.models import SigningKeyRecord
 from tokensmith.core.randomness import Randomness
 
 __all__ = [
+    "CLIENT_SECRETS",
+    "SIGNING_KEYS",
     "SUPPORTED_ALGS",
     "KeyEncryptionError",
     "KeySealer",
@@ -41,16 +43,23 @@ class KeyEncryptionError(Exception):
     """The stored key cannot be decrypted with the configured secret."""
 
 
+#: HKDF ``info`` of the key that seals signing keys.
+SIGNING_KEYS = b"tokensmith/key-sealing"
+#: HKDF ``info`` of the key that seals ``client_secret_jwt`` clients' secrets.
+CLIENT_SECRETS = b"tokensmith/client-secret-sealing"
+
+
 class KeySealer:
     """Encrypts and decrypts private keys under keys derived from operator secrets.
 
     The first secret encrypts; all of them decrypt, so the secret can be rotated.
     """
 
-    def __init__(self, secrets: Sequence[str]) -> None:
+    def __init__(self, secrets: Sequence[str], purpose: bytes = SIGNING_KEYS) -> None:
+        """``purpose`` separates the keys derived for each use (HKDF ``info``)."""
         if not secrets:
             raise ValueError("at least one secret key is needed")
-        self._fernet = MultiFernet([Fernet(_derive(s)) for s in secrets])
+        self._fernet = MultiFernet([Fernet(_derive(s, purpose)) for s in secrets])
 
     def seal(self, data: bytes) -> bytes:
         return self._fernet.encrypt(data)
@@ -62,8 +71,8 @@ class KeySealer:
             raise KeyEncryptionError("signing key cannot be decrypted: wrong secret key") from exc
 
 
-def _derive(secret: str) -> bytes:
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"tokensmith/key-sealing")
+def _derive(secret: str, purpose: bytes) -> bytes:
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose)
     return base64.urlsafe_b64encode(hkdf.derive(secret.encode("utf-8")))
 
 

@@ -42,11 +42,16 @@ REFRESH_TOKEN = "refresh_token"
 
 @dataclass(frozen=True, slots=True)
 class ClientSecret:
-    """A secret's hash; ``expires_at`` is set on the old secret during a rotation overlap."""
+    """A secret's hash; ``expires_at`` is set on the old secret during a rotation overlap.
+
+    ``sealed``: for a ``client_secret_jwt`` client only (RFC 7523 §2.2, OIDC Core §9), the
+    secret encrypted with the server's client-secret sealing key, which verifies the
+    client's HMAC-signed assertions; never the secret in clear."""
 
     secret_hash: str = field(repr=False)
     created_at: float
     expires_at: float | None = None
+    sealed: str | None = field(default=None, repr=False)
 
     def valid_at(self, now: float) -> bool:
         return self.expires_at is None or now < self.expires_at

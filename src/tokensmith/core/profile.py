@@ -75,13 +75,18 @@ class ProfilePolicy:
 
 
 def advertised_auth_methods(
-    profile: Profile, *, public: bool, mtls: tuple[str, ...] = ()
+    profile: Profile,
+    *,
+    public: bool,
+    mtls: tuple[str, ...] = (),
+    secret_jwt: bool = False,
 ) -> list[str]:
     """RFC 8414 §2 ``*_endpoint_auth_methods_supported`` for a server whose profile is
     ``profile``: under ``fapi2`` only the implemented methods FAPI 2.0 allows; ``public``
     adds ``none`` (the token endpoint's public clients) outside FAPI 2.0; ``mtls``: the
-    RFC 8705 §2 methods, when a trusted proxy forwards client certificates."""
-    implemented = [*AUTH_METHODS, *mtls]
+    RFC 8705 §2 methods, when a trusted proxy forwards client certificates;
+    ``secret_jwt``: ``client_secret_jwt`` (RFC 7523 §2.2), when it is accepted."""
+    implemented = [*AUTH_METHODS, *(("client_secret_jwt",) if secret_jwt else ()), *mtls]
     if profile == FAPI2:
         return [m for m in implemented if m in FAPI2_AUTH_METHODS]
     return [*implemented, "none"] if public else implemented

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from tokensmith.core.accounts import LoginLimits, LoginService
 from tokensmith.core.activity import Activity, ActivityFlusher, ActivityRecorder, RetentionPolicy
+from tokensmith.core.addresses import is_loopback_url
 from tokensmith.core.admin_api import AdminAccess, AdminApiServices, TokenRevocations
 from tokensmith.core.audit import Audit
 from tokensmith.core.authn import ClientAuthenticator, FailureLimits
@@ -28,6 +30,7 @@ from tokensmith.core.authorization_details import (
 from tokensmith.core.authorizations import Authorizations
 from tokensmith.core.client_admin import ApiKeys, ClientAdmin
 from tokensmith.core.client_assertion import (
+    HMAC_ALGORITHMS,
     AssertionPolicy,
     AssertionVerifier,
     ClientKeys,
@@ -44,7 +47,7 @@ from tokensmith.core.grants.authorization_code import AuthorizationCodeGrant
 from tokensmith.core.grants.client_credentials import client_credentials
 from tokensmith.core.grants.refresh_token import RefreshTokenGrant
 from tokensmith.core.keyring import KeyRing
-from tokensmith.core.keys import KeySealer
+from tokensmith.core.keys import CLIENT_SECRETS, KeyEncryptionError, KeySealer
 from tokensmith.core.limits import FailureLimiter, Limit
 from tokensmith.core.models import AUTHORIZATION_CODE, CLIENT_CREDENTIALS, REFRESH_TOKEN
 from tokensmith.core.mtls import MTLS_METHODS
@@ -94,6 +97,9 @@ __all__ = [
 
 log = logging.getLogger("tokensmith")
 
+#: ``client_secret_jwt``'s algorithms (RFC 7518 §3.2).
+HMAC_ALGS: tuple[str, ...] = tuple(HMAC_ALGORITHMS)
+
 
 async def build_context(
     settings: Settings,
@@ -129,7 +135,8 @@ async def build_context(
     partner = partner_policy(settings)
     replays = replay_cache(settings, store, clock, redis)
     dpop = dpop_verifier(settings, clock, replays, secret_keys[0])
-    assertions = assertion_verifier(settings, clock, replays)
+    secret_sealer = KeySealer(secret_keys, CLIENT_SECRETS)
+    assertions = assertion_verifier(settings, clock, replays, secret_sealer)
     details = await details_types(settings, store)
     service = _token_service(
         settings,
@@ -158,6 +165,9 @@ async def build_context(
         usage=activity,
         invalidate=clients.invalidate,
         audit=audit,
+        forget_keys=assertions.forget,
+        loopback_jwks=is_loopback_url(settings.issuer_url),
+        seal=sealing(secret_sealer),
     )
     authorizations = Authorizations(
         store,
@@ -326,17 +336,41 @@ def dpop_verifier(
     return DpopVerifier(policy, clock, replays, nonces)
 
 
-def assertion_verifier(settings: Settings, clock: Clock, replays: ReplayCache) -> AssertionVerifier:
-    """RFC 7523 client assertions (``private_key_jwt``); their ``jti`` share the replay
-    cache of DPoP proofs, under keys of their own."""
+def sealing(sealer: KeySealer) -> Callable[[str], str]:
+    """Seals a ``client_secret_jwt`` client's secret as text."""
+    return lambda secret: sealer.seal(secret.encode("utf-8")).decode("ascii")
+
+
+def unsealing(sealer: KeySealer) -> Callable[[str], str | None]:
+    """Opens a sealed client secret; ``None`` if no secret key opens it."""
+
+    def unseal(sealed: str) -> str | None:
+        try:
+            return sealer.open(sealed.encode("ascii")).decode("utf-8")
+        except (KeyEncryptionError, UnicodeError):
+            return None
+
+    return unseal
+
+
+def assertion_verifier(
+    settings: Settings, clock: Clock, replays: ReplayCache, secrets: KeySealer | None = None
+) -> AssertionVerifier:
+    """RFC 7523 client assertions (``private_key_jwt``, and ``client_secret_jwt`` when
+    enabled, its secrets opened by ``secrets``); their ``jti`` share the replay cache of
+    DPoP proofs, under keys of their own."""
     policy = AssertionPolicy(
         algorithms=tuple(settings.client_assertion_signing_algs),
         max_lifetime=settings.client_assertion_max_lifetime,
         cache_ttl=settings.jwks_uri_cache_ttl,
+        hmac_algorithms=HMAC_ALGS if settings.client_secret_jwt and secrets else (),
     )
-    keys = ClientKeys(HttpJwksFetcher(), clock, policy)
+    fetcher = HttpJwksFetcher(allow_loopback=is_loopback_url(settings.issuer_url))
+    keys = ClientKeys(fetcher, clock, policy)
     issuer = settings.issuer_url
-    return AssertionVerifier(policy, clock, replays, keys, (issuer, issuer + "/oauth/token"))
+    audiences = (issuer, issuer + "/oauth/token")
+    unseal = unsealing(secrets) if secrets is not None else None
+    return AssertionVerifier(policy, clock, replays, keys, audiences, unseal)
 
 
 def _token_service(
@@ -474,8 +508,10 @@ def authorization_metadata(
     RFC 9396 §10's ``authorization_details_types_supported``, and the
     ``registration_endpoint`` when registration is on (RFC 7591 §3); under the FAPI 2.0
     profile, PAR required and only the methods it allows."""
-    algs = list(settings.client_assertion_signing_algs)
+    algs: list[str] = list(settings.client_assertion_signing_algs)
     fapi2 = settings.profile == FAPI2
+    if settings.client_secret_jwt and not fapi2:  # RFC 8414 §2: advertised only when accepted
+        algs += HMAC_ALGS
     extra: dict[str, Any] = {}
     if settings.registration != "off":
         extra["registration_endpoint"] = settings.issuer_url + REGISTER_PATH
@@ -497,7 +533,10 @@ def authorization_metadata(
             "code_challenge_methods_supported": ["S256"],
             "authorization_response_iss_parameter_supported": True,
             "token_endpoint_auth_methods_supported": advertised_auth_methods(
-                settings.profile, public=True, mtls=mtls_methods(settings)
+                settings.profile,
+                public=True,
+                mtls=mtls_methods(settings),
+                secret_jwt=settings.client_secret_jwt,
             ),
         }
         | mtls_metadata(settings)

@@ -111,7 +111,7 @@ def _client(row: Row[Any], secrets: tuple[ClientSecret, ...]) -> Client:
 
 def _secret(row: Row[Any]) -> ClientSecret:
     m = row._mapping
-    return ClientSecret(m["secret_hash"], m["created_at"], m["expires_at"])
+    return ClientSecret(m["secret_hash"], m["created_at"], m["expires_at"], m["sealed"])
 
 
 def _secret_row(client_id: str, s: ClientSecret) -> dict[str, Any]:
@@ -120,6 +120,7 @@ def _secret_row(client_id: str, s: ClientSecret) -> dict[str, Any]:
         "secret_hash": s.secret_hash,
         "created_at": s.created_at,
         "expires_at": s.expires_at,
+        "sealed": s.sealed,
     }
 
 

@@ -123,6 +123,8 @@ client_secrets = Table(
     Column("secret_hash", String(64), nullable=False),
     Column("created_at", Double, nullable=False),
     Column("expires_at", Double),
+    # 0016: the secret sealed with the server's key, for client_secret_jwt (RFC 7523 §2.2)
+    Column("sealed", Text),
 )
 
 access_tokens = Table(

@@ -22,7 +22,10 @@ def server_metadata(ctx: AppContext) -> dict[str, Any]:
     under the FAPI 2.0 profile only what it allows."""
     iss = ctx.settings.issuer_url
     auth_methods = advertised_auth_methods(
-        ctx.settings.profile, public=False, mtls=mtls_methods(ctx.settings)
+        ctx.settings.profile,
+        public=False,
+        mtls=mtls_methods(ctx.settings),
+        secret_jwt=ctx.settings.client_secret_jwt,
     )
     body: dict[str, Any] = {
         "issuer": iss,

@@ -57,6 +57,8 @@ FLASH = {
     "app-revoked": "The app was deleted. Its tokens no longer work.",
     "app-saved": "The app was saved.",
     "security-saved": "The app's security settings were saved. They apply to its next request.",
+    "app-keys-saved": "The app's public keys were saved. They apply to its next request.",
+    "app-keys-cleared": "The app's public keys were removed.",
     "access-revoked": "Access withdrawn. The app's refresh and access tokens no longer work.",
     "devkey-revoked": "The developer app key was revoked.",
     "user-created": "The user was created. Share the password with them over a safe channel.",

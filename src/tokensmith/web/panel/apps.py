@@ -6,11 +6,15 @@ redirect URIs (exact match, https or loopback http) and the ``form_uri``, shows 
 id and rotates the secret (shown once, like a key's). Its security settings (require PAR,
 RFC 9126 §6; require DPoP, RFC 9449 §5.2; the FAPI 2.0 profile) change through
 :meth:`~tokensmith.core.client_admin.ClientAdmin.change`, as ``tokensmith clients update``
-does.
+does. It registers, replaces or removes the app's public keys (a JWK Set pasted, or its
+``jwks_uri``) for ``private_key_jwt`` (RFC 7523 §2.2), checked as ``tokensmith clients
+update --jwks`` checks them.
 """
 
 from __future__ import annotations
 
+import json
+from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -171,6 +175,15 @@ def _authorize_example(request: Request, client: Client) -> str:
     return f"{ctx_of(request).settings.issuer_url}/oauth/authorize?{query}"
 
 
+def _registered_keys(client: Client) -> list[dict[str, Any]]:
+    """The registered JWK Set's keys, for display (kid, kty, crv, alg)."""
+    if client.jwks is None:
+        return []
+    keys = json.loads(client.jwks).get("keys", [])
+    shown = ("kid", "kty", "crv", "alg")
+    return [{k: key[k] for k in shown if k in key} for key in keys if isinstance(key, dict)]
+
+
 async def _app_page(
     request: Request,
     tenant: Tenant,
@@ -178,6 +191,8 @@ async def _app_page(
     status: int = 200,
     errors: dict[str, str] | None = None,
     values: dict[str, str] | None = None,
+    key_errors: dict[str, str] | None = None,
+    key_values: dict[str, str] | None = None,
 ) -> Response:
     return await panel_render(
         request,
@@ -199,6 +214,9 @@ async def _app_page(
         token_url=ctx_of(request).settings.issuer_url + "/oauth/token",
         server_fapi2=ctx_of(request).settings.profile == FAPI2,
         fapi2=(client.profile or ctx_of(request).settings.profile) == FAPI2,
+        key_errors=key_errors or {},
+        key_values=key_values or {},
+        registered_keys=_registered_keys(client),
     )
 
 
@@ -250,6 +268,32 @@ async def update_security(request: Request, tenant: Tenant, form: dict[str, str]
     return redirect(request, f"/panel/apps/{client.client_id}?done=security-saved")
 
 
+@panel_page(edit=True)
+async def set_app_keys(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
+    """``POST /panel/apps/{client_id}/keys``: register or replace the app's public keys (a
+    pasted JWK Set or a ``jwks_uri``), or remove them (``clear``)."""
+    client = await own_client(request, tenant, "app")
+    if client is None or not client.active:
+        return await not_found(request, tenant)
+    jwks = form.get("jwks", "").strip() or None
+    jwks_uri = form.get("jwks_uri", "").strip() or None
+    clear = form.get("clear") == "1"
+    field = "jwks_uri" if jwks_uri is not None else "jwks"
+    try:
+        if not clear and jwks is None and jwks_uri is None:
+            raise AdminError("Paste the app's JWK Set or give the URL where it is published.")
+        if clear and (jwks is not None or jwks_uri is not None):
+            raise AdminError("Remove the keys, or register new ones: not both at once.")
+        await ctx_of(request).client_admin.set_keys(client.client_id, jwks=jwks, jwks_uri=jwks_uri)
+    except AdminError as exc:
+        values = {"jwks": jwks or "", "jwks_uri": jwks_uri or ""}
+        return await _app_page(
+            request, tenant, client, 400, key_errors={field: str(exc)}, key_values=values
+        )
+    done = "app-keys-cleared" if clear else "app-keys-saved"
+    return redirect(request, f"/panel/apps/{client.client_id}?done={done}")
+
+
 @panel_page(edit=True, platform=True)
 async def rotate_app(request: Request, tenant: Tenant, form: dict[str, str]) -> Response:
     return await do_rotate(request, tenant, form, "app")
@@ -274,6 +318,7 @@ def app_routes() -> list[BaseRoute]:
         Route("/panel/apps/{client_id}", update_app, methods=["POST"]),
         Route("/panel/apps/{client_id}/security", update_security, methods=["POST"]),
         Route("/panel/apps/{client_id}/rotate", rotate_app, methods=["POST"]),
+        Route("/panel/apps/{client_id}/keys", set_app_keys, methods=["POST"]),
         Route("/panel/apps/{client_id}/revoke", confirm_revoke_app, methods=["GET"]),
         Route("/panel/apps/{client_id}/revoke", revoke_app, methods=["POST"]),
     ]
