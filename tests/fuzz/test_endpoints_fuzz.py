@@ -556,6 +556,10 @@ PAGE_ROUTES: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/panel/devkeys/{key_id}/revoke"): (),
     ("POST", "/panel/devkeys/{key_id}/revoke"): (),
     ("GET", "/panel/activity"): ("client_id", "done"),
+    ("GET", "/panel/audit"): ("merchant", "actor", "type", "after"),
+    ("GET", "/panel/audit/export"): ("merchant", "actor", "type", "format"),
+    ("GET", "/panel/audit/deliveries"): ("done",),
+    ("POST", "/panel/audit/deliveries/{event_id}/retry"): (),
     ("GET", "/panel/users"): ("done",),
     ("POST", "/panel/users"): ("email", "password", "role"),
     ("GET", "/panel/users/new"): (),
@@ -732,7 +736,7 @@ def page_requests(draw: st.DrawFn, p: Pages, route: tuple[str, str]) -> PageRequ
     fields = PAGE_ROUTES[route]
     method = draw(st.sampled_from([method] * 12 + OTHER_METHODS))
     path = template
-    for name in ("client_id", "key_id", "user_id", "rid"):
+    for name in ("client_id", "key_id", "user_id", "rid", "event_id"):
         if "{" + name + "}" in path:
             path = path.replace("{" + name + "}", quote(draw(_path_value(p, name)), safe=""))
     values = _page_values(p)

@@ -421,3 +421,12 @@ async def test_a_revoked_admin_client_token_stops_working_at_once(admin: Admin) 
 async def test_a_scope_the_core_refuses_is_422_not_a_server_error(admin: Admin) -> None:
     r = await admin.call("POST", "/clients", json={"name": "x", "scope": "read\u0003write"})
     problem_of(r, 422, "validation_failed")
+
+
+@pytest.mark.parametrize("path", ["/admin/v1/a%0Ab", "/admin/v1/clients/a%0A", "/admin/v1/%0A"])
+async def test_a_newline_in_the_path_stays_in_the_api_and_its_error_dialect(
+    admin: Admin, path: str
+) -> None:
+    r = await admin.h.http.get(path, headers={"authorization": f"Bearer {admin.token}"})
+    assert r.status_code in (404, 405), r.text
+    assert r.headers["content-type"] == "application/problem+json"

@@ -4,6 +4,9 @@ page. Mounted beside the other routes, not on the token endpoints' hot path."""
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -77,6 +80,24 @@ class _Path:
         return await op.endpoint(request)
 
 
+class _AnyCharacterMount(Mount):
+    """A mount whose paths may hold any character. Starlette's path patterns use ``.``,
+    which stops at a newline (``%0A`` in a URL): such a request would fall out of the
+    mount to the app's plain-JSON 404 instead of this API's problem+json one."""
+
+    def __init__(self, path: str, routes: list[BaseRoute]) -> None:
+        super().__init__(path, routes=routes)
+        self.path_regex = re.compile(self.path_regex.pattern, re.DOTALL)
+
+
+class _AnyCharacterRoute(Route):
+    """:class:`_AnyCharacterMount`'s catch-all: ``{rest:path}`` matching a newline too."""
+
+    def __init__(self, path: str, endpoint: Any, methods: list[str]) -> None:
+        super().__init__(path, endpoint, methods=methods)
+        self.path_regex = re.compile(self.path_regex.pattern, re.DOTALL)
+
+
 def admin_mount() -> BaseRoute:
     """``/admin/v1``: the operations, ``openapi.json`` and ``docs``; anything else 404."""
     routes: list[BaseRoute] = [
@@ -87,5 +108,5 @@ def admin_mount() -> BaseRoute:
     for op in OPERATIONS:
         by_path.setdefault(op.path, {})[op.method] = op
     routes += [Route(path, _Path(ops).serve, methods=_METHODS) for path, ops in by_path.items()]
-    routes.append(Route("/{rest:path}", unknown, methods=_METHODS))
-    return Mount(PREFIX, routes=routes)
+    routes.append(_AnyCharacterRoute("/{rest:path}", unknown, methods=_METHODS))
+    return _AnyCharacterMount(PREFIX, routes=routes)
