@@ -141,6 +141,29 @@ async def test_parallel_first_uses_of_different_keys_all_win(pair: Pair) -> None
     assert all(won)
 
 
+async def test_a_large_batch_of_new_remembered_and_ended_keys_is_decided_key_by_key(
+    pair: Pair,
+) -> None:
+    """Many keys at once, new, remembered and ended, each twice: each decided as if alone."""
+    for i in range(0, 1200, 2):  # every even key remembered, a tenth of them ending soon
+        until = pair.clock.now() + (1 if i % 20 == 0 else 60)
+        assert await pair.a.first_use(f"dpop:big{i}", until) is True
+    await pair.pass_time(1.2)
+    until = pair.clock.now() + 60
+    caches = (pair.a, pair.b)
+    keys = [f"dpop:big{i}" for i in range(1200)] * 2  # each key twice, in one batch
+    # all at once (large group-commit batches); Redis in steps of its pool's size
+    step = 50 if pair.backend == "redis" else len(keys)
+    won: list[bool] = []
+    for start in range(0, len(keys), step):
+        part = enumerate(keys[start : start + step], start)
+        won += await asyncio.gather(*(caches[n % 2].first_use(k, until) for n, k in part))
+    wins = {k for k, w in zip(keys, won, strict=True) if w}
+    expected = {f"dpop:big{i}" for i in range(1200) if i % 2 == 1 or i % 20 == 0}
+    assert wins == expected
+    assert sum(won) == len(expected)  # a key won once, by one caller
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 async def test_the_database_forgets_keys_whose_time_is_over(
     backend: str, tmp_path: Path, clock: FrozenClock
