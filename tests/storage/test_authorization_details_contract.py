@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.storage.conftest import ROTATION_FORMS, store_of
+from tests.storage.old_schema import down_and_up, old_client_at
 from tests.storage.test_partner_contract import _code, _family, _rt, _seed
 from tokensmith.core.models import AccessTokenRecord, Client
 from tokensmith.core.ports import Store
@@ -103,36 +104,17 @@ async def test_registered_types_are_saved_replaced_listed_and_removed(store: Sto
 
 async def test_migration_0013_keeps_old_rows_and_downgrades_cleanly(db_url: str) -> None:
     """Clients from before 0013 may request every type; 0013 goes down and up again."""
-    from alembic import command
-    from sqlalchemy import Connection, text
-
     from tokensmith.storage.sql import SqlStore, make_engine, migrate
-    from tokensmith.storage.sql.migrate import alembic_config
-
-    def move(conn: Connection, revision: str, down: bool = False) -> None:
-        cfg = alembic_config()
-        cfg.attributes["connection"] = conn
-        (command.downgrade if down else command.upgrade)(cfg, revision)
 
     engine = make_engine(db_url)
-    async with engine.begin() as conn:
-        await conn.run_sync(move, "0009")
-        await conn.execute(
-            text(
-                "INSERT INTO clients (client_id, name, scopes, grant_types, redirect_uris, "
-                "auth_methods, created_at) VALUES ('old', 'Old', 'read', "
-                "'client_credentials', '[]', 'client_secret_basic', 1)"
-            )
-        )
+    await old_client_at(engine, "0009")
     await migrate(engine)
     store = SqlStore(engine)
     try:
         old = await store.get_client("old")
         assert old is not None and old.authorization_details_types is None
         await store.save_details_type("loyalty", "{}", 1.0)
-        async with engine.begin() as conn:
-            await conn.run_sync(move, "0009", True)
-            await conn.run_sync(move, "head")
+        await down_and_up(engine, "0009")
         assert await store.list_details_types() == {}
     finally:
         await store.close()

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.storage.conftest import ROTATION_FORMS, store_of
+from tests.storage.old_schema import down_and_up, old_client_at
 from tests.storage.test_contract import _client, _token
 from tests.storage.test_partner_contract import _code, _family, _rt, _seed
 from tokensmith.core.ports import Store
@@ -77,35 +78,16 @@ async def test_a_familys_certificate_binding_survives_redemption_and_rotation(
 async def test_rows_from_before_migration_0010_read_back_unbound(db_url: str) -> None:
     """Migration 0010 adds nullable columns and a false ``cert_bound_tokens`` to existing
     rows, and downgrades cleanly."""
-    from alembic import command
-    from sqlalchemy import Connection, text
-
     from tokensmith.storage.sql import SqlStore, make_engine, migrate
-    from tokensmith.storage.sql.migrate import alembic_config
-
-    def move(conn: Connection, revision: str, down: bool = False) -> None:
-        cfg = alembic_config()
-        cfg.attributes["connection"] = conn
-        (command.downgrade if down else command.upgrade)(cfg, revision)
 
     engine = make_engine(db_url)
-    async with engine.begin() as conn:
-        await conn.run_sync(move, "0009")
-        await conn.execute(
-            text(
-                "INSERT INTO clients (client_id, name, scopes, grant_types, redirect_uris, "
-                "auth_methods, created_at) VALUES ('old', 'Old', 'read', "
-                "'client_credentials', '[]', 'client_secret_basic', 1)"
-            )
-        )
+    await old_client_at(engine, "0009")
     await migrate(engine)
     store = SqlStore(engine)
     try:
         old = await store.get_client("old")
         assert old is not None and old.cert_bound_tokens is False and old.tls_auth_kind is None
-        async with engine.begin() as conn:
-            await conn.run_sync(move, "0009", True)
-            await conn.run_sync(move, "head")
+        await down_and_up(engine, "0009")
         await store.add_access_token(_token(x5t_s256=X5T))
         assert (await store.find_access_token("t" * 64)) == _token(x5t_s256=X5T)
     finally:

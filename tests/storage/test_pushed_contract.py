@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+from tests.storage.old_schema import down_and_up, old_client_at
 from tokensmith.core.models import Client, PushedRequest
 from tokensmith.core.ports import Store
 
@@ -76,34 +77,15 @@ async def test_a_clients_require_par_round_trips(store: Store) -> None:
 async def test_clients_from_before_migration_0008_need_not_push(db_url: str) -> None:
     """Migration 0008 adds ``clients.require_par`` as false to every existing client, and
     downgrades cleanly."""
-    from alembic import command
-    from sqlalchemy import Connection, text
-
     from tokensmith.storage.sql import SqlStore, make_engine, migrate
-    from tokensmith.storage.sql.migrate import alembic_config
-
-    def move(conn: Connection, revision: str, down: bool = False) -> None:
-        cfg = alembic_config()
-        cfg.attributes["connection"] = conn
-        (command.downgrade if down else command.upgrade)(cfg, revision)
 
     engine = make_engine(db_url)
-    async with engine.begin() as conn:
-        await conn.run_sync(move, "0007")
-        await conn.execute(
-            text(
-                "INSERT INTO clients (client_id, name, scopes, grant_types, redirect_uris, "
-                "auth_methods, created_at) VALUES ('old', 'Old', 'read', "
-                "'client_credentials', '[]', 'client_secret_basic', 1)"
-            )
-        )
+    await old_client_at(engine, "0007")
     await migrate(engine)
     store = SqlStore(engine)
     try:
         old = await store.get_client("old")
         assert old is not None and old.require_par is False
-        async with engine.begin() as conn:
-            await conn.run_sync(move, "0007", True)
-            await conn.run_sync(move, "head")
+        await down_and_up(engine, "0007")
     finally:
         await store.close()
