@@ -81,6 +81,25 @@ class Server:
         self.secrets_seen.extend(data["client_secret"] for data in made)
         return [(data["client_id"], data["client_secret"]) for data in made]
 
+    def merchant_admin(self, merchant_name: str, email: str, password: str) -> None:
+        """A merchant and an admin user of it, who logs in with ``password``."""
+        merchant = self.cli("merchants", "create", "--name", merchant_name)
+        done = subprocess.run(
+            [
+                *(TOKENSMITH, "users", "create", "--merchant", merchant["merchant_id"]),
+                *("--email", email, "--password-stdin", "--role", "admin", "--json"),
+                *("--database-url", self.database_url),
+            ],
+            input=password + "\n",
+            env=self.env,
+            cwd=self.workdir,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+
     def cli_parallel(self, *commands: list[str]) -> list[Any]:
         """Several CLI commands at once (each is a Python start-up: seconds, not millis)."""
         with ThreadPoolExecutor(max_workers=4) as pool:

@@ -22,7 +22,7 @@ import httpx
 import pytest
 from jwskate import Jwk, Jwt
 
-from tests.e2e.conftest import TOKENSMITH, Server
+from tests.e2e.conftest import Server
 from tests.integration.live import form
 from tests.partner import sent_to
 
@@ -62,22 +62,7 @@ def js() -> tuple[str, Path]:
 
 
 def _user(server: Server) -> None:
-    merchant = server.cli("merchants", "create", "--name", "FAPI JS Roasters")
-    done = subprocess.run(
-        [
-            *(TOKENSMITH, "users", "create", "--merchant", merchant["merchant_id"]),
-            *("--email", EMAIL, "--password-stdin", "--role", "admin", "--json"),
-            *("--database-url", server.database_url),
-        ],
-        input=PASSWORD + "\n",
-        env=server.env,
-        cwd=server.workdir,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    server.merchant_admin("FAPI JS Roasters", EMAIL, PASSWORD)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ consent driven with plain HTTP against a real ``tokensmith serve`` on a loopback
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -14,7 +13,7 @@ import httpx
 import pytest
 import requests_oauth2client as roc
 
-from tests.e2e.conftest import TOKENSMITH, Server
+from tests.e2e.conftest import Server
 from tests.integration.live import form
 from tests.partner import sent_to
 
@@ -26,22 +25,7 @@ REDIRECT = "https://partner.example/par-callback"
 
 
 def _user(server: Server) -> None:
-    merchant = server.cli("merchants", "create", "--name", "PAR Test Roasters")
-    done = subprocess.run(
-        [
-            *(TOKENSMITH, "users", "create", "--merchant", merchant["merchant_id"]),
-            *("--email", EMAIL, "--password-stdin", "--role", "admin", "--json"),
-            *("--database-url", server.database_url),
-        ],
-        input=PASSWORD + "\n",
-        env=server.env,
-        cwd=server.workdir,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    server.merchant_admin("PAR Test Roasters", EMAIL, PASSWORD)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ refresh and introspection carry it; client_credentials asks for account access."
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,7 +13,7 @@ import httpx
 import pytest
 import requests_oauth2client as roc
 
-from tests.e2e.conftest import TOKENSMITH, Server
+from tests.e2e.conftest import Server
 from tests.integration.live import form
 from tests.partner import sent_to
 
@@ -35,22 +34,7 @@ ACCOUNTS = {"type": "account_information", "actions": ["read_balances"]}
 
 
 def _user(server: Server) -> None:
-    merchant = server.cli("merchants", "create", "--name", "RAR Test Roasters")
-    done = subprocess.run(
-        [
-            *(TOKENSMITH, "users", "create", "--merchant", merchant["merchant_id"]),
-            *("--email", EMAIL, "--password-stdin", "--role", "admin", "--json"),
-            *("--database-url", server.database_url),
-        ],
-        input=PASSWORD + "\n",
-        env=server.env,
-        cwd=server.workdir,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    server.merchant_admin("RAR Test Roasters", EMAIL, PASSWORD)
 
 
 @pytest.fixture(scope="module")
