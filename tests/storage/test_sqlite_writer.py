@@ -185,6 +185,103 @@ async def test_writers_of_two_workers_take_turns(
     assert order == ["a in", "a out", "b in", "b out"]
 
 
+def _insert_key(key: str) -> Callable[[sqlite3.Connection], str]:
+    """Driver work: one replay key, and the thread it ran on."""
+
+    def work(conn: sqlite3.Connection) -> str:
+        conn.execute("INSERT INTO replay_keys (replay_key, expires_at) VALUES (?, 1e12)", (key,))
+        return threading.current_thread().name
+
+    return work
+
+
+async def _replay_keys(store: SqlStore) -> int:
+    async with store.engine.connect() as conn:
+        return int((await conn.exec_driver_sql("SELECT count(*) FROM replay_keys")).one()[0])
+
+
+async def test_driver_work_runs_on_the_calling_thread_under_both_locks_when_they_are_free(
+    writer: SqliteWriter, sqlite_store: SqlStore
+) -> None:
+    """No thread hop while no one else writes; the ``flock`` and SQLite's write lock are
+    held while the work runs, and free again once it is committed."""
+    database = str(sqlite_store.engine.url.database)
+    seen: dict[str, object] = {}
+
+    def work(conn: sqlite3.Connection) -> str:
+        seen["lock free"] = _lock_is_free(database + "-writer")
+        seen["sqlite write lock free"] = _sqlite_write_lock_is_free(database)
+        return _insert_key("k")(conn)
+
+    assert await writer.run_driver(work) == threading.current_thread().name
+    assert seen == {"lock free": False, "sqlite write lock free": False}
+    assert _lock_is_free(database + "-writer") and _sqlite_write_lock_is_free(database)
+    assert await _replay_keys(sqlite_store) == 1
+
+
+async def test_driver_work_waits_on_the_writer_thread_while_another_process_holds_the_lock(
+    writer: SqliteWriter, sqlite_store: SqlStore
+) -> None:
+    """The event loop never sleeps on the lock: the work goes to the writer's thread,
+    which waits its turn, and the loop goes on meanwhile."""
+    fd = os.open(str(sqlite_store.engine.url.database) + "-writer", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        write = asyncio.ensure_future(writer.run_driver(_insert_key("k")))
+        await asyncio.sleep(0.2)
+        assert not write.done()
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        thread = await asyncio.wait_for(write, timeout=10)
+    finally:
+        os.close(fd)
+    assert thread.startswith("tokensmith-sqlite-writer")
+    assert await _replay_keys(sqlite_store) == 1
+
+
+async def test_driver_work_goes_to_the_writer_thread_while_sqlite_is_locked_by_a_connection(
+    writer: SqliteWriter, sqlite_store: SqlStore
+) -> None:
+    """A write that takes no ``flock`` (the async engine's) holds SQLite's write lock:
+    the work does not wait for it on the event loop, it waits on the writer's thread."""
+    other = sqlite3.connect(str(sqlite_store.engine.url.database), isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        write = asyncio.ensure_future(writer.run_driver(_insert_key("k")))
+        await asyncio.sleep(0.2)
+        assert not write.done()
+        other.execute("COMMIT")
+        thread = await asyncio.wait_for(write, timeout=10)
+    finally:
+        other.close()
+    assert thread.startswith("tokensmith-sqlite-writer")
+    assert await _replay_keys(sqlite_store) == 1
+
+
+@pytest.mark.parametrize("busy", [False, True], ids=["on the loop", "on the writer thread"])
+async def test_driver_work_that_raises_stores_nothing(
+    writer: SqliteWriter, sqlite_store: SqlStore, busy: bool
+) -> None:
+    """Rolled back on either thread, and a driver error surfaces as SQLAlchemy's (the
+    same as the writer's other paths)."""
+    fd = os.open(str(sqlite_store.engine.url.database) + "-writer", os.O_RDWR | os.O_CREAT)
+
+    def work(conn: sqlite3.Connection) -> None:
+        _insert_key("a")(conn)
+        _insert_key("a")(conn)  # the same key twice
+
+    try:
+        if busy:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            asyncio.get_running_loop().call_later(0.1, fcntl.flock, fd, fcntl.LOCK_UN)
+        with pytest.raises(IntegrityError):
+            await writer.run_driver(work)
+    finally:
+        os.close(fd)
+    assert await _replay_keys(sqlite_store) == 0
+    await writer.run_driver(_insert_key("b"))  # both connections still usable
+    assert await _replay_keys(sqlite_store) == 1
+
+
 async def test_store_token_writes_go_through_the_writer(
     sqlite_store: SqlStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:

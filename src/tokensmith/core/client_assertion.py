@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from tokensmith.core.addresses import host_refusal
 from tokensmith.core.clock import Clock
 from tokensmith.core.dpop import MIN_RSA_BITS, SUPPORTED_ALGORITHMS
+from tokensmith.core.jws import JwsKeys
 from tokensmith.core.models import Client
 from tokensmith.core.ports import JwksFetcher, JwksUnavailable, ReplayCache
 from tokensmith.core.uris import split_uri
@@ -375,7 +376,8 @@ class AssertionVerifier:
         self._keys = keys
         #: The issuer and token endpoint URLs, accepted in ``aud`` at every endpoint.
         self._audiences = frozenset(audiences)
-        self._verifiers: OrderedDict[tuple[str, str], jwt.PyJWK] = OrderedDict()
+        #: Verification keys made from the clients' JWKs, once each.
+        self._verifiers = JwsKeys(_KEY_CACHE_SIZE)
 
     @property
     def keys(self) -> ClientKeys:
@@ -475,26 +477,11 @@ class AssertionVerifier:
     def _verifies(self, jwk: dict[str, Any], alg: str, signing_input: bytes, sig: bytes) -> bool:
         if jwk.get("kty") != _KTY_OF_ALG[alg] or jwk.get("alg", alg) != alg:
             return False
-        key = self._verifier(jwk, alg)
-        if key is None:
-            return False
         try:
-            return bool(key.Algorithm.verify(signing_input, key.key, sig))
-        except (jwt.PyJWTError, ValueError, TypeError):
+            key = self._verifiers.get(jwk, alg)
+        except ValueError:
             return False
-
-    def _verifier(self, jwk: dict[str, Any], alg: str) -> jwt.PyJWK | None:
-        cache_key = (orjson.dumps(jwk, option=orjson.OPT_SORT_KEYS).decode(), alg)
-        key = self._verifiers.get(cache_key)
-        if key is None:
-            try:
-                key = jwt.PyJWK(jwk, alg)
-            except (jwt.PyJWTError, ValueError, TypeError):
-                return None
-            self._verifiers[cache_key] = key
-            if len(self._verifiers) > _KEY_CACHE_SIZE:
-                self._verifiers.popitem(last=False)
-        return key
+        return key.verify(signing_input, sig)
 
     def _check_parties(
         self, claims: Mapping[str, Any], client_id: str, endpoint: str | None

@@ -28,7 +28,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
 import orjson
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
@@ -36,6 +35,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from tokensmith.core.clock import Clock
 from tokensmith.core.errors import InvalidDpopProof, InvalidGrant, UseDpopNonce
+from tokensmith.core.jws import JwsKey, canonical_jwk
 from tokensmith.core.models import Client
 from tokensmith.core.ports import ReplayCache
 from tokensmith.core.requests import DpopRequest, TokenRequest
@@ -259,14 +259,9 @@ def _public_jwk(header: Mapping[str, Any], alg: str) -> dict[str, Any]:
     return jwk
 
 
-def _verified_claims(jws: _Jws, key: jwt.PyJWK) -> dict[str, Any]:
-    """§4.3 (6): the signature verifies with the ``jwk`` (PyJWT's algorithm); the claims
-    are a JSON object."""
-    try:
-        valid = key.Algorithm.verify(jws.signing_input, key.key, jws.signature)
-    except (jwt.PyJWTError, ValueError, TypeError):
-        valid = False
-    if not valid:
+def _verified_claims(jws: _Jws, key: JwsKey) -> dict[str, Any]:
+    """§4.3 (6): the signature verifies with the ``jwk``; the claims are a JSON object."""
+    if not key.verify(jws.signing_input, jws.signature):
         raise InvalidDpopProof("the DPoP proof's signature does not verify")
     try:
         claims = orjson.loads(jws.payload)
@@ -322,7 +317,8 @@ class DpopVerifier:
         self._clock = clock
         self._replay = replay
         self._nonces = nonces
-        self._keys: OrderedDict[tuple[str, str], jwt.PyJWK] = OrderedDict()
+        #: (canonical JWK, alg) -> its thumbprint and verification key.
+        self._keys: OrderedDict[tuple[str, str], tuple[str, JwsKey]] = OrderedDict()
         self._htus: dict[str, str | None] = {}
 
     @property
@@ -342,12 +338,8 @@ class DpopVerifier:
         without a good nonce (§8)."""
         jws = _one_proof(req.proofs)
         alg = self._algorithm(jws.header)
-        jwk = _public_jwk(jws.header, alg)
-        try:
-            jkt = jwk_thumbprint(jwk)
-        except ValueError:
-            raise InvalidDpopProof("the DPoP proof's jwk is not a valid key") from None
-        claims = _verified_claims(jws, self._key(jwk, jkt, alg))
+        jkt, key = self._key(_public_jwk(jws.header, alg), alg)
+        claims = _verified_claims(jws, key)
         jti = _check_request(claims, req, self._expected_htu(req.uri))
         iat = self._check_time(claims)
         if access_token is not None:
@@ -366,21 +358,25 @@ class DpopVerifier:
             raise InvalidDpopProof(f"the DPoP proof's alg must be one of {allowed}")
         return alg
 
-    def _key(self, jwk: dict[str, Any], jkt: str, alg: str) -> jwt.PyJWK:
-        """The verification key of ``jwk`` (made once per key and algorithm)."""
-        cached = self._keys.get((jkt, alg))
+    def _key(self, jwk: dict[str, Any], alg: str) -> tuple[str, JwsKey]:
+        """The RFC 7638 thumbprint of ``jwk`` and its verification key, made once per key
+        and algorithm (kept by the key's canonical JSON)."""
+        canonical = canonical_jwk(jwk)
+        cached = self._keys.get((canonical, alg)) if canonical is not None else None
         if cached is not None:
             return cached
         try:
-            key = jwt.PyJWK(jwk, alg)
-        except (jwt.PyJWTError, ValueError, TypeError):
+            jkt = jwk_thumbprint(jwk)
+            key = JwsKey(jwk, alg)
+        except ValueError:
             raise InvalidDpopProof("the DPoP proof's jwk is not a valid key") from None
         if isinstance(key.key, RSAPublicKey) and key.key.key_size < MIN_RSA_BITS:
             raise InvalidDpopProof(f"the DPoP proof's RSA key is under {MIN_RSA_BITS} bits")
-        self._keys[(jkt, alg)] = key
-        if len(self._keys) > _KEY_CACHE_SIZE:
-            self._keys.popitem(last=False)
-        return key
+        if canonical is not None:
+            self._keys[(canonical, alg)] = (jkt, key)
+            if len(self._keys) > _KEY_CACHE_SIZE:
+                self._keys.popitem(last=False)
+        return jkt, key
 
     def _expected_htu(self, uri: str) -> str | None:
         if uri in self._htus:

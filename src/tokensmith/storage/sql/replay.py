@@ -11,9 +11,10 @@ uses of one key, on any instance, exactly one returns it.
 First uses are on the hot path of every DPoP token request, so concurrent ones of a process
 share a round trip (:class:`~tokensmith.storage.sql.batch.GroupCommit`): on PostgreSQL
 one statement for the batch (the keys as arrays, ``unnest``) on an autocommit
-connection; on a SQLite file a transaction run whole on the store's writer thread
-(:class:`~tokensmith.storage.sql.sqlite_writer.SqliteWriter`: one thread hop instead of
-one per statement), on the store's write paths (:mod:`tokensmith.storage.sql.write_paths`).
+connection; on a SQLite file a transaction through the driver alone, on the event loop's
+thread when no other writer holds the lock at that moment and else whole on the store's
+writer thread (:class:`~tokensmith.storage.sql.write_paths.SqliteDriverWrites`), so a
+replay key costs no thread hop while the lock is free.
 Every ``PURGE_INTERVAL`` seconds a batch also deletes up to ``PURGE_BATCH`` keys whose time
 is over, so the table holds about one ``max_age`` of proofs.
 """
@@ -24,7 +25,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, exc, select, text
+from sqlalchemy import Connection, bindparam, delete, select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -35,7 +36,7 @@ from tokensmith.storage.sql.tables import replay_keys
 from tokensmith.storage.sql.write_paths import (
     AutocommitStatement,
     EngineWrites,
-    SqliteThreadWrites,
+    SqliteDriverWrites,
     WritePath,
 )
 
@@ -62,6 +63,11 @@ _SQLITE_SQL = (
     "INSERT INTO replay_keys (replay_key, expires_at) VALUES (?, ?) "
     "ON CONFLICT (replay_key) DO UPDATE SET expires_at = excluded.expires_at "
     "WHERE replay_keys.expires_at <= ? RETURNING replay_key"
+)
+#: :func:`_purge_statement` through the driver.
+_SQLITE_PURGE = (
+    "DELETE FROM replay_keys WHERE replay_key IN "
+    "(SELECT replay_key FROM replay_keys WHERE expires_at < ? LIMIT ?)"
 )
 
 #: PostgreSQL: every key of a batch in one statement (the keys are distinct: ``ON
@@ -113,7 +119,7 @@ class SqlReplayCache:
         self._next_purge = float("-inf")
         path: WritePath[tuple[str, float], bool]
         if writer is not None:
-            path = SqliteThreadWrites(writer, self._driver_batch)
+            path = SqliteDriverWrites(writer, self._driver_batch)
         elif engine.dialect.name == "postgresql":
             path = AutocommitStatement(engine, self._pg_batch)
         else:  # SQLite in memory: no lock file, no writer
@@ -139,21 +145,16 @@ class SqlReplayCache:
         self._next_purge = now + PURGE_INTERVAL
         return now, True
 
-    def _driver_batch(self, conn: Connection, items: Batch) -> list[bool]:
-        """On the writer's thread, through the driver (SQLAlchemy's execution of the same
-        statement costs more than the statement)."""
+    def _driver_batch(self, dbapi: sqlite3.Connection, items: Batch) -> list[bool]:
+        """Through the driver, in a transaction of :class:`SqliteDriverWrites`
+        (SQLAlchemy's execution of the same statement costs more than the statement)."""
         now, purge = self._now_and_purge()
-        dbapi = conn.connection.dbapi_connection
-        assert dbapi is not None
         won = set()
-        try:
-            for key, expires_at in _distinct(items).items():
-                if dbapi.execute(_SQLITE_SQL, (key, expires_at, now)).fetchone() is not None:
-                    won.add(key)
-        except sqlite3.Error as error:
-            raise exc.DBAPIError.instance(_SQLITE_SQL, None, error, sqlite3.Error) from error
+        for key, expires_at in _distinct(items).items():
+            if dbapi.execute(_SQLITE_SQL, (key, expires_at, now)).fetchone() is not None:
+                won.add(key)
         if purge:
-            conn.execute(_purge_statement(now))
+            dbapi.execute(_SQLITE_PURGE, (now, PURGE_BATCH))
         return _outcomes(items, won)
 
     def _core_batch(self, conn: Connection, items: Batch) -> list[bool]:

@@ -16,6 +16,7 @@ thread; statements and errors are the same on every path.
 
 from __future__ import annotations
 
+import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
@@ -28,7 +29,9 @@ from tokensmith.storage.sql.sqlite_writer import SqliteWriter
 __all__ = [
     "AutocommitStatement",
     "Batch",
+    "DriverBatch",
     "EngineWrites",
+    "SqliteDriverWrites",
     "SqliteThreadInserts",
     "SqliteThreadWrites",
     "WritePath",
@@ -39,6 +42,8 @@ R = TypeVar("R")
 
 #: A batch of writes on an open synchronous connection; one result per write.
 Batch = Callable[[Connection, Sequence[T]], Sequence[R]]
+#: The same on a SQLite driver connection, in a transaction begun and committed around it.
+DriverBatch = Callable[[sqlite3.Connection, Sequence[T]], Sequence[R]]
 
 
 class WritePath(ABC, Generic[T, R]):
@@ -96,6 +101,24 @@ class SqliteThreadWrites(WritePath[T, R]):
     async def write(self, items: Sequence[T]) -> Sequence[R]:
         batch = self.batch
         return await self._writer.run(lambda conn: batch(conn, items))
+
+
+class SqliteDriverWrites(WritePath[T, R]):
+    """``batch`` in one transaction through the SQLite driver alone
+    (:meth:`~tokensmith.storage.sql.sqlite_writer.SqliteWriter.run_driver`): on the event
+    loop's thread when the ``flock`` and SQLite's write lock are free at that moment
+    (:class:`~tokensmith.storage.sql.sqlite_writer.InlineTransactions`), else on the
+    writer's thread. For short batches of small statements, whose thread hop and SQLAlchemy
+    transaction cost more than the statements: a SQLite file's replay keys."""
+
+    def __init__(self, writer: SqliteWriter, batch: DriverBatch[T, R]) -> None:
+        self._writer = writer
+        #: The batch function this path runs.
+        self.batch = batch
+
+    async def write(self, items: Sequence[T]) -> Sequence[R]:
+        batch = self.batch
+        return await self._writer.run_driver(lambda conn: batch(conn, items))
 
 
 class SqliteThreadInserts(WritePath[T, None]):
