@@ -326,7 +326,10 @@ async def test_an_authorization_request_naming_a_consent_it_may_not_use_is_refus
         assert query_of(sent_to(r) or "")["error"] == "invalid_request", why
 
 
-async def test_of_two_parallel_approvals_of_one_consent_one_gets_a_code(partner: Partner) -> None:
+async def test_of_two_parallel_approvals_of_one_consent_one_gets_a_code(
+    harness_any: Harness,
+) -> None:
+    partner = await consent_partner(harness_any)
     consent_id = await lodged(partner, [PAYMENT])
     await partner.login()
     first = await partner.authorize(consent_id=consent_id)
@@ -465,3 +468,21 @@ async def test_the_tokens_of_an_expired_consent_are_inactive(
     harness.clock.advance(stored.expires_at - harness.clock.now())
     assert (await read(partner, consent_id))["status"] == "expired"
     assert (await partner.introspect(tokens["access_token"]))["active"] is False
+
+
+async def test_a_refreshed_token_still_carries_its_consent(partner: Partner) -> None:
+    consent_id = await lodged(partner, [ACCOUNTS])
+    tokens = await authorized_tokens(partner, consent_id)
+    r = await partner.refresh(tokens["refresh_token"])
+    assert r.status_code == 200, r.text
+    assert r.json()["consent_id"] == consent_id
+    assert claims_of(r.json()["access_token"])["consent_id"] == consent_id
+
+
+async def test_the_openapi_document_describes_the_consent_endpoints(harness: Harness) -> None:
+    paths = (await harness.http.get("/openapi.json")).json()["paths"]
+    assert set(paths[CONSENTS]) == {"post"}
+    assert set(paths[CONSENTS + "/{consent_id}"]) == {"parameters", "get", "delete"}
+    assert "409" in paths[CONSENTS + "/consume"]["post"]["responses"]
+    names = {p["name"] for p in paths["/oauth/authorize"]["get"]["parameters"]}
+    assert "consent_id" in names
