@@ -486,3 +486,17 @@ async def test_the_openapi_document_describes_the_consent_endpoints(harness: Har
     assert "409" in paths[CONSENTS + "/consume"]["post"]["responses"]
     names = {p["name"] for p in paths["/oauth/authorize"]["get"]["parameters"]}
     assert "consent_id" in names
+
+
+async def test_the_token_request_cannot_change_a_consented_payment(partner: Partner) -> None:
+    consent_id = await lodged(partner, [PAYMENT])
+    await partner.login()
+    code = await approve(partner, await partner.authorize(consent_id=consent_id))
+    for changed in (
+        dict(PAYMENT, instructedAmount={"currency": "EUR", "amount": "9999.00"}),
+        dict(PAYMENT, creditorName="Mallory Ltd"),
+    ):
+        r = await partner.exchange(code, authorization_details=json.dumps([changed]))
+        assert (r.status_code, r.json()["error"]) == (400, "invalid_authorization_details")
+    r = await partner.exchange(code)
+    assert r.status_code == 200 and r.json()["authorization_details"] == [PAYMENT]
