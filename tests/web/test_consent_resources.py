@@ -355,6 +355,10 @@ async def test_consuming_a_payment_ends_the_consent_and_its_tokens(partner: Part
     }
     assert await partner.introspect(tokens["access_token"]) == {"active": False}
     assert (await read(partner, consent_id))["status"] == "consumed"
+    # revoked through the ordinary path too: the revocation bound of JWTs applies
+    jti = claims_of(tokens["access_token"])["jti"]
+    stored = await partner.h.ctx.store.find_access_token_by_jti(jti)
+    assert stored is not None and stored.revoked_at is not None
     r = await consume(partner, tokens["access_token"])
     assert r.status_code == 409
     assert (r.json()["error"], r.json()["status"]) == ("consent_not_active", "consumed")
