@@ -422,6 +422,7 @@ async def test_the_partner_revokes_an_account_consent_and_its_tokens_stop(
     consent_id = await lodged(p, [ACCOUNTS])
     tokens = await authorized_tokens(p, consent_id)
     assert "refresh_token" in tokens  # account access is not single-use
+    assert (await p.introspect(tokens["refresh_token"]))["consent_id"] == consent_id
     info = await p.introspect(tokens["access_token"])
     assert info["active"] and info["consent_id"] == consent_id
     token = await own_token(p)
