@@ -244,6 +244,11 @@ class IssuedToken:
     refresh_token: str | None = field(default=None, repr=False)
     #: RFC 9396 §7: the ``authorization_details`` granted, canonical JSON text.
     authorization_details: str | None = None
+    #: The access token's format, ``jwt`` (RFC 9068) or ``opaque`` (for metrics).
+    token_format: TokenFormat = "jwt"
+    #: Its sender constraint: ``bearer``, ``dpop`` (RFC 9449), ``mtls`` (RFC 8705) or
+    #: ``dpop+mtls`` (for metrics).
+    binding: str = "bearer"
 
 
 Role = Literal["admin", "member", "operator"]

@@ -23,6 +23,7 @@ from tokensmith.core.ports import Store
 from tokensmith.core.randomness import Randomness
 from tokensmith.settings import SETTINGS_ENV, Settings
 from tokensmith.web.admin import admin_mount
+from tokensmith.web.admin.framework import PREFIX as ADMIN_PREFIX
 from tokensmith.web.compose import build_context
 from tokensmith.web.context import STATE_KEY, AppContext
 from tokensmith.web.dialects.compat import DIALECT_PATHS
@@ -32,14 +33,25 @@ from tokensmith.web.endpoints.token import TokenEndpoint
 from tokensmith.web.errors import LastResortMiddleware, http_exception
 from tokensmith.web.fastpath import HotRoute, TokensmithApp
 from tokensmith.web.jobs import BackgroundJobs
-from tokensmith.web.observe import LatencyMiddleware, Observer
+from tokensmith.web.observe import LatencyMiddleware, Observer, RouteLabels
 from tokensmith.web.panel import panel_routes
 from tokensmith.web.ui.login import login_routes
 
-__all__ = ["app_from_environ", "create_app", "middleware", "page_routes", "routes"]
+__all__ = [
+    "ADMIN_PORT_PATHS",
+    "app_from_environ",
+    "create_app",
+    "dialect_of",
+    "middleware",
+    "page_routes",
+    "routes",
+]
 
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 STATIC = Path(__file__).resolve().parent / "static"
+#: The routes served on ``metrics_port`` instead of the public port when it is set.
+ADMIN_PORT_PATHS = frozenset({"/metrics", "/livez", "/readyz"})
+_TOKEN_DIALECTS = {path: name for name, path in DIALECT_PATHS.items()}
 
 
 def routes(settings: Settings) -> list[BaseRoute]:
@@ -60,6 +72,8 @@ def routes(settings: Settings) -> list[BaseRoute]:
         Route("/openapi.json", discovery.openapi),
         admin_mount(),
     ]
+    if settings.metrics_port is not None:  # served on their own port (tokensmith.web.admin_port)
+        table = [r for r in table if getattr(r, "path", None) not in ADMIN_PORT_PATHS]
     if settings.registration != "off":  # RFC 7591 §3, RFC 7592 §2
         path = registration.REGISTER_PATH
         table.append(Route(path, registration.register, methods=_METHODS))
@@ -86,11 +100,29 @@ def observer_of(scope: Scope) -> Observer | None:
     return None if ctx is None else ctx.observer
 
 
-def middleware() -> list[Middleware]:
-    """Around every route, the hot path's included: the latency metric, then the
-    last-resort answers (``server_error``, the 503 of an outage)."""
+def dialect_of(template: str) -> str | None:
+    """The ``dialect`` metrics label of a route template: a token endpoint's wire dialect,
+    ``oauth`` for the other standard endpoints (introspection, revocation, PAR,
+    authorization, registration), ``admin`` for the admin API, ``panel`` for the merchant
+    panel, else none (``other``)."""
+    if template in _TOKEN_DIALECTS:
+        return _TOKEN_DIALECTS[template]
+    if template.startswith("/oauth/"):
+        return "oauth"
+    if template.startswith(ADMIN_PREFIX):
+        return "admin"
+    if template == "/panel" or template.startswith("/panel/"):
+        return "panel"
+    return None
+
+
+def middleware(table: list[BaseRoute] | None = None) -> list[Middleware]:
+    """Around every route, the hot path's included: the request metrics (labelled by the
+    routes of ``table``, found once here), then the last-resort answers (``server_error``,
+    the 503 of an outage)."""
+    labels = RouteLabels(table, dialect_of) if table is not None else None
     return [
-        Middleware(LatencyMiddleware, observer=observer_of),
+        Middleware(LatencyMiddleware, observer=observer_of, labels=labels),
         Middleware(LastResortMiddleware),
     ]
 
@@ -124,9 +156,10 @@ def create_app(
                 await ctx.store.close()
 
     pages = page_routes()
+    table = [*routes(settings), *pages]
     return TokensmithApp(
-        routes=[*routes(settings), *pages],
-        middleware=middleware(),
+        routes=table,
+        middleware=middleware(table),
         page_paths=[r.path for r in pages if isinstance(r, Route)],
         lifespan=lifespan,
         exception_handlers={HTTPException: http_exception},
