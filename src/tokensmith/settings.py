@@ -426,6 +426,13 @@ class Settings(BaseSettings):
             raise ValueError("name at least one algorithm")
         return tuple(v)
 
+    @field_validator("metrics_port")
+    @classmethod
+    def _check_metrics_port(cls, v: int | None, info: ValidationInfo) -> int | None:
+        if v is not None and v == info.data.get("port"):
+            raise ValueError("the metrics port must differ from the public port")
+        return v
+
     @field_validator("profile")
     @classmethod
     def _check_profile(cls, v: str, info: ValidationInfo) -> str:

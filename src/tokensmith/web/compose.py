@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -91,6 +91,7 @@ __all__ = [
     "build_context",
     "grant_table",
     "partner_policy",
+    "probe_health",
     "registration_policy",
     "resolve_secret_keys",
 ]
@@ -247,6 +248,13 @@ async def open_store(settings: Settings) -> SqlStore:
     if settings.auto_migrate:
         await migrate(engine)
     return SqlStore(engine)
+
+
+def probe_health(settings: Settings) -> tuple[StoreHealth, Callable[[], Awaitable[None]]]:
+    """The readiness of the database for the metrics port's ``/readyz`` (one connection of
+    its own, no migration), and how to close it."""
+    store = SqlStore(make_engine(settings.database_url, 1))
+    return StoreHealth(store), store.close
 
 
 def _redis(settings: Settings) -> Any:
