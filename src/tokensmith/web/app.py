@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -51,6 +53,7 @@ _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 STATIC = Path(__file__).resolve().parent / "static"
 #: The routes served on ``metrics_port`` instead of the public port when it is set.
 ADMIN_PORT_PATHS = frozenset({"/metrics", "/livez", "/readyz"})
+log = logging.getLogger("tokensmith")
 _TOKEN_DIALECTS = {path: name for name, path in DIALECT_PATHS.items()}
 
 
@@ -134,9 +137,15 @@ def create_app(
     rand: Randomness | None = None,
     store: Store | None = None,
     passwords: Passwords | None = None,
+    tracer_provider: Any = None,
 ) -> Starlette:
     """The ASGI application. Storage, keys and caches are set up in its lifespan; the
-    keyword arguments replace the real clock, randomness, store and password hasher."""
+    keyword arguments replace the real clock, randomness, store, password hasher and (with
+    ``settings.otel``) OpenTelemetry tracer provider."""
+    pages = page_routes()
+    table = [*routes(settings), *pages]
+    stack = middleware(table)
+    tracing = tracing_middleware(settings, table, tracer_provider)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, AppContext]]:
@@ -148,6 +157,10 @@ def create_app(
         try:
             yield {STATE_KEY: ctx}
         finally:
+            for traced in tracing:  # the spans still queued go out (an SDK provider)
+                flush = getattr(traced.kwargs["provider"], "force_flush", None)
+                if flush is not None:
+                    await asyncio.to_thread(flush)
             await jobs.stop()
             await _settle(ctx)
             if ctx.redis is not None:
@@ -155,15 +168,34 @@ def create_app(
             if store is None:
                 await ctx.store.close()
 
-    pages = page_routes()
-    table = [*routes(settings), *pages]
     return TokensmithApp(
         routes=table,
-        middleware=middleware(table),
+        middleware=[*tracing, *stack],
         page_paths=[r.path for r in pages if isinstance(r, Route)],
         lifespan=lifespan,
         exception_handlers={HTTPException: http_exception},
     )
+
+
+def tracing_middleware(
+    settings: Settings, table: list[BaseRoute], provider: Any = None
+) -> list[Middleware]:
+    """With ``settings.otel``, the OpenTelemetry middleware (:mod:`tokensmith.web.tracing`)
+    outside the others, so that its span covers them; else none, and ``opentelemetry`` is
+    not imported."""
+    if not settings.otel:
+        return []
+    try:
+        from tokensmith.web import tracing
+    except ImportError:
+        log.warning(
+            "TOKENSMITH_OTEL is on but opentelemetry is not installed: no traces "
+            "(pip install 'tokensmith[otel]')"
+        )
+        return []
+    provider = provider or tracing.tracer_provider()
+    labels = RouteLabels(table, dialect_of)
+    return [Middleware(tracing.TracingMiddleware, provider=provider, labels=labels)]
 
 
 async def _settle(ctx: AppContext) -> None:

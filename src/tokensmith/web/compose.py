@@ -90,6 +90,7 @@ __all__ = [
     "audit_of",
     "build_context",
     "grant_table",
+    "observer_class",
     "partner_policy",
     "probe_health",
     "registration_policy",
@@ -200,7 +201,7 @@ async def build_context(
         service=service,
         clients=clients,
         api_keys=api_keys,
-        observer=Observer(recorder=recorder, fingerprints=fingerprints),
+        observer=observer_class(settings)(recorder=recorder, fingerprints=fingerprints),
         dialects=dialects(standard),
         metadata=authorization_metadata(settings, details),
         sessions=Sessions(
@@ -233,6 +234,18 @@ async def build_context(
         store=store,
         redis=redis,
     )
+
+
+def observer_class(settings: Settings) -> type[Observer]:
+    """:class:`Observer`, or with traces on (``settings.otel`` and opentelemetry installed)
+    one that also names the grant on the request's span: chosen once, here."""
+    if settings.otel:
+        try:
+            from tokensmith.web.tracing import TracedObserver
+        except ImportError:
+            return Observer  # create_app said so in the log
+        return TracedObserver
+    return Observer
 
 
 def audit_of(settings: Settings, store: Store, clock: Clock, rand: Randomness) -> Audit:
