@@ -7,7 +7,7 @@ import asyncio
 import bisect
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -44,6 +44,8 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1
 
 #: Methods that get their own metrics label; any other is counted as ``other``.
 KNOWN_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+
+_perf_counter = time.perf_counter
 
 #: The route and dialect labels of a request no route matched.
 OTHER_ROUTE = ("other", "other")
@@ -550,20 +552,24 @@ class LatencyMiddleware:
             return
         status = 0
 
-        async def send_status(message: Message) -> None:
+        def send_status(message: Message) -> Awaitable[None]:
+            # not a coroutine of its own: the app awaits ``send``'s, one frame fewer a send
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-            await send(message)
+            return send(message)
 
-        start = time.perf_counter()
+        start = _perf_counter()
         try:
             await self.app(scope, receive, send_status)
         finally:
             obs = self._observer(scope)
             if obs is not None:
-                elapsed = time.perf_counter() - start
+                elapsed = _perf_counter() - start
                 route = self._labels.get(id(scope.get("route")))
                 if route is None:
                     route = (route_label(scope), "other")
-                obs.observe_request(route[0], route[1], method_label(scope), status, elapsed)
+                method = scope["method"]  # method_label, inline: one call fewer a request
+                if method not in KNOWN_METHODS:
+                    method = "other"
+                obs.observe_request(route[0], route[1], method, status, elapsed)
