@@ -321,7 +321,7 @@ class Settings(BaseSettings):
     metrics_flush_interval: float = Field(default=1.0, ge=0)
     #: A port of its own for ``/metrics``, ``/livez`` and ``/readyz`` (then 404 on the
     #: public port), served by ``tokensmith serve``'s main process with every worker's
-    #: counts summed; none: they are on the public port.
+    #: counts summed; none (or empty): they are on the public port.
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     #: The address ``metrics_port`` listens on.
     metrics_host: str = "127.0.0.1"
@@ -425,6 +425,11 @@ class Settings(BaseSettings):
         if not v:
             raise ValueError("name at least one algorithm")
         return tuple(v)
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _empty_metrics_port(cls, v: Any) -> Any:
+        return None if isinstance(v, str) and not v.strip() else v
 
     @field_validator("metrics_port")
     @classmethod
