@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tests.conftest import Harness, WithState
+from tests.dpop import DpopKey
 from tests.partner import make_partner
 from tests.web.test_metrics import sample, scrape
 from tokensmith.core.admin import create_api_key
@@ -219,3 +220,18 @@ async def test_metrics_show_this_processs_cpu_memory_and_python(harness: Harness
     assert {"process_cpu_seconds", "process_resident_memory_bytes", "python_info"} <= names
     # one worker: no pid label, as prometheus_client writes them
     assert 'process_resident_memory_bytes{pid="' not in r.text
+
+
+async def test_dpop_bound_tokens_are_counted_as_dpop(harness: Harness) -> None:
+    """RFC 9449 §5: a token bound to the proof's key is a ``dpop`` token."""
+    client, secret = await harness.client()
+    key = DpopKey.generate()
+    proof = key.proof("https://auth.example.test/oauth/token", iat=harness.clock.now())
+    form = {"grant_type": "client_credentials"}
+    r = await harness.http.post(
+        "/oauth/token", data=form, auth=(client.client_id, secret), headers={"DPoP": proof}
+    )
+    assert r.status_code == 200 and r.json()["token_type"] == "DPoP"
+    m = await scrape(harness)
+    assert sample(m, BY_TYPE, token_type="access", format="jwt", binding="dpop") == 1
+    assert sample(m, BY_TYPE, token_type="access", format="jwt", binding="bearer") == 0
