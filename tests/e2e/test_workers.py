@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from tests.e2e.conftest import Server, running_server
 from tokensmith.web.observe import WORKER_FILE_GLOB
@@ -74,6 +75,31 @@ def test_two_workers_issue_and_introspect_tokens_from_one_sqlite_file(workers: S
     while (issued := issued_by_dot(workers)) != len(responses) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert issued == len(responses)
+    # requests by route and status class are summed the same way (each counted once its
+    # answer is sent, so perhaps one flush later); process metrics are each worker's own,
+    # under its pid
+    deadline = time.monotonic() + 2
+    served = token_requests(workers)
+    while sum(s.value for s in served) != len(responses) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        served = token_requests(workers)
+    assert sum(s.value for s in served) == len(responses)
+    assert {(s.labels["dialect"], s.labels["status"]) for s in served} == {("dot", "2xx")}
+    text = httpx.get(workers.base_url + "/metrics").text
+    samples = [s for f in text_string_to_metric_families(text) for s in f.samples]
+    pids = {s.labels["pid"] for s in samples if s.name == "process_resident_memory_bytes"}
+    assert pids == serving_pids(workers)
+
+
+def token_requests(server: Server) -> list[Sample]:
+    """``tokensmith_requests_total`` of the dot token endpoint, by method and status."""
+    metrics = httpx.get(server.base_url + "/metrics").text
+    return [
+        s
+        for f in text_string_to_metric_families(metrics)
+        for s in f.samples
+        if s.name == "tokensmith_requests_total" and s.labels["route"] == "/o/token/"
+    ]
 
 
 def issued_by_dot(server: Server) -> float:
