@@ -494,7 +494,11 @@ class Observer:
 
     def start(self, interval: float) -> None:
         """Flush every ``interval`` seconds in the background (0: only at scrapes and
-        :meth:`aclose`)."""
+        :meth:`aclose`). In multi-worker mode, write this worker's file at once, so that a
+        scrape shows its process metrics before it has counted anything."""
+        folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if folder:
+            self.totals.write(Path(folder))
         if interval > 0 and self._flusher is None:
             self._flusher = asyncio.create_task(
                 self._flush_every(interval), name="tokensmith-metrics"
