@@ -261,6 +261,9 @@ class Settings(BaseSettings):
     #: At most this many objects, and this many bytes, in one ``authorization_details``.
     authorization_details_max_entries: int = Field(default=10, ge=1, le=100)
     authorization_details_max_bytes: int = Field(default=8192, ge=256, le=65536)
+    #: Seconds between re-reads of the types registered with the CLI, so every running
+    #: instance accepts an added type and refuses a removed one (0: only at start).
+    authorization_details_types_refresh: float = Field(default=30.0, ge=0)
     # -- DPoP, RFC 9449 (docs/fapi.md) ---------------------------------------------------
     #: Algorithms a DPoP proof may be signed with (asymmetric only; FAPI 2.0's by default).
     dpop_signing_algs: Annotated[tuple[DpopAlg, ...], NoDecode] = ("ES256", "PS256", "EdDSA")
