@@ -325,6 +325,15 @@ class Settings(BaseSettings):
     #: Seconds between moves of a worker's request counts into its Prometheus metrics: how
     #: far behind ``/metrics`` may show the other workers (0: only at scrapes and shutdown).
     metrics_flush_interval: float = Field(default=1.0, ge=0)
+    #: A port of its own for ``/metrics``, ``/livez`` and ``/readyz`` (then 404 on the
+    #: public port), served by ``tokensmith serve``'s main process with every worker's
+    #: counts summed; none (or empty): they are on the public port.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    #: The address ``metrics_port`` listens on.
+    metrics_host: str = "127.0.0.1"
+    #: OpenTelemetry traces (``pip install 'tokensmith[otel]'``): a server span per
+    #: request, exported with the standard ``OTEL_*`` variables (docs/operations.md).
+    otel: bool = False
     #: Seconds between writes of the per-key token counters (0: only at shutdown).
     activity_flush_interval: float = Field(default=10.0, ge=0)
     #: Days of hourly token counts kept (the activity chart shows 7).
@@ -422,6 +431,18 @@ class Settings(BaseSettings):
         if not v:
             raise ValueError("name at least one algorithm")
         return tuple(v)
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _empty_metrics_port(cls, v: Any) -> Any:
+        return None if isinstance(v, str) and not v.strip() else v
+
+    @field_validator("metrics_port")
+    @classmethod
+    def _check_metrics_port(cls, v: int | None, info: ValidationInfo) -> int | None:
+        if v is not None and v == info.data.get("port"):
+            raise ValueError("the metrics port must differ from the public port")
+        return v
 
     @field_validator("profile")
     @classmethod

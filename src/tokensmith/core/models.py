@@ -247,6 +247,11 @@ class IssuedToken:
     authorization_details: str | None = None
     #: The consent resource the token acts under (:mod:`tokensmith.core.consent_resources`).
     consent_id: str | None = None
+    #: The access token's format, ``jwt`` (RFC 9068) or ``opaque`` (for metrics).
+    token_format: TokenFormat = "jwt"
+    #: Its sender constraint: ``bearer``, ``dpop`` (RFC 9449), ``mtls`` (RFC 8705) or
+    #: ``dpop+mtls`` (for metrics).
+    binding: str = "bearer"
 
 
 Role = Literal["admin", "member", "operator"]

@@ -178,8 +178,19 @@ class TokenMinter:
             token_type="Bearer" if jkt is None else DPOP_TOKEN_TYPE,
             authorization_details=details,
             consent_id=consent_id,
+            token_format=token_format,
+            binding=_BINDINGS[jkt is not None, x5t is not None],
         )
         return issued, record
+
+
+#: The ``binding`` of a token by (DPoP-bound, certificate-bound).
+_BINDINGS = {
+    (False, False): "bearer",
+    (True, False): "dpop",
+    (False, True): "mtls",
+    (True, True): "dpop+mtls",
+}
 
 
 def _cnf(jkt: str | None, x5t: str | None) -> dict[str, str]:

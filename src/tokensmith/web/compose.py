@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -91,7 +91,9 @@ __all__ = [
     "audit_of",
     "build_context",
     "grant_table",
+    "observer_class",
     "partner_policy",
+    "probe_health",
     "registration_policy",
     "resolve_secret_keys",
 ]
@@ -211,7 +213,7 @@ async def build_context(
         service=service,
         clients=clients,
         api_keys=api_keys,
-        observer=Observer(recorder=recorder, fingerprints=fingerprints),
+        observer=observer_class(settings)(recorder=recorder, fingerprints=fingerprints),
         dialects=dialects(standard),
         metadata=authorization_metadata(settings, details),
         sessions=Sessions(
@@ -250,6 +252,18 @@ async def build_context(
     )
 
 
+def observer_class(settings: Settings) -> type[Observer]:
+    """:class:`Observer`, or with traces on (``settings.otel`` and opentelemetry installed)
+    one that also names the grant on the request's span: chosen once, here."""
+    if settings.otel:
+        try:
+            from tokensmith.web.tracing import TracedObserver
+        except ImportError:
+            return Observer  # create_app said so in the log
+        return TracedObserver
+    return Observer
+
+
 def audit_of(settings: Settings, store: Store, clock: Clock, rand: Randomness) -> Audit:
     """Audit events in the store; each also queued for the webhook if one is set."""
     return Audit(
@@ -263,6 +277,13 @@ async def open_store(settings: Settings) -> SqlStore:
     if settings.auto_migrate:
         await migrate(engine)
     return SqlStore(engine)
+
+
+def probe_health(settings: Settings) -> tuple[StoreHealth, Callable[[], Awaitable[None]]]:
+    """The readiness of the database for the metrics port's ``/readyz`` (one connection of
+    its own, no migration), and how to close it."""
+    store = SqlStore(make_engine(settings.database_url, 1))
+    return StoreHealth(store), store.close
 
 
 def _redis(settings: Settings) -> Any:

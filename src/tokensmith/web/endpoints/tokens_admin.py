@@ -34,7 +34,9 @@ async def introspect(request: Request) -> Response:
         caller, form, _ = await client_caller(ctx, request)
         body = await ctx.service.introspect(form.get("token", ""), caller)
     except OAuthError as exc:
+        ctx.observer.endpoint_refused("introspect", exc.reason)
         return render_error(exc)
+    ctx.observer.introspected(body.get("active") is True)
     return json_response(body, 200, NO_STORE)
 
 
@@ -45,5 +47,7 @@ async def revoke(request: Request) -> Response:
         caller, form, source = await client_caller(ctx, request)
         await ctx.service.revoke(form.get("token", ""), caller, source)
     except OAuthError as exc:
+        ctx.observer.endpoint_refused("revoke", exc.reason)
         return render_error(exc)
+    ctx.observer.revoked()
     return Response(b"", 200, NO_STORE)
