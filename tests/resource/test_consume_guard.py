@@ -6,14 +6,23 @@ as ``POST /oauth/consents/consume`` does; every other answer it may give is tabl
 
 from __future__ import annotations
 
-import base64
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qsl, unquote_plus
+from urllib.parse import parse_qsl
 
 import httpx
 import pytest
-from resource_fakes import AUDIENCE, ISSUER, RS_CLIENT_ID, RS_SECRET, FakeIssuer, make_key, mint
+import resource_fakes
+from resource_fakes import (
+    AUDIENCE,
+    ISSUER,
+    RS_CLIENT_ID,
+    RS_SECRET,
+    ConsumeAnswer,
+    FakeConsents,
+    FakeIssuer,
+    make_key,
+)
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -48,70 +57,17 @@ def clock() -> float:
     return NOW
 
 
-Answer = Callable[[str], httpx.Response]
-
-
-class FakeConsents:
-    """The consume endpoint: 200 the first time per consent, 409 after; or a scripted
-    answer. Records every call."""
-
-    def __init__(self, issuer: FakeIssuer) -> None:
-        self.issuer = issuer
-        self.consents: dict[str, str] = {}  # access token -> consent_id
-        self.spent: set[str] = set()
-        self.calls: list[httpx.Request] = []
-        self.answer: Answer | None = None
-
-    def _consume(self, request: httpx.Request) -> httpx.Response:
-        self.calls.append(request)
-        if self.answer is not None:
-            return self.answer(request.url.path)
-        auth = request.headers.get("authorization", "")
-        cid, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
-        if (unquote_plus(cid), unquote_plus(secret)) != (RS_CLIENT_ID, RS_SECRET):
-            return httpx.Response(401, json={"error": "invalid_client"})
-        token = dict(parse_qsl(request.content.decode()))["token"]
-        consent_id = self.consents.get(token)
-        if consent_id is None:
-            return httpx.Response(400, json={"error": "invalid_token"})
-        if consent_id in self.spent:
-            return httpx.Response(409, json={"error": "consent_not_active", "status": "consumed"})
-        self.spent.add(consent_id)
-        return httpx.Response(200, json=consumed(consent_id))
-
-    def handler(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path in ("/oauth/consents/consume", "/spend"):
-            return self._consume(request)
-        return self.issuer.handler(request)
-
-    async def async_handler(self, request: httpx.Request) -> httpx.Response:
-        await request.aread()
-        return self.handler(request)
-
-    def token(self, consent_id: str | None = "c-1", **claims: Any) -> str:
-        claims.setdefault("authorization_details", [PAYMENT])
-        token = mint(KEY, NOW, consent_id=consent_id, **claims)
-        if consent_id is not None:
-            self.consents[token] = consent_id
-        return token
-
-
-def consumed(consent_id: str) -> dict[str, Any]:
-    return {
-        "consent_id": consent_id,
-        "status": "consumed",
-        "authorization_details": [PAYMENT],
-        "client_id": "merchant-7",
-    }
-
-
 def exact_payment(detail: Mapping[str, Any], request: HTTPConnection) -> bool:
     return bool(detail["instructedAmount"]["amount"] == request.query_params.get("amount"))
 
 
+def consumed(consent_id: str) -> dict[str, Any]:
+    return resource_fakes.consumed(consent_id, [PAYMENT])
+
+
 @pytest.fixture
 def server() -> FakeConsents:
-    return FakeConsents(FakeIssuer([KEY], clock=clock))
+    return FakeConsents(FakeIssuer([KEY], clock=clock), KEY, NOW, [PAYMENT])
 
 
 def async_validator(server: FakeConsents, **kwargs: Any) -> TokenValidator:
@@ -209,11 +165,11 @@ async def test_a_token_without_consent_is_refused_without_asking(server: FakeCon
     assert server.calls == [] and api.made == []
 
 
-def _json(status: int, body: Any) -> Answer:
+def _json(status: int, body: Any) -> ConsumeAnswer:
     return lambda _path: httpx.Response(status, json=body)
 
 
-def _text(status: int, body: str) -> Answer:
+def _text(status: int, body: str) -> ConsumeAnswer:
     return lambda _path: httpx.Response(status, text=body)
 
 
@@ -258,7 +214,7 @@ FAILURES = [
     [pytest.param(*row[1:], id=row[0]) for row in FAILURES],
 )
 async def test_the_endpoint_runs_only_when_the_server_spent_the_consent(
-    server: FakeConsents, answer: Answer, status: int, error: str, words: str | None
+    server: FakeConsents, answer: ConsumeAnswer, status: int, error: str, words: str | None
 ) -> None:
     server.answer = answer
     api = Payments(async_validator(server))
@@ -283,7 +239,7 @@ RAISES = {403: ConsentNotActive, 401: InvalidToken, 503: ValidationUnavailable}
     [pytest.param(row[1], row[2], id=row[0]) for row in FAILURES if "another" not in row[0]],
 )
 async def test_consume_raises_for_every_refusal_sync_and_async(
-    server: FakeConsents, answer: Answer, status: int
+    server: FakeConsents, answer: ConsumeAnswer, status: int
 ) -> None:
     server.answer = answer
     token = server.token("c-1")
