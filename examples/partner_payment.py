@@ -15,8 +15,9 @@
    for the one request that carries the code, and exchanges it.
 5. ``POST {api}/payments`` pays; a second try shows the consent spent (403).
 
-The app needs the grants ``authorization_code`` and ``client_credentials``, the scope
-``consents`` and the redirect URI; the payments API is ``examples/payment_initiation.py``.
+The app needs the grants ``authorization_code`` and ``client_credentials``, the scopes
+``write`` (asked for with the payment) and ``consents``, and the redirect URI; the
+payments API is ``examples/payment_initiation.py``.
 """
 
 from __future__ import annotations
@@ -43,7 +44,13 @@ def payment_detail(amount: str, currency: str, creditor_name: str, iban: str) ->
 
 
 def push_authorization(
-    tc: TokenClient, client_secret: str, consent_id: str, redirect_uri: str, state: str, pkce: PKCE
+    tc: TokenClient,
+    client_secret: str,
+    consent_id: str,
+    redirect_uri: str,
+    state: str,
+    pkce: PKCE,
+    scope: str = "write",
 ) -> str:
     """Push the authorization request for ``consent_id`` (RFC 9126 §2.1, the client
     authenticated by HTTP Basic) and return the URL to send the user to (§4)."""
@@ -54,6 +61,7 @@ def push_authorization(
             "response_type": "code",
             "client_id": tc.client_id,
             "redirect_uri": redirect_uri,
+            "scope": scope,
             "consent_id": consent_id,
             "state": state,
             "code_challenge": pkce.challenge,
