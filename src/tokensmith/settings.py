@@ -261,6 +261,9 @@ class Settings(BaseSettings):
     #: At most this many objects, and this many bytes, in one ``authorization_details``.
     authorization_details_max_entries: int = Field(default=10, ge=1, le=100)
     authorization_details_max_bytes: int = Field(default=8192, ge=256, le=65536)
+    #: Seconds a consent lodged at ``/oauth/consents`` awaits the user; a partner's
+    #: ``expires_in`` may only shorten it.
+    consent_lifetime: int = Field(default=600, ge=10, le=86400)
     # -- DPoP, RFC 9449 (docs/fapi.md) ---------------------------------------------------
     #: Algorithms a DPoP proof may be signed with (asymmetric only; FAPI 2.0's by default).
     dpop_signing_algs: Annotated[tuple[DpopAlg, ...], NoDecode] = ("ES256", "PS256", "EdDSA")

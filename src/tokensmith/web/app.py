@@ -26,7 +26,14 @@ from tokensmith.web.admin import admin_mount
 from tokensmith.web.compose import build_context
 from tokensmith.web.context import STATE_KEY, AppContext
 from tokensmith.web.dialects.compat import DIALECT_PATHS
-from tokensmith.web.endpoints import discovery, par, probes, registration, tokens_admin
+from tokensmith.web.endpoints import (
+    consents,
+    discovery,
+    par,
+    probes,
+    registration,
+    tokens_admin,
+)
 from tokensmith.web.endpoints.authorize import authorize_routes
 from tokensmith.web.endpoints.token import TokenEndpoint
 from tokensmith.web.errors import LastResortMiddleware, http_exception
@@ -51,6 +58,9 @@ def routes(settings: Settings) -> list[BaseRoute]:
         HotRoute("/oauth/introspect", tokens_admin.introspect, methods=_METHODS),
         HotRoute("/oauth/revoke", tokens_admin.revoke, methods=_METHODS),
         HotRoute("/oauth/par", par.push, methods=_METHODS),
+        Route(consents.CONSENTS_PATH, consents.consents, methods=_METHODS),
+        Route(consents.CONSENTS_PATH + "/consume", consents.consume, methods=_METHODS),
+        Route(consents.CONSENTS_PATH + "/{consent_id}", consents.consent, methods=_METHODS),
         Route("/.well-known/oauth-authorization-server", discovery.metadata),
         Route("/.well-known/jwks.json", discovery.jwks),
         Route("/healthz", discovery.healthz),

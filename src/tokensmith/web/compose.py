@@ -37,6 +37,7 @@ from tokensmith.core.client_assertion import (
     parse_jwks,
 )
 from tokensmith.core.clock import Clock, SystemClock
+from tokensmith.core.consent_resources import ConsentPolicy, ConsentResources
 from tokensmith.core.credentials import new_secret
 from tokensmith.core.directory import Merchants, Users
 from tokensmith.core.dpop import DpopNonces, DpopPolicy, DpopVerifier
@@ -138,6 +139,15 @@ async def build_context(
     secret_sealer = KeySealer(secret_keys, CLIENT_SECRETS)
     assertions = assertion_verifier(settings, clock, replays, secret_sealer)
     details = await details_types(settings, store)
+    consents = ConsentResources(
+        store,
+        store,
+        clock,
+        rand,
+        details,
+        ConsentPolicy(settings.consent_lifetime, partner.code_ttl + partner.refresh_absolute_ttl),
+        audit,
+    )
     service = _token_service(
         settings,
         store,
@@ -152,6 +162,7 @@ async def build_context(
         assertions,
         details,
         audit,
+        consents,
     )
     recorder = ActivityRecorder(clock)
     activity = Activity(store, recorder)
@@ -181,6 +192,7 @@ async def build_context(
         partner,
         service.minter.binding.tag,
         audit,
+        consents,
     )
     registrations = Registrations(
         client_admin,
@@ -221,7 +233,10 @@ async def build_context(
         reveals=Reveals(store, clock, rand),
         audit=audit,
         registrations=registrations,
-        par=_pushed_requests(settings, store, clients, service, partner, clock, rand, details),
+        par=_pushed_requests(
+            settings, store, clients, service, partner, clock, rand, details, consents
+        ),
+        consents=consents,
         admin_api=AdminApiServices(
             AdminAccess(service, clients, dpop),
             TokenRevocations(client_admin, authorizations),
@@ -387,6 +402,7 @@ def _token_service(
     assertions: AssertionVerifier,
     details: DetailsTypes,
     audit: Audit,
+    consents: ConsentResources | None = None,
 ) -> TokenService:
     limits = FailureLimits(
         Limit(settings.failures_per_client, settings.failure_window),
@@ -423,6 +439,7 @@ def _token_service(
         details=details,
         resources=ResourceRegistry(cached, cached.aclose),
         audit=audit,
+        consents=consents,
     )
 
 
@@ -435,6 +452,7 @@ def _pushed_requests(
     clock: Clock,
     rand: Randomness,
     details: DetailsTypes = DEFAULT_TYPES,
+    consents: ConsentResources | None = None,
 ) -> PushedRequests:
     """RFC 9126: clients authenticate at the PAR endpoint as at the token endpoint."""
     policy = ParPolicy(settings.par_lifetime, settings.require_pushed_authorization_requests)
@@ -451,6 +469,7 @@ def _pushed_requests(
         service.resources,
         profiles=service.profiles,
         dpop=service.dpop,
+        consents=consents,
     )
 
 

@@ -22,6 +22,7 @@ from tokensmith.core.audit import Audit
 from tokensmith.core.authorizations import Authorizations
 from tokensmith.core.client_admin import ApiKeys, ClientAdmin
 from tokensmith.core.clock import Clock
+from tokensmith.core.consent_resources import ConsentResources
 from tokensmith.core.directory import Merchants, Users
 from tokensmith.core.models import ApiKey, Client
 from tokensmith.core.par import PushedRequests
@@ -151,6 +152,8 @@ class AppContext:
     #: Pushed authorization requests (RFC 9126): the PAR endpoint, and the authorization
     #: endpoint's ``request_uri`` (:mod:`tokensmith.core.par`).
     par: PushedRequests
+    #: Consent resources lodged at ``/oauth/consents`` (:mod:`tokensmith.core.consent_resources`).
+    consents: ConsentResources
     #: The admin REST API's token check and token revocations (:mod:`tokensmith.core.admin_api`).
     admin_api: AdminApiServices
     #: Login, session cookies and pages (:mod:`tokensmith.web.ui`).

@@ -26,11 +26,10 @@ from tokensmith.core.admin import AdminError
 from tokensmith.core.admin_api import AdminDenied, AdminPrincipal, BadCursor
 from tokensmith.core.audit import DetailValue
 from tokensmith.core.errors import OAuthError, TemporarilyUnavailable
-from tokensmith.core.requests import DpopRequest
 from tokensmith.web.context import AppContext, ctx_of, source_address
 from tokensmith.web.dialects.oauth import json_response
 from tokensmith.web.dialects.problem import PROBLEM_JSON
-from tokensmith.web.dpop import dpop_request
+from tokensmith.web.own_token import challenge, own_token_principal
 
 __all__ = [
     "MAX_BODY",
@@ -265,18 +264,7 @@ def _subject(params: Mapping[str, str]) -> str | None:
 
 
 def _challenge(ctx: AppContext, exc: AdminDenied) -> str:
-    """RFC 6750 §3 and RFC 9449 §7.1: both schemes, the error on each, the algorithms."""
-    algs = " ".join(ctx.settings.dpop_signing_algs)
-    error = f', error="{exc.error}", error_description="{_quoted(exc.description)}"'
-    if exc.error == "missing_token":  # RFC 6750 §3.1: no error code without a token
-        return f'Bearer realm="tokensmith-admin", DPoP algs="{algs}"'
-    if exc.error == "insufficient_scope":
-        return f'Bearer realm="tokensmith-admin"{error}'
-    return f'Bearer realm="tokensmith-admin"{error}, DPoP algs="{algs}"{error}'
-
-
-def _quoted(text: str) -> str:
-    return text.replace("\\", "").replace('"', "'")
+    return challenge(ctx, exc, "tokensmith-admin")
 
 
 def _denied(ctx: AppContext, exc: AdminDenied) -> Response:
@@ -287,22 +275,7 @@ def _denied(ctx: AppContext, exc: AdminDenied) -> Response:
 
 
 async def _principal(ctx: AppContext, request: Request) -> AdminPrincipal:
-    """RFC 6750 §2.1 / RFC 9449 §7.1: one ``Authorization`` header, ``Bearer`` or
-    ``DPoP`` and a token; no token at all is 401 without an error code (RFC 6750 §3.1)."""
-    values = request.headers.getlist("authorization")
-    if not values:
-        raise AdminDenied(401, "missing_token", "send an access token (Authorization: Bearer)")
-    if len(values) > 1:
-        raise AdminDenied(401, "invalid_request", "send one Authorization header")
-    scheme, _, token = values[0].strip().partition(" ")
-    token = token.strip()
-    kind = {"bearer": "Bearer", "dpop": "DPoP"}.get(scheme.lower())
-    if kind is None or not token or len(token) > 8192:
-        raise AdminDenied(401, "invalid_token", "use the Bearer or DPoP scheme with a token")
-    dpop: DpopRequest | None = dpop_request(request, ctx.settings.issuer_url + request.url.path)
-    return await ctx.admin_api.access.authenticate(
-        "DPoP" if kind == "DPoP" else "Bearer", token, dpop
-    )
+    return await own_token_principal(ctx, request)
 
 
 def _field_errors(exc: ValidationError) -> list[dict[str, Any]]:
