@@ -120,7 +120,8 @@ def payer(server: Server) -> str:
 
 def _consent_page(browser: Any, url: str) -> Any:
     """Open ``url``, sign in, and return the page once it shows the consent."""
-    page = browser.new_context(locale="en-US").new_page(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
     page.goto(url)
     page.get_by_label("E-mail address").fill(EMAIL)
     page.get_by_label("Password").fill(PASSWORD)
