@@ -73,28 +73,34 @@ def push_authorization(
     return f"{tc.authorization_endpoint}?{query}"
 
 
-def receive_code(redirect_uri: str, state: str, timeout: float = 300.0) -> str:
-    """Listen on the loopback ``redirect_uri`` for the user's return; the code it brings
-    (RFC 6749 §4.1.2), once ``state`` is checked."""
-    found: dict[str, list[str]] = {}
+class _Callback(http.server.BaseHTTPRequestHandler):
+    """The app's redirect endpoint: keeps the query of the request that reaches it."""
 
-    class Callback(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            found.update(parse_qs(urlsplit(self.path).query))
-            body = b"<!doctype html><title>Partner</title><h1>Back at the app</h1>"
-            self.send_response(200)
-            self.send_header("content-type", "text/html")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def do_GET(self) -> None:
+        self.server.query = parse_qs(urlsplit(self.path).query)  # type: ignore[attr-defined]
+        body = b"<!doctype html><title>Partner</title><h1>Back at the app</h1>"
+        self.send_response(200)
+        self.send_header("content-type", "text/html")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
-        def log_message(self, *args: object) -> None:
-            return None
+    def log_message(self, *args: object) -> None:
+        return None
 
+
+def listen(redirect_uri: str) -> http.server.HTTPServer:
+    """Bind the loopback ``redirect_uri`` before the user is sent anywhere."""
     where = urlsplit(redirect_uri)
-    with http.server.HTTPServer((where.hostname or "127.0.0.1", where.port or 80), Callback) as s:
-        s.timeout = timeout
-        s.handle_request()
+    return http.server.HTTPServer((where.hostname or "127.0.0.1", where.port or 80), _Callback)
+
+
+def receive_code(listener: http.server.HTTPServer, state: str, timeout: float = 300.0) -> str:
+    """Wait for the user's return; the code it brings (RFC 6749 §4.1.2), once ``state``
+    is checked."""
+    listener.timeout = timeout
+    listener.handle_request()
+    found: dict[str, list[str]] = getattr(listener, "query", {})
     if found.get("state") != [state]:
         raise SystemExit("the answer's state is not ours: not exchanging")
     if "code" not in found:
@@ -123,13 +129,13 @@ def main(argv: list[str] | None = None) -> None:
     with TokenClient.from_issuer(args.issuer, args.client_id, secret) as tc:
         detail = payment_detail(args.amount, args.currency, args.creditor_name, args.creditor_iban)
         consent = tc.create_consent([detail], expires_in=600)
-        print(f"consent {consent.consent_id}: {consent.status}")
+        print(f"consent {consent.consent_id}: {consent.status}", flush=True)
 
         pkce, state = PKCE.generate(), make_state()
         url = push_authorization(tc, secret, consent.consent_id, args.redirect_uri, state, pkce)
-        print(f"open this in a browser, sign in and approve:\n  {url}")
-        print("waiting for the user to come back...")
-        code = receive_code(args.redirect_uri, state)
+        with listen(args.redirect_uri) as listener:
+            print(f"open this in a browser, sign in and approve:\n  {url}", flush=True)
+            code = receive_code(listener, state)
         tc.exchange_code(code, args.redirect_uri, pkce.verifier)
         print(f"consent {consent.consent_id}: {tc.get_consent(consent.consent_id).status}")
 

@@ -14,9 +14,14 @@ cleanly without them.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import shutil
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,8 +30,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from tests.e2e.conftest import Server
-from tests.integration.live import load_example, serve_asgi
+from tests.e2e.conftest import Server, base_env, free_port
+from tests.integration.live import ROOT, load_example, serve_asgi
 from tests.tree_guard import screenshots_dir
 from tokensmith.client import PKCE, TokenClient, make_state
 from tokensmith.resource import TokenValidator
@@ -212,3 +217,83 @@ def test_a_denied_payment_leaves_the_consent_rejected_in_chromium(
         landed = _decide(page, "Deny", callback)
         assert landed["error"] == ["access_denied"] and "code" not in landed
         assert tc.get_consent(consent.consent_id).status == "rejected"
+
+
+def _wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"the payments API exited:\n{log.read_text()}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"the payments API did not start:\n{log.read_text()}")
+
+
+def test_the_example_scripts_pay_once_in_chromium(
+    server: Server, payer: str, browser: Any, tmp_path: Path
+) -> None:
+    """``python examples/payment_initiation.py`` and ``python examples/partner_payment.py``
+    as docs/consents.md runs them; the person approves at the URL the partner prints."""
+    redirect_uri = f"http://127.0.0.1:{free_port()}/callback"
+    app, api = _app_and_api(server, redirect_uri, "Script Partner")
+    server.secrets_seen.extend([app[1], api[1]])
+    api_port, log = free_port(), tmp_path / "api.log"
+    api_env = base_env(
+        TOKENSMITH_ISSUER=server.base_url,
+        TOKENSMITH_AUDIENCE=server.base_url,
+        TOKENSMITH_CLIENT_ID=api[0],
+        TOKENSMITH_CLIENT_SECRET=api[1],
+        PORT=str(api_port),
+    )
+    with log.open("wb") as out:
+        api_proc = subprocess.Popen(
+            [sys.executable, "examples/payment_initiation.py"],
+            cwd=ROOT,
+            env=api_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    partner_proc = None
+    try:
+        _wait_listening(api_port, api_proc, log)
+        partner_proc = subprocess.Popen(
+            [
+                *(sys.executable, "examples/partner_payment.py", "--issuer", server.base_url),
+                *("--client-id", app[0], "--api", f"http://127.0.0.1:{api_port}"),
+                *("--redirect-uri", redirect_uri, "--amount", "120.00", "--currency", "EUR"),
+                *("--creditor-name", PAYEE, "--creditor-iban", IBAN),
+            ],
+            cwd=ROOT,
+            env=base_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert partner_proc.stdin is not None and partner_proc.stdout is not None
+        partner_proc.stdin.write(app[1] + "\n")
+        partner_proc.stdin.close()
+        printed = [partner_proc.stdout.readline() for _ in range(3)]
+        assert printed[0].endswith(": awaiting_authorization\n"), printed
+        url = printed[2].strip()
+        assert url.startswith(server.base_url + "/oauth/authorize?"), printed
+
+        page = _consent_page(browser, url)
+        assert page.locator(".detail-amount").inner_text() == "\u20ac120.00"
+        assert page.locator(".detail-payee").inner_text() == f"to {PAYEE}"
+        _decide(page, "Allow", redirect_uri)
+
+        rest = partner_proc.stdout.read()
+        assert partner_proc.wait(timeout=60) == 0, rest
+        lines = rest.splitlines()
+        assert lines[0].endswith(": authorized"), rest
+        assert lines[1].startswith("payment: 201 ") and '"status":"accepted"' in lines[1], rest
+        assert lines[2].startswith("the same payment again: 403 "), rest
+        assert "consent already used (consumed)" in lines[2], rest
+        assert lines[3].endswith(": consumed"), rest
+    finally:
+        for proc in (partner_proc, api_proc):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=10)
