@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 import resource_fakes
+from dpop_fakes import API, proof, public_jwk, thumbprint
 from resource_fakes import (
     AUDIENCE,
     ISSUER,
@@ -318,3 +319,28 @@ async def test_fastapi_style_use_hands_over_the_consent(server: FakeConsents) ->
     assert isinstance(got, DetailsToken)
     assert got.consent == consumed("c-3") and got.details == (PAYMENT,)
     assert "consume=True" in repr(guard)
+
+
+async def test_a_dpop_bound_token_spends_its_consent_with_its_proof(server: FakeConsents) -> None:
+    """The token of ``Authorization: DPoP`` is what the server is asked to spend; the
+    proof stays with the API."""
+    holder = make_key("ES256")
+    token = server.token("c-5", cnf={"jkt": thumbprint(public_jwk(holder))})
+    api = Payments(async_validator(server, dpop="allowed"))
+    api.http.base_url = httpx.URL(API)
+
+    async def pay() -> httpx.Response:
+        url = API + "/pay"
+        headers = {
+            "authorization": f"DPoP {token}",
+            "dpop": proof(holder, token, htm="POST", htu=url, iat=NOW),
+        }
+        return await api.http.post("/pay?amount=120.00", headers=headers)
+
+    made = await pay()
+    assert made.status_code == 201, made.text
+    assert dict(parse_qsl(server.calls[0].content.decode())) == {"token": token}
+    again = await pay()
+    assert again.status_code == 403
+    assert again.headers["www-authenticate"].startswith('Bearer realm="payments", DPoP')
+    assert 'error="insufficient_scope"' in again.headers["www-authenticate"]
