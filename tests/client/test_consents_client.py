@@ -293,3 +293,16 @@ def test_no_consents_endpoint_follows_from_an_odd_token_url() -> None:
     tc = TokenClient("https://gw.test/v2/tpay/access-token", CLIENT_ID, CLIENT_SECRET)
     with pytest.raises(ValueError, match="consents_endpoint"):
         tc.consents_endpoint
+
+
+def test_an_error_never_shows_the_consents_token(server: ConsentServer) -> None:
+    """A careless server echoing the token it got: the message has ``***`` instead."""
+
+    def echo(request: httpx.Request) -> httpx.Response:
+        token = request.headers["authorization"].partition(" ")[2]
+        return httpx.Response(400, json={"error": "invalid_request", "error_description": token})
+
+    server.script = [echo]
+    with pytest.raises(TokenError) as caught:
+        client(server).create_consent([PAYMENT])
+    assert next(iter(server.tokens)) not in str(caught.value) and "***" in str(caught.value)

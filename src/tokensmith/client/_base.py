@@ -427,9 +427,9 @@ class _ClientBase:
         out: list[str | None] = [self._secret.value or None, *more]
         if self._apikey is not None:
             out.append(self._apikey.value)
-        entry = self._entry
-        if entry is not None:
-            out.extend((entry.token.access_token, entry.token.refresh_token))
+        for entry in (self._entry, self._consents_entry):
+            if entry is not None:
+                out.extend((entry.token.access_token, entry.token.refresh_token))
         return out
 
     # -- renewal schedule -------------------------------------------------------------
