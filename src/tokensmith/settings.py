@@ -264,6 +264,9 @@ class Settings(BaseSettings):
     #: Seconds a consent lodged at ``/oauth/consents`` awaits the user; a partner's
     #: ``expires_in`` may only shorten it.
     consent_lifetime: int = Field(default=600, ge=10, le=86400)
+    #: Seconds between re-reads of the types registered with the CLI, so every running
+    #: instance accepts an added type and refuses a removed one (0: only at start).
+    authorization_details_types_refresh: float = Field(default=30.0, ge=0)
     # -- DPoP, RFC 9449 (docs/fapi.md) ---------------------------------------------------
     #: Algorithms a DPoP proof may be signed with (asymmetric only; FAPI 2.0's by default).
     dpop_signing_algs: Annotated[tuple[DpopAlg, ...], NoDecode] = ("ES256", "PS256", "EdDSA")

@@ -356,3 +356,26 @@ async def test_audit_events_are_listed_newest_first_and_filtered(admin: Admin) -
     assert {shown, *(e["subject"] for e in rest.json()["items"])} >= {first, second}
     bad = await admin.call("GET", "/audit-events", params={"cursor": "nope"})
     assert bad.status_code == 422
+
+
+async def test_changes_made_through_the_api_name_the_admin_client_not_the_system(
+    admin: Admin,
+) -> None:
+    from tests.dpop import DpopKey
+
+    c = await new_client(admin)
+    cid = c["client_id"]
+    assert (await admin.call("PATCH", f"/clients/{cid}", json={"name": "renamed"})).is_success
+    jwk = DpopKey.generate().jwk | {"kid": "k1", "use": "sig"}
+    assert (
+        await admin.call("PUT", f"/clients/{cid}/keys", json={"jwks": {"keys": [jwk]}})
+    ).is_success
+    assert (await admin.call("DELETE", f"/clients/{cid}")).status_code == 204
+    core = [e for e in await admin.events() if e.subject == cid and e.type.startswith("client.")]
+    assert {e.type for e in core} == {
+        "client.created",
+        "client.updated",
+        "client.keys_changed",
+        "client.deleted",
+    }
+    assert {e.actor for e in core} == {f"client:{admin.client_id}"}

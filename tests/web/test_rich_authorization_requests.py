@@ -376,3 +376,43 @@ async def test_a_broken_types_file_stops_the_server(tmp_path: Path, clock: Froze
     with pytest.raises(ConfigError, match="not a valid JSON Schema"):
         async with running_app(settings, clock):
             pass
+
+
+async def test_a_type_registered_or_removed_while_running_applies_without_a_restart(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    """Another instance (the CLI) changes the stored types; this one follows within
+    ``authorization_details_types_refresh`` seconds."""
+    import asyncio
+
+    from tokensmith.core.authorization_details import TypeRegistry
+
+    settings = make_settings(
+        tmp_path, f"sqlite:///{tmp_path / 'app.db'}", authorization_details_types_refresh=0.02
+    )
+    asked = [{"type": "customer_information", "actions": ["read"]}]
+
+    async def supported(h: Harness) -> list[str]:
+        meta = (await h.http.get("/.well-known/oauth-authorization-server")).json()
+        return list(meta["authorization_details_types_supported"])
+
+    async def until(h: Harness, present: bool) -> None:
+        for _ in range(200):
+            if ("customer_information" in await supported(h)) == present:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("the registered types were not re-read")
+
+    async with running_app(settings, clock) as h:
+        client, secret = await h.client()
+        refused = await h.token(client.client_id, secret, authorization_details=text(asked))
+        assert refused.status_code == 400 and refused.json()["error"] == DETAILS
+        registry = TypeRegistry(h.ctx.store, clock)
+        await registry.add("customer_information", json.dumps(CUSTOMER_SCHEMA))
+        await until(h, present=True)
+        r = await h.token(client.client_id, secret, authorization_details=text(asked))
+        assert r.status_code == 200 and r.json()["authorization_details"] == asked
+        await registry.remove("customer_information")
+        await until(h, present=False)
+        gone = await h.token(client.client_id, secret, authorization_details=text(asked))
+        assert gone.status_code == 400 and "unknown type" in gone.json()["error_description"]

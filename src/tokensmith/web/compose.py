@@ -243,6 +243,7 @@ async def build_context(
         ),
         ui=_ui_services(settings, store, limiter, fingerprints, partner, passwords, audit),
         panel=_panel_services(settings, store, clients, clock, recorder),
+        details=details,
         health=StoreHealth(store),
         store=store,
         redis=redis,
@@ -476,19 +477,21 @@ def _pushed_requests(
 async def details_types(settings: Settings, store: Store) -> DetailsTypes:
     """RFC 9396 ``authorization_details`` types: the built-in ones, the configured file's,
     then those registered with the CLI (``tokensmith authorization-details types add``),
-    read once at start."""
+    read at start and re-read every ``authorization_details_types_refresh`` seconds
+    (:class:`~tokensmith.web.jobs.BackgroundJobs`)."""
     try:
         layers = []
         if settings.authorization_details_types:
             layers.append(schemas_of_file(settings.authorization_details_types))
-        layers.append(schemas_of_store(await store.list_details_types()))
+        types = DetailsTypes.of(
+            *layers,
+            max_entries=settings.authorization_details_max_entries,
+            max_bytes=settings.authorization_details_max_bytes,
+        )
+        types.register(schemas_of_store(await store.list_details_types()))
     except ValueError as exc:
         raise ConfigError(f"authorization_details types: {exc}") from None
-    return DetailsTypes.of(
-        *layers,
-        max_entries=settings.authorization_details_max_entries,
-        max_bytes=settings.authorization_details_max_bytes,
-    )
+    return types
 
 
 def registration_policy(settings: Settings) -> RegistrationPolicy:

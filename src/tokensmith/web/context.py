@@ -19,6 +19,7 @@ from starlette.types import Scope
 from tokensmith.core.activity import Activity
 from tokensmith.core.admin_api import AdminApiServices
 from tokensmith.core.audit import Audit
+from tokensmith.core.authorization_details import DetailsTypes
 from tokensmith.core.authorizations import Authorizations
 from tokensmith.core.client_admin import ApiKeys, ClientAdmin
 from tokensmith.core.clock import Clock
@@ -160,6 +161,8 @@ class AppContext:
     ui: UiServices
     #: The merchant panel's services (:mod:`tokensmith.web.panel`).
     panel: PanelServices
+    #: RFC 9396 ``authorization_details`` types, the CLI's re-read while running.
+    details: DetailsTypes
     #: Whether the database answers and has its migrations (the probes).
     health: Health
     #: Owned here for the background jobs and the shutdown; no handler uses it.

@@ -24,7 +24,7 @@ from starlette.responses import Response
 
 from tokensmith.core.admin import AdminError
 from tokensmith.core.admin_api import AdminDenied, AdminPrincipal, BadCursor
-from tokensmith.core.audit import DetailValue
+from tokensmith.core.audit import By, DetailValue
 from tokensmith.core.errors import OAuthError, TemporarilyUnavailable
 from tokensmith.web.context import AppContext, ctx_of, source_address
 from tokensmith.web.dialects.oauth import json_response
@@ -131,6 +131,8 @@ class Call:
     params: Mapping[str, str]
     query: BaseModel | None
     body: BaseModel | None
+    #: the caller as the core's audit events name it: ``client:<id>`` and its address
+    by: By
 
     def merchant_in_reach(self, merchant_id: str | None, what: str) -> None:
         """404 for another merchant's object: to a merchant's client it does not exist."""
@@ -206,7 +208,8 @@ class Operation:
         _check_text([*request.path_params.values(), *request.query_params.values()])
         query = _parse(self.query, dict(request.query_params), "query")
         body = await _body(self.body, request) if self.body is not None else None
-        call = Call(ctx, principal, request.path_params, query, body)
+        source = source_address(request, ctx.settings.trusted_proxies)
+        call = Call(ctx, principal, request.path_params, query, body, By(principal.actor, source))
         try:
             result = await self.handler(call)
         except AdminError as exc:

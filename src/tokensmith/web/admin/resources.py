@@ -129,7 +129,7 @@ async def list_merchants(call: Call) -> Result:
 
 async def create_merchant(call: Call) -> Result:
     body = _as(MerchantCreate, call.body)
-    merchant = await call.ctx.merchants.create(body.name)
+    merchant = await call.ctx.merchants.create(body.name, by=call.by)
     return Result(merchant_out(merchant), 201, merchant.merchant_id, merchant.merchant_id)
 
 
@@ -142,7 +142,7 @@ async def disable_merchant(call: Call) -> Result:
     await _merchant(call, merchant_id)
     merchant = await call.ctx.merchants.get(merchant_id)
     if merchant is not None and merchant.active:
-        merchant = await call.ctx.merchants.disable(merchant_id)
+        merchant = await call.ctx.merchants.disable(merchant_id, by=call.by)
     assert merchant is not None
     return Result(merchant_out(merchant), 200, merchant_id, merchant_id)
 
@@ -175,7 +175,11 @@ async def create_user(call: Call) -> Result:
     merchant_id = (await _merchant(call, call.params["merchant_id"])).merchant_id
     body = _as(UserCreate, call.body)
     user = await call.ctx.users.create(
-        email=body.email, password=body.password, role=body.role, merchant=merchant_id
+        email=body.email,
+        password=body.password,
+        role=body.role,
+        merchant=merchant_id,
+        by=call.by,
     )
     return Result(user_out(user), 201, user.user_id, merchant_id, {"role": user.role})
 
@@ -192,7 +196,7 @@ async def get_user(call: Call) -> Result:
 async def disable_user(call: Call) -> Result:
     merchant_id, user_id = call.params["merchant_id"], call.params["user_id"]
     call.merchant_in_reach(merchant_id, "user")
-    user = await call.ctx.users.disable_member(merchant_id, user_id)
+    user = await call.ctx.users.disable_member(merchant_id, user_id, by=call.by)
     if user is None:
         raise not_found(f"user {user_id!r}")
     return Result(user_out(user), 200, user_id, merchant_id)
@@ -291,7 +295,7 @@ async def create_client(call: Call) -> Result:
         jwks=None if body.jwks is None else json.dumps(body.jwks),
         jwks_uri=body.jwks_uri,
     )
-    client, secret = await call.ctx.client_admin.create(spec)
+    client, secret = await call.ctx.client_admin.create(spec, by=call.by)
     out = ClientCreated(**client_fields(client, call.ctx.clock.now()), client_secret=secret)
     return Result(out, 201, client.client_id, merchant_id, {"scope": " ".join(client.scopes)})
 
@@ -312,7 +316,7 @@ async def update_client(call: Call) -> Result:
         grant_types=None if body.grant_types is None else tuple(body.grant_types),
         token_format=body.token_format,
     )
-    changed = await call.ctx.client_admin.change(client.client_id, changes)
+    changed = await call.ctx.client_admin.change(client.client_id, changes, by=call.by)
     fields = ",".join(sorted(changes.given()))
     return Result(
         client_out(call, changed), 200, client.client_id, client.merchant_id, {"fields": fields}
@@ -321,7 +325,7 @@ async def update_client(call: Call) -> Result:
 
 async def delete_client(call: Call) -> Result:
     client = await _client(call)
-    await call.ctx.client_admin.delete(client.client_id)
+    await call.ctx.client_admin.delete(client.client_id, by=call.by)
     return Result(None, 204, client.client_id, client.merchant_id)
 
 
@@ -338,7 +342,7 @@ async def enable_client(call: Call) -> Result:
 async def rotate_secret(call: Call) -> Result:
     client = await _client(call)
     keep = _as(SecretRotate, call.body).keep_old_for
-    secret = await call.ctx.client_admin.rotate_secret(client.client_id, keep)
+    secret = await call.ctx.client_admin.rotate_secret(client.client_id, keep, by=call.by)
     out = SecretRotated(
         client_id=client.client_id,
         client_secret=secret,
@@ -350,10 +354,12 @@ async def rotate_secret(call: Call) -> Result:
 async def register_keys(call: Call) -> Result:
     client = await _client(call)
     body = _as(ClientKeys, call.body)
-    changed = await call.ctx.client_admin.register_keys(
+    changed = await call.ctx.client_admin.set_keys(
         client.client_id,
         jwks=None if body.jwks is None else json.dumps(body.jwks),
         jwks_uri=body.jwks_uri,
+        keys_only=True,
+        by=call.by,
     )
     how = "jwks" if body.jwks is not None else "jwks_uri"
     return Result(
@@ -422,7 +428,7 @@ async def create_api_key(call: Call) -> Result:
         raise not_found(f"merchant {body.merchant_id!r}")
     if merchant_id is not None and await call.ctx.merchants.get(merchant_id) is None:
         raise not_found(f"merchant {merchant_id!r}")
-    key, plain = await call.ctx.api_key_admin.create(body.name, merchant_id)
+    key, plain = await call.ctx.api_key_admin.create(body.name, merchant_id, by=call.by)
     out = ApiKeyCreated(**api_key_fields(key), key=plain)
     return Result(out, 201, key.key_id, merchant_id)
 
@@ -431,13 +437,13 @@ async def rotate_api_key(call: Call) -> Result:
     key = await _api_key(call)
     if key.revoked_at is not None:
         raise Failure(409, "conflict", f"API key {key.key_id!r} is revoked")
-    plain = await call.ctx.api_key_admin.rotate(key.key_id)
+    plain = await call.ctx.api_key_admin.rotate(key.key_id, by=call.by)
     return Result(ApiKeyCreated(**api_key_fields(key), key=plain), 200, key.key_id, key.merchant_id)
 
 
 async def revoke_api_key(call: Call) -> Result:
     key = await _api_key(call)
-    await call.ctx.api_key_admin.revoke(key.key_id)
+    await call.ctx.api_key_admin.revoke(key.key_id, by=call.by)
     return Result(None, 204, key.key_id, key.merchant_id)
 
 
@@ -517,7 +523,7 @@ async def withdraw_app(call: Call) -> Result:
     merchant = await _merchant(call, call.params["merchant_id"])
     client_id = call.params["client_id"]
     done = await call.ctx.authorizations.withdraw(
-        Grantor(merchant_id=merchant.merchant_id), client_id
+        Grantor(merchant_id=merchant.merchant_id), client_id, by=call.by
     )
     if not done:
         raise not_found(f"authorization of {client_id!r}")
@@ -538,7 +544,9 @@ async def withdraw_user_consent(call: Call) -> Result:
     merchant_id, user_id = call.params["merchant_id"], call.params["user_id"]
     client_id = call.params["client_id"]
     call.merchant_in_reach(merchant_id, "user")
-    done = await call.ctx.authorizations.withdraw_member(merchant_id, user_id, client_id)
+    done = await call.ctx.authorizations.withdraw_member(
+        merchant_id, user_id, client_id, by=call.by
+    )
     if done is None:
         raise not_found(f"user {user_id!r}")
     if not done:
