@@ -260,7 +260,7 @@ class Operation:
 
 
 def _subject(params: Mapping[str, str]) -> str | None:
-    for name in ("client_id", "key_id", "kid", "user_id", "merchant_id"):
+    for name in ("consent_id", "client_id", "key_id", "kid", "user_id", "merchant_id"):
         if name in params:
             return params[name]
     return None

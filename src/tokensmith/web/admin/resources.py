@@ -18,10 +18,20 @@ from tokensmith.core.admin_api import (
     paginate,
     search_text,
 )
-from tokensmith.core.audit import AuditCursor, AuditEvent, AuditQuery
+from tokensmith.core.audit import AuditCursor, AuditEvent, AuditQuery, By
+from tokensmith.core.authorization_details import load
 from tokensmith.core.authorizations import AuthorizedApp
 from tokensmith.core.client_admin import kind_of
-from tokensmith.core.models import ApiKey, Client, Grantor, Merchant, SigningKeyRecord, User
+from tokensmith.core.consent_resources import ConsentNotActive
+from tokensmith.core.models import (
+    ApiKey,
+    Client,
+    ConsentResource,
+    Grantor,
+    Merchant,
+    SigningKeyRecord,
+    User,
+)
 from tokensmith.core.scopes import parse_scope
 from tokensmith.web.admin.framework import (
     Call,
@@ -47,6 +57,9 @@ from tokensmith.web.admin.schemas import (
     ClientOut,
     ClientPage,
     ClientUpdate,
+    ConsentOut,
+    ConsentPage,
+    ConsentQuery,
     KeyRotate,
     ListQuery,
     MerchantCreate,
@@ -555,6 +568,67 @@ async def withdraw_user_consent(call: Call) -> Result:
     return Result(out, 200, client_id, merchant_id, {"user": user_id})
 
 
+# -- consent resources ---------------------------------------------------------------------
+
+
+def consent_out(c: ConsentResource, now: float) -> ConsentOut:
+    return ConsentOut(
+        consent_id=c.consent_id,
+        status=c.status_at(now),  # type: ignore[arg-type]
+        client_id=c.client_id,
+        authorization_details=load(c.authorization_details),
+        created_at=iso(c.created_at) or "",
+        expires_at=iso(c.expires_at) or "",
+        status_updated_at=iso(c.status_updated_at) or "",
+        user_id=c.user_id,
+        merchant_id=c.merchant_id,
+        approved_at=iso(c.approved_at),
+    )
+
+
+async def _consent(call: Call) -> ConsentResource:
+    consent_id = call.params["consent_id"]
+    consent = await call.ctx.consents.get(consent_id)
+    if consent is None or not call.principal.sees(consent.merchant_id):
+        raise not_found(f"consent {consent_id!r}")
+    return consent
+
+
+async def list_consents(call: Call) -> Result:
+    """Consent resources, oldest first; a merchant's client sees those its merchant's
+    users decided."""
+    q = _as(ConsentQuery, call.query)
+    found = await call.ctx.consents.listing(
+        client_id=q.client_id, merchant_id=_scope_of(call), status=q.status
+    )
+    page = _page(
+        call,
+        found,
+        lambda c: (c.created_at, c.consent_id),
+        lambda c: search_text(c.consent_id, c.client_id),
+    )
+    now = call.ctx.clock.now()
+    items = [consent_out(c, now) for c in page.items]
+    return Result(ConsentPage(items=items, next_cursor=page.next_cursor))
+
+
+async def get_consent(call: Call) -> Result:
+    return Result(consent_out(await _consent(call), call.ctx.clock.now()))
+
+
+async def revoke_consent(call: Call) -> Result:
+    """Revoke a consent resource and its tokens (its token family, RFC 7009 §2.1)."""
+    consent = await _consent(call)
+    try:
+        done = await call.ctx.consents.revoke(consent.consent_id, by=By(call.principal.actor))
+    except ConsentNotActive as exc:
+        raise Failure(409, "conflict", exc.description) from None
+    if done is None:
+        raise not_found(f"consent {consent.consent_id!r}")
+    out = consent_out(done, call.ctx.clock.now())
+    return Result(out, 200, done.consent_id, done.merchant_id, {"client_id": done.client_id})
+
+
 # -- audit events --------------------------------------------------------------------------
 
 
@@ -986,5 +1060,40 @@ OPERATIONS: tuple[Operation, ...] = (
         Withdrawn,
         errors=(404,),
         event="admin.consents.withdraw_user",
+    ),
+    Operation(
+        "GET",
+        "/consents",
+        "listConsents",
+        "Consent resources lodged by partners, by status, client or deciding merchant",
+        _A,
+        list_consents,
+        "consents",
+        ConsentPage,
+        query=ConsentQuery,
+        errors=(404,),
+    ),
+    Operation(
+        "GET",
+        "/consents/{consent_id}",
+        "getConsent",
+        "A consent resource and its current status",
+        _A,
+        get_consent,
+        "consents",
+        ConsentOut,
+        errors=(404,),
+    ),
+    Operation(
+        "POST",
+        "/consents/{consent_id}/revoke",
+        "revokeConsent",
+        "Revoke a consent resource and the tokens it gave",
+        _A,
+        revoke_consent,
+        "consents",
+        ConsentOut,
+        errors=(404, 409),
+        event="admin.consents.revoke",
     ),
 )
