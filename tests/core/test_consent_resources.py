@@ -268,3 +268,15 @@ async def test_the_json_of_a_consent_shows_its_status_now(world: World) -> None:
         "expires_at",
         "status_updated_at",
     }
+
+
+async def test_purge_drops_consents_once_expired(world: World) -> None:
+    from tokensmith.core.purge import purge_once
+
+    await world.lodge([PAYMENT])
+    kept = await world.lodge([ACCOUNTS])
+    await world.consents.authorize(kept, "app", USER, "f_1")  # now lasts 5000 s
+    assert (await purge_once(world.store, world.clock, 10, 1800)).consents == 0
+    world.clock.advance(601)
+    assert (await purge_once(world.store, world.clock, 10, 1800)).consents == 1
+    assert list(world.store.consent_resources) == [kept]

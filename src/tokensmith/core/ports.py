@@ -396,8 +396,8 @@ class ConsentResourceStore(Protocol):
         ...
 
     async def purge_consent_resources(self, before: float, batch: int) -> int:
-        """Delete up to ``batch`` consents whose status last changed, or that expired,
-        before ``before``."""
+        """Delete up to ``batch`` consents that expired before ``before`` (an authorized
+        one outlives its token family)."""
         ...
 
 
@@ -486,6 +486,7 @@ class PurgeStore(
     SessionStore,
     PushedRequestStore,
     AuditStore,
+    ConsentResourceStore,
     Protocol,
 ):
     """The tables :mod:`tokensmith.core.purge` deletes expired rows from."""
