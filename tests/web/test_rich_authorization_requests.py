@@ -207,6 +207,17 @@ async def test_a_remembered_consent_does_not_approve_a_payment(partner: Partner)
     assert asked.status_code == 200 and "€1,234.50" in asked.text
 
 
+async def test_approving_a_payment_offers_and_remembers_nothing(partner: Partner) -> None:
+    """RFC 9396 details are approved once: the page has no "Don't ask again", and a
+    ``remember`` slipped into the form does not let the app's scopes through unasked."""
+    page = await consent_page(partner, authorization_details=text([PAYMENT]))
+    assert 'name="remember"' not in page.text
+    await approve(partner, page, remember="yes")
+    again = await partner.authorize()
+    assert again.status_code == 200 and 'action="/oauth/authorize/decision"' in again.text
+    assert 'name="remember"' in again.text  # a scopes-only request may be remembered
+
+
 # -- tampering with the decision ---------------------------------------------------------------
 
 

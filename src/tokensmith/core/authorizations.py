@@ -151,8 +151,12 @@ class Authorizations:
         self, user: User, request: AuthorizationRequest, *, remember: bool, by: By
     ) -> None:
         """The user approved ``request`` on the consent page: remember it if asked (and
-        the client may be remembered), and record ``consent.granted``."""
-        remembered = remember and not request.client.public
+        the client may be remembered), and record ``consent.granted``. An approval of
+        ``authorization_details`` (RFC 9396: this payment, these accounts) is for that
+        request alone and is never remembered."""
+        remembered = (
+            remember and not request.client.public and request.authorization_details is None
+        )
         if remembered:
             await self.remember(user, request)
         await self._audit.by(

@@ -210,7 +210,7 @@ async def _consent_page(
         resources=list(zip(req.resource_names, req.resources, strict=False)),
         redirect_host=urlsplit(req.target.redirect_uri).netloc,
         hidden=hidden,
-        can_remember=not req.client.public,
+        can_remember=not req.client.public and req.authorization_details is None,
     )
 
 
