@@ -50,6 +50,8 @@ MISTAKES: list[tuple[str, dict[str, Any], dict[str, str], tuple[str, ...]]] = [
     ("negative timeout", {}, {"TOKENSMITH_HTTP_HEADER_TIMEOUT": "-1"}, ("HEADER_TIMEOUT",)),
     ("no connections", {}, {"TOKENSMITH_HTTP_MAX_CONNECTIONS": "0"}, ("MAX_CONNECTIONS",)),
     ("unknown profile", {}, {"TOKENSMITH_PROFILE": "fapi1"}, ("TOKENSMITH_PROFILE",)),
+    ("metrics on the public port", {"metrics_port": 8000}, {}, ("--metrics-port", "differ")),
+    ("metrics port above 65535", {}, {"TOKENSMITH_METRICS_PORT": "70000"}, ("METRICS_PORT",)),
     (
         "fapi2 with dialects",
         {},
@@ -214,3 +216,12 @@ def test_fapi2_with_the_defaults_is_accepted(clean_env: pytest.MonkeyPatch) -> N
     """The default algorithms are FAPI 2.0's, and no dialect is on by default."""
     clean_env.setenv("TOKENSMITH_PROFILE", "fapi2")
     assert load_settings().profile == "fapi2"
+
+
+def test_an_empty_metrics_port_keeps_metrics_on_the_public_port(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    clean_env.setenv("TOKENSMITH_METRICS_PORT", "")
+    assert load_settings().metrics_port is None
+    clean_env.setenv("TOKENSMITH_METRICS_PORT", "9100")
+    assert load_settings().metrics_port == 9100

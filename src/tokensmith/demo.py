@@ -10,6 +10,7 @@ from tokensmith.core.clock import Clock
 from tokensmith.core.credentials import hash_secret
 from tokensmith.core.models import (
     AUTHORIZATION_CODE,
+    CLIENT_CREDENTIALS,
     REFRESH_TOKEN,
     ApiKey,
     Client,
@@ -76,8 +77,9 @@ async def seed_demo(store: Store, clock: Clock, issuer: str) -> list[str]:
             Client(
                 client_id=DEMO_APP_ID,
                 name="Demo partner app",
-                scopes=("read", "write"),
-                grant_types=(AUTHORIZATION_CODE, REFRESH_TOKEN),
+                # consents: it lodges consent resources with its own client_credentials token
+                scopes=("read", "write", "consents"),
+                grant_types=(AUTHORIZATION_CODE, REFRESH_TOKEN, CLIENT_CREDENTIALS),
                 secrets=(ClientSecret(hash_secret(DEMO_APP_SECRET), now),),
                 redirect_uris=("http://127.0.0.1:8765/callback",),
                 created_at=now,
@@ -93,7 +95,8 @@ async def seed_demo(store: Store, clock: Clock, issuer: str) -> list[str]:
         f"  log in at {issuer}/login as {DEMO_ADMIN_EMAIL} (merchant admin) or "
         f"{DEMO_OPERATOR_EMAIL} (operator), password {DEMO_PASSWORD}",
         f"  client_id={DEMO_CLIENT_ID} client_secret={DEMO_CLIENT_SECRET} scopes: read write admin",
-        f"  partner app client_id={DEMO_APP_ID} client_secret={DEMO_APP_SECRET}",
+        f"  partner app client_id={DEMO_APP_ID} client_secret={DEMO_APP_SECRET} "
+        "scopes: read write consents",
         f"  apikey={DEMO_APIKEY} (tbc dialect)",
         f"  try: curl -s -u {DEMO_CLIENT_ID}:{DEMO_CLIENT_SECRET} "
         f"-d grant_type=client_credentials {issuer}/oauth/token",

@@ -261,6 +261,12 @@ class Settings(BaseSettings):
     #: At most this many objects, and this many bytes, in one ``authorization_details``.
     authorization_details_max_entries: int = Field(default=10, ge=1, le=100)
     authorization_details_max_bytes: int = Field(default=8192, ge=256, le=65536)
+    #: Seconds a consent lodged at ``/oauth/consents`` awaits the user; a partner's
+    #: ``expires_in`` may only shorten it.
+    consent_lifetime: int = Field(default=600, ge=10, le=86400)
+    #: Seconds between re-reads of the types registered with the CLI, so every running
+    #: instance accepts an added type and refuses a removed one (0: only at start).
+    authorization_details_types_refresh: float = Field(default=30.0, ge=0)
     # -- DPoP, RFC 9449 (docs/fapi.md) ---------------------------------------------------
     #: Algorithms a DPoP proof may be signed with (asymmetric only; FAPI 2.0's by default).
     dpop_signing_algs: Annotated[tuple[DpopAlg, ...], NoDecode] = ("ES256", "PS256", "EdDSA")
@@ -319,6 +325,15 @@ class Settings(BaseSettings):
     #: Seconds between moves of a worker's request counts into its Prometheus metrics: how
     #: far behind ``/metrics`` may show the other workers (0: only at scrapes and shutdown).
     metrics_flush_interval: float = Field(default=1.0, ge=0)
+    #: A port of its own for ``/metrics``, ``/livez`` and ``/readyz`` (then 404 on the
+    #: public port), served by ``tokensmith serve``'s main process with every worker's
+    #: counts summed; none (or empty): they are on the public port.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    #: The address ``metrics_port`` listens on.
+    metrics_host: str = "127.0.0.1"
+    #: OpenTelemetry traces (``pip install 'tokensmith[otel]'``): a server span per
+    #: request, exported with the standard ``OTEL_*`` variables (docs/operations.md).
+    otel: bool = False
     #: Seconds between writes of the per-key token counters (0: only at shutdown).
     activity_flush_interval: float = Field(default=10.0, ge=0)
     #: Days of hourly token counts kept (the activity chart shows 7).
@@ -416,6 +431,18 @@ class Settings(BaseSettings):
         if not v:
             raise ValueError("name at least one algorithm")
         return tuple(v)
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _empty_metrics_port(cls, v: Any) -> Any:
+        return None if isinstance(v, str) and not v.strip() else v
+
+    @field_validator("metrics_port")
+    @classmethod
+    def _check_metrics_port(cls, v: int | None, info: ValidationInfo) -> int | None:
+        if v is not None and v == info.data.get("port"):
+            raise ValueError("the metrics port must differ from the public port")
+        return v
 
     @field_validator("profile")
     @classmethod

@@ -142,5 +142,6 @@ def test_purge_prints_counts(cli) -> None:
         "sessions": 0,
         "pushed_requests": 0,
         "audit_events": 0,
+        "consents": 0,
     }
     assert "refresh_tokens: 0" in cli("purge").output

@@ -291,3 +291,22 @@ async def test_the_registry_adds_lists_and_removes_types(tmp_path: Path) -> None
     assert await registry.remove("customer_information")
     assert not await registry.remove("customer_information")
     assert [t.name for t in await registry.listing()] == sorted(BUILTIN_TYPES)
+
+
+def test_registered_types_are_replaced_as_a_whole_and_a_bad_one_changes_nothing() -> None:
+    types = DetailsTypes.of({"customer_information": CUSTOMER_SCHEMA})
+    types.register({"loyalty": {"type": "object"}})
+    assert types.supported == [
+        "account_information",
+        "customer_information",
+        "loyalty",
+        "payment_initiation",
+    ]
+    types.parse(json.dumps([{"type": "loyalty"}]))
+    with pytest.raises(ValueError):
+        types.register({"odd": {"type": "no-such-type"}})
+    types.parse(json.dumps([{"type": "loyalty"}]))  # still the last good set
+    types.register({})
+    assert "loyalty" not in types.supported and "customer_information" in types.supported
+    with pytest.raises(InvalidAuthorizationDetails, match="unknown type"):
+        types.parse(json.dumps([{"type": "loyalty"}]))

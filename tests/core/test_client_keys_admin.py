@@ -70,6 +70,22 @@ async def test_keys_are_replaced_by_a_uri_and_both_uris_are_forgotten(
     assert told.uris[-1] == other
 
 
+async def test_keys_only_replaces_the_secret_and_forgets_the_old_uri(
+    admin: ClientAdmin, told: Told
+) -> None:
+    """The admin API's ``PUT /clients/{id}/keys``: the same checks and cache drops as the
+    CLI and the panel, but the client's secret methods end."""
+    client, _ = await admin.create(ClientSpec("bank", jwks_uri=URI))
+    client = await admin.set_keys(client.client_id, jwks=KEY.jwks())
+    assert "client_secret_basic" not in client.auth_methods
+    secret_client, _ = await admin.create(ClientSpec("shop"))
+    changed = await admin.set_keys(secret_client.client_id, jwks_uri=URI, keys_only=True)
+    assert changed.auth_methods == ("private_key_jwt",)
+    assert told.uris[-1] == URI and told.clients[-1] == secret_client.client_id
+    with pytest.raises(AdminError, match="give jwks or jwks_uri"):
+        await admin.set_keys(secret_client.client_id, keys_only=True)
+
+
 async def test_clearing_keys_removes_private_key_jwt(admin: ClientAdmin) -> None:
     client, _ = await admin.create(ClientSpec("shop"))
     await admin.set_keys(client.client_id, jwks=KEY.jwks())

@@ -481,6 +481,7 @@ async def test_purge_deletes_only_what_has_ended(clock: FrozenClock) -> None:
         "sessions": 0,
         "pushed_requests": 0,
         "audit_events": 0,
+        "consents": 0,
     }
     assert not flow.store.families and not flow.store.codes and not flow.store.tokens
 

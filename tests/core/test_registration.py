@@ -41,7 +41,8 @@ class Reg:
 def _reg(mode: str = "open", per_address: int = 20) -> Reg:
     store, clock, rand = MemoryStore(), FrozenClock(), SystemRandomness()
     trail = MemoryAuditTrail()
-    admin = ClientAdmin(store, clock, rand, max_ttl=86400)
+    audit = Audit(trail, clock, rand)
+    admin = ClientAdmin(store, clock, rand, max_ttl=86400, audit=audit)
     policy = RegistrationPolicy(mode=mode, scopes=("read", "write"), per_address=per_address)  # type: ignore[arg-type]
     service = Registrations(
         admin,
@@ -49,7 +50,7 @@ def _reg(mode: str = "open", per_address: int = 20) -> Reg:
         clock,
         rand,
         policy,
-        Audit(trail, clock, rand),
+        audit,
         MemoryLimiter(clock),
         Fingerprints.ephemeral(),
     )
@@ -92,11 +93,12 @@ async def test_updates_and_deletes_are_audited_as_the_client() -> None:
     cid, rat = made.client.client_id, made.access_token
     updated = await r.service.update(cid, rat, KEY | {"client_id": cid, "client_name": "B2"}, "x")
     await r.service.delete(cid, updated.access_token, "x")
-    types = [(e.type, e.actor) for e in r.trail.events]
+    types = [(e.type, e.actor, e.source) for e in r.trail.events]
     assert types[1:] == [
-        ("client.registration_updated", f"client:{cid}"),
-        ("client.registration_deleted", f"client:{cid}"),
+        ("client.registration_updated", f"client:{cid}", "x"),
+        ("client.registration_deleted", f"client:{cid}", "x"),
     ]
+    assert r.trail.events[1].details["fields"] == "name"
     assert cid not in r.store.clients
 
 

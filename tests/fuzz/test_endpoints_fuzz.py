@@ -42,7 +42,11 @@ from tokensmith.web.ui import is_page_path
 
 TBC = "/v2/tpay/access-token"
 TOKEN_PATHS = ["/oauth/token", "/oauth/auth", TBC, "/o/token/"]
-FORM_PATHS = [*TOKEN_PATHS, "/oauth/introspect", "/oauth/revoke", "/oauth/par"]
+CONSUME = "/oauth/consents/consume"
+FORM_PATHS = [*TOKEN_PATHS, "/oauth/introspect", "/oauth/revoke", "/oauth/par", CONSUME]
+#: The consent resource's JSON API (its template path is requested as it is: an id that
+#: names nothing)
+CONSENT_PATHS = ["/oauth/consents", "/oauth/consents/{consent_id}"]
 READ_PATHS = [
     "/.well-known/oauth-authorization-server",
     "/.well-known/jwks.json",
@@ -53,7 +57,7 @@ READ_PATHS = [
     "/openapi.json",
 ]
 UNKNOWN_PATHS = ["/", "/oauth", "/oauth/token/", "/o/token", "/v2/tpay", "/.well-known/x", "/admin"]
-ALL_PATHS = FORM_PATHS + READ_PATHS + UNKNOWN_PATHS
+ALL_PATHS = FORM_PATHS + CONSENT_PATHS + READ_PATHS + UNKNOWN_PATHS
 METHODS = [
     "POST",
     "POST",
@@ -550,6 +554,9 @@ PAGE_ROUTES: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/panel/authorized"): ("done",),
     ("GET", "/panel/authorized/{client_id}/revoke"): (),
     ("POST", "/panel/authorized/{client_id}/revoke"): (),
+    ("GET", "/panel/consents"): ("status", "done"),
+    ("GET", "/panel/consents/{consent_id}/revoke"): (),
+    ("POST", "/panel/consents/{consent_id}/revoke"): (),
     ("GET", "/panel/devkeys"): ("done",),
     ("POST", "/panel/devkeys"): ("name",),
     ("GET", "/panel/devkeys/new"): (),
@@ -736,7 +743,7 @@ def page_requests(draw: st.DrawFn, p: Pages, route: tuple[str, str]) -> PageRequ
     fields = PAGE_ROUTES[route]
     method = draw(st.sampled_from([method] * 12 + OTHER_METHODS))
     path = template
-    for name in ("client_id", "key_id", "user_id", "rid", "event_id"):
+    for name in ("client_id", "key_id", "user_id", "rid", "event_id", "consent_id"):
         if "{" + name + "}" in path:
             path = path.replace("{" + name + "}", quote(draw(_path_value(p, name)), safe=""))
     values = _page_values(p)

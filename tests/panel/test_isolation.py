@@ -27,6 +27,8 @@ ROUTES = [
     ("POST", "/panel/apps/{client_id}/revoke", "app", {}),
     ("GET", "/panel/authorized/{client_id}/revoke", "authorized", {}),
     ("POST", "/panel/authorized/{client_id}/revoke", "authorized", {}),
+    ("GET", "/panel/consents/{consent_id}/revoke", "consent", {}),
+    ("POST", "/panel/consents/{consent_id}/revoke", "consent", {}),
     ("GET", "/panel/devkeys/{key_id}/revoke", "devkey", {}),
     ("POST", "/panel/devkeys/{key_id}/revoke", "devkey", {}),
     ("GET", "/panel/users/{user_id}/disable", "user", {}),
@@ -51,6 +53,7 @@ class Theirs:
     user: str
     partner: Partner
     tokens: dict[str, str]
+    consent: str
 
 
 @pytest.fixture
@@ -70,15 +73,19 @@ async def theirs(harness: Harness, other: Shop) -> Theirs:
     )  # fmt: skip
     partner = Partner(harness, other.merchant, other.admin, approved, approved_secret)
     tokens = await partner.tokens()
+    details = [{"type": "account_information", "actions": ["read_balances"]}]
+    consent = await harness.ctx.consents.lodge(approved, details)
+    await harness.ctx.consents.authorize(consent.consent_id, approved.client_id, other.admin, "f_x")
     await gina.http.aclose()
     return Theirs(
         key, key_secret, app, app_secret, approved.client_id, devkey, apikey,
         other.member.user_id, partner, {k: str(v) for k, v in tokens.items()},
+        consent.consent_id,
     )  # fmt: skip
 
 
 def _url(route: str, value: str) -> str:
-    for name in ("{client_id}", "{key_id}", "{user_id}", "{event_id}"):
+    for name in ("{client_id}", "{key_id}", "{user_id}", "{event_id}", "{consent_id}"):
         route = route.replace(name, value)
     return route
 
@@ -121,6 +128,8 @@ async def _unchanged(h: Harness, theirs: Theirs) -> None:
     keys = await h.ctx.store.list_api_keys()
     assert all(k.revoked_at is None for k in keys if k.key_id == theirs.devkey)
     assert (await theirs.partner.introspect(theirs.tokens["access_token"]))["active"] is True
+    consent = await h.ctx.consents.get(theirs.consent)
+    assert consent is not None and consent.status == "authorized"
 
 
 @pytest.mark.parametrize(("method", "route", "kind", "form"), ROUTES)
@@ -142,7 +151,9 @@ async def test_a_reveal_id_that_names_nothing_is_gone(admin: Browser, odd: str) 
 async def test_another_merchants_objects_are_in_no_list(
     harness: Harness, admin: Browser, theirs: Theirs
 ) -> None:
-    for page in ("keys", "apps", "authorized", "devkeys", "activity", "users", "audit"):
+    pages = ("keys", "apps", "authorized", "consents", "devkeys", "activity", "users", "audit")
+    for page in pages:
         text = (await admin.get(f"/panel/{page}")).text
-        for value in (theirs.key, theirs.app, theirs.authorized, theirs.devkey, "globex"):
+        values = (theirs.key, theirs.app, theirs.authorized, theirs.devkey, theirs.consent)
+        for value in (*values, "globex"):
             assert value not in text.lower(), (page, value)

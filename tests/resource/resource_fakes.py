@@ -142,3 +142,67 @@ class FakeIssuer:
 def unsigned(now: float, **overrides: Any) -> str:
     header = b64(json.dumps({"alg": "none", "typ": "at+jwt", "kid": "x"}).encode())
     return f"{header}.{b64(json.dumps(claims(now, **overrides)).encode())}."
+
+
+#: What a scripted consume endpoint answers, given the request path.
+ConsumeAnswer = Callable[[str], httpx.Response]
+
+
+def consumed(consent_id: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The consume endpoint's 200 answer for ``consent_id``."""
+    return {
+        "consent_id": consent_id,
+        "status": "consumed",
+        "authorization_details": details or [],
+        "client_id": "merchant-7",
+    }
+
+
+class FakeConsents:
+    """A fake issuer with tokensmith's consume endpoint (``POST
+    /oauth/consents/consume``): 200 the first time per consent, 409 ``consumed`` after;
+    or what ``answer`` says. Records every consume call."""
+
+    def __init__(self, issuer: FakeIssuer, key: Key, now: float, details: list[Any]) -> None:
+        self.issuer = issuer
+        self.key = key
+        self.now = now
+        self.details = details
+        self.consents: dict[str, str] = {}  # access token -> consent_id
+        self.spent: set[str] = set()
+        self.calls: list[httpx.Request] = []
+        self.answer: ConsumeAnswer | None = None
+
+    def _consume(self, request: httpx.Request) -> httpx.Response:
+        self.calls.append(request)
+        if self.answer is not None:
+            return self.answer(request.url.path)
+        auth = request.headers.get("authorization", "")
+        cid, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
+        if (unquote_plus(cid), unquote_plus(secret)) != (RS_CLIENT_ID, RS_SECRET):
+            return httpx.Response(401, json={"error": "invalid_client"})
+        token = dict(parse_qsl(request.content.decode()))["token"]
+        consent_id = self.consents.get(token)
+        if consent_id is None:
+            return httpx.Response(400, json={"error": "invalid_token"})
+        if consent_id in self.spent:
+            return httpx.Response(409, json={"error": "consent_not_active", "status": "consumed"})
+        self.spent.add(consent_id)
+        return httpx.Response(200, json=consumed(consent_id, self.details))
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path in ("/oauth/consents/consume", "/spend"):
+            return self._consume(request)
+        return self.issuer.handler(request)
+
+    async def async_handler(self, request: httpx.Request) -> httpx.Response:
+        await request.aread()
+        return self.handler(request)
+
+    def token(self, consent_id: str | None = "c-1", **overrides: Any) -> str:
+        """A JWT access token of the consent (its details by default)."""
+        overrides.setdefault("authorization_details", self.details)
+        token = mint(self.key, self.now, consent_id=consent_id, **overrides)
+        if consent_id is not None:
+            self.consents[token] = consent_id
+        return token

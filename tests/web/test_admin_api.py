@@ -356,3 +356,83 @@ async def test_audit_events_are_listed_newest_first_and_filtered(admin: Admin) -
     assert {shown, *(e["subject"] for e in rest.json()["items"])} >= {first, second}
     bad = await admin.call("GET", "/audit-events", params={"cursor": "nope"})
     assert bad.status_code == 422
+
+
+async def test_changes_made_through_the_api_name_the_admin_client_not_the_system(
+    admin: Admin,
+) -> None:
+    from tests.dpop import DpopKey
+
+    c = await new_client(admin)
+    cid = c["client_id"]
+    assert (await admin.call("PATCH", f"/clients/{cid}", json={"name": "renamed"})).is_success
+    jwk = DpopKey.generate().jwk | {"kid": "k1", "use": "sig"}
+    assert (
+        await admin.call("PUT", f"/clients/{cid}/keys", json={"jwks": {"keys": [jwk]}})
+    ).is_success
+    assert (await admin.call("DELETE", f"/clients/{cid}")).status_code == 204
+    core = [e for e in await admin.events() if e.subject == cid and e.type.startswith("client.")]
+    assert {e.type for e in core} == {
+        "client.created",
+        "client.updated",
+        "client.keys_changed",
+        "client.deleted",
+    }
+    assert {e.actor for e in core} == {f"client:{admin.client_id}"}
+
+
+# -- consent resources ---------------------------------------------------------------------
+
+
+async def test_consent_resources_are_listed_filtered_read_and_revoked(admin: Admin) -> None:
+    from tests.web.test_consent_resources import (
+        ACCOUNTS,
+        PAYMENT,
+        authorized_tokens,
+        consent_partner,
+        lodged,
+    )
+
+    p = await consent_partner(admin.h)
+    waiting = await lodged(p, [PAYMENT])
+    admin.h.clock.advance(1)
+    granted = await lodged(p, [ACCOUNTS])
+    tokens = await authorized_tokens(p, granted)
+    app, m = p.app.client_id, p.merchant.merchant_id
+    listed = (await admin.call("GET", "/consents", params={"client_id": app})).json()
+    assert [c["consent_id"] for c in listed["items"]] == [waiting, granted]
+    by_status = await admin.call("GET", "/consents", params={"status": "authorized"})
+    assert [c["consent_id"] for c in by_status.json()["items"]] == [granted]
+    mine = await admin.call("GET", "/consents", params={"merchant_id": m, "limit": 1})
+    assert [c["consent_id"] for c in mine.json()["items"]] == [granted]
+    one = (await admin.call("GET", f"/consents/{granted}")).json()
+    assert one["status"] == "authorized" and one["authorization_details"] == [ACCOUNTS]
+    assert (one["user_id"], one["merchant_id"]) == (p.user.user_id, m)
+    r = await admin.call("POST", f"/consents/{granted}/revoke")
+    assert r.status_code == 200 and r.json()["status"] == "revoked"
+    assert (await p.introspect(tokens["access_token"]))["active"] is False
+    assert (await admin.call("GET", "/consents/cns_nothing")).status_code == 404
+    assert (await admin.call("GET", "/consents", params={"status": "odd"})).status_code == 422
+    # a merchant's client sees the consents its users decided, and no other
+    _, _, other = await admin.client_token("admin:consents", merchant_id=m)
+    assert (await admin.call("GET", f"/consents/{granted}", other)).status_code == 200
+    assert (await admin.call("GET", f"/consents/{waiting}", other)).status_code == 404
+    events = [e.type for e in await admin.events()]
+    assert "admin.consents.revoke" in events and "consent.revoked" in events
+
+
+async def test_a_consumed_consent_cannot_be_revoked(admin: Admin) -> None:
+    from tests.web.test_consent_resources import (
+        PAYMENT,
+        authorized_tokens,
+        consent_partner,
+        consume,
+        lodged,
+    )
+
+    p = await consent_partner(admin.h)
+    consent_id = await lodged(p, [PAYMENT])
+    tokens = await authorized_tokens(p, consent_id)
+    assert (await consume(p, tokens["access_token"])).status_code == 200
+    r = await admin.call("POST", f"/consents/{consent_id}/revoke")
+    assert r.status_code == 409 and r.json()["code"] == "conflict"

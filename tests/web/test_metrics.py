@@ -217,7 +217,7 @@ def exposition_samples(text: bytes) -> dict[tuple[str, frozenset[tuple[str, str]
         (s.name, frozenset(s.labels.items())): s.value
         for family in text_string_to_metric_families(text.decode())
         for s in family.samples
-        if not s.name.endswith("_created")
+        if not s.name.endswith("_created") and s.name.startswith("tokensmith_")
     }
 
 
@@ -256,3 +256,23 @@ def test_multi_worker_scrape_sums_every_workers_file(
         "tokensmith-2.json",
         "tokensmith-3.json",
     }
+
+
+def test_multi_worker_scrape_shows_each_live_workers_process_metrics_by_pid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Process metrics are a process's own: one sample set per worker under ``pid``, never
+    summed; a worker whose process is gone shows none."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    (tmp_path / "tokensmith-999999999.json").write_bytes(b'{"counters": {}, "latency": []}')
+    this = Observer()
+    issue(this, 1)
+    text = this.exposition().decode()
+    pids = {
+        s.labels.get("pid")
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.name == "process_resident_memory_bytes"
+    }
+    assert pids == {str(os.getpid())}
+    assert "python_info" in text

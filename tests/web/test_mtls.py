@@ -239,6 +239,7 @@ async def test_a_binding_clients_tokens_carry_the_certificate_thumbprint(
     form = {"token": access, "client_id": c.client_id}
     answer = (await h.http.post("/oauth/introspect", data=form, headers=cert_header(CERT))).json()
     assert answer["active"] is True and answer["cnf"] == {"x5t#S256": CERT.thumbprint}
+    assert issued_by_type(h, token_format, "mtls") == 1
 
 
 async def test_a_secret_client_binding_its_tokens_must_present_a_certificate(h: Harness) -> None:
@@ -332,6 +333,16 @@ async def test_dpop_and_a_certificate_bind_one_token_to_both(h: Harness) -> None
     form = {"token": r.json()["access_token"], "client_id": c.client_id}
     answer = (await h.http.post("/oauth/introspect", data=form, headers=cert_header(CERT))).json()
     assert answer["token_type"] == "DPoP" and answer["cnf"] == both
+    assert issued_by_type(h, "jwt", "dpop+mtls") == 1
+
+
+def issued_by_type(h: Harness, token_format: str, binding: str) -> float | None:
+    """``tokensmith_tokens_issued_by_type_total`` of access tokens so bound."""
+    h.ctx.observer.flush()
+    labels = {"token_type": "access", "format": token_format, "binding": binding}
+    return h.ctx.observer.registry.get_sample_value(
+        "tokensmith_tokens_issued_by_type_total", labels
+    )
 
 
 async def test_a_public_client_without_binding_keeps_unbound_tokens(h: Harness) -> None:

@@ -207,6 +207,17 @@ async def test_a_remembered_consent_does_not_approve_a_payment(partner: Partner)
     assert asked.status_code == 200 and "€1,234.50" in asked.text
 
 
+async def test_approving_a_payment_offers_and_remembers_nothing(partner: Partner) -> None:
+    """RFC 9396 details are approved once: the page has no "Don't ask again", and a
+    ``remember`` slipped into the form does not let the app's scopes through unasked."""
+    page = await consent_page(partner, authorization_details=text([PAYMENT]))
+    assert 'name="remember"' not in page.text
+    await approve(partner, page, remember="yes")
+    again = await partner.authorize()
+    assert again.status_code == 200 and 'action="/oauth/authorize/decision"' in again.text
+    assert 'name="remember"' in again.text  # a scopes-only request may be remembered
+
+
 # -- tampering with the decision ---------------------------------------------------------------
 
 
@@ -376,3 +387,43 @@ async def test_a_broken_types_file_stops_the_server(tmp_path: Path, clock: Froze
     with pytest.raises(ConfigError, match="not a valid JSON Schema"):
         async with running_app(settings, clock):
             pass
+
+
+async def test_a_type_registered_or_removed_while_running_applies_without_a_restart(
+    tmp_path: Path, clock: FrozenClock
+) -> None:
+    """Another instance (the CLI) changes the stored types; this one follows within
+    ``authorization_details_types_refresh`` seconds."""
+    import asyncio
+
+    from tokensmith.core.authorization_details import TypeRegistry
+
+    settings = make_settings(
+        tmp_path, f"sqlite:///{tmp_path / 'app.db'}", authorization_details_types_refresh=0.02
+    )
+    asked = [{"type": "customer_information", "actions": ["read"]}]
+
+    async def supported(h: Harness) -> list[str]:
+        meta = (await h.http.get("/.well-known/oauth-authorization-server")).json()
+        return list(meta["authorization_details_types_supported"])
+
+    async def until(h: Harness, present: bool) -> None:
+        for _ in range(200):
+            if ("customer_information" in await supported(h)) == present:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("the registered types were not re-read")
+
+    async with running_app(settings, clock) as h:
+        client, secret = await h.client()
+        refused = await h.token(client.client_id, secret, authorization_details=text(asked))
+        assert refused.status_code == 400 and refused.json()["error"] == DETAILS
+        registry = TypeRegistry(h.ctx.store, clock)
+        await registry.add("customer_information", json.dumps(CUSTOMER_SCHEMA))
+        await until(h, present=True)
+        r = await h.token(client.client_id, secret, authorization_details=text(asked))
+        assert r.status_code == 200 and r.json()["authorization_details"] == asked
+        await registry.remove("customer_information")
+        await until(h, present=False)
+        gone = await h.token(client.client_id, secret, authorization_details=text(asked))
+        assert gone.status_code == 400 and "unknown type" in gone.json()["error_description"]

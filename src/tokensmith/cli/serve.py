@@ -115,6 +115,12 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
 @click.option("--config", default=None, help="TOML settings file.")
 @click.option("--demo", is_flag=True, default=None, help="Seed demo data and enable every dialect.")
 @click.option("--log-json", is_flag=True, default=None)
+@click.option(
+    "--metrics-port",
+    type=int,
+    default=None,
+    help="Serve /metrics, /livez and /readyz on this port only (every worker summed).",
+)
 def serve(
     host: str | None,
     port: int | None,
@@ -126,6 +132,7 @@ def serve(
     config: str | None,
     demo: bool | None,
     log_json: bool | None,
+    metrics_port: int | None,
 ) -> None:
     """Start the server."""
     settings = load_settings(
@@ -139,6 +146,7 @@ def serve(
         issuer=issuer,
         demo=demo,
         log_json=log_json,
+        metrics_port=metrics_port,
     )
     if settings.demo and not settings.compat:
         settings = settings.model_copy(update={"compat": COMPAT_DIALECTS})
@@ -147,7 +155,10 @@ def serve(
         click.echo(line)
     settings = settings.model_copy(update={"auto_migrate": False})
     os.environ[SETTINGS_ENV] = settings.model_dump_json()
-    if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # the workers' totals go to files: summed by whichever worker a scrape reaches, or by
+    # the metrics port (served by this process, which counts nothing itself)
+    multiprocess = settings.workers > 1 or settings.metrics_port is not None
+    if multiprocess and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tokensmith-metrics-")
     click.echo(
         f"tokensmith on {settings.issuer_url} ({settings.workers} worker(s); "
@@ -162,4 +173,9 @@ def serve(
             cap,
             settings.http_max_connections,
         )
+    if settings.metrics_port is not None:
+        from tokensmith.web.admin_port import serve_in_thread
+
+        serve_in_thread(settings)
+        click.echo(f"metrics on http://{settings.metrics_host}:{settings.metrics_port}/metrics")
     uvicorn.run("tokensmith.web.app:app_from_environ", **options)

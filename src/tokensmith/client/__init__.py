@@ -8,7 +8,9 @@
   retries with backoff, and ``httpx.Auth`` / ``requests`` integration;
 * DPoP sender-constrained tokens (RFC 9449) with ``dpop=True`` or ``dpop=DPoPKey(...)``;
 * JWT client authentication (RFC 7523 §2.2): ``private_key_jwt`` with ``private_key=...``
-  (or a :class:`PrivateKeyJwt`), ``client_secret_jwt`` with ``auth_method=``.
+  (or a :class:`PrivateKeyJwt`), ``client_secret_jwt`` with ``auth_method=``;
+* consents a partner app registers before its user approves them
+  (``create_consent`` / ``get_consent`` / ``revoke_consent``, a :class:`Consent`).
 
 This package does not depend on the tokensmith server packages.
 """
@@ -17,8 +19,10 @@ from ._base import AuthMethod, ClientCert, Dialect, RetryPolicy, tls_verify
 from .aio import AsyncTokenClient
 from .assertion import ClientSecretJwt, PrivateKeyJwt
 from .cache import FileTokenCache
+from .consents import Consent
 from .dpop import DPoPKey
 from .errors import (
+    InvalidAuthorizationDetails,
     InvalidClient,
     InvalidDPoPProof,
     InvalidGrant,
@@ -43,10 +47,12 @@ __all__ = [
     "AuthMethod",
     "ClientCert",
     "ClientSecretJwt",
+    "Consent",
     "DPoPKey",
     "Dialect",
     "FileRefreshTokenStore",
     "FileTokenCache",
+    "InvalidAuthorizationDetails",
     "InvalidClient",
     "InvalidDPoPProof",
     "InvalidGrant",

@@ -15,13 +15,14 @@ import ssl
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import quote_plus, urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 
 import httpx
 import orjson
 
 from .assertion import JWT_BEARER, ClientSecretJwt, PrivateKeyJwt
 from .cache import FileTokenCache, cache_key
+from .consents import CONSENTS_SCOPE, Consent
 from .dpop import DPoPKey, PrivateKey
 from .errors import (
     RateLimited,
@@ -359,6 +360,7 @@ class _ClientBase:
         key_id: str | None = None,
         signing_alg: str | None = None,
         assertion_audience: str | None = None,
+        consents_endpoint: str | None = None,
     ) -> None:
         if auth_method is None:
             auth_method = "private_key_jwt" if private_key is not None else "client_secret_basic"
@@ -402,6 +404,10 @@ class _ClientBase:
         self._nonces: dict[str, str] = {}
         bound = ("dpop", self.dpop_key.thumbprint) if self.dpop_key else ()
         self._cache_key = cache_key(dialect, token_url, client_id, self.scope, *bound)
+        self._consents_endpoint = consents_endpoint
+        #: The client's own token for its consents (scope ``consents``), apart from the
+        #: token ``get_token()`` gives (which may be a user's).
+        self._consents_entry: _Entry | None = None
 
     # -- presentation ---------------------------------------------------------------
     def __repr__(self) -> str:
@@ -421,9 +427,9 @@ class _ClientBase:
         out: list[str | None] = [self._secret.value or None, *more]
         if self._apikey is not None:
             out.append(self._apikey.value)
-        entry = self._entry
-        if entry is not None:
-            out.extend((entry.token.access_token, entry.token.refresh_token))
+        for entry in (self._entry, self._consents_entry):
+            if entry is not None:
+                out.extend((entry.token.access_token, entry.token.refresh_token))
         return out
 
     # -- renewal schedule -------------------------------------------------------------
@@ -729,6 +735,103 @@ class _ClientBase:
             token.scope,
             token.refresh_token is not None,
         )
+
+    # -- consents -------------------------------------------------------------------
+    @property
+    def consents_endpoint(self) -> str:
+        """Where the client's consents live: ``consents_endpoint=`` if given, else
+        ``{issuer}/oauth/consents`` (the metadata's issuer), else the token endpoint's
+        sibling (``.../oauth/token`` -> ``.../oauth/consents``)."""
+        if self._consents_endpoint:
+            return self._consents_endpoint
+        issuer = self.metadata.get("issuer")
+        if isinstance(issuer, str) and issuer:
+            return issuer.rstrip("/") + "/oauth/consents"
+        base, _, last = self.token_url.rstrip("/").rpartition("/")
+        if last != "token" or not base:
+            raise ValueError("no consents_endpoint configured and none follows from the issuer")
+        return base + "/consents"
+
+    def _consent_url(self, consent_id: str | None = None) -> str:
+        if consent_id is None:
+            return self.consents_endpoint
+        if not consent_id or "/" in consent_id:
+            raise ValueError("not a consent id")
+        return self.consents_endpoint.rstrip("/") + "/" + quote(consent_id, safe="")
+
+    def _consents_grant(self) -> _Prepared:
+        """client_credentials (RFC 6749 §4.4.2) for scope ``consents`` alone: the client
+        acts for itself, whatever its own ``scope`` and ``extra_params``."""
+        if self._dialect != "oauth":
+            raise ValueError("consents need the oauth dialect")
+        headers = {"Accept": "application/json", **self._headers}
+        data = {"grant_type": "client_credentials", "scope": CONSENTS_SCOPE}
+        self._client_auth(headers, data)
+        return _Prepared("client_credentials", self.token_url, headers, data, CONSENTS_SCOPE)
+
+    def _cached_consents_token(self) -> Token | None:
+        entry = self._consents_entry
+        if entry is not None and self._clock() < entry.refresh_at:
+            return entry.token
+        return None
+
+    def _keep_consents_token(self, token: Token) -> Token:
+        self._consents_entry = _Entry(token, self._refresh_at(token))
+        return token
+
+    def _consent_request(
+        self, method: str, url: str, body: Mapping[str, Any] | None = None
+    ) -> httpx.Request:
+        headers = {"Accept": "application/json", **self._headers}
+        if body is None:
+            return httpx.Request(method, url, headers=headers)
+        headers["Content-Type"] = "application/json"
+        return httpx.Request(method, url, headers=headers, content=orjson.dumps(body))
+
+    def _consent_outcome(self, response: httpx.Response) -> Consent | TokenError | None:
+        """The consent a consents endpoint answered with; None for a 204 (revoked); the
+        error otherwise: the RFC 6749 §5.2-shaped body, else the RFC 6750 §3 challenge."""
+        status = response.status_code
+        try:
+            body: Any = orjson.loads(response.content) if response.content else None
+        except orjson.JSONDecodeError:
+            body = None
+        if status == 204:
+            return None
+        if 200 <= status < 300:
+            consent = Consent.from_json(body)
+            if consent is not None:
+                return consent
+            return TokenError(
+                f"unexpected consents response (HTTP {status})",
+                error="invalid_response",
+                status_code=status,
+            )
+        if not (isinstance(body, dict) and isinstance(body.get("error"), str)):
+            found = [
+                params
+                for value in response.headers.get_list("www-authenticate")
+                for scheme, params in parse_challenges(value)
+                if scheme in ("bearer", "dpop") and "error" in params
+            ]
+            body = dict(found[0]) if found else None
+        return error_from_response(
+            status,
+            body,
+            retry_after=parse_retry_after(response.headers.get("retry-after"), self._clock()),
+            secrets=self._secrets(),
+        )
+
+    def _consent_body(
+        self, authorization_details: Iterable[Mapping[str, Any]], expires_in: int | None
+    ) -> dict[str, Any]:
+        details = [dict(d) for d in authorization_details]
+        if not details:
+            raise ValueError("a consent needs authorization_details")
+        body: dict[str, Any] = {"authorization_details": details}
+        if expires_in is not None:
+            body["expires_in"] = expires_in
+        return body
 
     # -- authorization code helpers -------------------------------------------------
     def build_authorization_url(

@@ -32,8 +32,9 @@ from ._base import (
     tls_verify,
 )
 from .cache import FileTokenCache
+from .consents import Consent
 from .dpop import DPoPKey
-from .errors import InvalidGrant
+from .errors import InvalidGrant, ServerError
 from .stores import RefreshTokenStore
 from .token import Token
 
@@ -80,6 +81,7 @@ class AsyncTokenClient(_ClientBase, httpx.Auth):
         key_id: str | None = None,
         signing_alg: str | None = None,
         assertion_audience: str | None = None,
+        consents_endpoint: str | None = None,
     ) -> None:
         self._setup(
             token_url,
@@ -106,6 +108,7 @@ class AsyncTokenClient(_ClientBase, httpx.Auth):
             key_id=key_id,
             signing_alg=signing_alg,
             assertion_audience=assertion_audience,
+            consents_endpoint=consents_endpoint,
         )
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(
@@ -379,6 +382,70 @@ class AsyncTokenClient(_ClientBase, httpx.Auth):
             if delay is None:
                 raise outcome
             await self._sleep(delay)
+
+    # -- consents -------------------------------------------------------------------
+    async def create_consent(
+        self,
+        authorization_details: Iterable[Mapping[str, Any]],
+        expires_in: int | None = None,
+    ) -> Consent:
+        """Register a consent for ``authorization_details``; see
+        :meth:`TokenClient.create_consent`."""
+        body = self._consent_body(authorization_details, expires_in)
+        consent = await self._consents_call("POST", self._consent_url(), body)
+        assert consent is not None
+        return consent
+
+    async def get_consent(self, consent_id: str) -> Consent:
+        """The consent ``consent_id`` as it is now; see :meth:`TokenClient.get_consent`."""
+        consent = await self._consents_call("GET", self._consent_url(consent_id))
+        if consent is None:
+            raise TokenError("no consent in the answer", error="invalid_response")
+        return consent
+
+    async def revoke_consent(self, consent_id: str) -> None:
+        """Withdraw the consent ``consent_id``; see :meth:`TokenClient.revoke_consent`."""
+        await self._consents_call("DELETE", self._consent_url(consent_id))
+
+    async def _consents_token(self, *, renew: bool = False) -> Token:
+        token = None if renew else self._cached_consents_token()
+        if token is None:
+            token = self._keep_consents_token(await self._send(self._consents_grant()))
+        return token
+
+    async def _consents_call(
+        self, method: str, url: str, body: Mapping[str, Any] | None = None
+    ) -> Consent | None:
+        """One request to the consents endpoint with the client's consents token: once
+        more with the server's nonce after ``use_dpop_nonce`` (RFC 9449 §9), once more
+        with a new token after ``invalid_token`` (RFC 6750 §3.1)."""
+        token = await self._consents_token()
+        request = self._consent_request(method, url, body)
+        response, used = await self._consent_send(request, token)
+        if self._resource_nonce_retry(token, response, used):
+            response, _ = await self._consent_send(request, token)
+            self._note_nonce(request.url, response.headers)
+        if is_invalid_token_challenge(response):
+            token = await self._consents_token(renew=True)
+            response, _ = await self._consent_send(request, token)
+            self._note_nonce(request.url, response.headers)
+        outcome = self._consent_outcome(response)
+        if isinstance(outcome, TokenError):
+            raise outcome
+        return outcome
+
+    async def _consent_send(
+        self, request: httpx.Request, token: Token
+    ) -> tuple[httpx.Response, str | None]:
+        """Send with ``token`` (and a fresh DPoP proof); the response and the proof's nonce."""
+        used = self._authorize(request, token)
+        try:
+            return await self._http.send(request), used
+        except httpx.TransportError as exc:
+            raise ServerError(
+                f"consents endpoint unreachable ({type(exc).__name__})",
+                error="temporarily_unavailable",
+            ) from exc
 
     # -- httpx.Auth -------------------------------------------------------------------
     async def async_auth_flow(

@@ -24,6 +24,7 @@ that decide when no code is known; a 429 and a 5xx decide whatever the body says
           +-- InvalidScope         invalid_scope                    -
           +-- InvalidDPoPProof     invalid_dpop_proof               -
           +-- UseDPoPNonce         use_dpop_nonce                   -
+          +-- InvalidAuthorizationDetails invalid_authorization_details -
           +-- RateLimited          rate_limited, too_many_requests, 429 (always)
           |                        slow_down
           +-- ServerError          server_error,                    5xx (always), or no
@@ -40,6 +41,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 __all__ = [
+    "InvalidAuthorizationDetails",
     "InvalidClient",
     "InvalidDPoPProof",
     "InvalidGrant",
@@ -193,6 +195,13 @@ class UseDPoPNonce(TokenError):
     default_code = "use_dpop_nonce"
 
 
+class InvalidAuthorizationDetails(TokenError):
+    """RFC 9396 §5 ``invalid_authorization_details``: the ``authorization_details`` were
+    refused (unknown type, not the type's schema, a type the client may not use)."""
+
+    default_code = "invalid_authorization_details"
+
+
 class RateLimited(TokenError):
     """HTTP 429 (RFC 6585 §4).  ``retry_after`` holds the ``Retry-After`` delay in seconds."""
 
@@ -217,6 +226,7 @@ _BY_CODE: dict[str, type[TokenError]] = {
     "invalid_scope": InvalidScope,
     "invalid_dpop_proof": InvalidDPoPProof,
     "use_dpop_nonce": UseDPoPNonce,
+    "invalid_authorization_details": InvalidAuthorizationDetails,
     "server_error": ServerError,
     "temporarily_unavailable": ServerError,
     "rate_limited": RateLimited,

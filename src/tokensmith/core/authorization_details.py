@@ -20,11 +20,13 @@ What the user approved is what the tokens carry: the token response (§7), the J
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -35,6 +37,8 @@ from jsonschema.exceptions import SchemaError
 from tokensmith.core.clock import Clock
 from tokensmith.core.errors import InvalidAuthorizationDetails
 from tokensmith.core.ports import DetailsTypeStore
+
+log = logging.getLogger("tokensmith.details")
 
 __all__ = [
     "ACCOUNT_INFORMATION",
@@ -50,6 +54,7 @@ __all__ = [
     "check_type_name",
     "load",
     "narrow",
+    "refresh_types_forever",
     "schemas_of_file",
     "schemas_of_store",
 ]
@@ -246,29 +251,59 @@ def _built_in_checks(obj: Mapping[str, Any]) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
-class DetailsTypes:
-    """The ``authorization_details`` types this server accepts, each with its schema."""
+class _TypeSet:
+    """Every accepted type's schema and its compiled validator, replaced as one."""
 
-    schemas: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: dict(BUILTIN_TYPES))
-    max_entries: int = MAX_ENTRIES
-    max_bytes: int = MAX_BYTES
-    _validators: dict[str, Draft202012Validator] = field(
-        init=False, repr=False, compare=False, default_factory=dict
-    )
+    schemas: Mapping[str, Mapping[str, Any]]
+    validators: Mapping[str, Draft202012Validator]
 
-    def __post_init__(self) -> None:
-        for name, schema in self.schemas.items():
+    @classmethod
+    def of(cls, schemas: Mapping[str, Mapping[str, Any]]) -> _TypeSet:
+        validators = {}
+        for name, schema in schemas.items():
             check_type_name(name)
-            self._validators[name] = Draft202012Validator(check_schema(schema))
+            validators[name] = Draft202012Validator(check_schema(schema))
+        return cls(dict(schemas), validators)
+
+
+class DetailsTypes:
+    """The ``authorization_details`` types this server accepts, each with its schema: the
+    built-in ones, a configured file's, then those registered with the CLI, which
+    :meth:`register` replaces while the server runs (:func:`refresh_types_forever`). A
+    request is checked against one set, the old or the new, never a mix of both."""
+
+    __slots__ = ("_base", "_set", "max_bytes", "max_entries")
+
+    def __init__(
+        self,
+        schemas: Mapping[str, Mapping[str, Any]] | None = None,
+        max_entries: int = MAX_ENTRIES,
+        max_bytes: int = MAX_BYTES,
+    ) -> None:
+        base = dict(BUILTIN_TYPES) if schemas is None else dict(schemas)
+        self._set = _TypeSet.of(base)
+        #: the types no registration replaces (built in, the file's)
+        self._base: Mapping[str, Mapping[str, Any]] = base
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
 
     @classmethod
     def of(cls, *layers: Mapping[str, Mapping[str, Any]], **limits: int) -> DetailsTypes:
         """The built-in types, then each layer's (a later one replaces a type of the same
-        name): the configured file's, then those registered with the CLI."""
+        name): the configured file's; the CLI's come with :meth:`register`."""
         schemas: dict[str, Mapping[str, Any]] = dict(BUILTIN_TYPES)
         for layer in layers:
             schemas.update(layer)
         return cls(schemas, **limits)
+
+    @property
+    def schemas(self) -> Mapping[str, Mapping[str, Any]]:
+        return self._set.schemas
+
+    def register(self, registered: Mapping[str, Mapping[str, Any]]) -> None:
+        """Accept the fixed types and ``registered`` (the CLI's, replacing a file's type of
+        the same name), as of now; :class:`ValueError` (nothing changed) if one is bad."""
+        self._set = _TypeSet.of({**self._base, **registered})
 
     @property
     def supported(self) -> list[str]:
@@ -293,11 +328,14 @@ class DetailsTypes:
                 f"authorization_details has more than {self.max_entries} objects"
             )
         permitted = None if allowed is None else frozenset(allowed)
+        types = self._set
         for index, obj in enumerate(value):
-            self._check(index, obj, permitted)
+            self._check(index, obj, permitted, types)
         return canonical(value)
 
-    def _check(self, index: int, obj: Any, permitted: frozenset[str] | None) -> None:
+    def _check(
+        self, index: int, obj: Any, permitted: frozenset[str] | None, types: _TypeSet
+    ) -> None:
         where = f"authorization_details[{index}]"
         if not isinstance(obj, dict):
             raise InvalidAuthorizationDetails(f"{where} is not an object")
@@ -305,7 +343,7 @@ class DetailsTypes:
         if error is not None:
             raise InvalidAuthorizationDetails(f"{where}: {_say(error)}")
         kind = obj["type"]
-        validator = self._validators.get(kind)
+        validator = types.validators.get(kind)
         if validator is None:
             raise InvalidAuthorizationDetails(f"{where}: unknown type {kind!r}")
         if permitted is not None and kind not in permitted:
@@ -314,7 +352,7 @@ class DetailsTypes:
         if error is not None:
             raise InvalidAuthorizationDetails(f"{where}: {_say(error)}")
         problem = _built_in_checks(obj) if kind in BUILTIN_TYPES else None
-        if problem is not None and self.schemas[kind] is BUILTIN_TYPES[kind]:
+        if problem is not None and types.schemas[kind] is BUILTIN_TYPES[kind]:
             raise InvalidAuthorizationDetails(f"{where}: {problem}")
 
 
@@ -428,5 +466,19 @@ def canonical_schema(schema: Mapping[str, Any]) -> str:
     return json.dumps(schema, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-#: The built-in types alone, with the default limits.
+async def refresh_types_forever(
+    types: DetailsTypes, store: DetailsTypeStore, interval: float
+) -> None:
+    """Every ``interval`` seconds, accept the types registered with the CLI as they are
+    now in ``store`` (added, changed or removed on any instance); an unreadable store or a
+    bad schema keeps the types as they were."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            types.register(schemas_of_store(await store.list_details_types()))
+        except Exception:  # a database outage or a bad row: keep serving what we have
+            log.warning("could not re-read the registered authorization_details types")
+
+
+#: The built-in types alone, with the default limits; never refreshed.
 DEFAULT_TYPES = DetailsTypes()

@@ -22,7 +22,9 @@ from tokensmith.core.authorize import (
     remember_consent,
 )
 from tokensmith.core.clock import Clock
-from tokensmith.core.families import PartnerPolicy
+from tokensmith.core.consent_resources import ConsentResources
+from tokensmith.core.errors import InvalidRequest
+from tokensmith.core.families import PartnerPolicy, new_family_id
 from tokensmith.core.models import Grantor, User, Withdrawal
 from tokensmith.core.ports import (
     ClientReader,
@@ -79,7 +81,10 @@ class Authorizations:
         policy: PartnerPolicy,
         issuer_tag: str,
         audit: Audit | None = None,
+        resources: ConsentResources | None = None,
     ) -> None:
+        #: The consent resources an authorization request may name.
+        self.resources = resources
         self._consents = consents
         self._codes = codes
         self._withdrawals = withdrawals
@@ -101,8 +106,21 @@ class Authorizations:
             return "only a merchant's user can authorize an app"
         return None
 
-    async def issue_code(self, request: AuthorizationRequest, user: User) -> str:
-        """RFC 6749 §4.1.2: a single-use code for ``request``, approved by ``user``."""
+    async def issue_code(
+        self, request: AuthorizationRequest, user: User, *, by: By = SYSTEM
+    ) -> str:
+        """RFC 6749 §4.1.2: a single-use code for ``request``, approved by ``user``. A
+        request naming a consent resource authorizes it first, for the code's token
+        family: ``invalid_request`` if it is no longer awaiting authorization (another
+        decision won, or it expired), and then no code is issued."""
+        family_id = None
+        if request.consent_id is not None:
+            if self.resources is None:
+                raise InvalidRequest("consent resources are not enabled on this server")
+            family_id = new_family_id(self._rand)
+            await self.resources.authorize(
+                request.consent_id, request.client.client_id, user, family_id, by=by
+            )
         return await issue_code(
             self._codes,
             self._clock,
@@ -111,7 +129,14 @@ class Authorizations:
             user,
             self._policy,
             self._issuer_tag,
+            family_id,
         )
+
+    async def reject(self, request: AuthorizationRequest, user: User, *, by: By = SYSTEM) -> None:
+        """The user denied ``request``: the consent resource it names, if any, is
+        ``rejected``."""
+        if request.consent_id is not None and self.resources is not None:
+            await self.resources.reject(request.consent_id, request.client.client_id, user, by=by)
 
     async def covered(self, user: User, request: AuthorizationRequest) -> bool:
         """Whether a remembered consent answers ``request`` without asking."""
@@ -126,8 +151,12 @@ class Authorizations:
         self, user: User, request: AuthorizationRequest, *, remember: bool, by: By
     ) -> None:
         """The user approved ``request`` on the consent page: remember it if asked (and
-        the client may be remembered), and record ``consent.granted``."""
-        remembered = remember and not request.client.public
+        the client may be remembered), and record ``consent.granted``. An approval of
+        ``authorization_details`` (RFC 9396: this payment, these accounts) is for that
+        request alone and is never remembered."""
+        remembered = (
+            remember and not request.client.public and request.authorization_details is None
+        )
         if remembered:
             await self.remember(user, request)
         await self._audit.by(

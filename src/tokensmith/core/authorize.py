@@ -108,6 +108,9 @@ class AuthorizationRequest:
     resources: tuple[str, ...] = ()
     #: Their names, for the consent page.
     resource_names: tuple[str, ...] = ()
+    #: The consent resource the request names instead of ``authorization_details``
+    #: (:mod:`tokensmith.core.consent_resources`); its details are the request's.
+    consent_id: str | None = None
 
     @property
     def client(self) -> Client:
@@ -214,6 +217,9 @@ def validate_request(
         required=client.public or policy.require_pkce or fapi2,
     )
     raw_details = _one(params, "authorization_details")
+    consent_id = _one(params, "consent_id")
+    if raw_details is not None and consent_id is not None:
+        raise InvalidRequest("send authorization_details or consent_id, not both")
     details = None
     if raw_details is not None:
         details = types.parse(raw_details, client.authorization_details_types)
@@ -226,6 +232,7 @@ def validate_request(
         dpop_jkt=_dpop_jkt(params),
         fapi2=fapi2,
         authorization_details=details,
+        consent_id=consent_id,
     )
 
 
@@ -255,11 +262,13 @@ async def issue_code(
     user: User,
     policy: PartnerPolicy,
     issuer_tag: str,
+    family_id: str | None = None,
 ) -> str:
     """RFC 6749 §4.1.2: a single-use code, stored as a hash, bound to the issuer (its
     :func:`~tokensmith.core.issuers.issuer_tag`), client, redirect URI, PKCE challenge,
-    merchant, user, scope and DPoP key (``dpop_jkt``, RFC 9449 §10); valid
-    ``policy.code_ttl`` seconds, at most ``FAPI2_CODE_TTL`` under FAPI 2.0."""
+    merchant, user, scope, DPoP key (``dpop_jkt``, RFC 9449 §10) and consent resource;
+    valid ``policy.code_ttl`` seconds, at most ``FAPI2_CODE_TTL`` under FAPI 2.0. Its
+    redemption starts the token family ``family_id`` (a new one if ``None``)."""
     if user.merchant_id is None:
         raise ValueError("only a merchant's user can authorize an app")
     now = clock.now()
@@ -275,13 +284,14 @@ async def issue_code(
             merchant_id=user.merchant_id,
             user_id=user.user_id,
             scope=request.scope,
-            family_id=new_family_id(rand),
+            family_id=family_id or new_family_id(rand),
             issued_at=now,
             expires_at=now + ttl,
             issuer_tag=issuer_tag,
             dpop_jkt=request.dpop_jkt,
             authorization_details=request.authorization_details,
             resources=" ".join(request.resources) or None,
+            consent_id=request.consent_id,
         )
     )
     return plain
@@ -291,8 +301,13 @@ async def consent_covers(store: ConsentStore, user: User, request: Authorization
     """Whether a remembered consent covers every requested scope. Public clients are never
     approved silently (RFC 8252 §8.6: their identity cannot be assured), nor is a request
     with ``prompt=consent``, nor one with ``authorization_details`` (RFC 9396: each payment
-    or access is the user's to approve, shown as it is)."""
-    if request.client.public or request.prompt == "consent" or request.authorization_details:
+    or access is the user's to approve, shown as it is), nor one naming a consent resource."""
+    if (
+        request.client.public
+        or request.prompt == "consent"
+        or request.authorization_details
+        or request.consent_id
+    ):
         return False
     consent = await store.get_consent(user.user_id, request.client.client_id)
     return consent is not None and set(request.scopes) <= set(parse_scope(consent.scope))

@@ -9,9 +9,8 @@ other workers and instances see it within ``client_cache_ttl`` seconds.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from typing import Literal, Protocol
 
 from tokensmith.core.admin import (
@@ -21,15 +20,12 @@ from tokensmith.core.admin import (
     Seal,
     apply_changes,
     change_client_keys,
-    check_client_spec,
     create_api_key,
     create_client,
     replace_metadata,
     rotate_client_secret,
-    spec_of,
 )
 from tokensmith.core.audit import SYSTEM, Audit, By
-from tokensmith.core.client_assertion import parse_jwks
 from tokensmith.core.clock import Clock
 from tokensmith.core.credentials import hash_secret, new_secret
 from tokensmith.core.models import AUTHORIZATION_CODE, ApiKey, Client
@@ -67,7 +63,9 @@ def _nothing(key: str | None = None) -> None:
 #: The client fields that hold its public keys (``client.keys_changed``).
 _KEY_FIELDS = ("jwks", "jwks_uri")
 #: Fields never compared for ``client.updated`` (not changed by an update, or secret).
-_UNCOMPARED = ("client_id", "secrets", "created_at", "revoked_at")
+#: Not reported as changed: identity, times, and credentials (a new registration access
+#: token comes with every RFC 7592 update; secrets have events of their own).
+_UNCOMPARED = ("client_id", "secrets", "created_at", "revoked_at", "registration_token_hash")
 
 
 def _changed(old: Client, new: Client) -> list[str]:
@@ -120,8 +118,15 @@ class ClientAdmin:
             by, type, outcome="success", merchant_id=merchant, subject=client_id, **details
         )
 
-    async def create(self, spec: ClientSpec, *, by: By = SYSTEM) -> tuple[Client, str | None]:
-        """The client and its secret, shown once (stored only as a hash)."""
+    async def create(
+        self,
+        spec: ClientSpec,
+        *,
+        by: By = SYSTEM,
+        event: str = "client.created",
+    ) -> tuple[Client, str | None]:
+        """The client and its secret, shown once (stored only as a hash); one audit event,
+        ``event`` (``client.registered`` for RFC 7591 registration)."""
         client, secret = await create_client(
             self._clients,
             self._clock,
@@ -134,11 +139,12 @@ class ClientAdmin:
         self._invalidate(client.client_id)
         await self._event(
             by,
-            "client.created",
+            event,
             client,
             kind=kind_of(client),
             name=client.name,
             scope=" ".join(client.scopes),
+            auth_method=client.auth_methods[0] if client.auth_methods else "none",
         )
         return client, secret
 
@@ -167,14 +173,17 @@ class ClientAdmin:
         used = {} if self._usage is None else await self._usage.last_used(ids)
         return [ClientUse(c, used.get(c.client_id)) for c in mine]
 
-    async def update(self, client: Client, *, by: By = SYSTEM) -> None:
+    async def update(self, client: Client, *, by: By = SYSTEM, event: str | None = None) -> None:
         """Store the client's mutable fields (name, redirect URIs, form URI, keys...):
         ``client.keys_changed`` if its public keys changed, ``client.updated`` if anything
-        else did."""
+        else did; or one ``event`` naming every changed field."""
         old = await self._clients.get_client(client.client_id)
         await self._clients.update_client(client)
         self._invalidate(client.client_id)
         changed = [] if old is None else _changed(old, client)
+        if event is not None:
+            await self._event(by, event, client, fields=" ".join(changed))
+            return
         keys = [f for f in changed if f in _KEY_FIELDS]
         rest = [f for f in changed if f not in _KEY_FIELDS]
         if keys:
@@ -194,14 +203,16 @@ class ClientAdmin:
         await self.update(changed, by=by)
         return changed
 
-    async def replace(self, client_id: str, spec: ClientSpec) -> Client:
+    async def replace(
+        self, client_id: str, spec: ClientSpec, *, by: By = SYSTEM, event: str | None = None
+    ) -> Client:
         """The client with its metadata replaced by ``spec`` (RFC 7592 §2.2), checked as a
         new client would be (:func:`~tokensmith.core.admin.replace_metadata`)."""
         client = await self._clients.get_client(client_id)
         if client is None or not client.active:
             raise AdminError(f"no client {client_id!r}")
         changed = replace_metadata(client, spec, self._max_ttl)
-        await self.update(changed)
+        await self.update(changed, by=by, event=event)
         return changed
 
     async def set_keys(
@@ -210,25 +221,35 @@ class ClientAdmin:
         *,
         jwks: str | None = None,
         jwks_uri: str | None = None,
+        keys_only: bool = False,
         by: By = SYSTEM,
     ) -> Client:
         """Register new public keys for the client (``jwks`` JSON text or ``jwks_uri``),
         or clear them when neither is given (:func:`~tokensmith.core.admin.change_client_keys`).
-        The new keys apply at once on this instance: the client cache forgets the client and
-        the verifier what it fetched from the old and the new ``jwks_uri``."""
+        With ``keys_only`` the client authenticates with ``private_key_jwt`` (RFC 7523 §2.2)
+        alone from now on and its secrets stop working; otherwise it keeps its secret
+        methods, so it can move to its keys without a gap. The new keys apply at once on
+        this instance: the client cache forgets the client and the verifier what it fetched
+        from the old and the new ``jwks_uri``."""
         client = await self._clients.get_client(client_id)
         if client is None:
             raise AdminError(f"no client {client_id!r}")
         if not client.active:
             raise AdminError(f"client {client_id!r} is revoked")
+        if keys_only and jwks is None and jwks_uri is None:
+            raise AdminError("give jwks or jwks_uri")
         changed = change_client_keys(client, jwks, jwks_uri, allow_loopback=self._loopback_jwks)
+        if keys_only:
+            changed = changed.evolve(auth_methods=("private_key_jwt",))
         await self.update(changed, by=by)
         for uri in {client.jwks_uri, changed.jwks_uri} - {None}:
             assert uri is not None
             self._forget_keys(uri)
         return changed
 
-    async def delete(self, client_id: str, *, by: By = SYSTEM) -> bool:
+    async def delete(
+        self, client_id: str, *, by: By = SYSTEM, event: str = "client.deleted"
+    ) -> bool:
         """Revoke the client, so its token requests and tokens are refused even if what
         follows fails, then remove it with its secrets, tokens, refresh token families,
         codes, consents and pushed requests (RFC 7009 §2.1: revoking a client's grant
@@ -242,7 +263,7 @@ class ClientAdmin:
         finally:
             self._invalidate(client_id)
         if deleted:
-            await self._event(by, "client.deleted", client, kind=kind_of(client))
+            await self._event(by, event, client, kind=kind_of(client))
         return deleted
 
     async def rotate_secret(self, client_id: str, keep_old_for: int, *, by: By = SYSTEM) -> str:
@@ -281,25 +302,6 @@ class ClientAdmin:
         """RFC 7009 §2.1 for every token issued to the client until now, access and
         refresh tokens alike; the client keeps working and gets new tokens."""
         return await self._set(client_id, tokens_revoked_before=self._clock.now())
-
-    async def register_keys(
-        self, client_id: str, *, jwks: str | None, jwks_uri: str | None
-    ) -> Client:
-        """RFC 7591 §2: the client authenticates with ``private_key_jwt`` (RFC 7523 §2.2)
-        verified by ``jwks`` or ``jwks_uri`` from now on; its secrets stop working."""
-        client = await self._clients.get_client(client_id)
-        if client is None:
-            raise AdminError(f"no client {client_id!r}")
-        if client.revoked_at is not None:
-            raise AdminError(f"client {client_id!r} is revoked")
-        if jwks is None and jwks_uri is None:
-            raise AdminError("give jwks or jwks_uri")
-        spec = replace(spec_of(client), jwks=jwks, jwks_uri=jwks_uri, basic_only=False)
-        check_client_spec(spec, self._max_ttl)
-        stored = None if jwks is None else json.dumps({"keys": parse_jwks(jwks)})
-        return await self._set(
-            client_id, jwks=stored, jwks_uri=jwks_uri, auth_methods=("private_key_jwt",)
-        )
 
     async def revoke(self, client_id: str, *, by: By = SYSTEM) -> bool:
         """Its token requests fail and its tokens turn inactive; False if unknown."""

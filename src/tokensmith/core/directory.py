@@ -143,12 +143,15 @@ class Users:
         )
         return user
 
-    async def disable_member(self, merchant_id: str | None, user_id: str) -> User | None:
+    async def disable_member(
+        self, merchant_id: str | None, user_id: str, *, by: By = SYSTEM
+    ) -> User | None:
         """Disable the user if they belong to ``merchant_id`` (any user for ``None``: the
-        platform) and end their sessions; ``None`` if there is no such user."""
+        platform) and end their sessions, as :meth:`disable`; ``None`` if there is no such
+        user."""
         user = await self._users.get_user(user_id)
         if user is None or (merchant_id is not None and user.merchant_id != merchant_id):
             return None
         if user.disabled_at is not None:
             return user
-        return await disable_user(self._users, self._sessions, self._clock, user.email)
+        return await self.disable(user.email, by=by)

@@ -158,6 +158,8 @@ class RefreshTokens:
             body["cnf"] = body.get("cnf", {}) | {"x5t#S256": family.x5t_s256}
         if family.authorization_details is not None:  # what it may be refreshed for (RFC 9396)
             body["authorization_details"] = json.loads(family.authorization_details)
+        if family.consent_id is not None:  # the consent resource it was authorized by
+            body["consent_id"] = family.consent_id
         return body
 
     async def revoke(self, token: str, caller: Client) -> bool:

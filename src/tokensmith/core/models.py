@@ -12,6 +12,7 @@ __all__ = [
     "Client",
     "ClientSecret",
     "Consent",
+    "ConsentResource",
     "Grantor",
     "InitialAccessToken",
     "IssuedToken",
@@ -244,6 +245,13 @@ class IssuedToken:
     refresh_token: str | None = field(default=None, repr=False)
     #: RFC 9396 §7: the ``authorization_details`` granted, canonical JSON text.
     authorization_details: str | None = None
+    #: The consent resource the token acts under (:mod:`tokensmith.core.consent_resources`).
+    consent_id: str | None = None
+    #: The access token's format, ``jwt`` (RFC 9068) or ``opaque`` (for metrics).
+    token_format: TokenFormat = "jwt"
+    #: Its sender constraint: ``bearer``, ``dpop`` (RFC 9449), ``mtls`` (RFC 8705) or
+    #: ``dpop+mtls`` (for metrics).
+    binding: str = "bearer"
 
 
 Role = Literal["admin", "member", "operator"]
@@ -298,6 +306,8 @@ class AuthorizationCode:
     authorization_details: str | None = None
     #: RFC 8707 §2: the resources the authorization request named, space-separated.
     resources: str | None = None
+    #: The consent resource the user authorized (:mod:`tokensmith.core.consent_resources`).
+    consent_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,6 +336,9 @@ class TokenFamily:
     authorization_details: str | None = None
     #: RFC 8707 §2.2: the resources granted, space-separated; a refresh may narrow to them.
     resources: str | None = None
+    #: The consent resource the family was authorized by, if any
+    #: (:mod:`tokensmith.core.consent_resources`); its tokens carry its id.
+    consent_id: str | None = None
 
     def live_at(self, now: float) -> bool:
         return self.revoked_at is None and now < min(self.expires_at, self.absolute_expires_at)
@@ -445,3 +458,31 @@ class Resource:
     access_token_ttl: int | None = None
     token_format: TokenFormat | None = None
     created_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentResource:
+    """A consent lodged by a partner before the user sees it (the open-banking "intent"):
+    what it asks for (RFC 9396 ``authorization_details``, canonical JSON text), its stored
+    ``status`` and who authorized it. The status read from it is
+    :meth:`status_at`: a non-terminal consent is ``expired`` once ``expires_at`` passed."""
+
+    consent_id: str
+    client_id: str
+    status: str
+    authorization_details: str
+    created_at: float
+    expires_at: float
+    status_updated_at: float
+    #: The user who authorized or rejected it, and their merchant.
+    user_id: str | None = None
+    merchant_id: str | None = None
+    approved_at: float | None = None
+    #: The token family the authorization's code starts (revoked with the consent).
+    family_id: str | None = None
+
+    def status_at(self, now: float) -> str:
+        """The status at ``now``: ``expired`` for a non-terminal consent past its expiry."""
+        if self.status in ("awaiting_authorization", "authorized") and now >= self.expires_at:
+            return "expired"
+        return self.status

@@ -42,6 +42,7 @@ from tokensmith.core.authorize import (
     validate_request,
 )
 from tokensmith.core.clock import Clock
+from tokensmith.core.consent_resources import ConsentResources
 from tokensmith.core.credentials import new_token, token_key
 from tokensmith.core.dpop import DpopVerifier
 from tokensmith.core.errors import (
@@ -128,8 +129,11 @@ class PushedRequests:
         *,
         profiles: ProfilePolicy | None = None,
         dpop: DpopVerifier | None = None,
+        consents: ConsentResources | None = None,
     ) -> None:
         self._store = store
+        #: The consent resources a request may name (``consent_id``); ``None`` refuses one.
+        self.consents = consents
         #: Which clients follow FAPI 2.0 (and so must push, RFC 9126 §5).
         self.profiles = profiles or ProfilePolicy()
         #: Checks a DPoP proof sent with a push (RFC 9449 §10.1); ``None`` refuses one.
@@ -171,6 +175,7 @@ class PushedRequests:
             fapi2 = self.profiles.fapi2(client)
             request = validate_request(target, params, self._partner, self.types, fapi2=fapi2)
             await self._with_resources(request, params)
+            await self._with_consent(request)
             kept = dict(form)
             if dpop is not None:
                 kept["dpop_jkt"] = await self._proof_key(dpop, form.get("dpop_jkt"))
@@ -243,7 +248,18 @@ class PushedRequests:
         fapi2 = self.profiles.fapi2(target.client)
         request = validate_request(target, resolved.params, self._partner, self.types, fapi2=fapi2)
         request = await self._with_resources(request, resolved.params)
+        request = await self._with_consent(request)
         return replace(request, request_uri=resolved.request_uri)
+
+    async def _with_consent(self, request: AuthorizationRequest) -> AuthorizationRequest:
+        """The request with the details of the consent resource it names, which must be
+        the client's and awaiting authorization (``invalid_request`` otherwise)."""
+        if request.consent_id is None:
+            return request
+        if self.consents is None:
+            raise InvalidRequest("consent resources are not enabled on this server")
+        consent = await self.consents.awaiting(request.client.client_id, request.consent_id)
+        return replace(request, authorization_details=consent.authorization_details)
 
     async def _with_resources(
         self, request: AuthorizationRequest, params: Params

@@ -20,6 +20,7 @@ from tokensmith.core.models import (
     Client,
     ClientSecret,
     Consent,
+    ConsentResource,
     Grantor,
     InitialAccessToken,
     Merchant,
@@ -44,6 +45,7 @@ __all__ = [
     "ClientReader",
     "ClientStore",
     "CodeWriter",
+    "ConsentResourceStore",
     "ConsentStore",
     "DetailsTypeStore",
     "GrantStore",
@@ -348,6 +350,57 @@ class ConsentStore(Protocol):
     async def list_consents(self, user_id: str) -> list[Consent]: ...
 
 
+class ConsentResourceStore(Protocol):
+    """Consent resources (:mod:`tokensmith.core.consent_resources`). Every change of
+    status is one conditional UPDATE: of concurrent callers at most one gets True."""
+
+    async def add_consent_resource(self, consent: ConsentResource) -> None: ...
+
+    async def get_consent_resource(self, consent_id: str) -> ConsentResource | None: ...
+
+    async def authorize_consent_resource(
+        self,
+        consent_id: str,
+        client_id: str,
+        *,
+        user_id: str,
+        merchant_id: str,
+        family_id: str,
+        at: float,
+        expires_at: float,
+    ) -> bool:
+        """``awaiting_authorization`` (and unexpired at ``at``, and ``client_id``'s) to
+        ``authorized`` by the user, for the token family ``family_id``, now lasting until
+        ``expires_at``. False, and nothing written, otherwise."""
+        ...
+
+    async def change_consent_resource(
+        self,
+        consent_id: str,
+        old: Sequence[str],
+        new: str,
+        at: float,
+        *,
+        user_id: str | None = None,
+        merchant_id: str | None = None,
+    ) -> bool:
+        """From a status of ``old`` (and unexpired at ``at``) to ``new``; ``user_id`` and
+        ``merchant_id``, when given, record who decided. False, and nothing written,
+        otherwise."""
+        ...
+
+    async def list_consent_resources(
+        self, *, client_id: str | None = None, merchant_id: str | None = None
+    ) -> list[ConsentResource]:
+        """The consents of a client, or authorized (or rejected) by a merchant's users."""
+        ...
+
+    async def purge_consent_resources(self, before: float, batch: int) -> int:
+        """Delete up to ``batch`` consents that expired before ``before`` (an authorized
+        one outlives its token family)."""
+        ...
+
+
 class SessionKeeper(Protocol):
     """One browser session at a time (:class:`tokensmith.core.sessions.Sessions`)."""
 
@@ -433,6 +486,7 @@ class PurgeStore(
     SessionStore,
     PushedRequestStore,
     AuditStore,
+    ConsentResourceStore,
     Protocol,
 ):
     """The tables :mod:`tokensmith.core.purge` deletes expired rows from."""
@@ -525,6 +579,7 @@ class Store(
     AuthorizationCodeStore,
     RefreshTokenStore,
     ConsentStore,
+    ConsentResourceStore,
     WithdrawalStore,
     SessionStore,
     PanelStore,

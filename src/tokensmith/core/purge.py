@@ -33,6 +33,7 @@ class PurgeCounts:
     sessions: int = 0
     pushed_requests: int = 0
     audit_events: int = 0
+    consents: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -59,9 +60,9 @@ async def purge_once(
     session_idle_ttl: float,
     audit_retention: float | None = None,
 ) -> PurgeCounts:
-    """Delete expired access tokens, ended token families, expired codes, sessions and
-    pushed authorization requests; and audit events older than ``audit_retention``
-    seconds (kept forever without it)."""
+    """Delete expired access tokens, ended token families, expired codes, sessions,
+    pushed authorization requests and consent resources; and audit events older than
+    ``audit_retention`` seconds (kept forever without it)."""
     now = clock.now()
     audit = 0
     if audit_retention is not None:
@@ -75,6 +76,7 @@ async def purge_once(
             lambda: store.purge_sessions(now - session_idle_ttl, now, batch), batch
         ),
         pushed_requests=await _drain(lambda: store.purge_pushed_requests(now, batch), batch),
+        consents=await _drain(lambda: store.purge_consent_resources(now, batch), batch),
     )
 
 

@@ -37,7 +37,7 @@ from tokensmith.core.admin import (
     ClientSpec,
     check_redirect_uri,
 )
-from tokensmith.core.audit import Audit
+from tokensmith.core.audit import Audit, By
 from tokensmith.core.client_admin import ClientAdmin
 from tokensmith.core.client_assertion import check_jwks_uri, parse_jwks
 from tokensmith.core.clock import Clock
@@ -516,20 +516,14 @@ class Registrations:
             access = new_secret(self._rand)
             spec = _with(spec, registration_token_hash=hash_secret(access))
             try:
-                client, secret = await self._admin.create(spec)
+                client, secret = await self._admin.create(
+                    spec, by=By(actor, source), event="client.registered"
+                )
             except AdminError as exc:
                 raise InvalidClientMetadata(str(exc)) from None
         except OAuthError as exc:
             await self._refused("client.registered", "anonymous", source, exc)
             raise
-        await self._audit.record(
-            "client.registered",
-            actor=actor,
-            merchant_id=client.merchant_id,
-            source=source,
-            subject=client.client_id,
-            auth_method=client.auth_methods[0],
-        )
         return Registration(client, secret, access)
 
     async def read(self, client_id: str, bearer: str | None) -> Registration:
@@ -559,28 +553,21 @@ class Registrations:
         access = new_secret(self._rand)
         spec = _with(spec, registration_token_hash=hash_secret(access))
         try:
-            changed = await self._admin.replace(client_id, spec)
+            changed = await self._admin.replace(
+                client_id,
+                spec,
+                by=_as_client(client_id, source),
+                event="client.registration_updated",
+            )
         except AdminError as exc:
             raise InvalidClientMetadata(str(exc)) from None
-        await self._audit.record(
-            "client.registration_updated",
-            actor=f"client:{client_id}",
-            merchant_id=client.merchant_id,
-            source=source,
-            subject=client_id,
-        )
         return Registration(changed, None, access)
 
     async def delete(self, client_id: str, bearer: str | None, source: str) -> None:
         """RFC 7592 §2.3: the client, its secrets and its tokens are gone."""
-        client = await self._managed(client_id, bearer)
-        await self._admin.delete(client_id)
-        await self._audit.record(
-            "client.registration_deleted",
-            actor=f"client:{client_id}",
-            merchant_id=client.merchant_id,
-            source=source,
-            subject=client_id,
+        await self._managed(client_id, bearer)
+        await self._admin.delete(
+            client_id, by=_as_client(client_id, source), event="client.registration_deleted"
         )
 
     async def _throttle(self, source: str) -> None:
@@ -634,6 +621,11 @@ class Registrations:
         await self._audit.record(
             type_, actor=actor, outcome="failure", source=source, reason=exc.error
         )
+
+
+def _as_client(client_id: str, source: str) -> By:
+    """RFC 7592 §2: the client acts, by its registration access token."""
+    return By(f"client:{client_id}", source)
 
 
 def _with(spec: ClientSpec, **changes: Any) -> ClientSpec:

@@ -11,6 +11,7 @@ from tokensmith.core.audit import Audit
 from tokensmith.core.authn import ClientAuthenticator
 from tokensmith.core.authorization_details import DEFAULT_TYPES, DetailsTypes, load
 from tokensmith.core.clock import Clock
+from tokensmith.core.consent_resources import ConsentResources
 from tokensmith.core.credentials import token_key
 from tokensmith.core.dpop import DPOP_TOKEN_TYPE, DpopVerifier, jkt_of, proof_key
 from tokensmith.core.errors import (
@@ -32,7 +33,7 @@ from tokensmith.core.requests import TokenRequest
 from tokensmith.core.resources import ResourceRegistry
 from tokensmith.core.tokens import IssuePolicy, TokenMinter
 
-__all__ = ["INTROSPECTION_SCOPE", "TokenService"]
+__all__ = ["INTROSPECTION_SCOPE", "ConsentToken", "TokenService"]
 
 #: A client holding this scope may introspect tokens issued to other clients.
 INTROSPECTION_SCOPE = "introspection"
@@ -42,6 +43,14 @@ INTROSPECTION_SCOPE = "introspection"
 Introspector = Callable[[str, Client], Awaitable[dict[str, Any] | None]]
 #: Revokes a token another way; returns True if it knew the token.
 Revoker = Callable[[str, Client], Awaitable[bool]]
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentToken:
+    """An access token reported consumed: its consent resource, and whether it was revoked."""
+
+    consent_id: str | None
+    revoked: bool
 
 
 @dataclass(slots=True)
@@ -71,8 +80,11 @@ class TokenService:
         details: DetailsTypes = DEFAULT_TYPES,
         resources: ResourceRegistry | None = None,
         audit: Audit | None = None,
+        consents: ConsentResources | None = None,
     ) -> None:
         self.store = store
+        #: The consent resources: a token of a consent no longer ``authorized`` is inactive.
+        self.consents = consents
         self.clients = clients
         self.authenticator = authenticator
         #: Which clients follow FAPI 2.0 (the authenticator's, which restricts their methods).
@@ -124,6 +136,7 @@ class TokenService:
                 x5t,
                 self.details,
                 self.resources,
+                self.consents,
             )
             return client, await grant(ctx, req, client)
         except OAuthError as exc:
@@ -220,7 +233,42 @@ class TokenService:
             details = load(rec.authorization_details)
         if details is not None:  # RFC 9396 §9.1
             body["authorization_details"] = details
+        consent_id = await self._consent_of(found)
+        if consent_id is not None:
+            if self.consents is None or not await self.consents.active(consent_id):
+                return None  # consumed, revoked or expired: its tokens no longer act
+            body["consent_id"] = consent_id
         return body
+
+    async def _consent_of(self, found: _Found) -> str | None:
+        """The consent resource a token acts under: a JWT's claim, an opaque token's
+        family's (only a token with ``authorization_details`` may have one)."""
+        claimed = found.claims.get("consent_id")
+        if claimed is not None:
+            return str(claimed)
+        rec = found.record
+        if found.claims or rec.family_id is None or rec.authorization_details is None:
+            return None
+        family = await self.store.get_family(rec.family_id)
+        return None if family is None else family.consent_id
+
+    async def consent_token(self, token: str, caller: Client) -> ConsentToken | None:
+        """The access token a resource server reports consumed: ``None`` if it is not an
+        unexpired access token of this issuer that ``caller`` may introspect (RFC 7662
+        §4); else its consent resource's id (``None``: it has none) and whether the token
+        itself was revoked."""
+        if not token:
+            raise InvalidRequest("token is required")
+        found = await self._find_access_token(token)
+        if found is None or not self._may_see(caller, found.record.client_id):
+            return None
+        rec = found.record
+        if self.clock.now() >= rec.expires_at:
+            return None
+        owner = await self.clients.get_client(rec.client_id)
+        if owner is None or not owner.active or owner.token_revoked(rec.issued_at):
+            return None
+        return ConsentToken(await self._consent_of(found), rec.revoked_at is not None)
 
     @staticmethod
     def _may_see(caller: Client, owner_id: str) -> bool:

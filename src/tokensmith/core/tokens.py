@@ -80,11 +80,12 @@ class TokenMinter:
         x5t: str | None = None,
         details: str | None = None,
         target: Target | None = None,
+        consent_id: str | None = None,
     ) -> IssuedToken:
         """Mint one access token (RFC 6749 §5.1 fields, RFC 9068 claims) and store its record
         if it has one."""
         issued, record = await self.prepare(
-            client, subject, scopes, policy, family_id, jkt, x5t, details, target
+            client, subject, scopes, policy, family_id, jkt, x5t, details, target, consent_id
         )
         if record is not None:
             await self._tokens.add_access_token(record)
@@ -101,6 +102,7 @@ class TokenMinter:
         x5t: str | None = None,
         details: str | None = None,
         target: Target | None = None,
+        consent_id: str | None = None,
     ) -> tuple[IssuedToken, AccessTokenRecord | None]:
         """The token and the record to store with it, written by the caller (in the same
         transaction as a refresh-token rotation, say).  A JWT outside a family has no record:
@@ -111,7 +113,8 @@ class TokenMinter:
         ``details``: RFC 9396 ``authorization_details`` (canonical JSON text), in the JWT's
         claim of that name (§9.1), the record and the token response (§7). With a ``target``
         (RFC 8707) the token is for its resources: its ``aud`` names them (RFC 9068 §3),
-        their lifetime and format apply."""
+        their lifetime and format apply. ``consent_id``: the consent resource the token acts
+        under, in the JWT's claim of that name and the token response."""
         clock_now = self._clock.now()
         now = int(clock_now)
         ttl = policy.ttl_for(client)
@@ -141,6 +144,8 @@ class TokenMinter:
                 claims["cnf"] = _cnf(jkt, x5t)
             if details is not None:
                 claims["authorization_details"] = load(details)
+            if consent_id is not None:
+                claims["consent_id"] = consent_id
             token = (await self._codecs.codec()).encode(claims)
         else:
             token = new_token(self._rand, clock_now)
@@ -172,8 +177,20 @@ class TokenMinter:
             subject=subject,
             token_type="Bearer" if jkt is None else DPOP_TOKEN_TYPE,
             authorization_details=details,
+            consent_id=consent_id,
+            token_format=token_format,
+            binding=_BINDINGS[jkt is not None, x5t is not None],
         )
         return issued, record
+
+
+#: The ``binding`` of a token by (DPoP-bound, certificate-bound).
+_BINDINGS = {
+    (False, False): "bearer",
+    (True, False): "dpop",
+    (False, True): "mtls",
+    (True, True): "dpop+mtls",
+}
 
 
 def _cnf(jkt: str | None, x5t: str | None) -> dict[str, str]:

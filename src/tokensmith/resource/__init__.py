@@ -6,7 +6,8 @@
 * :class:`BearerAuthMiddleware` and :func:`require_scopes` for Starlette and FastAPI,
   answering per RFC 6750 §3.
 * :func:`require_authorization_details` next to it: the RFC 9396 details a token carries,
-  checked and handed to the endpoint.
+  checked and handed to the endpoint; with ``consume=True`` the token's single-use
+  consent is spent at the server first (``validator.consume(token)`` outside Starlette).
 * DPoP (RFC 9449): ``TokenValidator(..., dpop="allowed" | "required")`` takes
   ``Authorization: DPoP`` with a proof checked by :class:`DPoPVerifier`.
 * Mutual TLS (RFC 8705 §3): ``TokenValidator(..., mtls="allowed" | "required",
@@ -45,6 +46,7 @@ from .dpop import (
 )
 from .errors import (
     BearerError,
+    ConsentNotActive,
     InsufficientScope,
     InvalidDPoPProof,
     InvalidRequest,
@@ -75,6 +77,7 @@ __all__ = [
     "CertificateBinding",
     "CheckedProof",
     "ClientCertificate",
+    "ConsentNotActive",
     "DPoPMode",
     "DPoPVerifier",
     "DetailsCheck",

@@ -12,6 +12,7 @@ Error map (class, RFC 6750 §3.1 / RFC 9449 §7.1 ``error`` code, HTTP status)::
           +-- InvalidRequest         invalid_request          400
           +-- InvalidToken           invalid_token            401
           +-- InsufficientScope      insufficient_scope       403  challenge names scope
+          |    +-- ConsentNotActive  insufficient_scope       403  consent spent, no scope
           +-- InvalidDPoPProof       invalid_dpop_proof       401  in the DPoP challenge
           +-- UseDPoPNonce           use_dpop_nonce           401  DPoP challenge, DPoP-Nonce
           +-- ValidationUnavailable  temporarily_unavailable  503  Retry-After, no challenge
@@ -35,6 +36,7 @@ from starlette.responses import Response
 
 __all__ = [
     "BearerError",
+    "ConsentNotActive",
     "InsufficientScope",
     "InvalidDPoPProof",
     "InvalidRequest",
@@ -219,6 +221,29 @@ class InsufficientScope(BearerError):
 
     status_code_default = 403
     error = "insufficient_scope"
+
+
+class ConsentNotActive(InsufficientScope):
+    """The token's single-use consent was spent already, or is revoked or expired (or the
+    token has none where one is needed): 403 ``insufficient_scope`` without ``scope=``.
+
+    RFC 6750 §3.1 ``insufficient_scope`` fits: the token is genuine, but the authorization
+    it carries no longer covers this request, and only a new consent would. Not
+    ``invalid_token``: §3.1 pairs it with 401, which clients (``tokensmith.client``
+    among them) answer by renewing the token and resending the request, a payment
+    included; a token renewed from the same consent is spent all the same.
+    """
+
+    #: The consent's status as the server reported it (``consumed``, ``revoked``, ...).
+    consent_status: str | None = None
+
+    @classmethod
+    def for_status(cls, status: str | None) -> ConsentNotActive:
+        """The refusal for a consent the server reports as ``status``."""
+        text = "consent already used" if status == "consumed" else "consent not active"
+        error = cls(text if status is None else f"{text} ({status})")
+        error.consent_status = status
+        return error
 
 
 class InvalidDPoPProof(BearerError):

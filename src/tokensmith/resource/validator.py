@@ -44,7 +44,14 @@ import jwt
 import orjson
 
 from .dpop import CheckedProof, DPoPMode, DPoPVerifier, check_mode, cnf_jkt
-from .errors import BearerError, InvalidToken, MissingToken, Scheme, ValidationUnavailable
+from .errors import (
+    BearerError,
+    ConsentNotActive,
+    InvalidToken,
+    MissingToken,
+    Scheme,
+    ValidationUnavailable,
+)
 from .mtls import DEFAULT_HEADER, CertificateBinding, ClientCertificate, MtlsMode
 
 __all__ = [
@@ -66,6 +73,8 @@ _ACCESS_TOKEN_TYPES = frozenset({"bearer", "access_token"})
 _INACTIVE = "token is not active"
 _NOT_ACCESS = "not an access token"
 _ASYMMETRIC_KTY = frozenset({"RSA", "EC", "OKP"})
+#: The consume endpoint's path under the issuer (tokensmith's; no metadata names it).
+CONSUME_PATH = "/oauth/consents/consume"
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +162,7 @@ class _ValidatorCore:
         *,
         jwks_uri: str | None = None,
         introspection_endpoint: str | None = None,
+        consume_endpoint: str | None = None,
         client_id: str | None = None,
         client_secret: str | None = None,
         algorithms: Iterable[str] = DEFAULT_ALGORITHMS,
@@ -185,6 +195,9 @@ class _ValidatorCore:
             raise ValueError("an audience is required (RFC 9068 §4)")
         self.jwks_uri = jwks_uri
         self.introspection_endpoint = introspection_endpoint
+        #: Where single-use consents are spent (:meth:`TokenValidator.consume`): no RFC
+        #: 8414 metadata names it, so the tokensmith path under the issuer by default.
+        self.consume_endpoint = consume_endpoint or issuer.rstrip("/") + CONSUME_PATH
         self.client_id = client_id
         self._client_secret = client_secret
         self.algorithms = frozenset(algs)
@@ -492,12 +505,57 @@ class _ValidatorCore:
             raise InvalidToken("malformed token")  # opaque tokens are not accepted here
         headers = {"Accept": "application/json"}
         data = {"token": token, "token_type_hint": "access_token"}
+        self._client_auth(headers, data)
+        return self.introspection_endpoint, headers, data
+
+    def _client_auth(self, headers: dict[str, str], data: dict[str, str]) -> None:
+        """This API's own credentials: HTTP Basic (RFC 6749 §2.3.1), or its client_id."""
         if self.client_id and self._client_secret is not None:
             pair = f"{quote_plus(self.client_id)}:{quote_plus(self._client_secret)}"
             headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
         elif self.client_id:
             data["client_id"] = self.client_id
-        return self.introspection_endpoint, headers, data
+
+    # -- single-use consents ---------------------------------------------------------------
+    def _consume_request(self, token: str) -> tuple[str, dict[str, str], dict[str, str]]:
+        """``POST token=...`` to the consume endpoint, authenticated as for introspection."""
+        if not self.client_id:
+            logger.error("consuming a consent needs this API's client_id (and secret)")
+            raise ValidationUnavailable("consent cannot be checked")
+        headers = {"Accept": "application/json"}
+        data = {"token": token}
+        self._client_auth(headers, data)
+        return self.consume_endpoint, headers, data
+
+    @staticmethod
+    def _consume_result(status: int, content: bytes) -> dict[str, Any]:
+        """The consent the server answered with, once spent; else the refusal.
+
+        200: spent now, by this call. 409: spent before, revoked or expired: 403
+        :class:`ConsentNotActive`. 400 ``invalid_token``: the server no longer takes the
+        token (revoked since it was checked here). 400 ``invalid_request``: the token has
+        no consent, or one that is not single-use: 403 too, the route needs one. Anything
+        else (the API's credentials refused, a 5xx, a body that is not the consent): 503.
+        """
+        try:
+            data = orjson.loads(content) if content else None
+        except orjson.JSONDecodeError:
+            data = None
+        if not isinstance(data, dict):
+            data = None
+        if status == 200 and data is not None and data.get("status") == "consumed":
+            return data
+        if status == 409 and data is not None:
+            state = data.get("status")
+            raise ConsentNotActive.for_status(state if isinstance(state, str) else None)
+        if status == 400 and data is not None:
+            error = data.get("error")
+            if error == "invalid_token":
+                raise InvalidToken(_INACTIVE)
+            if error == "invalid_request":
+                raise ConsentNotActive("the token carries no single-use consent")
+        logger.error("consent consume endpoint answered HTTP %d", status)
+        raise ValidationUnavailable("consent cannot be checked")
 
     def _is_access_token(self, data: Mapping[str, Any]) -> bool:
         """Whether an active introspection answer is an access token's (RFC 7662 §2.2
@@ -671,6 +729,22 @@ class TokenValidator(_ValidatorCore):
             self._render(exc, scheme)
             raise
 
+    async def consume(self, token: str) -> dict[str, Any]:
+        """Spend the single-use consent ``token`` was issued under (a payment): ``POST
+        token=...`` to :attr:`consume_endpoint` with this API's credentials. Returns the
+        consent (``consent_id``, ``status`` ``consumed``, ``authorization_details``,
+        ``client_id``) the first time; raises :class:`ConsentNotActive` (403) once spent,
+        revoked or expired, :class:`InvalidToken` for a token the server no longer takes,
+        :class:`ValidationUnavailable` (503) when the server cannot say. Validate the
+        token and check its details first: a consent spent is spent."""
+        url, headers, data = self._consume_request(token)
+        try:
+            response = await self._http.post(url, headers=headers, data=data)
+        except httpx.HTTPError as exc:
+            logger.warning("consent consume failed: %s", type(exc).__name__)
+            raise ValidationUnavailable("consent cannot be checked") from None
+        return self._consume_result(response.status_code, response.content)
+
     async def _refresh_keys(self, kid: str | None = None) -> None:
         async with self._lock():
             if not self._should_fetch(self._clock(), False, kid):
@@ -801,6 +875,16 @@ class SyncTokenValidator(_ValidatorCore):
         except BearerError as exc:
             self._render(exc, scheme)
             raise
+
+    def consume(self, token: str) -> dict[str, Any]:
+        """Spend the token's single-use consent; see :meth:`TokenValidator.consume`."""
+        url, headers, data = self._consume_request(token)
+        try:
+            response = self._http.post(url, headers=headers, data=data)
+        except httpx.HTTPError as exc:
+            logger.warning("consent consume failed: %s", type(exc).__name__)
+            raise ValidationUnavailable("consent cannot be checked") from None
+        return self._consume_result(response.status_code, response.content)
 
     def _refresh_keys(self, kid: str | None = None) -> None:
         with self._lock:

@@ -25,6 +25,7 @@ from tokensmith.core.models import (
     Withdrawal,
 )
 from tokensmith.storage.memory_audit import AuditMemoryMixin
+from tokensmith.storage.memory_consents import ConsentResourcesMemoryMixin
 from tokensmith.storage.memory_details import DetailsTypesMemoryMixin
 from tokensmith.storage.memory_panel import PanelMemoryMixin
 from tokensmith.storage.memory_pushed import PushedMemoryMixin
@@ -39,6 +40,7 @@ class MemoryStore(
     DetailsTypesMemoryMixin,
     ResourcesMemoryMixin,
     AuditMemoryMixin,
+    ConsentResourcesMemoryMixin,
 ):
     """Dict-backed; every call is atomic because nothing awaits in the middle."""
 

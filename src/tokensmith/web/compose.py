@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,6 +37,7 @@ from tokensmith.core.client_assertion import (
     parse_jwks,
 )
 from tokensmith.core.clock import Clock, SystemClock
+from tokensmith.core.consent_resources import ConsentPolicy, ConsentResources
 from tokensmith.core.credentials import new_secret
 from tokensmith.core.directory import Merchants, Users
 from tokensmith.core.dpop import DpopNonces, DpopPolicy, DpopVerifier
@@ -90,7 +91,9 @@ __all__ = [
     "audit_of",
     "build_context",
     "grant_table",
+    "observer_class",
     "partner_policy",
+    "probe_health",
     "registration_policy",
     "resolve_secret_keys",
 ]
@@ -138,6 +141,15 @@ async def build_context(
     secret_sealer = KeySealer(secret_keys, CLIENT_SECRETS)
     assertions = assertion_verifier(settings, clock, replays, secret_sealer)
     details = await details_types(settings, store)
+    consents = ConsentResources(
+        store,
+        store,
+        clock,
+        rand,
+        details,
+        ConsentPolicy(settings.consent_lifetime, partner.code_ttl + partner.refresh_absolute_ttl),
+        audit,
+    )
     service = _token_service(
         settings,
         store,
@@ -152,6 +164,7 @@ async def build_context(
         assertions,
         details,
         audit,
+        consents,
     )
     recorder = ActivityRecorder(clock)
     activity = Activity(store, recorder)
@@ -181,6 +194,7 @@ async def build_context(
         partner,
         service.minter.binding.tag,
         audit,
+        consents,
     )
     registrations = Registrations(
         client_admin,
@@ -199,7 +213,7 @@ async def build_context(
         service=service,
         clients=clients,
         api_keys=api_keys,
-        observer=Observer(recorder=recorder, fingerprints=fingerprints),
+        observer=observer_class(settings)(recorder=recorder, fingerprints=fingerprints),
         dialects=dialects(standard),
         metadata=authorization_metadata(settings, details),
         sessions=Sessions(
@@ -221,17 +235,33 @@ async def build_context(
         reveals=Reveals(store, clock, rand),
         audit=audit,
         registrations=registrations,
-        par=_pushed_requests(settings, store, clients, service, partner, clock, rand, details),
+        par=_pushed_requests(
+            settings, store, clients, service, partner, clock, rand, details, consents
+        ),
+        consents=consents,
         admin_api=AdminApiServices(
             AdminAccess(service, clients, dpop),
             TokenRevocations(client_admin, authorizations),
         ),
         ui=_ui_services(settings, store, limiter, fingerprints, partner, passwords, audit),
         panel=_panel_services(settings, store, clients, clock, recorder),
+        details=details,
         health=StoreHealth(store),
         store=store,
         redis=redis,
     )
+
+
+def observer_class(settings: Settings) -> type[Observer]:
+    """:class:`Observer`, or with traces on (``settings.otel`` and opentelemetry installed)
+    one that also names the grant on the request's span: chosen once, here."""
+    if settings.otel:
+        try:
+            from tokensmith.web.tracing import TracedObserver
+        except ImportError:
+            return Observer  # create_app said so in the log
+        return TracedObserver
+    return Observer
 
 
 def audit_of(settings: Settings, store: Store, clock: Clock, rand: Randomness) -> Audit:
@@ -247,6 +277,13 @@ async def open_store(settings: Settings) -> SqlStore:
     if settings.auto_migrate:
         await migrate(engine)
     return SqlStore(engine)
+
+
+def probe_health(settings: Settings) -> tuple[StoreHealth, Callable[[], Awaitable[None]]]:
+    """The readiness of the database for the metrics port's ``/readyz`` (one connection of
+    its own, no migration), and how to close it."""
+    store = SqlStore(make_engine(settings.database_url, 1))
+    return StoreHealth(store), store.close
 
 
 def _redis(settings: Settings) -> Any:
@@ -387,6 +424,7 @@ def _token_service(
     assertions: AssertionVerifier,
     details: DetailsTypes,
     audit: Audit,
+    consents: ConsentResources | None = None,
 ) -> TokenService:
     limits = FailureLimits(
         Limit(settings.failures_per_client, settings.failure_window),
@@ -423,6 +461,7 @@ def _token_service(
         details=details,
         resources=ResourceRegistry(cached, cached.aclose),
         audit=audit,
+        consents=consents,
     )
 
 
@@ -435,6 +474,7 @@ def _pushed_requests(
     clock: Clock,
     rand: Randomness,
     details: DetailsTypes = DEFAULT_TYPES,
+    consents: ConsentResources | None = None,
 ) -> PushedRequests:
     """RFC 9126: clients authenticate at the PAR endpoint as at the token endpoint."""
     policy = ParPolicy(settings.par_lifetime, settings.require_pushed_authorization_requests)
@@ -451,25 +491,28 @@ def _pushed_requests(
         service.resources,
         profiles=service.profiles,
         dpop=service.dpop,
+        consents=consents,
     )
 
 
 async def details_types(settings: Settings, store: Store) -> DetailsTypes:
     """RFC 9396 ``authorization_details`` types: the built-in ones, the configured file's,
     then those registered with the CLI (``tokensmith authorization-details types add``),
-    read once at start."""
+    read at start and re-read every ``authorization_details_types_refresh`` seconds
+    (:class:`~tokensmith.web.jobs.BackgroundJobs`)."""
     try:
         layers = []
         if settings.authorization_details_types:
             layers.append(schemas_of_file(settings.authorization_details_types))
-        layers.append(schemas_of_store(await store.list_details_types()))
+        types = DetailsTypes.of(
+            *layers,
+            max_entries=settings.authorization_details_max_entries,
+            max_bytes=settings.authorization_details_max_bytes,
+        )
+        types.register(schemas_of_store(await store.list_details_types()))
     except ValueError as exc:
         raise ConfigError(f"authorization_details types: {exc}") from None
-    return DetailsTypes.of(
-        *layers,
-        max_entries=settings.authorization_details_max_entries,
-        max_bytes=settings.authorization_details_max_bytes,
-    )
+    return types
 
 
 def registration_policy(settings: Settings) -> RegistrationPolicy:

@@ -19,9 +19,11 @@ from starlette.types import Scope
 from tokensmith.core.activity import Activity
 from tokensmith.core.admin_api import AdminApiServices
 from tokensmith.core.audit import Audit
+from tokensmith.core.authorization_details import DetailsTypes
 from tokensmith.core.authorizations import Authorizations
 from tokensmith.core.client_admin import ApiKeys, ClientAdmin
 from tokensmith.core.clock import Clock
+from tokensmith.core.consent_resources import ConsentResources
 from tokensmith.core.directory import Merchants, Users
 from tokensmith.core.models import ApiKey, Client
 from tokensmith.core.par import PushedRequests
@@ -151,12 +153,16 @@ class AppContext:
     #: Pushed authorization requests (RFC 9126): the PAR endpoint, and the authorization
     #: endpoint's ``request_uri`` (:mod:`tokensmith.core.par`).
     par: PushedRequests
+    #: Consent resources lodged at ``/oauth/consents`` (:mod:`tokensmith.core.consent_resources`).
+    consents: ConsentResources
     #: The admin REST API's token check and token revocations (:mod:`tokensmith.core.admin_api`).
     admin_api: AdminApiServices
     #: Login, session cookies and pages (:mod:`tokensmith.web.ui`).
     ui: UiServices
     #: The merchant panel's services (:mod:`tokensmith.web.panel`).
     panel: PanelServices
+    #: RFC 9396 ``authorization_details`` types, the CLI's re-read while running.
+    details: DetailsTypes
     #: Whether the database answers and has its migrations (the probes).
     health: Health
     #: Owned here for the background jobs and the shutdown; no handler uses it.

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from tokensmith.core.authorization_details import refresh_types_forever
 from tokensmith.core.purge import purge_forever
 from tokensmith.web.audit_webhook import WebhookDeliverer
 from tokensmith.web.context import AppContext
@@ -19,7 +20,8 @@ log = logging.getLogger("tokensmith")
 
 class BackgroundJobs:
     """The jobs of one running app. An interval of 0 (``purge_interval``,
-    ``activity_flush_interval``) turns a job off."""
+    ``activity_flush_interval``, ``authorization_details_types_refresh``) turns a job
+    off."""
 
     def __init__(self, ctx: AppContext) -> None:
         self._ctx = ctx
@@ -42,6 +44,11 @@ class BackgroundJobs:
         if s.activity_flush_interval > 0:
             flush = ctx.panel.flusher.run(s.activity_flush_interval)
             self._tasks.append(asyncio.create_task(flush, name="tokensmith-activity"))
+        if s.authorization_details_types_refresh > 0:
+            refresh = refresh_types_forever(
+                ctx.details, ctx.store, s.authorization_details_types_refresh
+            )
+            self._tasks.append(asyncio.create_task(refresh, name="tokensmith-details-types"))
         if s.audit_webhook_url:
             self._webhook = WebhookDeliverer(
                 ctx.store,

@@ -41,6 +41,8 @@ _TOKEN = _obj(
         "refresh_token": _S,
         # RFC 9396 §7: the authorization_details granted, when some were requested
         "authorization_details": {"type": "array", "items": {"type": "object"}},
+        # the consent resource the token acts under (docs/consents.md)
+        "consent_id": _S,
     },
     ["access_token", "token_type", "expires_in"],
 )
@@ -100,6 +102,7 @@ def _authorize() -> dict[str, Any]:
         ("dpop_jkt", False),
         ("authorization_details", False),
         ("resource", False),  # RFC 8707 §2, repeatable
+        ("consent_id", False),  # a lodged consent resource, instead of authorization_details
     ]
     return {
         "summary": "RFC 6749 authorization endpoint (login and consent pages)",
@@ -119,7 +122,7 @@ def _par() -> dict[str, Any]:
     ``dpop_jkt`` or a ``DPoP`` proof binds the code to the client's key (RFC 9449 §10)."""
     names = ["response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge"]
     extra = ["code_challenge_method", "prompt", "dpop_jkt", "client_secret"]
-    extra += ["authorization_details", "resource"]
+    extra += ["authorization_details", "resource", "consent_id"]
     form = _obj({n: _S for n in [*names, *extra]}, ["response_type", "client_id"])
     proof = _DPOP | {"description": "RFC 9449 §10.1 DPoP proof: the code is bound to its key"}
     op = _post(
@@ -156,6 +159,111 @@ def _dialect_paths(enabled: dict[str, str]) -> dict[str, Any]:
             "post": _post("client_credentials token", _CC_FORM, _TOKEN, parameters=[_DPOP])
         }
     return paths
+
+
+_DETAILS = {"type": "array", "items": {"type": "object"}}
+_CONSENT = _obj(
+    {
+        "consent_id": _S,
+        "status": {
+            "enum": [
+                "awaiting_authorization",
+                "authorized",
+                "rejected",
+                "consumed",
+                "revoked",
+                "expired",
+            ]
+        },
+        "client_id": _S,
+        "authorization_details": _DETAILS,
+        "created_at": _I,
+        "expires_at": _I,
+        "status_updated_at": _I,
+    },
+    [
+        "consent_id",
+        "status",
+        "client_id",
+        "authorization_details",
+        "created_at",
+        "expires_at",
+        "status_updated_at",
+    ],
+)
+
+
+def _consent_paths() -> dict[str, Any]:
+    """The consent resource (docs/consents.md): lodged, read and revoked with the partner's
+    own token (Bearer or DPoP, scope ``consents``); consumed by the resource server,
+    authenticated as at /oauth/introspect."""
+    json_ok = {"content": {"application/json": {"schema": _CONSENT}}}
+    error = {"content": {"application/json": {"schema": _OAUTH_ERROR}}}
+    denied = {
+        "401": {"description": "invalid_token", **error},
+        "403": {"description": "insufficient_scope", **error},
+    }
+    own: list[dict[str, list[str]]] = [{"bearer": []}]
+    consent = [{"name": "consent_id", "in": "path", "required": True, "schema": _S}]
+    lodge = _obj({"authorization_details": _DETAILS, "expires_in": _I}, ["authorization_details"])
+    not_active = _obj({"error": _S, "error_description": _S, "status": _S}, ["error", "status"])
+    consumed = _obj(
+        {"consent_id": _S, "status": _S, "authorization_details": _DETAILS, "client_id": _S},
+        ["consent_id", "status", "authorization_details", "client_id"],
+    )
+    consume = _post(
+        "report a single-use consent consumed", _obj({"token": _S}, ["token"]), consumed
+    )
+    consume["responses"]["409"] = {
+        "description": "consent_not_active",
+        "content": {"application/json": {"schema": not_active}},
+    }
+    return {
+        "/oauth/consents": {
+            "post": {
+                "summary": "lodge a consent resource",
+                "security": own,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": lodge}},
+                },
+                "responses": {
+                    "201": {"description": "awaiting authorization", **json_ok},
+                    "400": {
+                        "description": "invalid_request, invalid_authorization_details",
+                        **error,
+                    },
+                    **denied,
+                },
+            }
+        },
+        "/oauth/consents/{consent_id}": {
+            "parameters": consent,
+            "get": {
+                "summary": "a consent resource with its status now",
+                "security": own,
+                "responses": {
+                    "200": {"description": "ok", **json_ok},
+                    "404": {"description": "not_found", **error},
+                    **denied,
+                },
+            },
+            "delete": {
+                "summary": "revoke a consent resource",
+                "security": own,
+                "responses": {
+                    "204": {"description": "revoked"},
+                    "404": {"description": "not_found", **error},
+                    "409": {
+                        "description": "consent_not_active",
+                        "content": {"application/json": {"schema": not_active}},
+                    },
+                    **denied,
+                },
+            },
+        },
+        "/oauth/consents/consume": {"post": consume},
+    }
 
 
 def _registration_paths() -> dict[str, Any]:
@@ -251,6 +359,7 @@ def openapi_document(
             "get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "ok"}}}
         },
     }
+    paths.update(_consent_paths())
     paths.update(_dialect_paths(enabled))
     if registration:
         paths.update(_registration_paths())

@@ -15,6 +15,7 @@ from tokensmith.core.requests import TokenRequest
 from tokensmith.core.tokens import IssuePolicy, TokenMinter
 
 if TYPE_CHECKING:
+    from tokensmith.core.consent_resources import ConsentResources
     from tokensmith.core.resources import ResourceRegistry
 
 __all__ = ["Grant", "GrantContext"]
@@ -37,6 +38,9 @@ class GrantContext:
     details: DetailsTypes = DEFAULT_TYPES
     #: The registered resources (RFC 8707); ``None``: a ``resource`` is ``invalid_target``.
     resources: ResourceRegistry | None = None
+    #: The consent resources (:mod:`tokensmith.core.consent_resources`): a code of a
+    #: consent no longer authorized is refused.
+    consents: ConsentResources | None = None
 
 
 Grant = Callable[[GrantContext, TokenRequest, Client], Awaitable[IssuedToken]]

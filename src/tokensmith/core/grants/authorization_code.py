@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from tokensmith.core.consent_resources import single_use
 from tokensmith.core.credentials import token_key
 from tokensmith.core.dpop import check_code_binding
 from tokensmith.core.errors import InvalidGrant, InvalidRequest
@@ -44,6 +45,10 @@ class AuthorizationCodeGrant:
         verify(code.code_challenge, req.params.get("code_verifier"))
         if not await merchant_live(ctx, code.merchant_id):
             raise InvalidGrant("the merchant that authorized this app is disabled")
+        if code.consent_id is not None and (
+            ctx.consents is None or not await ctx.consents.active(code.consent_id)
+        ):
+            raise InvalidGrant("the consent is no longer authorized", reason="consent_inactive")
         family = self._family(ctx, code, client)
         details = code.authorization_details
         asked = req.params.get("authorization_details")
@@ -55,7 +60,7 @@ class AuthorizationCodeGrant:
         )
         refresh: str | None = None
         first: RefreshTokenRecord | None = None
-        if REFRESH_TOKEN in client.grant_types:
+        if REFRESH_TOKEN in client.grant_types and not once(code):
             refresh, first = new_refresh(
                 ctx.rand, family, family.created_at, self.policy, issued.jti, ctx.minter.binding.tag
             )
@@ -105,7 +110,13 @@ class AuthorizationCodeGrant:
             x5t_s256=ctx.x5t if client.public else None,
             authorization_details=code.authorization_details,
             resources=code.resources,
+            consent_id=code.consent_id,
         )
+
+
+def once(code: AuthorizationCode) -> bool:
+    """A code of a single-use consent (one payment) gets no refresh token."""
+    return code.consent_id is not None and single_use(code.authorization_details)
 
 
 def _check_redirect_uri(code: AuthorizationCode, presented: str | None) -> None:

@@ -76,6 +76,7 @@ async def prepare_in_family(
         ctx.x5t,
         details,
         target,
+        family.consent_id,
     )
     assert record is not None  # a token in a family always has a record
     return issued, record

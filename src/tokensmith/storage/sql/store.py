@@ -20,6 +20,7 @@ from tokensmith.storage.sql.authorizations import AuthorizationSqlMixin
 from tokensmith.storage.sql.batch import GroupCommit
 from tokensmith.storage.sql.clients import ClientsSql
 from tokensmith.storage.sql.codes import CodesSql
+from tokensmith.storage.sql.consent_resources import ConsentResourcesSqlMixin
 from tokensmith.storage.sql.details import DetailsTypesSqlMixin
 from tokensmith.storage.sql.families import FamiliesSql, find_grants
 from tokensmith.storage.sql.keys import ApiKeysSql, SigningKeysSql
@@ -128,6 +129,7 @@ class SqlStore(
     InitialTokensSql,
     ResourcesSqlMixin,
     AuditSql,
+    ConsentResourcesSqlMixin,
 ):
     """Every storage protocol over one :class:`AsyncEngine`.
 

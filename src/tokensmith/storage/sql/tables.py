@@ -216,6 +216,8 @@ authorization_codes = Table(
     _details(),
     # RFC 8707: the resources the authorization request named (migration 0014)
     Column("resources", Text),
+    # 0018: the consent resource the user authorized
+    Column("consent_id", String(64)),
 )
 
 token_families = Table(
@@ -237,6 +239,8 @@ token_families = Table(
     _details(),
     # RFC 8707 §2.2: the resources granted, which a refresh may narrow to (migration 0014)
     Column("resources", Text),
+    # 0018: the consent resource the family was authorized by
+    Column("consent_id", String(64)),
     postgresql_with={"fillfactor": 70},
 )
 
@@ -421,4 +425,24 @@ audit_outbox = Table(
     Column("dead_at", Double),
     Column("lease_owner", String(64)),
     Column("lease_until", Double),
+)
+
+# -- 0018: consent resources (tokensmith.core.consent_resources) ----------------------------
+
+consent_resources = Table(
+    "consent_resources",
+    metadata,
+    Column("consent_id", String(64), primary_key=True),
+    Column("client_id", String(64), nullable=False, index=True),
+    # awaiting_authorization, authorized, rejected, consumed or revoked (expired is read)
+    Column("status", String(32), nullable=False),
+    # RFC 9396 authorization_details, canonical JSON text
+    Column("authorization_details", Text, nullable=False),
+    Column("created_at", Double, nullable=False),
+    Column("expires_at", Double, nullable=False, index=True),
+    Column("status_updated_at", Double, nullable=False),
+    Column("user_id", String(64)),
+    Column("merchant_id", String(64), index=True),
+    Column("approved_at", Double),
+    Column("family_id", String(64)),
 )

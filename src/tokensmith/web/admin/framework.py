@@ -24,13 +24,12 @@ from starlette.responses import Response
 
 from tokensmith.core.admin import AdminError
 from tokensmith.core.admin_api import AdminDenied, AdminPrincipal, BadCursor
-from tokensmith.core.audit import DetailValue
+from tokensmith.core.audit import By, DetailValue
 from tokensmith.core.errors import OAuthError, TemporarilyUnavailable
-from tokensmith.core.requests import DpopRequest
 from tokensmith.web.context import AppContext, ctx_of, source_address
 from tokensmith.web.dialects.oauth import json_response
 from tokensmith.web.dialects.problem import PROBLEM_JSON
-from tokensmith.web.dpop import dpop_request
+from tokensmith.web.own_token import challenge, own_token_principal
 
 __all__ = [
     "MAX_BODY",
@@ -132,6 +131,8 @@ class Call:
     params: Mapping[str, str]
     query: BaseModel | None
     body: BaseModel | None
+    #: the caller as the core's audit events name it: ``client:<id>`` and its address
+    by: By
 
     def merchant_in_reach(self, merchant_id: str | None, what: str) -> None:
         """404 for another merchant's object: to a merchant's client it does not exist."""
@@ -207,7 +208,8 @@ class Operation:
         _check_text([*request.path_params.values(), *request.query_params.values()])
         query = _parse(self.query, dict(request.query_params), "query")
         body = await _body(self.body, request) if self.body is not None else None
-        call = Call(ctx, principal, request.path_params, query, body)
+        source = source_address(request, ctx.settings.trusted_proxies)
+        call = Call(ctx, principal, request.path_params, query, body, By(principal.actor, source))
         try:
             result = await self.handler(call)
         except AdminError as exc:
@@ -258,25 +260,14 @@ class Operation:
 
 
 def _subject(params: Mapping[str, str]) -> str | None:
-    for name in ("client_id", "key_id", "kid", "user_id", "merchant_id"):
+    for name in ("consent_id", "client_id", "key_id", "kid", "user_id", "merchant_id"):
         if name in params:
             return params[name]
     return None
 
 
 def _challenge(ctx: AppContext, exc: AdminDenied) -> str:
-    """RFC 6750 §3 and RFC 9449 §7.1: both schemes, the error on each, the algorithms."""
-    algs = " ".join(ctx.settings.dpop_signing_algs)
-    error = f', error="{exc.error}", error_description="{_quoted(exc.description)}"'
-    if exc.error == "missing_token":  # RFC 6750 §3.1: no error code without a token
-        return f'Bearer realm="tokensmith-admin", DPoP algs="{algs}"'
-    if exc.error == "insufficient_scope":
-        return f'Bearer realm="tokensmith-admin"{error}'
-    return f'Bearer realm="tokensmith-admin"{error}, DPoP algs="{algs}"{error}'
-
-
-def _quoted(text: str) -> str:
-    return text.replace("\\", "").replace('"', "'")
+    return challenge(ctx, exc, "tokensmith-admin")
 
 
 def _denied(ctx: AppContext, exc: AdminDenied) -> Response:
@@ -287,22 +278,7 @@ def _denied(ctx: AppContext, exc: AdminDenied) -> Response:
 
 
 async def _principal(ctx: AppContext, request: Request) -> AdminPrincipal:
-    """RFC 6750 §2.1 / RFC 9449 §7.1: one ``Authorization`` header, ``Bearer`` or
-    ``DPoP`` and a token; no token at all is 401 without an error code (RFC 6750 §3.1)."""
-    values = request.headers.getlist("authorization")
-    if not values:
-        raise AdminDenied(401, "missing_token", "send an access token (Authorization: Bearer)")
-    if len(values) > 1:
-        raise AdminDenied(401, "invalid_request", "send one Authorization header")
-    scheme, _, token = values[0].strip().partition(" ")
-    token = token.strip()
-    kind = {"bearer": "Bearer", "dpop": "DPoP"}.get(scheme.lower())
-    if kind is None or not token or len(token) > 8192:
-        raise AdminDenied(401, "invalid_token", "use the Bearer or DPoP scheme with a token")
-    dpop: DpopRequest | None = dpop_request(request, ctx.settings.issuer_url + request.url.path)
-    return await ctx.admin_api.access.authenticate(
-        "DPoP" if kind == "DPoP" else "Bearer", token, dpop
-    )
+    return await own_token_principal(ctx, request)
 
 
 def _field_errors(exc: ValidationError) -> list[dict[str, Any]]:

@@ -18,10 +18,20 @@ from tokensmith.core.admin_api import (
     paginate,
     search_text,
 )
-from tokensmith.core.audit import AuditCursor, AuditEvent, AuditQuery
+from tokensmith.core.audit import AuditCursor, AuditEvent, AuditQuery, By
+from tokensmith.core.authorization_details import load
 from tokensmith.core.authorizations import AuthorizedApp
 from tokensmith.core.client_admin import kind_of
-from tokensmith.core.models import ApiKey, Client, Grantor, Merchant, SigningKeyRecord, User
+from tokensmith.core.consent_resources import ConsentNotActive
+from tokensmith.core.models import (
+    ApiKey,
+    Client,
+    ConsentResource,
+    Grantor,
+    Merchant,
+    SigningKeyRecord,
+    User,
+)
 from tokensmith.core.scopes import parse_scope
 from tokensmith.web.admin.framework import (
     Call,
@@ -47,6 +57,9 @@ from tokensmith.web.admin.schemas import (
     ClientOut,
     ClientPage,
     ClientUpdate,
+    ConsentOut,
+    ConsentPage,
+    ConsentQuery,
     KeyRotate,
     ListQuery,
     MerchantCreate,
@@ -129,7 +142,7 @@ async def list_merchants(call: Call) -> Result:
 
 async def create_merchant(call: Call) -> Result:
     body = _as(MerchantCreate, call.body)
-    merchant = await call.ctx.merchants.create(body.name)
+    merchant = await call.ctx.merchants.create(body.name, by=call.by)
     return Result(merchant_out(merchant), 201, merchant.merchant_id, merchant.merchant_id)
 
 
@@ -142,7 +155,7 @@ async def disable_merchant(call: Call) -> Result:
     await _merchant(call, merchant_id)
     merchant = await call.ctx.merchants.get(merchant_id)
     if merchant is not None and merchant.active:
-        merchant = await call.ctx.merchants.disable(merchant_id)
+        merchant = await call.ctx.merchants.disable(merchant_id, by=call.by)
     assert merchant is not None
     return Result(merchant_out(merchant), 200, merchant_id, merchant_id)
 
@@ -175,7 +188,11 @@ async def create_user(call: Call) -> Result:
     merchant_id = (await _merchant(call, call.params["merchant_id"])).merchant_id
     body = _as(UserCreate, call.body)
     user = await call.ctx.users.create(
-        email=body.email, password=body.password, role=body.role, merchant=merchant_id
+        email=body.email,
+        password=body.password,
+        role=body.role,
+        merchant=merchant_id,
+        by=call.by,
     )
     return Result(user_out(user), 201, user.user_id, merchant_id, {"role": user.role})
 
@@ -192,7 +209,7 @@ async def get_user(call: Call) -> Result:
 async def disable_user(call: Call) -> Result:
     merchant_id, user_id = call.params["merchant_id"], call.params["user_id"]
     call.merchant_in_reach(merchant_id, "user")
-    user = await call.ctx.users.disable_member(merchant_id, user_id)
+    user = await call.ctx.users.disable_member(merchant_id, user_id, by=call.by)
     if user is None:
         raise not_found(f"user {user_id!r}")
     return Result(user_out(user), 200, user_id, merchant_id)
@@ -291,7 +308,7 @@ async def create_client(call: Call) -> Result:
         jwks=None if body.jwks is None else json.dumps(body.jwks),
         jwks_uri=body.jwks_uri,
     )
-    client, secret = await call.ctx.client_admin.create(spec)
+    client, secret = await call.ctx.client_admin.create(spec, by=call.by)
     out = ClientCreated(**client_fields(client, call.ctx.clock.now()), client_secret=secret)
     return Result(out, 201, client.client_id, merchant_id, {"scope": " ".join(client.scopes)})
 
@@ -312,7 +329,7 @@ async def update_client(call: Call) -> Result:
         grant_types=None if body.grant_types is None else tuple(body.grant_types),
         token_format=body.token_format,
     )
-    changed = await call.ctx.client_admin.change(client.client_id, changes)
+    changed = await call.ctx.client_admin.change(client.client_id, changes, by=call.by)
     fields = ",".join(sorted(changes.given()))
     return Result(
         client_out(call, changed), 200, client.client_id, client.merchant_id, {"fields": fields}
@@ -321,7 +338,7 @@ async def update_client(call: Call) -> Result:
 
 async def delete_client(call: Call) -> Result:
     client = await _client(call)
-    await call.ctx.client_admin.delete(client.client_id)
+    await call.ctx.client_admin.delete(client.client_id, by=call.by)
     return Result(None, 204, client.client_id, client.merchant_id)
 
 
@@ -338,7 +355,7 @@ async def enable_client(call: Call) -> Result:
 async def rotate_secret(call: Call) -> Result:
     client = await _client(call)
     keep = _as(SecretRotate, call.body).keep_old_for
-    secret = await call.ctx.client_admin.rotate_secret(client.client_id, keep)
+    secret = await call.ctx.client_admin.rotate_secret(client.client_id, keep, by=call.by)
     out = SecretRotated(
         client_id=client.client_id,
         client_secret=secret,
@@ -350,10 +367,12 @@ async def rotate_secret(call: Call) -> Result:
 async def register_keys(call: Call) -> Result:
     client = await _client(call)
     body = _as(ClientKeys, call.body)
-    changed = await call.ctx.client_admin.register_keys(
+    changed = await call.ctx.client_admin.set_keys(
         client.client_id,
         jwks=None if body.jwks is None else json.dumps(body.jwks),
         jwks_uri=body.jwks_uri,
+        keys_only=True,
+        by=call.by,
     )
     how = "jwks" if body.jwks is not None else "jwks_uri"
     return Result(
@@ -422,7 +441,7 @@ async def create_api_key(call: Call) -> Result:
         raise not_found(f"merchant {body.merchant_id!r}")
     if merchant_id is not None and await call.ctx.merchants.get(merchant_id) is None:
         raise not_found(f"merchant {merchant_id!r}")
-    key, plain = await call.ctx.api_key_admin.create(body.name, merchant_id)
+    key, plain = await call.ctx.api_key_admin.create(body.name, merchant_id, by=call.by)
     out = ApiKeyCreated(**api_key_fields(key), key=plain)
     return Result(out, 201, key.key_id, merchant_id)
 
@@ -431,13 +450,13 @@ async def rotate_api_key(call: Call) -> Result:
     key = await _api_key(call)
     if key.revoked_at is not None:
         raise Failure(409, "conflict", f"API key {key.key_id!r} is revoked")
-    plain = await call.ctx.api_key_admin.rotate(key.key_id)
+    plain = await call.ctx.api_key_admin.rotate(key.key_id, by=call.by)
     return Result(ApiKeyCreated(**api_key_fields(key), key=plain), 200, key.key_id, key.merchant_id)
 
 
 async def revoke_api_key(call: Call) -> Result:
     key = await _api_key(call)
-    await call.ctx.api_key_admin.revoke(key.key_id)
+    await call.ctx.api_key_admin.revoke(key.key_id, by=call.by)
     return Result(None, 204, key.key_id, key.merchant_id)
 
 
@@ -517,7 +536,7 @@ async def withdraw_app(call: Call) -> Result:
     merchant = await _merchant(call, call.params["merchant_id"])
     client_id = call.params["client_id"]
     done = await call.ctx.authorizations.withdraw(
-        Grantor(merchant_id=merchant.merchant_id), client_id
+        Grantor(merchant_id=merchant.merchant_id), client_id, by=call.by
     )
     if not done:
         raise not_found(f"authorization of {client_id!r}")
@@ -538,13 +557,76 @@ async def withdraw_user_consent(call: Call) -> Result:
     merchant_id, user_id = call.params["merchant_id"], call.params["user_id"]
     client_id = call.params["client_id"]
     call.merchant_in_reach(merchant_id, "user")
-    done = await call.ctx.authorizations.withdraw_member(merchant_id, user_id, client_id)
+    done = await call.ctx.authorizations.withdraw_member(
+        merchant_id, user_id, client_id, by=call.by
+    )
     if done is None:
         raise not_found(f"user {user_id!r}")
     if not done:
         raise not_found(f"consent to {client_id!r}")
     out = Withdrawn(client_id=client_id, consents=done.consents, families=done.families)
     return Result(out, 200, client_id, merchant_id, {"user": user_id})
+
+
+# -- consent resources ---------------------------------------------------------------------
+
+
+def consent_out(c: ConsentResource, now: float) -> ConsentOut:
+    return ConsentOut(
+        consent_id=c.consent_id,
+        status=c.status_at(now),  # type: ignore[arg-type]
+        client_id=c.client_id,
+        authorization_details=load(c.authorization_details),
+        created_at=iso(c.created_at) or "",
+        expires_at=iso(c.expires_at) or "",
+        status_updated_at=iso(c.status_updated_at) or "",
+        user_id=c.user_id,
+        merchant_id=c.merchant_id,
+        approved_at=iso(c.approved_at),
+    )
+
+
+async def _consent(call: Call) -> ConsentResource:
+    consent_id = call.params["consent_id"]
+    consent = await call.ctx.consents.get(consent_id)
+    if consent is None or not call.principal.sees(consent.merchant_id):
+        raise not_found(f"consent {consent_id!r}")
+    return consent
+
+
+async def list_consents(call: Call) -> Result:
+    """Consent resources, oldest first; a merchant's client sees those its merchant's
+    users decided."""
+    q = _as(ConsentQuery, call.query)
+    found = await call.ctx.consents.listing(
+        client_id=q.client_id, merchant_id=_scope_of(call), status=q.status
+    )
+    page = _page(
+        call,
+        found,
+        lambda c: (c.created_at, c.consent_id),
+        lambda c: search_text(c.consent_id, c.client_id),
+    )
+    now = call.ctx.clock.now()
+    items = [consent_out(c, now) for c in page.items]
+    return Result(ConsentPage(items=items, next_cursor=page.next_cursor))
+
+
+async def get_consent(call: Call) -> Result:
+    return Result(consent_out(await _consent(call), call.ctx.clock.now()))
+
+
+async def revoke_consent(call: Call) -> Result:
+    """Revoke a consent resource and its tokens (its token family, RFC 7009 §2.1)."""
+    consent = await _consent(call)
+    try:
+        done = await call.ctx.consents.revoke(consent.consent_id, by=By(call.principal.actor))
+    except ConsentNotActive as exc:
+        raise Failure(409, "conflict", exc.description) from None
+    if done is None:
+        raise not_found(f"consent {consent.consent_id!r}")
+    out = consent_out(done, call.ctx.clock.now())
+    return Result(out, 200, done.consent_id, done.merchant_id, {"client_id": done.client_id})
 
 
 # -- audit events --------------------------------------------------------------------------
@@ -978,5 +1060,40 @@ OPERATIONS: tuple[Operation, ...] = (
         Withdrawn,
         errors=(404,),
         event="admin.consents.withdraw_user",
+    ),
+    Operation(
+        "GET",
+        "/consents",
+        "listConsents",
+        "Consent resources lodged by partners, by status, client or deciding merchant",
+        _A,
+        list_consents,
+        "consents",
+        ConsentPage,
+        query=ConsentQuery,
+        errors=(404,),
+    ),
+    Operation(
+        "GET",
+        "/consents/{consent_id}",
+        "getConsent",
+        "A consent resource and its current status",
+        _A,
+        get_consent,
+        "consents",
+        ConsentOut,
+        errors=(404,),
+    ),
+    Operation(
+        "POST",
+        "/consents/{consent_id}/revoke",
+        "revokeConsent",
+        "Revoke a consent resource and the tokens it gave",
+        _A,
+        revoke_consent,
+        "consents",
+        ConsentOut,
+        errors=(404, 409),
+        event="admin.consents.revoke",
     ),
 )

@@ -26,6 +26,9 @@ __all__ = [
     "ClientOut",
     "ClientPage",
     "ClientUpdate",
+    "ConsentOut",
+    "ConsentPage",
+    "ConsentQuery",
     "KeyRotate",
     "ListQuery",
     "MerchantCreate",
@@ -321,6 +324,40 @@ class Withdrawn(_Out):
 
 
 # -- audit events --------------------------------------------------------------------------
+
+
+ConsentStatus = Literal[
+    "awaiting_authorization", "authorized", "rejected", "consumed", "revoked", "expired"
+]
+
+
+class ConsentQuery(ListQuery):
+    """A listing of consent resources, also by ``status`` (as it reads now) and by the
+    ``client_id`` that lodged them; ``merchant_id`` is the merchant whose user decided."""
+
+    status: ConsentStatus | None = None
+    client_id: str | None = Field(None, max_length=64)
+
+
+class ConsentOut(_Out):
+    """A consent resource (docs/consents.md#the-consent-resource)."""
+
+    consent_id: str
+    status: ConsentStatus
+    client_id: str
+    authorization_details: list[dict[str, Any]]
+    created_at: Timestamp
+    expires_at: Timestamp
+    status_updated_at: Timestamp
+    #: the user who authorized or rejected it, and their merchant
+    user_id: str | None
+    merchant_id: str | None
+    approved_at: Timestamp | None
+
+
+class ConsentPage(_Out):
+    items: list[ConsentOut]
+    next_cursor: str | None
 
 
 class AuditQueryIn(_In):

@@ -73,7 +73,8 @@ def render_error(exc: OAuthError) -> Response:
 
 
 def render_token(t: IssuedToken) -> dict[str, Any]:
-    """RFC 6749 §5.1 fields, and RFC 9396 §7 ``authorization_details`` when granted."""
+    """RFC 6749 §5.1 fields, RFC 9396 §7 ``authorization_details`` when granted, and the
+    ``consent_id`` of the consent resource the token was granted under."""
     body: dict[str, Any] = {
         "access_token": t.access_token,
         "token_type": t.token_type,
@@ -84,4 +85,6 @@ def render_token(t: IssuedToken) -> dict[str, Any]:
         body["refresh_token"] = t.refresh_token
     if t.authorization_details is not None:
         body["authorization_details"] = orjson.loads(t.authorization_details)
+    if t.consent_id is not None:  # the consent resource the token acts under
+        body["consent_id"] = t.consent_id
     return body

@@ -10,6 +10,10 @@ An unknown client or an unregistered redirect URI is shown as an error page and 
 redirected (RFC 6749 §4.1.2.1, RFC 9700 §4.1). Other errors go back to the client with
 ``error``, ``state`` and ``iss`` (RFC 9207 §2).
 
+A request may name a consent resource lodged at ``/oauth/consents`` (``consent_id``,
+:mod:`tokensmith.core.consent_resources`): the page shows its details, Allow authorizes
+it and Deny rejects it.
+
 A request with a ``request_uri`` from the PAR endpoint is the request pushed under it
 (RFC 9126 §4, :mod:`tokensmith.core.par`); the login page and the consent form carry the
 ``request_uri`` on, and the decision spends it.
@@ -40,6 +44,7 @@ from tokensmith.core.authorize import (
 from tokensmith.core.errors import (
     AccessDenied,
     InvalidAuthorizationDetails,
+    InvalidRequest,
     InvalidRequestUri,
     OAuthError,
     TemporarilyUnavailable,
@@ -84,6 +89,7 @@ CARRIED = (
     "dpop_jkt",
     "authorization_details",
     "resource",
+    "consent_id",
 )
 #: What the consent form carries of a pushed request (RFC 9126 §4): the rest was pushed.
 CARRIED_PUSHED = ("client_id", "request_uri")
@@ -171,7 +177,10 @@ async def _grant(request: Request, req: AuthorizationRequest, user: User) -> Res
     lost = await _spent(request, req)
     if lost is not None:
         return lost
-    code = await ctx.authorizations.issue_code(req, user)
+    try:
+        code = await ctx.authorizations.issue_code(req, user, by=by_user(request, user))
+    except InvalidRequest as exc:  # the consent resource was decided meanwhile, or expired
+        return await _error_redirect(request, ctx, req.target, exc, req.state)
     params = {"code": code, "state": req.state, "iss": ctx.settings.issuer_url}
     return await _back_to_client(request, response_uri(req.target.redirect_uri, params))
 
@@ -201,7 +210,7 @@ async def _consent_page(
         resources=list(zip(req.resource_names, req.resources, strict=False)),
         redirect_host=urlsplit(req.target.redirect_uri).netloc,
         hidden=hidden,
-        can_remember=not req.client.public,
+        can_remember=not req.client.public and req.authorization_details is None,
     )
 
 
@@ -284,6 +293,7 @@ async def _decided(
         lost = await _spent(request, req)
         if lost is not None:
             return lost
+        await ctx.authorizations.reject(req, user, by=by_user(request, user))
         denied = AccessDenied("the user denied the request")
         return await _error_redirect(request, ctx, req.target, denied, req.state)
     refusal = ctx.authorizations.refusal(user)

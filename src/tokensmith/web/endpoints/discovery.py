@@ -41,6 +41,8 @@ def server_metadata(ctx: AppContext) -> dict[str, Any]:
         "service_documentation": iss + "/openapi.json",
     }
     body.update(ctx.metadata)
+    if "authorization_details_types_supported" in body:  # the CLI's types, as of now
+        body["authorization_details_types_supported"] = ctx.details.supported
     return body
 
 

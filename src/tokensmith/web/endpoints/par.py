@@ -38,10 +38,12 @@ async def push(request: Request) -> Response:
         dpop = dpop_request(request, endpoint)  # RFC 9449 §10.1
         pushed = await ctx.par.push(form, creds, source, dpop)
     except OAuthError as exc:
+        ctx.observer.endpoint_refused("par", exc.reason)
         response = render_error(exc)
         if isinstance(exc, MethodNotAllowed):
             response.headers["allow"] = "POST"
         return response
+    ctx.observer.pushed()
     body = {"request_uri": pushed.request_uri, "expires_in": pushed.expires_in}
     nonce = ctx.service.dpop.nonce if dpop is not None and ctx.service.dpop else None
     headers = NO_STORE | {DPOP_NONCE_HEADER: nonce} if nonce else NO_STORE

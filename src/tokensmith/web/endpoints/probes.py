@@ -12,10 +12,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tokensmith.web.context import ctx_of
+from tokensmith.web.context import Health, ctx_of
 from tokensmith.web.dialects.oauth import json_response
 
-__all__ = ["livez", "readyz"]
+__all__ = ["livez", "readiness", "readyz"]
 
 NO_STORE = {"cache-control": "no-store"}
 
@@ -28,7 +28,12 @@ async def livez(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     """200 when the database answers and its schema is current; else 503 with what is wrong:
     ``database`` is ``unavailable``, or ``migrations.state`` is ``behind`` or ``missing``."""
-    found = await ctx_of(request).health.readiness()
+    return await readiness(ctx_of(request).health)
+
+
+async def readiness(health: Health) -> Response:
+    """``/readyz``'s answer from ``health``."""
+    found = await health.readiness()
     body: dict[str, Any] = {
         "status": "ready" if found.ready else "not_ready",
         "database": "ok" if found.available else "unavailable",

@@ -66,7 +66,17 @@ class TokenEndpoint:
             if isinstance(exc, MethodNotAllowed):
                 response.headers["allow"] = "POST"
             return response
-        ctx.observer.issued(dialect.name, grant, issued.client_id, issued.scope, source, issued.jti)
+        ctx.observer.issued(
+            dialect.name,
+            grant,
+            issued.client_id,
+            issued.scope,
+            source,
+            issued.jti,
+            token_format=issued.token_format,
+            binding=issued.binding,
+            refresh=issued.refresh_token is not None,
+        )
         headers = NO_STORE
         nonce = ctx.service.dpop.nonce if dpop is not None and ctx.service.dpop else None
         if nonce:  # RFC 9449 §8.2: the nonce the client's next proof must carry

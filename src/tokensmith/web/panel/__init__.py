@@ -1,5 +1,5 @@
-"""The merchant panel at ``/panel``: API keys, partner apps, authorized apps, developer
-app keys, activity, users and the audit log, on the same login as the authorization flow.
+"""The merchant panel at ``/panel``: API keys, partner apps, authorized apps, consents,
+developer app keys, activity, users and the audit log, on the same login as the authorization flow.
 
 Server-rendered pages (Jinja2, ``templates/panel/``) that work without JavaScript;
 ``/static/panel.js`` adds a copy button and chart tooltips. Access rules are in
@@ -19,6 +19,7 @@ from tokensmith.web.panel.activity import activity_routes
 from tokensmith.web.panel.apps import app_routes
 from tokensmith.web.panel.audit import audit_routes
 from tokensmith.web.panel.authorized import authorized_routes
+from tokensmith.web.panel.consents import consent_routes
 from tokensmith.web.panel.devkeys import devkey_routes
 from tokensmith.web.panel.keys import key_routes
 from tokensmith.web.panel.reveal import reveal_page
@@ -40,6 +41,7 @@ def panel_routes() -> list[BaseRoute]:
         *key_routes(),
         *app_routes(),
         *authorized_routes(),
+        *consent_routes(),
         *devkey_routes(),
         *activity_routes(),
         *user_routes(),

@@ -34,6 +34,7 @@ path on this server. Routes: :func:`ui_routes`.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -84,12 +85,17 @@ __all__ = [
 DEFAULT_LANDING = "/panel"
 #: Where the browser pages live: these paths and those under them. Every answer there is
 #: an HTML page or a redirect, errors included (a path or method no route has, too).
-PAGE_ROOTS = ("/login", "/logout", "/account", "/panel", "/oauth/authorize", "/oauth/consents")
+PAGE_ROOTS = ("/login", "/logout", "/account", "/panel", "/oauth/authorize")
+#: The apps page's Withdraw form, a page under ``/oauth/consents`` (the rest of which is
+#: the JSON API of the consent resource).
+_WITHDRAW = re.compile(r"/oauth/consents/.*/withdraw(/.*)?", re.DOTALL)
 
 
 def is_page_path(path: str) -> bool:
     """Whether ``path`` is a browser page's (see :data:`PAGE_ROOTS`)."""
-    return any(path == root or path.startswith(root + "/") for root in PAGE_ROOTS)
+    if any(path == root or path.startswith(root + "/") for root in PAGE_ROOTS):
+        return True
+    return _WITHDRAW.fullmatch(path) is not None
 
 
 @dataclass(frozen=True, slots=True)
