@@ -207,10 +207,11 @@ class InlineTransactions:
             raise
         try:
             result = work(conn)
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # a failed COMMIT too: the next BEGIN starts clean
+                conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
         return result
 
     def _connection(self) -> sqlite3.Connection:
