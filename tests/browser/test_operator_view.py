@@ -19,7 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser.test_panel import CHROMIUM, CHROMIUM_ARGS, Server, _cli, _free_port
+from tests.browser.test_panel import Server, _cli, _free_port
+from tests.chromium import CHROMIUM, chromium
 from tokensmith.demo import DEMO_ADMIN_EMAIL, DEMO_OPERATOR_EMAIL, DEMO_PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
@@ -66,14 +67,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def browser(demo: Server) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 def _login(browser: Any, server: Server, email: str) -> Any:

@@ -28,21 +28,11 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.chromium import CHROMIUM, chromium
 from tests.tree_guard import screenshots_dir
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PASSWORD = "correct horse battery staple"
 APP_REDIRECT = "https://ledger-sync.example/oauth/callback"
 
@@ -159,14 +149,8 @@ def accounts(server: Server) -> Accounts:
 
 @pytest.fixture(scope="module")
 def browser(server: Server) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 def _page(browser: Any, server: Server, email: str) -> Any:

@@ -12,15 +12,11 @@ cleanly without them.
 
 from __future__ import annotations
 
-import contextlib
-import http.server
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +27,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 
+from tests.chromium import chromium, redirect_listener
 from tests.tree_guard import screenshots_dir
 
 pytestmark = [
@@ -39,17 +36,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:.*httpx2.*"),
 ]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PASSWORD = "correct horse battery staple"
 #: How long a page may take to land on the app's callback (it takes well under a second).
 LANDING_TIMEOUT_MS = 10_000
@@ -116,63 +102,16 @@ def server(tmp_path: Path) -> Iterator[Server]:
             proc.kill()
 
 
-class _Listener(http.server.BaseHTTPRequestHandler):
-    """The partner app's redirect endpoint: remembers the URL it was sent to. With
-    ``forward`` set, it sends the browser on there (another site) with a 302, as an app
-    whose callback hands over to its dashboard does."""
-
-    hits: list[str] = []
-    forward: str | None = None
-
-    def do_GET(self) -> None:
-        type(self).hits.append(self.path)
-        if self.forward is not None and self.path.startswith("/callback"):
-            self.send_response(302)
-            self.send_header("location", self.forward)
-            self.send_header("content-length", "0")
-            self.end_headers()
-            return
-        body = b"<!doctype html><title>Partner</title><h1>Connected</h1>"
-        self.send_response(200)
-        self.send_header("content-type", "text/html")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        return None
-
-
-@contextlib.contextmanager
-def _listening(forward: str | None = None) -> Iterator[tuple[str, list[str]]]:
-    handler = type("Handler", (_Listener,), {"hits": [], "forward": forward})
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/callback", handler.hits
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
 @pytest.fixture
 def listener() -> Iterator[tuple[str, list[str]]]:
-    with _listening() as found:
+    with redirect_listener() as found:
         yield found
 
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 def _accounts(server: Server, redirect_uri: str) -> tuple[str, str]:
@@ -345,7 +284,10 @@ def test_app_whose_callback_hands_over_to_another_site_gets_the_user_there_in_ch
     """The consent form's answer reaches the app's callback, which redirects to a page on
     another origin: Chromium applies the consent page's ``form-action`` to that redirect
     too, so the form's navigation has to end on a page of ours."""
-    with _listening() as (dashboard, landed), _listening(forward=dashboard) as (callback, hits):
+    with (
+        redirect_listener() as (dashboard, landed),
+        redirect_listener(forward=dashboard) as (callback, hits),
+    ):
         client_id, _ = _accounts(server, callback)
         context = browser.new_context()
         page = context.new_page()

@@ -15,12 +15,9 @@ cleanly without them.
 from __future__ import annotations
 
 import contextlib
-import http.server
-import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from tests.chromium import chromium, redirect_listener
 from tests.e2e.conftest import Server, base_env, free_port
 from tests.integration.live import ROOT, load_example, serve_asgi
 from tests.tree_guard import screenshots_dir
@@ -42,17 +40,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:.*httpx2.*"),
 ]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 EMAIL = "payer@roasters.test"
 PASSWORD = "correct horse battery staple"
 PAYEE = "Merchant A"
@@ -64,48 +51,16 @@ partner = load_example("partner_payment")
 payments_api = load_example("payment_initiation")
 
 
-class _Callback(http.server.BaseHTTPRequestHandler):
-    """The partner app's loopback redirect endpoint."""
-
-    hits: list[str] = []
-
-    def do_GET(self) -> None:
-        type(self).hits.append(self.path)
-        body = b"<!doctype html><title>Partner</title><h1>Back at the app</h1>"
-        self.send_response(200)
-        self.send_header("content-type", "text/html")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        return None
-
-
 @pytest.fixture
 def callback() -> Iterator[str]:
-    handler = type("Handler", (_Callback,), {"hits": []})
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/callback"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with redirect_listener() as (url, _):
+        yield url
 
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 def _app_and_api(server: Server, redirect_uri: str, name: str) -> tuple[tuple[str, str], ...]:
