@@ -281,6 +281,23 @@ async def test_a_consent_is_authorized_through_par_too(partner: Partner) -> None
     assert (await partner.exchange(code)).json()["consent_id"] == consent_id
 
 
+async def test_a_decision_for_another_consent_than_shown_authorizes_nothing(
+    partner: Partner,
+) -> None:
+    """The page showed 1,234.50 EUR; the form comes back naming the app's other consent,
+    for 9,999.00: neither is authorized and no code is issued."""
+    shown = await lodged(partner, [PAYMENT])
+    bigger = dict(PAYMENT, instructedAmount={"currency": "EUR", "amount": "9999.00"})
+    swapped = await lodged(partner, [bigger])
+    await partner.login()
+    page = await partner.authorize(consent_id=shown)
+    assert "€1,234.50" in page.text
+    r = await partner.decide(page, consent_id=swapped)
+    assert sent_to(r) is None and "invalid_authorization_details" in r.text
+    assert (await read(partner, shown))["status"] == "awaiting_authorization"
+    assert (await read(partner, swapped))["status"] == "awaiting_authorization"
+
+
 async def test_denying_rejects_the_consent(partner: Partner) -> None:
     consent_id = await lodged(partner, [PAYMENT])
     await partner.login()
