@@ -231,8 +231,7 @@ def test_guard_looks_like_an_async_request_dependency_to_fastapi():
     assert [p.name for p in params] == ["request"] and params[0].annotation is Request
 
 
-@pytest.mark.skipif(importlib.util.find_spec("fastapi") is None, reason="fastapi not installed")
-async def test_fastapi_depends_require_scopes(validator):  # pragma: no cover - optional
+async def test_fastapi_depends_require_scopes(validator):
     from fastapi import Depends, FastAPI
 
     app = FastAPI()

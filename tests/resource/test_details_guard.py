@@ -164,3 +164,32 @@ async def test_fastapi_style_use_returns_a_details_token(validator: TokenValidat
     assert isinstance(got, DetailsToken)
     assert got.details == (PAYMENT,) and got.sub == "user-42"
     assert guard.__signature__.return_annotation is DetailsToken  # type: ignore[attr-defined]
+
+
+async def test_fastapi_depends_hands_the_approved_details_to_the_endpoint(
+    validator: TokenValidator,
+) -> None:
+    """docs/consents.md's FastAPI use, in a real FastAPI app."""
+    from fastapi import Depends, FastAPI
+
+    app = FastAPI()
+    guard = require_authorization_details(
+        "payment_initiation", check=small_enough, validator=validator
+    )
+
+    @app.post("/payments/")
+    async def create(token: DetailsToken = Depends(guard)) -> dict[str, Any]:
+        return {"payee": token.details[0]["creditorName"], "sub": token.sub}
+
+    paid = mint(KEY, NOW, authorization_details=[PAYMENT])
+    other = mint(KEY, NOW, authorization_details=[ACCOUNTS])
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        ok = await c.post("/payments/?amount=12", headers=bearer(paid))
+        too_much = await c.post("/payments/?amount=13", headers=bearer(paid))
+        wrong_type = await c.post("/payments/", headers=bearer(other))
+        anonymous = await c.post("/payments/")
+    assert ok.status_code == 200 and ok.json() == {"payee": "Merchant A", "sub": "user-42"}
+    assert too_much.status_code == 403 and wrong_type.status_code == 403
+    assert "insufficient_scope" in too_much.headers["www-authenticate"]
+    assert anonymous.status_code == 401
