@@ -143,7 +143,7 @@ def test_flushed_latency_equals_observing_each_request() -> None:
     """Bucket edges included: a bound holds the requests that took exactly that long."""
     tallied = Observer()
     for seconds in LATENCIES:
-        tallied.observe_latency("/oauth/token", "POST", seconds)
+        tallied.observe_request("/oauth/token", "oauth", "POST", 200, seconds)
     tallied.flush()
     reference = CollectorRegistry()
     histogram = Histogram(
@@ -230,21 +230,21 @@ def test_multi_worker_scrape_sums_every_workers_file(
     other = Observer()
     issue(other, 2)
     for seconds in LATENCIES:
-        other.observe_latency("/oauth/token", "POST", seconds)
+        other.observe_request("/oauth/token", "oauth", "POST", 200, seconds)
     other.flush()
     (tmp_path / f"tokensmith-{os.getpid()}.json").rename(tmp_path / "tokensmith-1.json")
     (tmp_path / "tokensmith-2.json").write_bytes(b'{"issued": [["client_cre')
     (tmp_path / "tokensmith-3.json").write_bytes(b'{"issued": [[1, 2, 3]]}')
     this = Observer()
     issue(this, 3)
-    this.observe_latency("/oauth/token", "POST", 0.003)
+    this.observe_request("/oauth/token", "oauth", "POST", 200, 0.003)
 
     summed = exposition_samples(this.exposition())
 
     alone = Observer()
     issue(alone, 5)
     for seconds in [*LATENCIES, 0.003]:
-        alone.observe_latency("/oauth/token", "POST", seconds)
+        alone.observe_request("/oauth/token", "oauth", "POST", 200, seconds)
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
     assert summed == exposition_samples(alone.exposition())
     cc = {"grant": "client_credentials", "dialect": "oauth"}

@@ -129,11 +129,10 @@ def dialect_of(template: str) -> str | None:
     return None
 
 
-def middleware(table: list[BaseRoute] | None = None) -> list[Middleware]:
-    """Around every route, the hot path's included: the request metrics (labelled by the
-    routes of ``table``, found once here), then the last-resort answers (``server_error``,
-    the 503 of an outage)."""
-    labels = RouteLabels(table, dialect_of) if table is not None else None
+def middleware(labels: RouteLabels | None = None) -> list[Middleware]:
+    """Around every route, the hot path's included: the request metrics (labelled by
+    ``labels``, found once for the app's routes), then the last-resort answers
+    (``server_error``, the 503 of an outage)."""
     return [
         Middleware(LatencyMiddleware, observer=observer_of, labels=labels),
         Middleware(LastResortMiddleware),
@@ -154,8 +153,9 @@ def create_app(
     ``settings.otel``) OpenTelemetry tracer provider."""
     pages = page_routes()
     table = [*routes(settings), *pages]
-    stack = middleware(table)
-    tracing = tracing_middleware(settings, table, tracer_provider)
+    labels = RouteLabels(table, dialect_of)
+    stack = middleware(labels)
+    tracing = tracing_middleware(settings, labels, tracer_provider)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, AppContext]]:
@@ -188,7 +188,7 @@ def create_app(
 
 
 def tracing_middleware(
-    settings: Settings, table: list[BaseRoute], provider: Any = None
+    settings: Settings, labels: RouteLabels, provider: Any = None
 ) -> list[Middleware]:
     """With ``settings.otel``, the OpenTelemetry middleware (:mod:`tokensmith.web.tracing`)
     outside the others, so that its span covers them; else none, and ``opentelemetry`` is
@@ -204,7 +204,6 @@ def tracing_middleware(
         )
         return []
     provider = provider or tracing.tracer_provider()
-    labels = RouteLabels(table, dialect_of)
     return [Middleware(tracing.TracingMiddleware, provider=provider, labels=labels)]
 
 

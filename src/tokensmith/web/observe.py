@@ -454,10 +454,6 @@ class Observer:
         counts[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
         counts[-1] += seconds
 
-    def observe_latency(self, route: str, method: str, seconds: float) -> None:
-        """A request that answered 200 on ``route`` (dialect ``other``)."""
-        self.observe_request(route, "other", method, 200, seconds)
-
     def _drain(self) -> Tallies:
         """The counts since the last drain, as families."""
         issued, self._issued = self._issued, {}
