@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tokensmith.core.audit import SYSTEM, Audit, By
@@ -36,7 +36,13 @@ from tokensmith.core.authorization_details import DEFAULT_TYPES, DetailsTypes, l
 from tokensmith.core.clock import Clock
 from tokensmith.core.credentials import random_urlsafe
 from tokensmith.core.errors import InvalidRequest, InvalidToken, OAuthError
-from tokensmith.core.models import Client, ConsentResource, User
+from tokensmith.core.models import (
+    CONSENT_AUTHORIZED,
+    CONSENT_AWAITING,
+    Client,
+    ConsentResource,
+    User,
+)
 from tokensmith.core.ports import ConsentResourceStore, RefreshTokenStore
 from tokensmith.core.randomness import Randomness
 
@@ -58,8 +64,8 @@ __all__ = [
     "summary",
 ]
 
-AWAITING = "awaiting_authorization"
-AUTHORIZED = "authorized"
+AWAITING = CONSENT_AWAITING
+AUTHORIZED = CONSENT_AUTHORIZED
 REJECTED = "rejected"
 CONSUMED = "consumed"
 REVOKED = "revoked"
@@ -331,7 +337,7 @@ class ConsentResources:
             subject=consent_id,
             client_id=consent.client_id,
         )
-        return (await self.get(consent_id)) or consent
+        return replace(consent, status=CONSUMED, status_updated_at=now)
 
     # -- the panel and the admin API ----------------------------------------------------
 
@@ -366,7 +372,7 @@ class ConsentResources:
             subject=consent.consent_id,
             client_id=consent.client_id,
         )
-        return (await self.get(consent.consent_id)) or consent
+        return replace(consent, status=REVOKED, status_updated_at=now)
 
     async def listing(
         self,

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 __all__ = [
+    "CONSENT_AUTHORIZED",
+    "CONSENT_AWAITING",
     "AccessTokenRecord",
     "ApiKey",
     "AuthorizationCode",
@@ -39,6 +41,12 @@ Profile = Literal["default", "fapi2"]
 CLIENT_CREDENTIALS = "client_credentials"
 AUTHORIZATION_CODE = "authorization_code"
 REFRESH_TOKEN = "refresh_token"
+
+#: The statuses of a :class:`ConsentResource` (:mod:`tokensmith.core.consent_resources`).
+CONSENT_AWAITING = "awaiting_authorization"
+CONSENT_AUTHORIZED = "authorized"
+#: The statuses a consent is still live in: past ``expires_at`` it reads ``expired``.
+_CONSENT_LIVE = (CONSENT_AWAITING, CONSENT_AUTHORIZED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -483,6 +491,6 @@ class ConsentResource:
 
     def status_at(self, now: float) -> str:
         """The status at ``now``: ``expired`` for a non-terminal consent past its expiry."""
-        if self.status in ("awaiting_authorization", "authorized") and now >= self.expires_at:
+        if self.status in _CONSENT_LIVE and now >= self.expires_at:
             return "expired"
         return self.status

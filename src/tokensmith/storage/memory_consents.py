@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from tokensmith.core.models import ConsentResource
+from tokensmith.core.models import CONSENT_AUTHORIZED, CONSENT_AWAITING, ConsentResource
 
 __all__ = ["ConsentResourcesMemoryMixin"]
 
@@ -44,13 +44,13 @@ class ConsentResourcesMemoryMixin:
         if (
             c is None
             or c.client_id != client_id
-            or c.status != "awaiting_authorization"
+            or c.status != CONSENT_AWAITING
             or at >= c.expires_at
         ):
             return False
         self.consent_resources[consent_id] = dataclasses.replace(
             c,
-            status="authorized",
+            status=CONSENT_AUTHORIZED,
             status_updated_at=at,
             user_id=user_id,
             merchant_id=merchant_id,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tokensmith.core.consent_resources import STATUSES as CONSENT_STATUSES
+
 __all__ = ["openapi_document"]
 
 _FORM = "application/x-www-form-urlencoded"
@@ -165,16 +167,7 @@ _DETAILS = {"type": "array", "items": {"type": "object"}}
 _CONSENT = _obj(
     {
         "consent_id": _S,
-        "status": {
-            "enum": [
-                "awaiting_authorization",
-                "authorized",
-                "rejected",
-                "consumed",
-                "revoked",
-                "expired",
-            ]
-        },
+        "status": {"enum": list(CONSENT_STATUSES)},
         "client_id": _S,
         "authorization_details": _DETAILS,
         "created_at": _I,

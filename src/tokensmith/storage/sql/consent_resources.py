@@ -13,13 +13,11 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 
-from tokensmith.core.models import ConsentResource
+from tokensmith.core.models import CONSENT_AUTHORIZED, CONSENT_AWAITING, ConsentResource
 from tokensmith.storage.sql.base import SqlBase
 from tokensmith.storage.sql.tables import consent_resources, row_of
 
 __all__ = ["ConsentResourcesSqlMixin"]
-
-_AWAITING = "awaiting_authorization"
 
 
 class ConsentResourcesSqlMixin(SqlBase):
@@ -46,11 +44,11 @@ class ConsentResourcesSqlMixin(SqlBase):
             .where(
                 c.consent_id == consent_id,
                 c.client_id == client_id,
-                c.status == _AWAITING,
+                c.status == CONSENT_AWAITING,
                 c.expires_at > at,
             )
             .values(
-                status="authorized",
+                status=CONSENT_AUTHORIZED,
                 status_updated_at=at,
                 user_id=user_id,
                 merchant_id=merchant_id,
