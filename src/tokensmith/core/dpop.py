@@ -23,7 +23,6 @@ import hashlib
 import hmac
 import math
 import re
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +34,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from tokensmith.core.clock import Clock
 from tokensmith.core.errors import InvalidDpopProof, InvalidGrant, UseDpopNonce
-from tokensmith.core.jws import JwsKey, canonical_jwk
+from tokensmith.core.jws import JwsKey, JwsKeys
 from tokensmith.core.models import Client
 from tokensmith.core.ports import ReplayCache
 from tokensmith.core.requests import DpopRequest, TokenRequest
@@ -93,7 +92,7 @@ NONCE_LIFETIME = 120
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
-#: Keys made from JWKs, by thumbprint and algorithm; a client signs many proofs with one.
+#: Keys made from JWKs, by JWK and algorithm; a client signs many proofs with one.
 _KEY_CACHE_SIZE = 1024
 _HTU_CACHE_SIZE = 64
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
@@ -317,8 +316,8 @@ class DpopVerifier:
         self._clock = clock
         self._replay = replay
         self._nonces = nonces
-        #: (canonical JWK, alg) -> its thumbprint and verification key.
-        self._keys: OrderedDict[tuple[str, str], tuple[str, JwsKey]] = OrderedDict()
+        #: The proofs' keys, made once per JWK and algorithm.
+        self._keys = JwsKeys(_KEY_CACHE_SIZE)
         self._htus: dict[str, str | None] = {}
 
     @property
@@ -359,23 +358,15 @@ class DpopVerifier:
         return alg
 
     def _key(self, jwk: dict[str, Any], alg: str) -> tuple[str, JwsKey]:
-        """The RFC 7638 thumbprint of ``jwk`` and its verification key, made once per key
-        and algorithm (kept by the key's canonical JSON)."""
-        canonical = canonical_jwk(jwk)
-        cached = self._keys.get((canonical, alg)) if canonical is not None else None
-        if cached is not None:
-            return cached
+        """The RFC 7638 thumbprint of ``jwk`` and its verification key, both made once per
+        key and algorithm (:class:`~tokensmith.core.jws.JwsKeys`)."""
         try:
-            jkt = jwk_thumbprint(jwk)
-            key = JwsKey(jwk, alg)
+            key = self._keys.get(jwk, alg)
+            jkt = key.thumbprint()
         except ValueError:
             raise InvalidDpopProof("the DPoP proof's jwk is not a valid key") from None
         if isinstance(key.key, RSAPublicKey) and key.key.key_size < MIN_RSA_BITS:
             raise InvalidDpopProof(f"the DPoP proof's RSA key is under {MIN_RSA_BITS} bits")
-        if canonical is not None:
-            self._keys[(canonical, alg)] = (jkt, key)
-            if len(self._keys) > _KEY_CACHE_SIZE:
-                self._keys.popitem(last=False)
         return jkt, key
 
     def _expected_htu(self, uri: str) -> str | None:

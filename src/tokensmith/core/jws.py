@@ -26,6 +26,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from jwt.algorithms import Algorithm
 
+from tokensmith.jwk import jwk_thumbprint
+
 __all__ = ["JwsKey", "JwsKeys", "canonical_jwk"]
 
 #: RFC 7518 §3.4: the hash of each ECDSA algorithm.
@@ -48,7 +50,7 @@ def canonical_jwk(jwk: Mapping[str, Any]) -> str | None:
 class JwsKey:
     """The verification key of one JWK for one JWS algorithm (RFC 7515 §5.2 step 8)."""
 
-    __slots__ = ("_algorithm", "_ecdsa", "_size", "alg", "key")
+    __slots__ = ("_algorithm", "_ecdsa", "_jwk", "_size", "_thumbprint", "alg", "key")
 
     def __init__(self, jwk: Mapping[str, Any], alg: str) -> None:
         """Raises :class:`ValueError` when ``jwk`` is not a valid key for ``alg``."""
@@ -57,6 +59,8 @@ class JwsKey:
         except (jwt.PyJWTError, ValueError, TypeError):
             raise ValueError("not a valid key for " + alg) from None
         self.alg = alg
+        self._jwk = jwk
+        self._thumbprint: str | None = None
         #: The ``cryptography`` public key.
         self.key: Any = made.key
         self._algorithm: Algorithm = made.Algorithm
@@ -65,6 +69,13 @@ class JwsKey:
         if alg in _ECDSA_HASHES and isinstance(made.key, ec.EllipticCurvePublicKey):
             self._ecdsa = ec.ECDSA(_ECDSA_HASHES[alg]())
             self._size = (made.key.curve.key_size + 7) // 8
+
+    def thumbprint(self) -> str:
+        """The JWK's RFC 7638 thumbprint (DPoP's ``jkt``, RFC 9449 §6.1), computed once;
+        :class:`ValueError` if the JWK lacks a required member."""
+        if self._thumbprint is None:
+            self._thumbprint = jwk_thumbprint(self._jwk)
+        return self._thumbprint
 
     def verify(self, signing_input: bytes, signature: bytes) -> bool:
         """Whether ``signature`` is this key's over ``signing_input``; never raises."""
